@@ -1,0 +1,1 @@
+"""app: the Streamlit what-if calculator (thin pages over ``capacity``)."""
