@@ -21,6 +21,7 @@ from bench.emulator.service import EmulatorService, Job, Throttled
 from bench.emulator.tokens import count_tokens
 
 SERVICE_KEY = web.AppKey("service", EmulatorService)
+LAG_TASK_KEY = web.AppKey("lag_task", asyncio.Task[None])
 BEDROCK_OPS = {
     "converse": ("converse", False),
     "converse-stream": ("converse", True),
@@ -50,11 +51,11 @@ def create_app(service: EmulatorService) -> web.Application:
 async def _on_startup(app: web.Application) -> None:
     service = app[SERVICE_KEY]
     service.attach(asyncio.get_running_loop())
-    app["lag_task"] = asyncio.get_running_loop().create_task(service.monitor_loop_lag())
+    app[LAG_TASK_KEY] = asyncio.get_running_loop().create_task(service.monitor_loop_lag())
 
 
 async def _on_cleanup(app: web.Application) -> None:
-    app["lag_task"].cancel()
+    app[LAG_TASK_KEY].cancel()
     app[SERVICE_KEY].close()
 
 
@@ -103,7 +104,7 @@ async def _bedrock_full(request: web.Request, service: EmulatorService, job: Job
     try:
         await _wait_done(job)
         if job.failure == "drop":
-            _drop(request)
+            return _drop(request)
         if job.failure == "error":
             err = ApiError(424, "ModelErrorException", "The model failed to complete the request.")
             return _bedrock_error(err, job.request_id)
@@ -142,7 +143,7 @@ def _openai(parse: Parse) -> Handler:
             try:
                 await _wait_done(job)
                 if job.failure == "drop":
-                    _drop(request)
+                    return _drop(request)
                 done = job.completion()
                 text = "".join(job.pieces[: job.sent_tokens])
                 body = openai_wire.full_response(req, text, done)
@@ -205,10 +206,11 @@ async def _wait_done(job: Job) -> None:
         job.waiter = None
 
 
-def _drop(request: web.Request) -> None:
+def _drop(request: web.Request) -> web.Response:
+    """Cut the connection (fault injection); what was written so far is flushed first."""
     if request.transport is not None:
         request.transport.close()
-    raise ConnectionResetError("fault injection: connection dropped")
+    return web.Response(status=500)  # never reaches the client: the socket is closed
 
 
 async def _start_stream(
@@ -267,6 +269,7 @@ async def _stream(
                 job.last_token_sent_s = now
             if job.failure == "drop":
                 _drop(request)
+                return resp
             if job.failure == "error":
                 await resp.write(fmt.error(error_code, "The model stream failed (injected)."))
                 break
@@ -275,5 +278,7 @@ async def _stream(
                 break
         await resp.write_eof()
         return resp
+    except ConnectionResetError:  # the client went away: release() settles and logs it
+        return web.Response(status=499)
     finally:
         service.release(job)
