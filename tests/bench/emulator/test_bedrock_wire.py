@@ -1,0 +1,545 @@
+"""Bedrock wire formats, decoded by botocore exactly as boto3 decodes a live response."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.awsrequest import HeadersDict
+from botocore.eventstream import EventStream
+from botocore.exceptions import EventStreamError
+from botocore.parsers import EventStreamJSONParser, RestJSONParser
+
+from bench.emulator import bedrock_wire as bw
+from bench.emulator.api import ApiError, Completion, GenerationRequest
+
+SERVICE = botocore.session.get_session().get_service_model("bedrock-runtime")
+CLAUDE = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+NOVA = "us.amazon.nova-lite-v1:0"
+DONE = Completion(
+    request_id="req-1",
+    model_id=CLAUDE,
+    input_tokens=12,
+    output_tokens=3,
+    stop_reason="end_turn",
+    latency_ms=321,
+    first_byte_latency_ms=45,
+    created_s=1_700_000_000,
+)
+PIECES = ["Hello", " wor", 'ld "!"\n']
+
+
+def _count(text: str) -> int:
+    return len(text.split()) or 1
+
+
+def _body(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class _RawStream:
+    """What EventStream reads: an object whose .stream() yields byte chunks (like urllib3)."""
+
+    def __init__(self, data: bytes, piece: int = 7) -> None:
+        self._data = data
+        self._piece = piece
+
+    def stream(self) -> Iterator[bytes]:
+        for i in range(0, len(self._data), self._piece):
+            yield self._data[i : i + self._piece]
+
+    def close(self) -> None:
+        pass
+
+
+def _events(operation: str, member: str, data: bytes) -> list[dict[str, Any]]:
+    shape = SERVICE.operation_model(operation).output_shape.members[member]
+    return list(EventStream(_RawStream(data), shape, EventStreamJSONParser(), operation))
+
+
+def _render(req: GenerationRequest, done: Completion = DONE) -> bytes:
+    fmt = bw.stream_formatter(req, _count, request_id="req-1")
+    assert fmt.content_type == "application/vnd.amazon.eventstream"
+    return fmt.start() + b"".join(fmt.delta(p) for p in PIECES) + fmt.finish(done)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+def test_parse_converse() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": [{"text": "Hi"}, {"image": {"format": "png"}}]},
+            {"role": "assistant", "content": [{"text": "Hello"}]},
+            {"role": "user", "content": [{"text": "Bye"}]},
+        ],
+        "system": [{"text": "Be brief."}],
+        "inferenceConfig": {"maxTokens": 100, "temperature": 0.5, "topP": 0.9},
+        "performanceConfig": {"latency": "standard"},  # accepted and ignored
+    }
+    req = bw.parse_converse(CLAUDE, _body(body), stream=True)
+    assert req == GenerationRequest(
+        operation="converse-stream",
+        family="converse",
+        model_id=CLAUDE,
+        prompt_text="Be brief.\nHi\nHello\nBye",
+        n_messages=3,
+        max_tokens=100,
+        temperature=0.5,
+        stream=True,
+    )
+    minimal = bw.parse_converse(CLAUDE, _body({"messages": body["messages"][:1]}), stream=False)
+    assert (minimal.operation, minimal.max_tokens, minimal.temperature) == ("converse", None, None)
+
+
+def test_parse_invoke_anthropic() -> None:
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 350,
+        "system": "Be brief.",
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "user", "content": [{"type": "text", "text": "there"}, {"type": "image"}]},
+        ],
+        "temperature": 1,
+    }
+    req = bw.parse_invoke(CLAUDE, _body(body), stream=True)
+    assert (req.operation, req.family, req.max_tokens, req.temperature) == (
+        "invoke-stream",
+        "anthropic",
+        350,
+        1.0,
+    )
+    assert (req.prompt_text, req.n_messages) == ("Be brief.\nHi\nthere", 2)
+    listed = {**body, "system": [{"type": "text", "text": "S"}]}
+    assert bw.parse_invoke(CLAUDE, _body(listed), stream=False).prompt_text == "S\nHi\nthere"
+
+
+def test_parse_invoke_meta_and_nova() -> None:
+    meta = bw.parse_invoke(LLAMA, _body({"prompt": "Hi", "max_gen_len": 512}), stream=False)
+    assert (meta.family, meta.operation, meta.prompt_text, meta.max_tokens) == (
+        "meta",
+        "invoke",
+        "Hi",
+        512,
+    )
+    nova_body = {
+        "schemaVersion": "messages-v1",
+        "system": [{"text": "S"}],
+        "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+        "inferenceConfig": {"max_new_tokens": 64, "temperature": 0.2},
+    }
+    nova = bw.parse_invoke(NOVA, _body(nova_body), stream=True)
+    assert (nova.family, nova.prompt_text, nova.max_tokens, nova.temperature) == (
+        "nova",
+        "S\nHi",
+        64,
+        0.2,
+    )
+    camel = {**nova_body, "inferenceConfig": {"maxTokens": 8}}
+    assert bw.parse_invoke(NOVA, _body(camel), stream=True).max_tokens == 8
+
+
+@pytest.mark.parametrize(
+    ("model_id", "body", "family"),
+    [
+        ("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2", {}, "anthropic"),
+        ("global.anthropic.claude-sonnet-4-v1:0", {}, "anthropic"),
+        ("custom-model", {"anthropic_version": "x"}, "anthropic"),
+        ("custom-model", {"prompt": "x"}, "meta"),
+        ("custom-model", {"schemaVersion": "messages-v1"}, "nova"),
+        ("custom-model", {"inferenceConfig": {}}, "nova"),
+    ],
+)
+def test_invoke_family_from_id_or_body(model_id: str, body: dict[str, Any], family: str) -> None:
+    full = {
+        "anthropic": {
+            "anthropic_version": "v",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}],
+        },
+        "meta": {"prompt": "x"},
+        "nova": {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+    }[family]
+    assert bw.parse_invoke(model_id, _body({**full, **body}), stream=False).family == family
+
+
+MALFORMED = "Malformed input request, please reformat your input and try again."
+USER = {"role": "user", "content": [{"text": "x"}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", MALFORMED),
+        (b"[1, 2]", MALFORMED),
+        (b"\xff\xfe", MALFORMED),
+        (
+            _body({}),
+            "1 validation error detected: Value null at 'messages' failed to satisfy "
+            "constraint: Member must not be null",
+        ),
+        (_body({"messages": []}), "A conversation must start with a user message."),
+        (
+            _body({"messages": [USER, {"content": []}]}),
+            "1 validation error detected: Value null at 'messages.2.member.role' failed to "
+            "satisfy constraint: Member must not be null",
+        ),
+        (
+            _body({"messages": [{"role": "user"}]}),
+            "Value null at 'messages.1.member.content'",
+        ),
+        (
+            _body({"messages": [{"role": "bot", "content": []}]}),
+            "Value 'bot' at 'messages.1.member.role' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [user, assistant]",
+        ),
+        (
+            _body({"messages": [USER], "inferenceConfig": {"maxTokens": 0}}),
+            "1 validation error detected: Value '0' at 'inferenceConfig.maxTokens' failed to "
+            "satisfy constraint: Member must have value greater than or equal to 1",
+        ),
+        (
+            _body({"messages": [USER], "inferenceConfig": {"maxTokens": "10"}}),
+            "Value '10' at 'inferenceConfig.maxTokens' failed to satisfy constraint: "
+            "Member must be of type Integer",
+        ),
+        (
+            _body({"messages": [USER], "inferenceConfig": {"maxTokens": 1.5}}),
+            "at 'inferenceConfig.maxTokens'",
+        ),
+        (
+            _body({"messages": [USER], "inferenceConfig": {"temperature": 1.5}}),
+            "Value '1.5' at 'inferenceConfig.temperature' failed to satisfy constraint: "
+            "Member must have value less than or equal to 1",
+        ),
+        (
+            _body({"messages": [USER], "inferenceConfig": {"temperature": -0.1}}),
+            "Member must have value greater than or equal to 0",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": []}],'
+            b' "inferenceConfig": {"temperature": NaN}}',
+            "at 'inferenceConfig.temperature'",
+        ),
+        (_body({"messages": [{"role": "user", "content": "x"}]}), "messages.1.member.content"),
+    ],
+)
+def test_converse_validation_errors(body: bytes, message: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        bw.parse_converse(CLAUDE, body, stream=True)
+    assert (caught.value.status, caught.value.error_type) == (400, "ValidationException")
+    assert message in caught.value.message
+
+
+def _schema_error(problem: str) -> str:
+    return f"Malformed input request: {problem}, please reformat your input and try again."
+
+
+ANTHROPIC_OK = {
+    "anthropic_version": "v",
+    "max_tokens": 5,
+    "messages": [{"role": "user", "content": "x"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("model_id", "body", "message"),
+    [
+        (CLAUDE, b"nope", MALFORMED),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "max_tokens": None},
+            _schema_error("#: required key [max_tokens] not found"),
+        ),
+        (
+            CLAUDE,
+            {"max_tokens": 5, "messages": []},
+            _schema_error("#: required key [anthropic_version] not found"),
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "max_tokens": 0},
+            _schema_error("#/max_tokens: 0 is not greater or equal to 1"),
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "max_tokens": "5"},
+            _schema_error("#/max_tokens: expected type: Integer, found: String"),
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "temperature": 2},
+            _schema_error("#/temperature: 2 is not less or equal to 1"),
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "messages": []},
+            _schema_error("#/messages: expected minimum item count: 1, found: 0"),
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "messages": [{"content": "x"}]},
+            _schema_error("#/messages/0: required key [role] not found"),
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "messages": [{"role": "user", "content": 3}]},
+            "#/messages/0/content: expected type: JSONArray, found: Integer",
+        ),
+        (
+            CLAUDE,
+            {**ANTHROPIC_OK, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "#/messages/0/content/0/text: expected type: String, found: Null",
+        ),
+        (LLAMA, {"max_gen_len": 5}, _schema_error("#: required key [prompt] not found")),
+        (
+            LLAMA,
+            {"prompt": ["x"]},
+            _schema_error("#/prompt: expected type: String, found: JSONArray"),
+        ),
+        (
+            LLAMA,
+            {"prompt": "x", "temperature": True},
+            "#/temperature: expected type: Number, found: Boolean",
+        ),
+        (
+            NOVA,
+            {"messages": [USER], "inferenceConfig": {"maxTokens": 0}},
+            "#/inferenceConfig/maxTokens: 0 is not greater",
+        ),
+        (
+            NOVA,
+            {"messages": [USER], "inferenceConfig": []},
+            "#/inferenceConfig: expected type: JSONObject",
+        ),
+        (NOVA, {"inferenceConfig": {}}, _schema_error("#: required key [messages] not found")),
+        ("custom-model", {"foo": 1}, "no body format is known for model 'custom-model'"),
+    ],
+)
+def test_invoke_validation_errors(model_id: str, body: object, message: str) -> None:
+    raw = body if isinstance(body, bytes) else _body(body)
+    with pytest.raises(ApiError) as caught:
+        bw.parse_invoke(model_id, raw, stream=False)
+    assert (caught.value.status, caught.value.error_type) == (400, "ValidationException")
+    assert message in caught.value.message
+
+
+# -- streams -----------------------------------------------------------------------------------
+def test_converse_stream_decodes_like_boto3() -> None:
+    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=True)
+    events = _events("ConverseStream", "stream", _render(req, DONE))
+    assert events == [
+        {"messageStart": {"role": "assistant"}},
+        *({"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": p}}} for p in PIECES),
+        {"contentBlockStop": {"contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {
+            "metadata": {
+                "usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15},
+                "metrics": {"latencyMs": 321},
+            }
+        },
+    ]
+    assert bw.extra_headers(req) == {}
+
+
+def test_converse_stream_error_raises_event_stream_error() -> None:
+    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=True)
+    fmt = bw.stream_formatter(req, _count)
+    data = fmt.start() + fmt.delta("Hi") + fmt.error("throttlingException", "Too many tokens")
+    received = []
+    with pytest.raises(EventStreamError) as caught:
+        for event in _events_iter("ConverseStream", "stream", data):
+            received.append(event)
+    assert caught.value.response["Error"] == {
+        "Code": "throttlingException",
+        "Message": "Too many tokens",
+    }
+    # Events before the exception reach the client first.
+    assert [next(iter(e)) for e in received] == ["messageStart", "contentBlockDelta"]
+
+
+def _events_iter(operation: str, member: str, data: bytes) -> EventStream:
+    shape = SERVICE.operation_model(operation).output_shape.members[member]
+    return EventStream(_RawStream(data), shape, EventStreamJSONParser(), operation)
+
+
+def _chunks(req: GenerationRequest, done: Completion = DONE) -> list[dict[str, Any]]:
+    events = _events("InvokeModelWithResponseStream", "body", _render(req, done))
+    assert all(list(e) == ["chunk"] for e in events)
+    return [json.loads(e["chunk"]["bytes"]) for e in events]
+
+
+METRICS = {
+    "inputTokenCount": 12,
+    "outputTokenCount": 3,
+    "invocationLatency": 321,
+    "firstByteLatency": 45,
+}
+
+
+def test_invoke_stream_anthropic() -> None:
+    req = bw.parse_invoke(CLAUDE, _body(ANTHROPIC_OK), stream=True)
+    chunks = _chunks(req)
+    assert [c["type"] for c in chunks] == [
+        "message_start",
+        "content_block_start",
+        *["content_block_delta"] * 3,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert chunks[0]["message"]["id"] == "msg_bdrk_req1"
+    assert chunks[0]["message"]["usage"]["input_tokens"] == 1  # _count("x")
+    assert chunks[1]["content_block"] == {"type": "text", "text": ""}
+    assert "".join(c["delta"]["text"] for c in chunks[2:5]) == "".join(PIECES)
+    assert chunks[2]["delta"]["type"] == "text_delta"
+    assert chunks[6]["delta"]["stop_reason"] == "end_turn"
+    assert chunks[6]["usage"] == {"output_tokens": 3}
+    assert chunks[7]["amazon-bedrock-invocationMetrics"] == METRICS
+    assert bw.extra_headers(req) == {"X-Amzn-Bedrock-Content-Type": "application/json"}
+
+
+def test_invoke_stream_meta() -> None:
+    req = bw.parse_invoke(LLAMA, _body({"prompt": "one two three"}), stream=True)
+    chunks = _chunks(req, Completion(**{**DONE.__dict__, "stop_reason": "max_tokens"}))
+    assert [c["generation"] for c in chunks] == [*PIECES, ""]
+    assert [c["prompt_token_count"] for c in chunks] == [3, None, None, None]
+    assert [c["generation_token_count"] for c in chunks] == [1, 2, 4, 3]
+    assert [c["stop_reason"] for c in chunks] == [None, None, None, "length"]
+    assert chunks[-1]["amazon-bedrock-invocationMetrics"] == METRICS
+
+
+def test_invoke_stream_meta_without_deltas_reports_prompt_on_final_chunk() -> None:
+    req = bw.parse_invoke(LLAMA, _body({"prompt": "x"}), stream=True)
+    fmt = bw.stream_formatter(req, _count)
+    assert fmt.start() == b""
+    [final] = _events("InvokeModelWithResponseStream", "body", fmt.finish(DONE))
+    assert json.loads(final["chunk"]["bytes"])["prompt_token_count"] == 12
+
+
+def test_invoke_stream_nova() -> None:
+    req = bw.parse_invoke(NOVA, _body({"messages": [USER]}), stream=True)
+    chunks = _chunks(req)
+    assert chunks[0] == {"messageStart": {"role": "assistant"}}
+    assert [c["contentBlockDelta"]["delta"]["text"] for c in chunks[1:4]] == PIECES
+    assert chunks[4] == {"contentBlockStop": {"contentBlockIndex": 0}}
+    assert chunks[5] == {"messageStop": {"stopReason": "end_turn"}}
+    assert chunks[6]["metadata"]["usage"] == {"inputTokens": 12, "outputTokens": 3}
+    assert chunks[6]["amazon-bedrock-invocationMetrics"] == METRICS
+
+
+def test_invoke_stream_error_is_an_exception_event() -> None:
+    req = bw.parse_invoke(NOVA, _body({"messages": [USER]}), stream=True)
+    fmt = bw.stream_formatter(req, _count)
+    data = fmt.start() + fmt.error("modelStreamErrorException", "Model stream error")
+    with pytest.raises(EventStreamError) as caught:
+        _events("InvokeModelWithResponseStream", "body", data)
+    assert caught.value.response["Error"]["Code"] == "modelStreamErrorException"
+
+
+def test_stream_formatter_rejects_non_stream_requests() -> None:
+    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=False)
+    with pytest.raises(ValueError):
+        bw.stream_formatter(req, _count)
+
+
+# -- whole responses and errors ----------------------------------------------------------------
+def _parse_rest(operation: str, status: int, headers: dict[str, str], body: bytes) -> Any:
+    # botocore hands parsers case-insensitive headers, as here.
+    response = {"status_code": status, "headers": HeadersDict(headers), "body": body}
+    return RestJSONParser().parse(response, SERVICE.operation_model(operation).output_shape)
+
+
+def test_converse_full_response_parses_with_botocore() -> None:
+    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=False)
+    body = bw.full_response(req, "Hello world!", DONE)
+    parsed = _parse_rest("Converse", 200, bw.full_response_headers(req, DONE), body)
+    assert parsed["output"] == {
+        "message": {"role": "assistant", "content": [{"text": "Hello world!"}]}
+    }
+    assert parsed["stopReason"] == "end_turn"
+    assert parsed["usage"] == {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15}
+    assert parsed["metrics"] == {"latencyMs": 321}
+
+
+@pytest.mark.parametrize(
+    ("model_id", "body", "expected"),
+    [
+        (
+            CLAUDE,
+            ANTHROPIC_OK,
+            {
+                "id": "msg_bdrk_req1",
+                "type": "message",
+                "role": "assistant",
+                "model": CLAUDE,
+                "content": [{"type": "text", "text": "Hi!"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 12, "output_tokens": 3},
+            },
+        ),
+        (
+            LLAMA,
+            {"prompt": "x"},
+            {
+                "generation": "Hi!",
+                "prompt_token_count": 12,
+                "generation_token_count": 3,
+                "stop_reason": "stop",
+            },
+        ),
+        (
+            NOVA,
+            {"messages": [USER]},
+            {
+                "output": {"message": {"role": "assistant", "content": [{"text": "Hi!"}]}},
+                "stopReason": "end_turn",
+                "usage": {"inputTokens": 12, "outputTokens": 3, "totalTokens": 15},
+            },
+        ),
+    ],
+)
+def test_invoke_full_response(
+    model_id: str, body: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    req = bw.parse_invoke(model_id, _body(body), stream=False)
+    headers = {"Content-Type": "application/json", **bw.full_response_headers(req, DONE)}
+    assert headers["X-Amzn-Bedrock-Input-Token-Count"] == "12"
+    assert headers["X-Amzn-Bedrock-Output-Token-Count"] == "3"
+    assert headers["X-Amzn-Bedrock-Invocation-Latency"] == "321"
+    parsed = _parse_rest("InvokeModel", 200, headers, bw.full_response(req, "Hi!", DONE))
+    assert parsed["contentType"] == "application/json"
+    assert json.loads(parsed["body"]) == expected
+
+
+def test_throttle_error_response_matches_real_bedrock() -> None:
+    message = "Too many tokens, please wait before trying again."
+    status, headers, body = bw.error_response(ApiError(429, "ThrottlingException", message), "rid")
+    assert status == 429
+    assert body == b'{"message":"Too many tokens, please wait before trying again."}'
+    assert len(body) == 63
+    assert headers == {
+        "Content-Type": "application/json",
+        "x-amzn-ErrorType": "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+        "x-amzn-RequestId": "rid",
+    }
+    parsed = _parse_rest("Converse", status, headers, body)
+    assert parsed["Error"]["Code"] == "ThrottlingException"
+    assert parsed["Error"]["Message"] == message
+
+
+def test_validation_error_response_round_trips() -> None:
+    with pytest.raises(ApiError) as caught:
+        bw.parse_converse(CLAUDE, b"{", stream=False)
+    status, headers, body = bw.error_response(caught.value, "rid")
+    parsed = _parse_rest("ConverseStream", status, headers, body)
+    assert (status, parsed["Error"]["Code"], parsed["Error"]["Message"]) == (
+        400,
+        "ValidationException",
+        MALFORMED,
+    )
