@@ -40,16 +40,24 @@ def load_targets() -> list[dict[str, float | str]]:
         ]
 
 
-def emulate(profile: Profile, targets: list[dict[str, float | str]], seed: int) -> list[tuple[float, float]]:
+def emulate(
+    profile: Profile, targets: list[dict[str, float | str]], seed: int
+) -> list[tuple[float, float]]:
     """Median tps and TTFT of the emulated run for each target row."""
     out = []
     for t in targets:
         prompt = int(float(t["input_tokens"])) - profile.prompt_overhead_tokens
         sched = interval_schedule(
-            int(float(t["level"])), 60, 1.0, input_tokens=prompt, max_tokens=int(float(t["output_tokens"]))
+            int(float(t["level"])),
+            60,
+            1.0,
+            input_tokens=prompt,
+            max_tokens=int(float(t["output_tokens"])),
         )
         rows = [r for r in simulate(profile, sched, seed=seed) if r.status == "ok"]
-        out.append((statistics.median(r.tps for r in rows), statistics.median(r.ttft_s for r in rows)))
+        out.append(
+            (statistics.median(r.tps for r in rows), statistics.median(r.ttft_s for r in rows))
+        )
     return out
 
 
@@ -61,12 +69,21 @@ def errors(profile: Profile, targets: list[dict[str, float | str]], seed: int) -
     return np.array(tps + ttft)
 
 
-def fit(profile: Profile, targets: list[dict[str, float | str]], seed: int) -> Profile:
-    """Nelder–Mead on log-coefficients for each (chunk budget, replicas) on a small grid."""
+def fit(
+    profile: Profile,
+    targets: list[dict[str, float | str]],
+    seed: int,
+    budgets: list[int],
+    replicas_grid: list[int],
+    max_evals: int,
+) -> Profile:
+    """Nelder–Mead on log-coefficients for each (chunk budget, replicas) of a small grid."""
     best: tuple[float, Profile] | None = None
-    for budget in (2048, 4096, 8192):
-        for replicas in (1, 2, 3, 4):
-            base = dataclasses.replace(profile.serving, chunk_budget_tokens=budget, replicas=replicas)
+    for budget in budgets:
+        for replicas in replicas_grid:
+            base = dataclasses.replace(
+                profile.serving, chunk_budget_tokens=budget, replicas=replicas
+            )
             x0 = np.log([max(getattr(base, f), 1e-12) for f in FIT_FIELDS])
 
             def make(x: np.ndarray, base=base) -> Profile:
@@ -77,7 +94,9 @@ def fit(profile: Profile, targets: list[dict[str, float | str]], seed: int) -> P
                 e = errors(make(x), targets, seed)
                 return float(np.sum(e**2) + 10 * max(0.0, np.max(np.abs(e)) - 0.07) ** 2)
 
-            res = minimize(loss, x0, method="Nelder-Mead", options={"maxfev": 250, "xatol": 1e-3})
+            res = minimize(
+                loss, x0, method="Nelder-Mead", options={"maxfev": max_evals, "xatol": 1e-3}
+            )
             print(f"budget {budget} replicas {replicas}: loss {res.fun:.5f}", file=sys.stderr)
             if best is None or res.fun < best[0]:
                 best = (res.fun, make(res.x))
@@ -88,7 +107,9 @@ def fit(profile: Profile, targets: list[dict[str, float | str]], seed: int) -> P
 def report(profile: Profile, targets: list[dict[str, float | str]], seed: int) -> float:
     """Print the comparison table; returns the largest absolute relative error."""
     got = emulate(profile, targets, seed)
-    print(f"profile {profile.name}: interval mode, 60 batches at 1 s, 350 output tokens, seed {seed}")
+    print(
+        f"profile {profile.name}: interval mode, 60 batches at 1 s, 350 output tokens, seed {seed}"
+    )
     print(f"{'prompt':<7}{'level':>6} | {'tps blog':>9}{'emulated':>9}{'err':>7} | "
           f"{'TTFT blog':>10}{'emulated':>9}{'err':>7}")  # fmt: skip
     worst = 0.0
@@ -96,8 +117,10 @@ def report(profile: Profile, targets: list[dict[str, float | str]], seed: int) -
         e1 = tps / float(t["median_tps"]) - 1
         e2 = ttft / float(t["median_ttft_s"]) - 1
         worst = max(worst, abs(e1), abs(e2))
-        print(f"{t['prompt_label']!s:<7}{int(float(t['level'])):>6} | {float(t['median_tps']):>9.0f}"
-              f"{tps:>9.1f}{e1:>+7.1%} | {float(t['median_ttft_s']):>10.2f}{ttft:>9.3f}{e2:>+7.1%}")  # fmt: skip
+        label, level = str(t["prompt_label"]), int(float(t["level"]))
+        blog_tps, blog_ttft = float(t["median_tps"]), float(t["median_ttft_s"])
+        print(f"{label:<7}{level:>6} | {blog_tps:>9.0f}{tps:>9.1f}{e1:>+7.1%} | "
+              f"{blog_ttft:>10.2f}{ttft:>9.3f}{e2:>+7.1%}")  # fmt: skip
     verdict = "within" if worst <= 0.10 else "OUTSIDE"
     print(f"largest error {worst:.1%}: {verdict} the ±10% target")
     return worst
@@ -108,12 +131,17 @@ def main() -> int:
     parser.add_argument("--profile", default=DEFAULT_PROFILE)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fit", action="store_true", help="search coefficients, print JSON")
+    parser.add_argument("--budgets", default="2048,4096,8192", help="chunk budgets to try")
+    parser.add_argument("--replicas", default="1,2,3,4", help="replica counts to try")
+    parser.add_argument("--max-evals", type=int, default=250, help="evaluations per grid point")
     args = parser.parse_args()
     profile = load_profile(args.profile)
     targets = load_targets()
     t0 = time.perf_counter()
     if args.fit:
-        profile = fit(profile, targets, args.seed)
+        budgets = [int(b) for b in args.budgets.split(",")]
+        replicas = [int(r) for r in args.replicas.split(",")]
+        profile = fit(profile, targets, args.seed, budgets, replicas, args.max_evals)
         print(json.dumps(dataclasses.asdict(profile.serving), indent=2))
     worst = report(profile, targets, args.seed)
     print(f"({time.perf_counter() - t0:.1f} s)")

@@ -54,7 +54,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     )
     service = EmulatorService(profile, seed=args.seed, truth_log=args.truth_log)
     q = profile.quotas
-    quotas = ", ".join(f"{k} {v:,}" for k, v in (("TPM", q.tpm), ("RPM", q.rpm), ("TPD", q.tpd)) if v)
+    quotas = ", ".join(
+        f"{k} {v:,}" for k, v in (("TPM", q.tpm), ("RPM", q.rpm), ("TPD", q.tpd)) if v
+    )
     print(f"llmcap emulator: profile {profile.name} on http://{args.host}:{args.port}")
     print(f"  models: {', '.join(m.model_id for m in profile.models)}")
     print(f"  quotas: {quotas or 'none'} (throttle: {q.throttle})")
@@ -66,7 +68,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nemulator stopped")
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}; pick --port", file=sys.stderr)
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc}; pick --port", file=sys.stderr
+        )
         return 2
     return 0
 
@@ -94,21 +98,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
             inferenceConfig={"maxTokens": args.max_tokens, "temperature": 0.5},
         )
         first = last = None
-        usage: dict[str, int] = {}
+        n_in = n = 0
         for event in response["stream"]:
             if "contentBlockDelta" in event:
                 last = time.perf_counter()
                 first = first or last
             elif "metadata" in event:
-                usage = dict(event["metadata"]["usage"])
+                n_in = event["metadata"]["usage"]["inputTokens"]
+                n = event["metadata"]["usage"]["outputTokens"]
         assert first is not None and last is not None, "the stream carried no text"
-        n = usage.get("outputTokens", 0)
         ttft, ttlt = first - t0, last - t0
         tpot = (ttlt - ttft) / (n - 1) if n > 1 else float("nan")
         print(f"ConverseStream {model_id} via boto3:")
         print(f"  TTFT {ttft:.3f} s, TTLT {ttlt:.3f} s, TPOT {tpot * 1000:.2f} ms "
               f"({1 / tpot:.0f} tokens/s)")  # fmt: skip
-        print(f"  tokens: {usage.get('inputTokens')} in, {n} out")
+        print(f"  tokens: {n_in} in, {n} out")
     return 0
 
 

@@ -232,6 +232,19 @@ async def _refuse_mid_stream(
     return resp
 
 
+def _chunked_sink(transport: asyncio.BaseTransport | None) -> Callable[[bytes], None] | None:
+    """A synchronous writer of one HTTP/1.1 chunk per call, straight to the socket."""
+    if not isinstance(transport, asyncio.WriteTransport):
+        return None
+    write = transport.write
+
+    def sink(data: bytes) -> None:
+        if not transport.is_closing():
+            write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    return sink
+
+
 async def _stream(
     request: web.Request,
     service: EmulatorService,
@@ -239,27 +252,32 @@ async def _stream(
     headers: dict[str, str],
     error_code: str,
 ) -> web.StreamResponse:
+    """Write one streamed response. The driver writes token events itself through
+    ``job.sink``; this coroutine opens the stream, flushes what was buffered (before the
+    headers were out, or during a stall), and closes the stream."""
     fmt = job.formatter
     assert fmt is not None
     stats = service.stats
     loop = asyncio.get_running_loop()
-    stalled = False
     try:
         resp = await _start_stream(request, fmt, headers)
+        headers_out = bool(fmt.start())
         while True:
+            if job.sink is None and headers_out and job.stall != "stalling":
+                job.sink = _chunked_sink(request.transport)
             if not job.buffer and not job.done and job.failure is None:
                 job.waiter = loop.create_future()
                 await job.waiter
                 job.waiter = None
-            stall_at = job.faults.stall_at_token
-            if stall_at is not None and not stalled and job.sent_tokens >= stall_at:
-                stalled = True
+            if job.stall == "stalling":
                 await asyncio.sleep(job.faults.stall_s)
+                job.stall = "over"
             if job.buffer:
                 data = b"".join(job.buffer)
                 stats.events_sent += len(job.buffer)
                 job.buffer.clear()
                 await resp.write(data)
+                headers_out = True
                 now = time.monotonic()
                 if job.buffered_since_s is not None:
                     stats.emission_lateness_s.append(now - job.buffered_since_s)
@@ -276,9 +294,11 @@ async def _stream(
             if job.done and not job.buffer:
                 await resp.write(fmt.finish(job.completion()))
                 break
+        job.sink = None
         await resp.write_eof()
         return resp
     except ConnectionResetError:  # the client went away: release() settles and logs it
         return web.Response(status=499)
     finally:
+        job.sink = None
         service.release(job)

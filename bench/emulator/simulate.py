@@ -1,4 +1,4 @@
-"""Virtual-time runs of the serving model: the same core as the live server, no sockets, no sleeping.
+"""Virtual-time runs of the serving model: the live server's core, without sockets or sleeping.
 
 Used to calibrate profiles (``benchmarks/emulator_calibration.py``) and for what-if studies:
 "what if the prompt were 3,000 tokens?", "what if we had 4 replicas?". A run of the seed blog's

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from urllib3.exceptions import ProtocolError
-from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 from botocore.exceptions import (
     ClientError,
     EventStreamError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
 from bench.emulator import Emulator
 from bench.emulator.profile import FaultConfig, load_profile
@@ -40,9 +40,15 @@ def test_converse_stream_events_usage_and_request_id(client: Any) -> None:
     assert kinds[0] == "messageStart"
     assert "contentBlockStart" not in kinds  # Bedrock sends none for text blocks
     assert kinds[-3:] == ["contentBlockStop", "messageStop", "metadata"]
-    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    text = "".join(
+        e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e
+    )
     meta = events[-1]["metadata"]
-    assert meta["usage"] == {"inputTokens": EXPECTED_INPUT, "outputTokens": 40, "totalTokens": EXPECTED_INPUT + 40}
+    assert meta["usage"] == {
+        "inputTokens": EXPECTED_INPUT,
+        "outputTokens": 40,
+        "totalTokens": EXPECTED_INPUT + 40,
+    }
     assert count_tokens(text) == 40
     assert meta["metrics"]["latencyMs"] >= 0
     assert events[-2]["messageStop"]["stopReason"] == "max_tokens"
@@ -73,7 +79,10 @@ BODIES = {
         "max_tokens": 12,
         "messages": [{"role": "user", "content": "What is the meaning of life?"}],
     },
-    "us.meta.llama3-3-70b-instruct-v1:0": {"prompt": "What is the meaning of life?", "max_gen_len": 12},
+    "us.meta.llama3-3-70b-instruct-v1:0": {
+        "prompt": "What is the meaning of life?",
+        "max_gen_len": 12,
+    },
     "us.amazon.nova-lite-v1:0": {
         "schemaVersion": "messages-v1",
         "messages": [{"role": "user", "content": [{"text": "What is the meaning of life?"}]}],
@@ -99,7 +108,9 @@ def test_invoke_model_native_bodies(client: Any, model_id: str) -> None:
 
 @pytest.mark.parametrize("model_id", list(BODIES))
 def test_invoke_stream_ends_with_invocation_metrics(client: Any, model_id: str) -> None:
-    resp = client.invoke_model_with_response_stream(modelId=model_id, body=json.dumps(BODIES[model_id]))
+    resp = client.invoke_model_with_response_stream(
+        modelId=model_id, body=json.dumps(BODIES[model_id])
+    )
     assert resp["contentType"] == "application/json"
     chunks = [json.loads(e["chunk"]["bytes"]) for e in resp["body"]]
     metrics = chunks[-1]["amazon-bedrock-invocationMetrics"]
@@ -113,7 +124,10 @@ def test_invoke_stream_ends_with_invocation_metrics(client: Any, model_id: str) 
     [
         ({"modelId": LLAMA, "messages": []}, ""),
         ({"modelId": "no.such-model-v1:0", "messages": QUESTION}, "model identifier"),
-        ({"modelId": LLAMA, "messages": QUESTION, "inferenceConfig": {"maxTokens": 0}}, "maxTokens"),
+        (
+            {"modelId": LLAMA, "messages": QUESTION, "inferenceConfig": {"maxTokens": 0}},
+            "maxTokens",
+        ),
     ],
 )
 def test_malformed_requests_get_validation_exception(
@@ -141,7 +155,10 @@ def test_bad_json_and_missing_messages_over_raw_http(fast_emulator: Emulator) ->
 
 
 def test_invoke_model_without_required_anthropic_max_tokens(client: Any) -> None:
-    body = {"anthropic_version": "bedrock-2023-05-31", "messages": [{"role": "user", "content": "x"}]}
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "messages": [{"role": "user", "content": "x"}],
+    }
     with pytest.raises(ClientError) as info:
         client.invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0", body=json.dumps(body))
     assert info.value.response["Error"]["Code"] == "ValidationException"
@@ -156,13 +173,18 @@ def test_tpm_quota_throttles_with_the_exact_bedrock_429() -> None:
 
         def call(_: int) -> str:
             try:
-                r = c.converse_stream(modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 400})
+                r = c.converse_stream(
+                    modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 400}
+                )
                 collect(r["stream"])
                 return "ok"
             except ClientError as exc:
                 assert exc.response["ResponseMetadata"]["RetryAttempts"] == 0
                 assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-                assert exc.response["Error"]["Message"] == "Too many tokens, please wait before trying again."
+                assert (
+                    exc.response["Error"]["Message"]
+                    == "Too many tokens, please wait before trying again."
+                )
                 return exc.response["Error"]["Code"]
 
         with ThreadPoolExecutor(30) as pool:
@@ -181,7 +203,9 @@ def test_throttle_raises_the_modelled_exception_class() -> None:
 def test_mid_stream_throttle_raises_event_stream_error() -> None:
     with Emulator("fast", tpm=100, throttle="mid-stream") as emu:
         c = bedrock_client(emu.url)
-        resp = c.converse_stream(modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 400})
+        resp = c.converse_stream(
+            modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 400}
+        )
         with pytest.raises(EventStreamError) as info:
             collect(resp["stream"])
     assert info.value.response["Error"]["Code"] == "throttlingException"
@@ -194,7 +218,11 @@ def faulty(**faults: Any) -> Emulator:
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [("500", "InternalServerException"), ("503", "ServiceUnavailableException"), ("424", "ModelErrorException")],
+    [
+        ("500", "InternalServerException"),
+        ("503", "ServiceUnavailableException"),
+        ("424", "ModelErrorException"),
+    ],
 )
 def test_injected_http_errors(status: str, code: str) -> None:
     with faulty(error_rate={status: 1.0}) as emu:
@@ -208,7 +236,9 @@ def test_injected_http_errors(status: str, code: str) -> None:
 def test_injected_mid_stream_error_arrives_after_some_tokens() -> None:
     with faulty(midstream_error_rate=1.0) as emu:
         c = bedrock_client(emu.url)
-        resp = c.converse_stream(modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 20})
+        resp = c.converse_stream(
+            modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 20}
+        )
         seen = []
         with pytest.raises(EventStreamError) as info:
             for event in resp["stream"]:
@@ -220,7 +250,9 @@ def test_injected_mid_stream_error_arrives_after_some_tokens() -> None:
 def test_injected_dropped_connection_surfaces_as_a_stream_error() -> None:
     with faulty(drop_rate=1.0) as emu:
         c = bedrock_client(emu.url)
-        resp = c.converse_stream(modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 20})
+        resp = c.converse_stream(
+            modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 20}
+        )
         # botocore's event stream reads urllib3 directly: a cut connection is urllib3's error
         with pytest.raises((ResponseStreamingError, ProtocolError)):
             collect(resp["stream"])
@@ -229,7 +261,9 @@ def test_injected_dropped_connection_surfaces_as_a_stream_error() -> None:
 def test_injected_stall_trips_the_client_read_timeout() -> None:
     with faulty(stall_rate=1.0, stall_s=3.0) as emu:
         c = bedrock_client(emu.url, read_timeout=0.5)
-        resp = c.converse_stream(modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 20})
+        resp = c.converse_stream(
+            modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 20}
+        )
         with pytest.raises((ReadTimeoutError, ResponseStreamingError, Urllib3ReadTimeout)):
             collect(resp["stream"])
 
@@ -240,7 +274,9 @@ def test_truth_log_matches_what_the_client_saw(tmp_path: Path) -> None:
         c = bedrock_client(emu.url)
         ids = []
         for _ in range(3):
-            r = c.converse_stream(modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 30})
+            r = c.converse_stream(
+                modelId=LLAMA, messages=QUESTION, inferenceConfig={"maxTokens": 30}
+            )
             ids.append(r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"])
             collect(r["stream"])
         with pytest.raises(ClientError):

@@ -37,15 +37,15 @@ def test_streamed_chat_with_usage_and_unknown_fields(fast_emulator: Emulator) ->
         min_tokens=30,
         stop=None,
     )
-    with httpx.Client(base_url=fast_emulator.url, timeout=10) as c:
-        with c.stream("POST", "/v1/chat/completions", json=body) as r:
-            assert r.status_code == 200
-            assert r.headers["content-type"].startswith("text/event-stream")
-            assert r.headers["x-request-id"]
-            events = sse_events(list(r.iter_lines()))
-    text = "".join(
-        e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"]
-    )
+    with (
+        httpx.Client(base_url=fast_emulator.url, timeout=10) as c,
+        c.stream("POST", "/v1/chat/completions", json=body) as r,
+    ):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["x-request-id"]
+        events = sse_events(list(r.iter_lines()))
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
     assert count_tokens(text) == 30
     finish = [e["choices"][0]["finish_reason"] for e in events if e["choices"]]
     assert finish[-1] == "length"
@@ -54,9 +54,11 @@ def test_streamed_chat_with_usage_and_unknown_fields(fast_emulator: Emulator) ->
 
 
 def test_streamed_chat_without_usage_has_no_usage_chunk(fast_emulator: Emulator) -> None:
-    with httpx.Client(base_url=fast_emulator.url, timeout=10) as c:
-        with c.stream("POST", "/v1/chat/completions", json=chat_body(stream=True)) as r:
-            events = sse_events(list(r.iter_lines()))
+    with (
+        httpx.Client(base_url=fast_emulator.url, timeout=10) as c,
+        c.stream("POST", "/v1/chat/completions", json=chat_body(stream=True)) as r,
+    ):
+        events = sse_events(list(r.iter_lines()))
     assert all(e["choices"] for e in events)
 
 
@@ -75,9 +77,11 @@ def test_non_streamed_chat_and_completions(fast_emulator: Emulator) -> None:
 
 def test_streamed_completions(fast_emulator: Emulator) -> None:
     body = {"model": LLAMA, "prompt": "Hi", "max_tokens": 5, "stream": True}
-    with httpx.Client(base_url=fast_emulator.url, timeout=10) as c:
-        with c.stream("POST", "/v1/completions", json=body) as r:
-            events = sse_events(list(r.iter_lines()))
+    with (
+        httpx.Client(base_url=fast_emulator.url, timeout=10) as c,
+        c.stream("POST", "/v1/completions", json=body) as r,
+    ):
+        events = sse_events(list(r.iter_lines()))
     assert count_tokens("".join(e["choices"][0]["text"] for e in events if e["choices"])) == 5
 
 
