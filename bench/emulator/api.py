@@ -1,6 +1,6 @@
 """Shared types between the emulator's HTTP server and its wire-format modules.
 
-The wire modules (`bedrock_wire`, `openai_wire`) turn request bodies into a protocol-neutral
+The wire modules (`bedrock_parse`, `openai_wire`) turn request bodies into a protocol-neutral
 `GenerationRequest` and turn a finished `Completion` (or a stream of text deltas) back into the
 bytes a real client expects. The server never looks inside a body itself.
 """

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from bench.emulator import bedrock_wire, openai_wire
+from bench.emulator import bedrock_parse, bedrock_wire, openai_wire
 from bench.emulator.api import ApiError, GenerationRequest, StreamFormatter
 from bench.emulator.service import EmulatorService, Job, Throttled
 from bench.emulator.tokens import count_tokens
@@ -73,7 +73,7 @@ async def _bedrock(request: web.Request) -> web.StreamResponse:
         model_id = unquote(parts[2])
         kind, stream = BEDROCK_OPS[parts[3]]
         body = await request.read()
-        parse = bedrock_wire.parse_converse if kind == "converse" else bedrock_wire.parse_invoke
+        parse = bedrock_parse.parse_converse if kind == "converse" else bedrock_parse.parse_invoke
         req = parse(model_id, body, stream=stream)
         job = service.admit(req)
     except ApiError as err:
@@ -89,7 +89,7 @@ async def _bedrock(request: web.Request) -> web.StreamResponse:
     if not req.stream:
         return await _bedrock_full(request, service, job)
     job.formatter = bedrock_wire.stream_formatter(
-        req, _input_counter(job), request_id=job.request_id
+        req, count_tokens, request_id=job.request_id, input_tokens=job.seq.input_tokens
     )
     headers = {"x-amzn-RequestId": job.request_id, **bedrock_wire.extra_headers(req)}
     return await _stream(request, service, job, headers, "modelStreamErrorException")
@@ -188,16 +188,6 @@ async def _stats_reset(request: web.Request) -> web.Response:
 
 
 # -- streaming ---------------------------------------------------------------------------------
-def _input_counter(job: Job) -> Callable[[str], int]:
-    """Token counter for formatters: the prompt counts with the profile's template overhead."""
-    prompt, n_prompt = job.req.prompt_text, job.seq.input_tokens
-
-    def count(text: str) -> int:
-        return n_prompt if text is prompt else count_tokens(text)
-
-    return count
-
-
 async def _wait_done(job: Job) -> None:
     loop = asyncio.get_running_loop()
     while not job.done and job.failure is None:

@@ -13,6 +13,7 @@ from botocore.eventstream import EventStream
 from botocore.exceptions import EventStreamError
 from botocore.parsers import EventStreamJSONParser, RestJSONParser
 
+from bench.emulator import bedrock_parse as bp
 from bench.emulator import bedrock_wire as bw
 from bench.emulator.api import ApiError, Completion, GenerationRequest
 
@@ -67,175 +68,8 @@ def _render(req: GenerationRequest, done: Completion = DONE) -> bytes:
     return fmt.start() + b"".join(fmt.delta(p) for p in PIECES) + fmt.finish(done)
 
 
-# -- parsing -----------------------------------------------------------------------------------
-def test_parse_converse() -> None:
-    body = {
-        "messages": [
-            {"role": "user", "content": [{"text": "Hi"}, {"image": {"format": "png"}}]},
-            {"role": "assistant", "content": [{"text": "Hello"}]},
-            {"role": "user", "content": [{"text": "Bye"}]},
-        ],
-        "system": [{"text": "Be brief."}],
-        "inferenceConfig": {"maxTokens": 100, "temperature": 0.5, "topP": 0.9},
-        "performanceConfig": {"latency": "standard"},  # accepted and ignored
-    }
-    req = bw.parse_converse(CLAUDE, _body(body), stream=True)
-    assert req == GenerationRequest(
-        operation="converse-stream",
-        family="converse",
-        model_id=CLAUDE,
-        prompt_text="Be brief.\nHi\nHello\nBye",
-        n_messages=3,
-        max_tokens=100,
-        temperature=0.5,
-        stream=True,
-    )
-    minimal = bw.parse_converse(CLAUDE, _body({"messages": body["messages"][:1]}), stream=False)
-    assert (minimal.operation, minimal.max_tokens, minimal.temperature) == ("converse", None, None)
-
-
-def test_parse_invoke_anthropic() -> None:
-    body = {
-        "anthropic_version": "bedrock-2023-05-31",
-        "max_tokens": 350,
-        "system": "Be brief.",
-        "messages": [
-            {"role": "user", "content": "Hi"},
-            {"role": "user", "content": [{"type": "text", "text": "there"}, {"type": "image"}]},
-        ],
-        "temperature": 1,
-    }
-    req = bw.parse_invoke(CLAUDE, _body(body), stream=True)
-    assert (req.operation, req.family, req.max_tokens, req.temperature) == (
-        "invoke-stream",
-        "anthropic",
-        350,
-        1.0,
-    )
-    assert (req.prompt_text, req.n_messages) == ("Be brief.\nHi\nthere", 2)
-    listed = {**body, "system": [{"type": "text", "text": "S"}]}
-    assert bw.parse_invoke(CLAUDE, _body(listed), stream=False).prompt_text == "S\nHi\nthere"
-
-
-def test_parse_invoke_meta_and_nova() -> None:
-    meta = bw.parse_invoke(LLAMA, _body({"prompt": "Hi", "max_gen_len": 512}), stream=False)
-    assert (meta.family, meta.operation, meta.prompt_text, meta.max_tokens) == (
-        "meta",
-        "invoke",
-        "Hi",
-        512,
-    )
-    nova_body = {
-        "schemaVersion": "messages-v1",
-        "system": [{"text": "S"}],
-        "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
-        "inferenceConfig": {"max_new_tokens": 64, "temperature": 0.2},
-    }
-    nova = bw.parse_invoke(NOVA, _body(nova_body), stream=True)
-    assert (nova.family, nova.prompt_text, nova.max_tokens, nova.temperature) == (
-        "nova",
-        "S\nHi",
-        64,
-        0.2,
-    )
-    camel = {**nova_body, "inferenceConfig": {"maxTokens": 8}}
-    assert bw.parse_invoke(NOVA, _body(camel), stream=True).max_tokens == 8
-
-
-@pytest.mark.parametrize(
-    ("model_id", "body", "family"),
-    [
-        ("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2", {}, "anthropic"),
-        ("global.anthropic.claude-sonnet-4-v1:0", {}, "anthropic"),
-        ("custom-model", {"anthropic_version": "x"}, "anthropic"),
-        ("custom-model", {"prompt": "x"}, "meta"),
-        ("custom-model", {"schemaVersion": "messages-v1"}, "nova"),
-        ("custom-model", {"inferenceConfig": {}}, "nova"),
-    ],
-)
-def test_invoke_family_from_id_or_body(model_id: str, body: dict[str, Any], family: str) -> None:
-    full = {
-        "anthropic": {
-            "anthropic_version": "v",
-            "max_tokens": 5,
-            "messages": [{"role": "user", "content": "x"}],
-        },
-        "meta": {"prompt": "x"},
-        "nova": {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
-    }[family]
-    assert bw.parse_invoke(model_id, _body({**full, **body}), stream=False).family == family
-
-
 MALFORMED = "Malformed input request, please reformat your input and try again."
 USER = {"role": "user", "content": [{"text": "x"}]}
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (b"{not json", MALFORMED),
-        (b"[1, 2]", MALFORMED),
-        (b"\xff\xfe", MALFORMED),
-        (
-            _body({}),
-            "1 validation error detected: Value null at 'messages' failed to satisfy "
-            "constraint: Member must not be null",
-        ),
-        (_body({"messages": []}), "A conversation must start with a user message."),
-        (
-            _body({"messages": [USER, {"content": []}]}),
-            "1 validation error detected: Value null at 'messages.2.member.role' failed to "
-            "satisfy constraint: Member must not be null",
-        ),
-        (
-            _body({"messages": [{"role": "user"}]}),
-            "Value null at 'messages.1.member.content'",
-        ),
-        (
-            _body({"messages": [{"role": "bot", "content": []}]}),
-            "Value 'bot' at 'messages.1.member.role' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [user, assistant]",
-        ),
-        (
-            _body({"messages": [USER], "inferenceConfig": {"maxTokens": 0}}),
-            "1 validation error detected: Value '0' at 'inferenceConfig.maxTokens' failed to "
-            "satisfy constraint: Member must have value greater than or equal to 1",
-        ),
-        (
-            _body({"messages": [USER], "inferenceConfig": {"maxTokens": "10"}}),
-            "Value '10' at 'inferenceConfig.maxTokens' failed to satisfy constraint: "
-            "Member must be of type Integer",
-        ),
-        (
-            _body({"messages": [USER], "inferenceConfig": {"maxTokens": 1.5}}),
-            "at 'inferenceConfig.maxTokens'",
-        ),
-        (
-            _body({"messages": [USER], "inferenceConfig": {"temperature": 1.5}}),
-            "Value '1.5' at 'inferenceConfig.temperature' failed to satisfy constraint: "
-            "Member must have value less than or equal to 1",
-        ),
-        (
-            _body({"messages": [USER], "inferenceConfig": {"temperature": -0.1}}),
-            "Member must have value greater than or equal to 0",
-        ),
-        (
-            b'{"messages": [{"role": "user", "content": []}],'
-            b' "inferenceConfig": {"temperature": NaN}}',
-            "at 'inferenceConfig.temperature'",
-        ),
-        (_body({"messages": [{"role": "user", "content": "x"}]}), "messages.1.member.content"),
-    ],
-)
-def test_converse_validation_errors(body: bytes, message: str) -> None:
-    with pytest.raises(ApiError) as caught:
-        bw.parse_converse(CLAUDE, body, stream=True)
-    assert (caught.value.status, caught.value.error_type) == (400, "ValidationException")
-    assert message in caught.value.message
-
-
-def _schema_error(problem: str) -> str:
-    return f"Malformed input request: {problem}, please reformat your input and try again."
 
 
 ANTHROPIC_OK = {
@@ -245,91 +79,9 @@ ANTHROPIC_OK = {
 }
 
 
-@pytest.mark.parametrize(
-    ("model_id", "body", "message"),
-    [
-        (CLAUDE, b"nope", MALFORMED),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "max_tokens": None},
-            _schema_error("#: required key [max_tokens] not found"),
-        ),
-        (
-            CLAUDE,
-            {"max_tokens": 5, "messages": []},
-            _schema_error("#: required key [anthropic_version] not found"),
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "max_tokens": 0},
-            _schema_error("#/max_tokens: 0 is not greater or equal to 1"),
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "max_tokens": "5"},
-            _schema_error("#/max_tokens: expected type: Integer, found: String"),
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "temperature": 2},
-            _schema_error("#/temperature: 2 is not less or equal to 1"),
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "messages": []},
-            _schema_error("#/messages: expected minimum item count: 1, found: 0"),
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "messages": [{"content": "x"}]},
-            _schema_error("#/messages/0: required key [role] not found"),
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "messages": [{"role": "user", "content": 3}]},
-            "#/messages/0/content: expected type: JSONArray, found: Integer",
-        ),
-        (
-            CLAUDE,
-            {**ANTHROPIC_OK, "messages": [{"role": "user", "content": [{"type": "text"}]}]},
-            "#/messages/0/content/0/text: expected type: String, found: Null",
-        ),
-        (LLAMA, {"max_gen_len": 5}, _schema_error("#: required key [prompt] not found")),
-        (
-            LLAMA,
-            {"prompt": ["x"]},
-            _schema_error("#/prompt: expected type: String, found: JSONArray"),
-        ),
-        (
-            LLAMA,
-            {"prompt": "x", "temperature": True},
-            "#/temperature: expected type: Number, found: Boolean",
-        ),
-        (
-            NOVA,
-            {"messages": [USER], "inferenceConfig": {"maxTokens": 0}},
-            "#/inferenceConfig/maxTokens: 0 is not greater",
-        ),
-        (
-            NOVA,
-            {"messages": [USER], "inferenceConfig": []},
-            "#/inferenceConfig: expected type: JSONObject",
-        ),
-        (NOVA, {"inferenceConfig": {}}, _schema_error("#: required key [messages] not found")),
-        ("custom-model", {"foo": 1}, "no body format is known for model 'custom-model'"),
-    ],
-)
-def test_invoke_validation_errors(model_id: str, body: object, message: str) -> None:
-    raw = body if isinstance(body, bytes) else _body(body)
-    with pytest.raises(ApiError) as caught:
-        bw.parse_invoke(model_id, raw, stream=False)
-    assert (caught.value.status, caught.value.error_type) == (400, "ValidationException")
-    assert message in caught.value.message
-
-
 # -- streams -----------------------------------------------------------------------------------
 def test_converse_stream_decodes_like_boto3() -> None:
-    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=True)
+    req = bp.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=True)
     events = _events("ConverseStream", "stream", _render(req, DONE))
     assert events == [
         {"messageStart": {"role": "assistant"}},
@@ -347,7 +99,7 @@ def test_converse_stream_decodes_like_boto3() -> None:
 
 
 def test_converse_stream_error_raises_event_stream_error() -> None:
-    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=True)
+    req = bp.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=True)
     fmt = bw.stream_formatter(req, _count)
     data = fmt.start() + fmt.delta("Hi") + fmt.error("throttlingException", "Too many tokens")
     received = []
@@ -382,7 +134,7 @@ METRICS = {
 
 
 def test_invoke_stream_anthropic() -> None:
-    req = bw.parse_invoke(CLAUDE, _body(ANTHROPIC_OK), stream=True)
+    req = bp.parse_invoke(CLAUDE, _body(ANTHROPIC_OK), stream=True)
     chunks = _chunks(req)
     assert [c["type"] for c in chunks] == [
         "message_start",
@@ -404,7 +156,7 @@ def test_invoke_stream_anthropic() -> None:
 
 
 def test_invoke_stream_meta() -> None:
-    req = bw.parse_invoke(LLAMA, _body({"prompt": "one two three"}), stream=True)
+    req = bp.parse_invoke(LLAMA, _body({"prompt": "one two three"}), stream=True)
     chunks = _chunks(req, Completion(**{**DONE.__dict__, "stop_reason": "max_tokens"}))
     assert [c["generation"] for c in chunks] == [*PIECES, ""]
     assert [c["prompt_token_count"] for c in chunks] == [3, None, None, None]
@@ -414,15 +166,36 @@ def test_invoke_stream_meta() -> None:
 
 
 def test_invoke_stream_meta_without_deltas_reports_prompt_on_final_chunk() -> None:
-    req = bw.parse_invoke(LLAMA, _body({"prompt": "x"}), stream=True)
+    req = bp.parse_invoke(LLAMA, _body({"prompt": "x"}), stream=True)
     fmt = bw.stream_formatter(req, _count)
     assert fmt.start() == b""
     [final] = _events("InvokeModelWithResponseStream", "body", fmt.finish(DONE))
     assert json.loads(final["chunk"]["bytes"])["prompt_token_count"] == 12
 
 
+def test_stream_formatter_input_tokens_overrides_prompt_count() -> None:
+    def count(text: str) -> int:
+        assert text in PIECES, "the prompt must not be counted when input_tokens is given"
+        return _count(text)
+
+    claude = bp.parse_invoke(CLAUDE, _body(ANTHROPIC_OK), stream=True)
+    fmt = bw.stream_formatter(claude, count, request_id="req-1", input_tokens=42)
+    [start, _] = _events("InvokeModelWithResponseStream", "body", fmt.start())
+    assert json.loads(start["chunk"]["bytes"])["message"]["usage"]["input_tokens"] == 42
+
+    llama = bp.parse_invoke(LLAMA, _body({"prompt": "one two three"}), stream=True)
+    fmt = bw.stream_formatter(llama, count, input_tokens=42)
+    data = fmt.start() + b"".join(fmt.delta(p) for p in PIECES) + fmt.finish(DONE)
+    chunks = [
+        json.loads(e["chunk"]["bytes"])
+        for e in _events("InvokeModelWithResponseStream", "body", data)
+    ]
+    assert [c["prompt_token_count"] for c in chunks] == [42, None, None, None]
+    assert [c["generation_token_count"] for c in chunks] == [1, 2, 4, 3]
+
+
 def test_invoke_stream_nova() -> None:
-    req = bw.parse_invoke(NOVA, _body({"messages": [USER]}), stream=True)
+    req = bp.parse_invoke(NOVA, _body({"messages": [USER]}), stream=True)
     chunks = _chunks(req)
     assert chunks[0] == {"messageStart": {"role": "assistant"}}
     assert [c["contentBlockDelta"]["delta"]["text"] for c in chunks[1:4]] == PIECES
@@ -433,7 +206,7 @@ def test_invoke_stream_nova() -> None:
 
 
 def test_invoke_stream_error_is_an_exception_event() -> None:
-    req = bw.parse_invoke(NOVA, _body({"messages": [USER]}), stream=True)
+    req = bp.parse_invoke(NOVA, _body({"messages": [USER]}), stream=True)
     fmt = bw.stream_formatter(req, _count)
     data = fmt.start() + fmt.error("modelStreamErrorException", "Model stream error")
     with pytest.raises(EventStreamError) as caught:
@@ -442,7 +215,7 @@ def test_invoke_stream_error_is_an_exception_event() -> None:
 
 
 def test_stream_formatter_rejects_non_stream_requests() -> None:
-    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=False)
+    req = bp.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=False)
     with pytest.raises(ValueError):
         bw.stream_formatter(req, _count)
 
@@ -455,7 +228,7 @@ def _parse_rest(operation: str, status: int, headers: dict[str, str], body: byte
 
 
 def test_converse_full_response_parses_with_botocore() -> None:
-    req = bw.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=False)
+    req = bp.parse_converse(CLAUDE, _body({"messages": [USER]}), stream=False)
     body = bw.full_response(req, "Hello world!", DONE)
     parsed = _parse_rest("Converse", 200, bw.full_response_headers(req, DONE), body)
     assert parsed["output"] == {
@@ -507,7 +280,7 @@ def test_converse_full_response_parses_with_botocore() -> None:
 def test_invoke_full_response(
     model_id: str, body: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    req = bw.parse_invoke(model_id, _body(body), stream=False)
+    req = bp.parse_invoke(model_id, _body(body), stream=False)
     headers = {"Content-Type": "application/json", **bw.full_response_headers(req, DONE)}
     assert headers["X-Amzn-Bedrock-Input-Token-Count"] == "12"
     assert headers["X-Amzn-Bedrock-Output-Token-Count"] == "3"
@@ -535,7 +308,7 @@ def test_throttle_error_response_matches_real_bedrock() -> None:
 
 def test_validation_error_response_round_trips() -> None:
     with pytest.raises(ApiError) as caught:
-        bw.parse_converse(CLAUDE, b"{", stream=False)
+        bp.parse_converse(CLAUDE, b"{", stream=False)
     status, headers, body = bw.error_response(caught.value, "rid")
     parsed = _parse_rest("ConverseStream", status, headers, body)
     assert (status, parsed["Error"]["Code"], parsed["Error"]["Message"]) == (
