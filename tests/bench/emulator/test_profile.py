@@ -53,7 +53,7 @@ def test_invalid_json_names_the_line(tmp_path: Path) -> None:
         ({"name": "x", "models": [{"model_id": "m"}], "serving": {"t_w_s": -1}}, "serving.t_w_s"),
         ({"name": "x", "models": [{"model_id": "m"}], "serving": {"bogus": 1}}, "bogus"),
         ({"name": "x", "models": [{"model_id": "m"}], "quotas": {"tpm": 0}}, "quotas.tpm"),
-        ({"name": "x", "models": [{"model_id": "m"}], "faults": {"error_rate": {"404": 0.1}}}, "404"),
+        ({"name": "x", "models": [{"model_id": "m"}], "faults": {"error_rate": {"404": 1}}}, "404"),
         ({"name": "x", "models": [{"model_id": "m"}], "faults": {"drop_rate": 2}}, "drop_rate"),
     ],
 )
