@@ -68,7 +68,8 @@ async def worker(host: str, port: int, payload: bytes, stop_at: float, counts: l
     try:
         while time.monotonic() < stop_at:
             writer.write(payload)
-            counts[0] += await read_response(reader)
+            events = await read_response(reader)  # read first: `+= await` would lose updates
+            counts[0] += events
             counts[1] += 1
     finally:
         writer.close()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench.emulator.profile import DEFAULT_PROFILE, ProfileError, shipped_profiles
-from bench.emulator.runner import Emulator, resolve_profile, serve_forever
+from bench.emulator.runner import Emulator, resolve_profile, run, serve_forever
 from bench.emulator.service import EmulatorService
 
 
@@ -64,7 +63,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(f"  truth log: {args.truth_log}")
     print("  Ctrl-C stops it.", flush=True)
     try:
-        asyncio.run(serve_forever(service, args.host, args.port))
+        run(serve_forever(service, args.host, args.port))
     except KeyboardInterrupt:
         print("\nemulator stopped")
     except OSError as exc:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from pathlib import Path
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -107,7 +110,7 @@ class Emulator:
         self.stop()
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
@@ -138,6 +141,25 @@ def _bound_port(runner: web.AppRunner) -> int:
         if isinstance(addr, tuple):
             return int(addr[1])
     raise EmulatorError("the emulator socket has no TCP address")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where installed (its C transports write a token event several times cheaper,
+    which is what keeps hundreds of streams on schedule), else the standard loop.
+    ``LLMCAP_EVENT_LOOP=asyncio`` forces the standard loop."""
+    if os.environ.get("LLMCAP_EVENT_LOOP") == "asyncio":
+        return asyncio.new_event_loop()
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` on the emulator's preferred event loop."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main)
 
 
 async def serve_forever(service: EmulatorService, host: str, port: int) -> None:

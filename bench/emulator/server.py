@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import cast
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -224,12 +225,14 @@ async def _refuse_mid_stream(
 
 def _chunked_sink(transport: asyncio.BaseTransport | None) -> Callable[[bytes], None] | None:
     """A synchronous writer of one HTTP/1.1 chunk per call, straight to the socket."""
-    if not isinstance(transport, asyncio.WriteTransport):
+    if transport is None:
         return None
-    write = transport.write
+    # Duck-typed: uvloop's transports do not subclass asyncio.WriteTransport.
+    tr = cast(asyncio.WriteTransport, transport)
+    write = tr.write
 
     def sink(data: bytes) -> None:
-        if not transport.is_closing():
+        if not tr.is_closing():
             write(b"%x\r\n%b\r\n" % (len(data), data))
 
     return sink

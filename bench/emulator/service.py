@@ -192,6 +192,7 @@ class EmulatorService:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._next_key = 0
         self._jobs: dict[int, Job] = {}
 
@@ -290,10 +291,12 @@ class EmulatorService:
         if t_next is None:
             return
         if self._timer is not None:
-            if self._timer.when() <= t_next:
+            if self._timer_at <= t_next:
                 return
             self._timer.cancel()
-        self._timer = loop.call_at(t_next, self._drive)
+        # call_later against our own clock: uvloop's loop.time() has millisecond resolution
+        self._timer_at = t_next
+        self._timer = loop.call_later(max(0.0, t_next - time.monotonic()), self._drive)
 
     def _drive(self) -> None:
         self._timer = None
