@@ -6,8 +6,8 @@ import asyncio
 import os
 import socket
 import threading
-from pathlib import Path
 from collections.abc import Coroutine
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
