@@ -1,0 +1,1 @@
+"""One module per ``llmcap`` subcommand, each with ``register(subparsers)``."""
