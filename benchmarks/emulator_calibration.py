@@ -16,7 +16,6 @@ import argparse
 import csv
 import dataclasses
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from bench.emulator import DEFAULT_PROFILE, Profile, interval_schedule, load_profile, simulate
+from bench.emulator import DEFAULT_PROFILE, Profile, load_profile
+from bench.emulator.simulate import interval_medians
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "data" / "reference" / "seed_blog_interval_medians.csv"
@@ -44,21 +44,16 @@ def emulate(
     profile: Profile, targets: list[dict[str, float | str]], seed: int
 ) -> list[tuple[float, float]]:
     """Median tps and TTFT of the emulated run for each target row."""
-    out = []
-    for t in targets:
-        prompt = int(float(t["input_tokens"])) - profile.prompt_overhead_tokens
-        sched = interval_schedule(
+    return [
+        interval_medians(
+            profile,
             int(float(t["level"])),
-            60,
-            1.0,
-            input_tokens=prompt,
+            input_tokens=int(float(t["input_tokens"])),
             max_tokens=int(float(t["output_tokens"])),
+            seed=seed,
         )
-        rows = [r for r in simulate(profile, sched, seed=seed) if r.status == "ok"]
-        out.append(
-            (statistics.median(r.tps for r in rows), statistics.median(r.ttft_s for r in rows))
-        )
-    return out
+        for t in targets
+    ]
 
 
 def errors(profile: Profile, targets: list[dict[str, float | str]], seed: int) -> np.ndarray:

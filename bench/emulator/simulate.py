@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -75,6 +76,26 @@ def interval_schedule(
         for b in range(batches)
         for _ in range(level)
     ]
+
+
+def interval_medians(
+    profile: Profile,
+    level: int,
+    *,
+    input_tokens: int,
+    max_tokens: int,
+    batches: int = 60,
+    interval_s: float = 1.0,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Median per-request tokens/s and median TTFT (s) of an interval-mode run, as the seed blog
+    measured them. ``input_tokens`` is the server-side count (template overhead included)."""
+    prompt = input_tokens - profile.prompt_overhead_tokens
+    schedule = interval_schedule(
+        level, batches, interval_s, input_tokens=prompt, max_tokens=max_tokens
+    )
+    rows = [r for r in simulate(profile, schedule, seed=seed) if r.status == "ok"]
+    return statistics.median(r.tps for r in rows), statistics.median(r.ttft_s for r in rows)
 
 
 def simulate(
