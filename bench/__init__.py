@@ -1,3 +1,22 @@
-"""bench: the I/O side of llmcap (providers, load strategies, records) and the emulator."""
+"""bench: the I/O side of llmcap — providers, load strategies, sweeps and request records —
+and the built-in emulator (``bench.emulator``). ``bench`` never imports ``capacity``."""
 
-__all__: list[str] = []
+from bench.prompts import Prompt, PromptError, PromptSet, load_prompt_sets
+from bench.providers.base import Endpoint
+from bench.records import RECORD_COLUMNS, RecordWriter, read_jsonl
+from bench.sweep import SweepConfig, SweepError, SweepInterrupted, run_sweep
+
+__all__ = [
+    "RECORD_COLUMNS",
+    "Endpoint",
+    "Prompt",
+    "PromptError",
+    "PromptSet",
+    "RecordWriter",
+    "SweepConfig",
+    "SweepError",
+    "SweepInterrupted",
+    "load_prompt_sets",
+    "read_jsonl",
+    "run_sweep",
+]

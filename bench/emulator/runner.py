@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Coroutine
+import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from aiohttp import web
 
 from bench.emulator.profile import DEFAULT_PROFILE, Profile, QuotaConfig, load_profile
 from bench.emulator.server import create_app
 from bench.emulator.service import EmulatorService
+from bench.loop import new_event_loop
 
 
 class EmulatorError(RuntimeError):
@@ -143,25 +145,6 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise EmulatorError("the emulator socket has no TCP address")
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where installed (its C transports write a token event several times cheaper,
-    which is what keeps hundreds of streams on schedule), else the standard loop.
-    ``LLMCAP_EVENT_LOOP=asyncio`` forces the standard loop."""
-    if os.environ.get("LLMCAP_EVENT_LOOP") == "asyncio":
-        return asyncio.new_event_loop()
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """``asyncio.run`` on the emulator's preferred event loop."""
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(main)
-
-
 async def serve_forever(service: EmulatorService, host: str, port: int) -> None:
     """Serve in the current event loop until cancelled (the ``llmcap emulate`` command)."""
     runner = await _start(service, host, port)
@@ -176,3 +159,64 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+class EmulatorProcess:
+    """The emulator in a child process (``python -m bench.emulator``), so that it does not share
+    a GIL with the client being measured. ``with EmulatorProcess() as emu: emu.url``."""
+
+    def __init__(
+        self,
+        profile: str | Path = DEFAULT_PROFILE,
+        *,
+        seed: int = 0,
+        extra_args: tuple[str, ...] = (),
+        truth_log: Path | None = None,
+    ) -> None:
+        self.profile = str(profile)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._args = [
+            sys.executable, "-m", "bench.emulator", "--profile", self.profile,
+            "--port", str(self.port), "--seed", str(seed), *extra_args,
+        ]  # fmt: skip
+        if truth_log is not None:
+            self._args += ["--truth-log", str(truth_log)]
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EmulatorProcess:
+        """Start the child and wait until it answers ``/health``."""
+        self._proc = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                raise EmulatorError(f"the emulator process exited at start-up: {err.strip()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise EmulatorError(f"the emulator did not answer on {self.url} within 30 s")
+
+    def stop(self) -> None:
+        """Terminate the child (it shuts down cleanly on SIGTERM)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

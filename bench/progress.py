@@ -1,0 +1,117 @@
+"""Live view of a sweep: one table row per level with counts, in-flight and live medians."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+@dataclass
+class LevelState:
+    """Counters of the level being run (updated as each request finishes)."""
+
+    label: str
+    level: float
+    total: int | None
+    started_s: float = field(default_factory=time.monotonic)
+    launched: int = 0
+    finished: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    ttft_s: list[float] = field(default_factory=list)
+    tps: list[float] = field(default_factory=list)
+    stop_reason: str | None = None
+
+    def add(self, status: str, ttft_s: float, tps: float) -> None:
+        """Count one finished request."""
+        self.finished += 1
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        if status == "ok":
+            self.ttft_s.append(ttft_s)
+            if tps == tps:  # not NaN
+                self.tps.append(tps)
+
+    def failure_rate(self) -> float:
+        """Share of finished requests that were not ok (throttled, error, timeout)."""
+        bad = sum(n for s, n in self.by_status.items() if s not in ("ok", "cancelled"))
+        return bad / self.finished if self.finished else 0.0
+
+
+class SweepProgress:
+    """A rich live table on stderr; plain lines when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.console = Console(stderr=True)
+        self.enabled = enabled
+        self.done: list[LevelState] = []
+        self.current: LevelState | None = None
+        self.inflight = 0
+        self._live: Live | None = None
+
+    def __enter__(self) -> SweepProgress:
+        if self.enabled and self.console.is_terminal:
+            self._live = Live(self._table(), console=self.console, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def start_level(self, state: LevelState) -> None:
+        """A level begins."""
+        self.current = state
+        self.refresh()
+
+    def end_level(self, state: LevelState) -> None:
+        """A level ended; without a live display, print its line."""
+        self.done.append(state)
+        self.current = None
+        if self.enabled and self._live is None:
+            self.console.print(self._line(state), highlight=False)
+        if state.stop_reason and self.enabled:
+            self.console.print(f"[yellow]level {state.level:g} stopped early: {state.stop_reason}")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw (the live display throttles itself to 4 frames/s)."""
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def _table(self) -> Table:
+        table = Table(title="llmcap bench", title_justify="left")
+        for name in ("prompt", "level", "done", "in flight", "ok", "throttled", "errors",
+                     "p50 TTFT s", "p50 tok/s", "elapsed s"):  # fmt: skip
+            table.add_column(name, justify="right" if name != "prompt" else "left")
+        for state in [*self.done, *([self.current] if self.current else [])]:
+            table.add_row(*self._cells(state, live=state is self.current))
+        return table
+
+    def _cells(self, s: LevelState, live: bool) -> list[str]:
+        total = f"/{s.total}" if s.total else ""
+        errors = sum(n for k, n in s.by_status.items() if k in ("error", "timeout"))
+        return [
+            s.label,
+            f"{s.level:g}",
+            f"{s.finished}{total}",
+            str(self.inflight) if live else "-",
+            str(s.by_status.get("ok", 0)),
+            str(s.by_status.get("throttled", 0)),
+            str(errors),
+            f"{statistics.median(s.ttft_s):.3f}" if s.ttft_s else "-",
+            f"{statistics.median(s.tps):.1f}" if s.tps else "-",
+            f"{time.monotonic() - s.started_s:.0f}",
+        ]
+
+    def _line(self, s: LevelState) -> str:
+        c = self._cells(s, live=False)
+        return (
+            f"{c[0]} level {c[1]}: {c[2]} done, ok {c[4]}, throttled {c[5]}, errors {c[6]}, "
+            f"p50 TTFT {c[7]} s, p50 {c[8]} tok/s ({c[9]} s)"
+        )

@@ -1,0 +1,28 @@
+"""Providers: how a request reaches an endpoint (DESIGN §2: I/O lives in ``bench``)."""
+
+from __future__ import annotations
+
+from bench.providers.base import PROVIDERS, Call, Endpoint, Provider
+
+
+def make_provider(endpoint: Endpoint, pool_size: int) -> Provider:
+    """The provider named by ``endpoint.provider``, sized for ``pool_size`` concurrent calls."""
+    if endpoint.provider in ("bedrock-converse", "bedrock-invoke"):
+        api = endpoint.provider.removeprefix("bedrock-")
+        if endpoint.client == "boto3":
+            from bench.providers.bedrock import BedrockProvider
+
+            return BedrockProvider(endpoint, api=api, pool_size=pool_size)
+        if endpoint.client != "async":
+            raise ValueError(f"--client {endpoint.client!r}: choose async or boto3")
+        from bench.providers.bedrock_async import BedrockAsyncProvider
+
+        return BedrockAsyncProvider(endpoint, api=api, pool_size=pool_size)
+    if endpoint.provider == "openai":
+        from bench.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(endpoint, pool_size=pool_size)
+    raise ValueError(f"--provider {endpoint.provider!r}: choose one of {', '.join(PROVIDERS)}")
+
+
+__all__ = ["PROVIDERS", "Call", "Endpoint", "Provider", "make_provider"]

@@ -1,0 +1,238 @@
+"""Amazon Bedrock providers on a native async HTTP client (aiohttp), the default.
+
+Same wire calls as boto3 (ConverseStream and InvokeModelWithResponseStream, SigV4-signed with
+botocore's signer and the usual credential chain), but every stream is read by one event loop:
+no thread per request and no GIL hand-offs between a chunk arriving and its time stamp. It was
+chosen over boto3-in-threads by measurement (``benchmarks/harness_overhead.py``,
+``docs/performance.md``); ``--client boto3`` keeps the boto3 path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import boto3
+import yarl
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from bench.providers.base import Call, Endpoint
+from bench.providers.bedrock import _invoke_text, invoke_body
+from bench.providers.eventstream import EventStreamDecoder
+from bench.records import RawResult
+
+LOCAL_CREDENTIALS = Credentials("llmcap-local", "llmcap-local")
+
+
+class BedrockAsyncProvider:
+    """``bedrock-converse`` or ``bedrock-invoke`` over aiohttp."""
+
+    def __init__(self, endpoint: Endpoint, *, api: str, pool_size: int) -> None:
+        if api not in ("converse", "invoke"):
+            raise ValueError(f"unknown Bedrock api {api!r}")
+        if api == "invoke":
+            invoke_body(endpoint.model_id, "", 1, 0.0)  # fail fast on an unsupported model
+        self.name = f"bedrock-{api}"
+        self.api = api
+        self.endpoint = endpoint
+        session = boto3.session.Session(profile_name=endpoint.aws_profile)
+        self.region = endpoint.region or session.region_name or "us-east-1"
+        creds = session.get_credentials()
+        if creds is None:
+            if not endpoint.endpoint_url:
+                raise ValueError(
+                    "no AWS credentials found: set AWS_PROFILE (or pass --aws-profile), or the "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables"
+                )
+            creds = LOCAL_CREDENTIALS  # a local endpoint (the emulator) ignores signatures
+        self._creds = creds
+        self.base_url = (
+            endpoint.endpoint_url or f"https://bedrock-runtime.{self.region}.amazonaws.com"
+        ).rstrip("/")
+        op = "converse-stream" if api == "converse" else "invoke-with-response-stream"
+        self.path = f"/model/{quote(endpoint.model_id, safe='')}/{op}"
+        self._pool_size = pool_size
+        self._url = yarl.URL(self.base_url + self.path, encoded=True)  # parsed once, not per call
+        self._session: aiohttp.ClientSession | None = None
+        self._sign_cache: dict[bytes, tuple[int, dict[str, str]]] = {}
+        self._body_cache: dict[tuple[str, int, float], bytes] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, limit_per_host=self._pool_size, keepalive_timeout=60
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self.endpoint.connect_timeout_s,
+                sock_read=self.endpoint.read_timeout_s,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, auto_decompress=False
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+
+    def _signed(self, body: bytes) -> dict[str, str]:
+        """SigV4 headers for ``body``. Identical requests signed in the same second have the
+        same signature, so a batch of N identical requests is signed once (a 6,000-token body
+        costs ~0.2 ms to sign: N of them would delay the last request of a batch)."""
+        now = int(time.time())
+        cached = self._sign_cache.get(body)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        request = AWSRequest(
+            method="POST",
+            url=self.base_url + self.path,
+            data=body,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        SigV4Auth(self._creds.get_frozen_credentials(), "bedrock", self.region).add_auth(request)
+        headers = dict(request.headers.items())
+        if len(self._sign_cache) > 64:
+            self._sign_cache.clear()
+        self._sign_cache[body] = (now, headers)
+        return headers
+
+    def _body(self, call: Call) -> bytes:
+        key = (call.prompt.text, call.max_tokens, call.temperature)
+        body = self._body_cache.get(key)
+        if body is None:
+            if len(self._body_cache) > 256:
+                self._body_cache.clear()
+            body = self._body_cache[key] = self._make_body(call)
+        return body
+
+    def _make_body(self, call: Call) -> bytes:
+        if self.api == "converse":
+            obj: dict[str, Any] = {
+                "messages": [{"role": "user", "content": [{"text": call.prompt.text}]}],
+                "inferenceConfig": {"maxTokens": call.max_tokens, "temperature": call.temperature},
+            }
+        else:
+            obj = invoke_body(
+                self.endpoint.model_id, call.prompt.text, call.max_tokens, call.temperature
+            )
+        return json.dumps(obj).encode()
+
+    async def send(self, call: Call) -> RawResult:
+        """Stream one request; failures become the result's status."""
+        task = asyncio.current_task()
+        if task is not None:
+
+            def close() -> None:
+                task.cancel()
+
+            call.closer = close
+        body = self._body(call)
+        headers = self._signed(body)
+        raw = RawResult(start_pc=time.perf_counter())
+        if call.on_start is not None:
+            raw.active_at_start = call.on_start()
+        chunks = 0
+        try:
+            chunks = await self._stream(call, raw, body, headers)
+        except asyncio.CancelledError:
+            raw.status, raw.error_code, raw.error_message = "cancelled", "Cancelled", "cancelled"
+        except TimeoutError as exc:  # aiohttp's timeouts subclass it
+            raw.status, raw.error_code, raw.error_message = "timeout", type(exc).__name__, str(exc)
+        except Exception as exc:
+            raw.status, raw.error_code, raw.error_message = "error", type(exc).__name__, str(exc)
+        finally:
+            raw.end_pc = time.perf_counter()
+            if call.on_end is not None:
+                call.on_end()
+        if raw.output_tokens is None and chunks:
+            raw.output_tokens, raw.tokens_estimated = chunks, True
+        return raw
+
+    async def _stream(
+        self, call: Call, raw: RawResult, body: bytes, headers: dict[str, str]
+    ) -> int:
+        async with self._client().post(self._url, data=body, headers=headers) as resp:
+            raw.server_request_id = resp.headers.get("x-amzn-RequestId")
+            if resp.status != 200:
+                _http_error(
+                    raw, resp.status, resp.headers.get("x-amzn-ErrorType"), await resp.read()
+                )
+                return 0
+            decoder = EventStreamDecoder()
+            chunks = 0
+            async for data in resp.content.iter_any():
+                now = time.perf_counter()
+                for head, payload in decoder.feed(data):
+                    kind = head.get(":message-type")
+                    if kind != "event":
+                        _stream_error(raw, head, payload)
+                        return chunks
+                    if self._on_event(raw, head.get(":event-type", ""), payload):
+                        if chunks == 0:
+                            raw.first_token_pc = now
+                        raw.last_token_pc = now
+                        chunks += 1
+                if call.cancel.is_set():
+                    raise asyncio.CancelledError
+            return chunks
+
+    def _on_event(self, raw: RawResult, event_type: str, payload: bytes) -> bool:
+        """Read one event; True when it carried output text."""
+        if event_type == "contentBlockDelta":
+            return bool(json.loads(payload).get("delta", {}).get("text"))
+        if event_type == "metadata":
+            meta = json.loads(payload)
+            usage = meta.get("usage", {})
+            raw.input_tokens = usage.get("inputTokens")
+            raw.output_tokens = usage.get("outputTokens")
+            raw.server_latency_ms = meta.get("metrics", {}).get("latencyMs")
+            return False
+        if event_type == "chunk":
+            chunk = json.loads(base64.b64decode(json.loads(payload)["bytes"]))
+            metrics = chunk.get("amazon-bedrock-invocationMetrics")
+            if metrics:
+                raw.input_tokens = metrics.get("inputTokenCount")
+                raw.output_tokens = metrics.get("outputTokenCount")
+                raw.server_latency_ms = metrics.get("invocationLatency")
+            return bool(_invoke_text(chunk))
+        return False
+
+
+def _http_error(raw: RawResult, status: int, error_type: str | None, body: bytes) -> None:
+    # botocore's rule: the code is x-amzn-ErrorType up to ':' (after '#'), else the body's.
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        obj = {}
+    code = (error_type or "").split(":")[0].split("#")[-1]
+    if not code and isinstance(obj, dict):
+        code = str(obj.get("__type") or obj.get("code") or "").split("#")[-1]
+    raw.error_code = code or f"HTTP{status}"
+    message = obj.get("message") or obj.get("Message") if isinstance(obj, dict) else None
+    raw.error_message = str(message or body[:200].decode("utf-8", "replace"))
+    throttled = status == 429 or raw.error_code.lower().startswith("throttling")
+    raw.status = "throttled" if throttled else "error"
+
+
+def _stream_error(raw: RawResult, head: dict[str, str], payload: bytes) -> None:
+    """A mid-stream exception or error message (boto3 would raise EventStreamError)."""
+    if head.get(":message-type") == "exception":
+        code = head.get(":exception-type", "exception")
+        try:
+            message = str(json.loads(payload).get("message", ""))
+        except ValueError:
+            message = payload[:200].decode("utf-8", "replace")
+    else:
+        code = head.get(":error-code", "error")
+        message = head.get(":error-message", "")
+    raw.error_code, raw.error_message = code, message
+    raw.status = "throttled" if code.lower().startswith("throttling") else "error"

@@ -1,0 +1,155 @@
+"""The run directory: ``run.json`` (metadata, never credentials), records, and resume state."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.records import read_jsonl
+
+if TYPE_CHECKING:
+    from bench.sweep import SweepConfig
+
+TOOL_VERSION = "0.1.0"
+RESUME_GAP_S = 1.0
+
+
+def _level_key(label: str, level: float) -> str:
+    return f"{label}@{level:g}"
+
+
+class RunDir:
+    """One run's directory and its bookkeeping."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], config: SweepConfig, start_pc: float):
+        self.path = path
+        self.meta = meta
+        self.config = config
+        self.start_pc = start_pc
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (also the directory name)."""
+        return str(self.meta["run_id"])
+
+    @classmethod
+    def create(cls, config: SweepConfig) -> RunDir:
+        """A new run directory under ``config.out``."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        run_id = config.run_id or f"{stamp}-{uuid.uuid4().hex[:6]}"
+        path = config.out / run_id
+        if path.exists():
+            raise FileExistsError(f"run directory {path} exists; pass --resume {path} or a new id")
+        path.mkdir(parents=True)
+        meta = {
+            "tool": "llmcap",
+            "tool_version": TOOL_VERSION,
+            "run_id": run_id,
+            "started_at": dt.datetime.now(dt.UTC).isoformat(),
+            "host": {
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+            },
+            "config": config_to_dict(config),
+            "completed_levels": [],
+            "status": "running",
+        }
+        run = cls(path, meta, config, time.perf_counter())
+        run.save()
+        return run
+
+    @classmethod
+    def resume(cls, path: Path) -> RunDir:
+        """Reopen an interrupted run: finished levels are kept, partial ones set aside."""
+        config = read_config(path)
+        meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        done = set(meta.get("completed_levels", []))
+        records = path / "records.jsonl"
+        last_end = 0.0
+        if records.is_file():
+            frame = read_jsonl(records)
+            keys = [
+                _level_key(str(a), float(b))
+                for a, b in zip(frame.prompt_label, frame.level, strict=True)
+            ]
+            keep = [k in done for k in keys]
+            lines = [ln for ln in records.read_text(encoding="utf-8").splitlines() if ln]
+            partial = [ln for ln, k in zip(lines, keep, strict=True) if not k]
+            if partial:  # rows of unfinished levels: kept aside, never lost
+                with (path / "records.partial.jsonl").open("a", encoding="utf-8") as fh:
+                    fh.write("\n".join(partial) + "\n")
+            kept = [ln for ln, k in zip(lines, keep, strict=True) if k]
+            tmp = records.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+            os.replace(tmp, records)
+            ends = frame.end_s.fillna(frame.start_s)
+            last_end = float(ends.max()) if len(frame) else 0.0
+        meta["status"] = "running"
+        meta.setdefault("resumed_at", []).append(dt.datetime.now(dt.UTC).isoformat())
+        # Offsets continue after the last recorded request, so times stay monotonic in the file.
+        start_pc = time.perf_counter() - (last_end + RESUME_GAP_S)
+        run = cls(path, meta, config, start_pc)
+        run.save()
+        return run
+
+    def is_done(self, label: str, level: float) -> bool:
+        """True when this (prompt set, level) finished in this or an earlier session."""
+        return _level_key(label, level) in self.meta["completed_levels"]
+
+    def mark_done(self, label: str, level: float, stop_reason: str | None) -> None:
+        """Record a finished level (and why it stopped early, if it did)."""
+        self.meta["completed_levels"].append(_level_key(label, level))
+        if stop_reason:
+            self.meta.setdefault("early_stops", {})[_level_key(label, level)] = stop_reason
+        self.save()
+
+    def finish(self, *, interrupted: bool) -> None:
+        """Mark the run complete or interrupted."""
+        self.meta["status"] = "interrupted" if interrupted else "complete"
+        self.meta["ended_at"] = dt.datetime.now(dt.UTC).isoformat()
+        self.save()
+
+    def save(self) -> None:
+        """Write run.json atomically."""
+        tmp = self.path / "run.json.tmp"
+        tmp.write_text(json.dumps(self.meta, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path / "run.json")
+
+
+def read_config(path: Path) -> SweepConfig:
+    """The configuration stored in a run directory's run.json."""
+    meta_path = path / "run.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{path} is not a run directory (no run.json); check --resume")
+    return config_from_dict(json.loads(meta_path.read_text(encoding="utf-8"))["config"])
+
+
+def config_to_dict(config: SweepConfig) -> dict[str, Any]:
+    """JSON form of a sweep configuration (no secrets live in it)."""
+    raw = dataclasses.asdict(config)
+    raw["out"] = str(config.out)
+    raw["levels"] = list(config.levels)
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any]) -> SweepConfig:
+    """Inverse of ``config_to_dict``."""
+    from bench.providers.base import Endpoint
+    from bench.sweep import SweepConfig
+
+    values = dict(raw)
+    values["endpoint"] = Endpoint(**values["endpoint"])
+    values["levels"] = tuple(values["levels"])
+    values["out"] = Path(values["out"])
+    return SweepConfig(**values)
