@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from bench.emulator.profile import ProfileError
-from llmcap.commands import demo, emulate
+from llmcap.commands import bench, demo, emulate
 
-COMMANDS = (demo, emulate)
+COMMANDS = (bench, demo, emulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

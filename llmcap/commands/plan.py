@@ -1,0 +1,198 @@
+"""``llmcap plan``: how many users a quota supports (and, with --target-users, the quota to
+request for that many), as rich tables or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from capacity.errors import CapacityError
+from capacity.loadcurve import fmt
+from capacity.plan import CapacityPlan, plan_capacity
+from capacity.prediction import Predictor
+from capacity.quota import SCOPES, Quota, Slo, Workload
+from capacity.request import QuotaRequest, required_quota
+
+LABELS = {
+    "tpm_admission": "TPM at admission",
+    "tpm_settlement": "TPM at settlement",
+    "rpm": "RPM",
+    "tpd": "TPD over active hours",
+    "slo": "latency / SLO",
+}
+
+
+def register(sub: Any) -> None:
+    """Add the ``plan`` subcommand to ``sub`` (an argparse subparsers object)."""
+    p = sub.add_parser(
+        "plan",
+        help="users a quota supports; the quota to request for N users",
+        description="Quota → users per constraint (TPM at admission and settlement, RPM, TPD, "
+        "latency/SLO with --model), the binding one, and with --target-users the quota to request.",
+    )
+    p.error = _one_line_error(p)
+    quota = p.add_argument_group("quota")
+    quota.add_argument("--tpm", type=float, required=True, help="tokens per minute")
+    quota.add_argument("--rpm", type=float, help="requests per minute (optional)")
+    quota.add_argument("--tpd", type=float, help="tokens per day (optional)")
+    quota.add_argument("--model-id", help="Bedrock model id: burndown and quota codes")
+    quota.add_argument("--scope", choices=SCOPES, help="default: from --model-id")
+    work = p.add_argument_group("workload (tokens per request)")
+    work.add_argument("--input-tokens", type=float, required=True)
+    work.add_argument("--output-tokens", type=float, required=True, help="expected output")
+    work.add_argument("--max-tokens", type=float, required=True, help="the request setting")
+    work.add_argument("--cache-read-tokens", type=float, default=0.0)
+    work.add_argument("--cache-write-tokens", type=float, default=0.0)
+    work.add_argument("--burndown", type=float, help="override the output burndown")
+    users = work.add_mutually_exclusive_group()
+    users.add_argument("--think-time-s", type=float, help="seconds between answer and next ask")
+    users.add_argument("--requests-per-user-per-min", type=float)
+    work.add_argument("--peak-to-average", type=float, default=1.0)
+    work.add_argument("--active-hours", type=float, default=24.0, help="per day (for TPD)")
+    work.add_argument("--latency-s", type=float, help="mean response time without --model")
+    perf = p.add_argument_group("performance model and SLO")
+    perf.add_argument("--model", type=Path, help="a saved CapacityModel (JSON)")
+    perf.add_argument("--slo-ttft-p95", type=float, help="seconds (needs --model)")
+    perf.add_argument("--slo-ttlt-p95", type=float, help="seconds (needs --model)")
+    perf.add_argument("--slo-min-tps-p5", type=float, help="tokens/s (needs --model)")
+    p.add_argument("--target-users", type=float, help="also compute the quota to request")
+    p.add_argument("--headroom", type=float, default=0.2, help="margin on the request (0.2)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=cmd_plan)
+
+
+def _one_line_error(parser: argparse.ArgumentParser) -> Any:
+    def error(message: str) -> NoReturn:
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    return error
+
+
+def _load_model(path: Path) -> Predictor:
+    # Imported by name, lazily: capacity.model is the modelling core's (heavier) module.
+    module = importlib.import_module("capacity.model")
+    model: Predictor = module.CapacityModel.load(path)
+    return model
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan, print, return 0; on bad input print one line naming the problem and return 2."""
+    try:
+        quota = Quota(args.tpm, args.rpm, args.tpd, model_id=args.model_id, scope=args.scope)
+        workload = Workload(
+            input_tokens=args.input_tokens,
+            output_tokens=args.output_tokens,
+            max_tokens=args.max_tokens,
+            cache_read_tokens=args.cache_read_tokens,
+            cache_write_tokens=args.cache_write_tokens,
+            burndown=args.burndown,
+            think_time_s=args.think_time_s,
+            requests_per_user_per_min=args.requests_per_user_per_min,
+            peak_to_average=args.peak_to_average,
+            active_hours_per_day=args.active_hours,
+            latency_s=args.latency_s,
+        )
+        targets = (args.slo_ttft_p95, args.slo_ttlt_p95, args.slo_min_tps_p5)
+        slo = None if all(t is None for t in targets) else Slo(*targets)
+        if slo is not None and args.model is None:
+            raise CapacityError("--slo-* needs --model: latency is predicted by a fitted model")
+        model = None if args.model is None else _load_model(args.model)
+        plan = plan_capacity(quota, workload, model, slo)
+        request = None
+        if args.target_users is not None:
+            request = required_quota(
+                workload, args.target_users, model, slo, args.headroom,
+                model_id=args.model_id, scope=quota.scope,
+            )  # fmt: skip
+    except (CapacityError, ValueError, OSError, ImportError) as exc:
+        print(f"llmcap plan: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    if args.json:
+        doc = {"plan": plan.to_dict(), "request": None if request is None else request.to_dict()}
+        print(json.dumps(doc, indent=2, allow_nan=False))
+        return 0
+    console = Console()
+    _print_plan(console, plan)
+    if request is not None:
+        _print_request(console, request)
+    return 0
+
+
+def _print_plan(console: Console, plan: CapacityPlan) -> None:
+    table = Table(title="Users supported, by constraint")
+    for name in ("constraint", "requests/min", "in flight (peak)", "users", "headroom"):
+        table.add_column(name, justify="left" if name == "constraint" else "right")
+    for c, users in plan.users_by_constraint.items():
+        mark = " ◀ binding" if c == plan.binding else ""
+        table.add_row(
+            LABELS[c] + mark,
+            fmt(plan.requests_per_min_by_constraint[c]),
+            fmt(plan.max_inflight_by_constraint[c]),
+            f"{int(users + 1e-9):,}",
+            f"{plan.headroom_by_constraint[c]:.0%}",
+            style="bold" if mark else None,
+        )
+    console.print(table)
+    console.print(
+        f"Supported users: [bold]{plan.users_whole:,}[/bold] (binding: {LABELS[plan.binding]}); "
+        f"{fmt(plan.requests_per_min)} requests/min, {fmt(plan.inflight)} in flight at the "
+        f"busiest minute, mean latency {fmt(plan.latency_s)} s ({plan.latency_source})"
+    )
+    if plan.ttft_p95_s is not None and plan.ttlt_p95_s is not None and plan.tps_p50 is not None:
+        console.print(
+            f"Predicted at that load: p95 TTFT {fmt(plan.ttft_p95_s)} s, p95 TTLT "
+            f"{fmt(plan.ttlt_p95_s)} s, median {fmt(plan.tps_p50)} tokens/s per request"
+        )
+    console.print("How:")
+    keys = ["reservation_tokens", "settlement_tokens", "latency_s"]
+    keys += [f"requests_per_min_by_constraint.{c}" for c in plan.users_by_constraint]
+    keys.append(f"users_by_constraint.{plan.binding}")
+    for key in keys:
+        console.print(f"  {key}: {plan.formulas[key]}", highlight=False, markup=False)
+    for note in plan.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+
+
+def _print_request(console: Console, request: QuotaRequest) -> None:
+    title = (
+        f"Quota to request for {fmt(request.target_users)} users "
+        f"(headroom {request.headroom:.0%}, {request.scope})"
+    )
+    table = Table(title=title)
+    for name in ("quota", "request", "code", "name", "default"):
+        table.add_column(name, justify="right" if name in ("request", "default") else "left")
+    for line in request.lines:
+        default = "" if line.default is None else fmt(line.default)
+        table.add_row(
+            line.kind.upper(), f"{line.value:,}", line.code or "", line.name or "", default
+        )
+    console.print(table)
+    inflight = "beyond the endpoint" if request.inflight is None else fmt(request.inflight)
+    console.print(
+        f"Expected: {fmt(request.peak_requests_per_min)} requests/min and {inflight} in flight "
+        "at the busiest minute"
+    )
+    if request.feasible:
+        console.print(
+            "Feasible: yes" + ("" if request.inflight_limit is not None else " (quota only)")
+        )
+    else:
+        console.print(f"Feasible: [bold red]no[/bold red] — {request.reason}")
+        options = Table(title="Options")
+        options.add_column("option")
+        options.add_column("effect")
+        for option in request.options:
+            options.add_row(option.name, option.effect)
+        console.print(options)
+    for key in ("tpm", "rpm", "tpd"):
+        console.print(f"  {key}: {request.formulas[key]}", highlight=False, markup=False)
+    for note in request.notes:
+        console.print(f"  note: {note}", highlight=False, markup=False)
