@@ -43,7 +43,7 @@ def test_ctrl_c_keeps_finished_requests_and_resume_completes(tmp_path: Path) -> 
         ):
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         assert "llmcap bench --resume" in err and "Traceback" not in err
         rows = [json.loads(line) for line in records.read_text().splitlines()]  # valid JSONL
