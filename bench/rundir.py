@@ -66,6 +66,7 @@ class RunDir:
             "status": "running",
         }
         run = cls(path, meta, config, time.perf_counter())
+        run.meta["perf_counter_origin_s"] = run.start_pc
         run.save()
         return run
 
@@ -100,6 +101,9 @@ class RunDir:
         # Offsets continue after the last recorded request, so times stay monotonic in the file.
         start_pc = time.perf_counter() - (last_end + RESUME_GAP_S)
         run = cls(path, meta, config, start_pc)
+        # time.perf_counter() of offset 0 (CLOCK_MONOTONIC on Linux, so it lines up with a
+        # local server's time.monotonic() truth log); changes when a run is resumed.
+        run.meta["perf_counter_origin_s"] = start_pc
         run.save()
         return run
 

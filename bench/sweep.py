@@ -308,10 +308,12 @@ class _Sweep:
         return int(raw.input_tokens)
 
     async def _warmup(self, sets: list[PromptSet]) -> None:
-        for _ in range(self.rundir.config.warmup):
-            for pset in sets:
-                call = Call(pset.prompts[0], self.rundir.config.max_tokens, 0.5)
-                await self.provider.send(call)  # not recorded
+        """``warmup`` unrecorded requests per prompt set, sent together: they open that many
+        connections (TCP, and TLS on AWS) so the first recorded requests do not pay for it."""
+        n = self.rundir.config.warmup
+        for pset in sets if n > 0 else []:
+            calls = [Call(pset.prompts[0], 1, self.rundir.config.temperature) for _ in range(n)]
+            await asyncio.gather(*(self.provider.send(call) for call in calls))
 
     async def _cancel_inflight(self) -> None:
         """Stop every request in flight; each still gets exactly one (``cancelled``) row."""

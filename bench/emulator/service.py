@@ -235,7 +235,7 @@ class EmulatorService:
         seq = Sequence(key, input_tokens, n_out, received)
         job = Job(
             request_id=request_id, req=req, model=model, admission=verdict, seq=seq,
-            pieces=self.text.pieces(str(key), n_out), received_s=received, faults=faults,
+            pieces=self.text.excerpt(str(key), n_out), received_s=received, faults=faults,
             formatter=None, tokens_per_event=self.profile.tokens_per_event, stats=self.stats,
         )  # fmt: skip
         seq.payload = job

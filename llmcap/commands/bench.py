@@ -73,7 +73,12 @@ def register(sub: Any) -> None:
     load.add_argument("--max-inflight", type=int, help="rate mode: cap on requests in flight")
     load.add_argument("--max-tokens", type=int, default=350)
     load.add_argument("--temperature", type=float, default=0.5)
-    load.add_argument("--warmup", type=int, default=0, help="unrecorded requests per prompt first")
+    load.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="unrecorded 1-token requests sent together first (opens connections)",
+    )
     load.add_argument("--drain-s", type=float, default=0.0, help="pause between levels")
     load.add_argument(
         "--stop-on-error-rate",

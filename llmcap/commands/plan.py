@@ -4,7 +4,6 @@ request for that many), as rich tables or JSON."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -77,9 +76,9 @@ def _one_line_error(parser: argparse.ArgumentParser) -> Any:
 
 
 def _load_model(path: Path) -> Predictor:
-    # Imported by name, lazily: capacity.model is the modelling core's (heavier) module.
-    module = importlib.import_module("capacity.model")
-    model: Predictor = module.CapacityModel.load(path)
+    from capacity.model import CapacityModel  # lazy: only `--model` pays for the import
+
+    model: Predictor = CapacityModel.load(path)
     return model
 
 
@@ -120,6 +119,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2, allow_nan=False))
         return 0
     console = Console()
+    if not console.is_terminal:  # piped or captured: don't wrap at rich's default 80 columns
+        console = Console(width=120)
     _print_plan(console, plan)
     if request is not None:
         _print_request(console, request)
@@ -128,17 +129,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _print_plan(console: Console, plan: CapacityPlan) -> None:
     table = Table(title="Users supported, by constraint")
-    for name in ("constraint", "requests/min", "in flight (peak)", "users", "headroom"):
-        table.add_column(name, justify="left" if name == "constraint" else "right")
+    for name in ("constraint", "requests/min", "in flight (peak)", "users", "headroom", "binds"):
+        table.add_column(name, justify="left" if name in ("constraint", "binds") else "right")
     for c, users in plan.users_by_constraint.items():
-        mark = " ◀ binding" if c == plan.binding else ""
+        binds = c == plan.binding
         table.add_row(
-            LABELS[c] + mark,
+            LABELS[c],
             fmt(plan.requests_per_min_by_constraint[c]),
             fmt(plan.max_inflight_by_constraint[c]),
             f"{int(users + 1e-9):,}",
             f"{plan.headroom_by_constraint[c]:.0%}",
-            style="bold" if mark else None,
+            "◀" if binds else "",
+            style="bold" if binds else None,
         )
     console.print(table)
     console.print(
@@ -156,9 +158,11 @@ def _print_plan(console: Console, plan: CapacityPlan) -> None:
     keys += [f"requests_per_min_by_constraint.{c}" for c in plan.users_by_constraint]
     keys.append(f"users_by_constraint.{plan.binding}")
     for key in keys:
-        console.print(f"  {key}: {plan.formulas[key]}", highlight=False, markup=False)
+        console.print(
+            f"  {key}: {plan.formulas[key]}", highlight=False, markup=False, soft_wrap=True
+        )
     for note in plan.notes:
-        console.print(f"  note: {note}", highlight=False, markup=False)
+        console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_request(console: Console, request: QuotaRequest) -> None:
@@ -193,6 +197,8 @@ def _print_request(console: Console, request: QuotaRequest) -> None:
             options.add_row(option.name, option.effect)
         console.print(options)
     for key in ("tpm", "rpm", "tpd"):
-        console.print(f"  {key}: {request.formulas[key]}", highlight=False, markup=False)
+        console.print(
+            f"  {key}: {request.formulas[key]}", highlight=False, markup=False, soft_wrap=True
+        )
     for note in request.notes:
-        console.print(f"  note: {note}", highlight=False, markup=False)
+        console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)

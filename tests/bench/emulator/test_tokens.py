@@ -6,7 +6,7 @@ import itertools
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.emulator.tokens import TextGenerator, count_tokens, join_pieces
@@ -178,3 +178,14 @@ def test_generation_is_fast() -> None:
         gen.pieces(f"req-{i}", 1000)
     per_100_pieces_s = (time.perf_counter() - start) / 200
     assert per_100_pieces_s < 0.2e-3  # budget 1 ms per 100; typically ~15 µs
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), key=st.text(max_size=20), n=st.integers(0, 40_000))
+def test_excerpt_counts_exactly_n_tokens_even_when_it_wraps(seed: int, key: str, n: int) -> None:
+    gen = TextGenerator(seed)
+    pieces = gen.excerpt(key, n)
+    assert len(pieces) == n
+    assert count_tokens("".join(pieces)) == n
+    assert gen.excerpt(key, n // 2) == pieces[: n // 2]
+    assert TextGenerator(seed).excerpt(key, n) == pieces

@@ -1,0 +1,161 @@
+"""``llmcap fit``: fit throughput and latency curves to records; print them; save the model."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from capacity.errors import CapacityError
+from capacity.fit import fit_capacity
+from capacity.model import CapacityModel, PromptModel
+from capacity.records import load_records
+from capacity.usl import UslFit
+from llmcap.commands.summarize import console, fmt, print_notes
+
+
+def register(sub: Any) -> None:
+    """Add the ``fit`` subcommand to ``sub`` (an argparse subparsers object)."""
+    cmd = sub.add_parser(
+        "fit",
+        help="fit throughput and latency curves per prompt size",
+        description="Fit the Universal Scalability Law to per-request and system throughput, "
+        "and quantile curves to TTFT and TTLT, against in-flight concurrency; print parameters "
+        "with intervals, knees and warnings; save the model as JSON.",
+    )
+    cmd.add_argument("paths", nargs="+", metavar="RUN_OR_FILE",
+                     help="run directory, records.jsonl, records.parquet or CSV")  # fmt: skip
+    cmd.add_argument("-o", "--output", type=Path, metavar="MODEL_JSON",
+                     help="write the fitted model here (read by plan, report and the app)")  # fmt: skip
+    cmd.add_argument("--concurrency", choices=("measured", "offered"), default="measured",
+                     help="fit against measured in-flight concurrency (default) or the "
+                          "offered level (closed-loop sweeps only)")  # fmt: skip
+    cmd.add_argument("--slo", action="append", default=[], metavar="KEY=VALUE",
+                     help="SLO for the knee, repeatable: ttft_p95_s=1.0, ttlt_p99_s=8, "
+                          "tps_p50=100, tps_p5=50")  # fmt: skip
+    cmd.add_argument("--boot", type=int, default=200, help="bootstrap replicates (default 200)")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of subsampling and bootstrap")
+    cmd.set_defaults(func=cmd_fit)
+
+
+def parse_slo(items: list[str]) -> dict[str, float]:
+    """``["ttft_p95_s=1.0"]`` → ``{"ttft_p95_s": 1.0}``; ``ValueError`` names a bad item."""
+    slo = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            slo[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ValueError(f"--slo wants KEY=VALUE such as ttft_p95_s=1.0, got {item!r}")
+    return slo
+
+
+def _ci(value: float, ci: tuple[float, float]) -> str:
+    if not all(map(math.isfinite, ci)):
+        return f"{value:.4g}"
+    return f"{value:.4g} [{ci[0]:.3g}, {ci[1]:.3g}]"
+
+
+def usl_table(model: CapacityModel) -> Table:
+    """USL parameters with intervals, fit quality and derived concurrencies."""
+    pct = f"{model.prompts[0].decode.level:.0%}"
+    table = Table(title=f"USL fits vs {model.concurrency} in-flight concurrency ({pct} intervals)")
+    for head in ("Prompt", "Curve", "λ", "σ", "κ", "R²", "dof", "N*", "N(E=0.8)"):
+        table.add_column(head, justify="left" if head in ("Prompt", "Curve") else "right")
+    for pm in model.prompts:
+        fits: tuple[tuple[str, UslFit], ...] = (
+            ("median tps per request", pm.decode),
+            ("output tok/s per in-flight", pm.throughput),
+        )
+        for name, f in fits:
+            table.add_row(
+                pm.prompt_label, name, _ci(f.lam, f.lam_ci), _ci(f.sigma, f.sigma_ci),
+                _ci(f.kappa, f.kappa_ci), fmt(f.r2, 4), str(f.dof), fmt(f.peak_concurrency()),
+                fmt(f.concurrency_at_efficiency(0.8)),
+            )  # fmt: skip
+    return table
+
+
+def levels_table(pm: PromptModel) -> Table:
+    """Measured vs fitted at each level: the check that the curves describe the data."""
+    table = Table(title=f"{pm.prompt_label!r} ({pm.input_tokens:.0f} input tokens): "
+                        "measured / fitted")  # fmt: skip
+    for head in ("Level", "N", "tps p50", "out tok/s", "TTFT p50", "TTFT p95", "TTLT p95"):
+        table.add_column(head, justify="right")
+    ttft = {c.q: c for c in pm.ttft}
+    ttlt = {c.q: c for c in pm.ttlt}
+    for i, (level, n) in enumerate(zip(pm.levels, pm.concurrency, strict=True)):
+        cells = [fmt(level), fmt(n),
+                 f"{fmt(pm.decode.x[i])} / {fmt(pm.decode.per_request(n))}",
+                 f"{fmt(pm.throughput.x[i] * n)} / {fmt(pm.throughput.throughput(n))}"]  # fmt: skip
+        for curves, q in ((ttft, 0.5), (ttft, 0.95), (ttlt, 0.95)):
+            c = curves.get(q)
+            j = c.levels.index(n) if c is not None and n in c.levels else None
+            cells.append("–" if c is None or j is None else
+                         f"{fmt(c.level_values[j])} / {fmt(c.predict(n))}")  # fmt: skip
+        table.add_row(*cells)
+    return table
+
+
+def knees_table(model: CapacityModel, slo: dict[str, float]) -> tuple[Table, list[str]]:
+    """Knees per prompt size, and their notes."""
+    title = "Knees (concurrency)" + (f", SLO {slo}" if slo else "")
+    table = Table(title=title)
+    for head in ("Prompt", "USL peak N*", "80% efficiency", "SLO limit", "recommended"):
+        table.add_column(head, justify="left" if head == "Prompt" else "right")
+    notes = []
+    for pm in model.prompts:
+        k = model.knees(pm.input_tokens, slo=slo)
+        table.add_row(pm.prompt_label, fmt(k.peak_concurrency), fmt(k.efficient_concurrency),
+                      "–" if k.slo_concurrency is None else fmt(k.slo_concurrency),
+                      fmt(k.recommended_concurrency))  # fmt: skip
+        notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
+    return table, notes
+
+
+def print_warnings(out: Console, model: CapacityModel, extra: list[str]) -> None:
+    """Every fit warning and model note, once."""
+    lines = list(model.notes)
+    for pm in model.prompts:
+        lines += [f"{pm.prompt_label} {name}: {w}" for name, f in
+                  (("tps", pm.decode), ("throughput", pm.throughput)) for w in f.warnings]  # fmt: skip
+        for c in (*pm.ttft, *pm.ttlt, pm.tps_low):
+            lines += [f"{pm.prompt_label} {c.metric} p{c.q * 100:g}: {n}" for n in c.notes]
+    for line in dict.fromkeys(lines + extra):
+        out.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Load records, fit, print parameters/knees/warnings, optionally save."""
+    try:
+        slo = parse_slo(args.slo)
+        records = load_records(args.paths)
+        model = fit_capacity(records, concurrency=args.concurrency, n_boot=args.boot,
+                             seed=args.seed)  # fmt: skip
+        knees, knee_notes = knees_table(model, slo)
+    except (CapacityError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = console()
+    out.print(usl_table(model))
+    for pm in model.prompts:
+        out.print(levels_table(pm))
+    out.print(knees)
+    print_warnings(out, model, knee_notes)
+    print_notes(out, records.attrs.get("notes", ()))
+    if args.output:
+        try:
+            model.save(args.output)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror}; check the path",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        out.print(f"wrote {args.output}", markup=False, highlight=False)
+    return 0
