@@ -10,7 +10,8 @@ concurrencies are then joined to it on the request id, for three clients:
   call on a huge default executor, boto3 ``converse_stream`` inside.
 
 Each client's first wave of ``level`` requests is left out (it also opens the connections;
-llmcap's ``--warmup`` does that before recording). Printed per client and concurrency: client-minus-server TTFT (p50/p99, ms), TPOT error (p50/p99
+llmcap's ``--warmup`` does that before recording). Printed per client and concurrency:
+client-minus-server TTFT (p50/p99, ms), TPOT error (p50/p99
 of |client − server|, µs), stream events ingested per second, and client CPU. Then the seed
 blog's heaviest level — interval mode, 50 large-prompt requests every second — with each
 batch's launch lateness (the latest request of the batch vs its schedule).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import sys
@@ -165,12 +167,13 @@ def main() -> int:
         with EmulatorProcess("llama3.3-70b-bedrock", truth_log=truth) as emu:
             for level in levels:
                 for client in clients:
-                    if client == "seed":
-                        run = lambda: seed_baseline(emu.url, level, args.duration_s, small)  # noqa: E731
-                        name = "seed baseline"
-                    else:
-                        run = lambda c=client: llmcap_run(emu.url, c, level, args.duration_s, out)  # noqa: E731
-                        name = f"llmcap {client}"
+                    call = (
+                        (seed_baseline, emu.url, level, args.duration_s, small)
+                        if client == "seed"
+                        else (llmcap_run, emu.url, client, level, args.duration_s, out)
+                    )
+                    run = functools.partial(*call)
+                    name = "seed baseline" if client == "seed" else f"llmcap {client}"
                     r = measure(name, run, truth, level, args.duration_s)
                     results.append(r)
                     print(
