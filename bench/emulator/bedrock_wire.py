@@ -83,6 +83,8 @@ class _EventStream:
 
 
 _MESSAGE_START = event_frame("messageStart", {"role": "assistant"})
+_DELTA_FRAMES: dict[str, bytes] = {}
+_DELTA_CACHE_SIZE = 65_536
 _BLOCK_STOP = event_frame("contentBlockStop", {"contentBlockIndex": 0})
 
 
@@ -94,9 +96,16 @@ class _ConverseStream(_EventStream):
         return _MESSAGE_START
 
     def delta(self, text: str) -> bytes:
-        """A contentBlockDelta with a text delta (serialized by hand: hot path)."""
-        payload = b'{"contentBlockIndex":0,"delta":{"text":' + _json_str(text) + b"}}"
-        return event_frame_raw("contentBlockDelta", payload)
+        """A contentBlockDelta with a text delta. The frame depends on the text alone and
+        output text comes from a small vocabulary, so frames are cached: the hot path of
+        hundreds of streams is a dict lookup."""
+        frame = _DELTA_FRAMES.get(text)
+        if frame is None:
+            payload = b'{"contentBlockIndex":0,"delta":{"text":' + _json_str(text) + b"}}"
+            frame = event_frame_raw("contentBlockDelta", payload)
+            if len(_DELTA_FRAMES) < _DELTA_CACHE_SIZE:
+                _DELTA_FRAMES[text] = frame
+        return frame
 
     def finish(self, done: Completion) -> bytes:
         """contentBlockStop, messageStop and metadata (usage and latency)."""

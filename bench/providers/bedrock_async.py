@@ -188,6 +188,9 @@ class BedrockAsyncProvider:
     def _on_event(self, raw: RawResult, event_type: str, payload: bytes) -> bool:
         """Read one event; True when it carried output text."""
         if event_type == "contentBlockDelta":
+            # Hot path: Bedrock's JSON is compact, so a text delta can be told without parsing.
+            if b'"text":"' in payload:
+                return b'"text":""' not in payload
             return bool(json.loads(payload).get("delta", {}).get("text"))
         if event_type == "metadata":
             meta = json.loads(payload)

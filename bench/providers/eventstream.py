@@ -19,8 +19,22 @@ class EventStreamDecodeError(ValueError):
     """The byte stream is not valid event-stream framing."""
 
 
+_HEADER_CACHE: dict[bytes, dict[str, str]] = {}
+
+
 def parse_headers(block: bytes) -> dict[str, str]:
-    """String headers of one message (other header types are skipped)."""
+    """String headers of one message (other header types are skipped). A stream repeats a
+    handful of header blocks, so parsed blocks are cached (callers must not mutate them)."""
+    cached = _HEADER_CACHE.get(block)
+    if cached is not None:
+        return cached
+    headers = _parse_headers(block)
+    if len(_HEADER_CACHE) < 1024:
+        _HEADER_CACHE[block] = headers
+    return headers
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
     i, n = 0, len(block)
     while i < n:

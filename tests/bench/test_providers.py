@@ -60,7 +60,7 @@ def test_provider_parses_tokens_and_times(
     assert (df.server_request_id.str.len() > 10).all()
     # fast profile: 20 ms gateway + 2 ms steps → TTFT ~22 ms, ~500 tokens/s
     assert df.ttft_s.between(0.015, 0.5).all()
-    assert df.tps.between(250, 600).all()
+    assert df.tps.between(100, 700).all()  # fast profile ~500 tok/s; loose for a loaded CI
     assert (df.start_s < df.first_token_s).all() and (df.last_token_s <= df.end_s).all()
 
 
