@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from bench.emulator.profile import ProfileError
-from llmcap.commands import bench, demo, emulate
+from llmcap.commands import bench, demo, emulate, fit, plan, summarize
 
-COMMANDS = (bench, demo, emulate)
+COMMANDS = (demo, bench, summarize, fit, plan, emulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,59 +1,175 @@
-"""``llmcap demo``: the main job against the built-in emulator."""
+"""``llmcap demo``: the main job end to end against the built-in emulator.
+
+Reproduces the seed blog's study (small and large prompt, interval mode, a batch of ``level``
+requests every second, 350 output tokens) on the emulator's default profile, then summarizes,
+fits, plans against Llama 3.3 70B's cross-region default quotas and answers, per prompt size,
+how many users the quota serves and what quota a target needs. Everything lands in ``--out``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from bench.emulator.profile import DEFAULT_PROFILE
-from bench.emulator.runner import Emulator
+from bench.emulator.profile import DEFAULT_PROFILE, load_profile
+from bench.providers.base import Endpoint
+from bench.sweep import SweepConfig, run_sweep
+from capacity.fit import fit_capacity
+from capacity.model import CapacityModel
+from capacity.plan import CapacityPlan, plan_capacity
+from capacity.quota import Quota, Workload
+from capacity.records import load_records
+from capacity.request import QuotaRequest, required_quota
+from capacity.summary import compare_prompts, summarize
+from llmcap.commands.fit import knees_table
+from llmcap.commands.summarize import comparison_table, console, seed_summary_table
+
+MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
+DEFAULT_TPM, DEFAULT_RPM = 600_000, 800  # L-0E7AA8B7, L-DEDE703C (cross-region defaults)
+FULL: tuple[tuple[float, ...], int] = ((1, 10, 20, 30, 40, 50), 8)  # levels, batches per level
+QUICK: tuple[tuple[float, ...], int] = ((1, 10, 30), 2)
 
 
 def register(sub: Any) -> None:
     """Add the ``demo`` subcommand to ``sub`` (an argparse subparsers object)."""
-    demo = sub.add_parser("demo", help="run the main job against the built-in emulator")
-    demo.add_argument("--profile", default=DEFAULT_PROFILE)
-    demo.add_argument("--max-tokens", type=int, default=350)
-    demo.set_defaults(func=cmd_demo)
+    p = sub.add_parser(
+        "demo",
+        help="the main job end to end against the built-in emulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="a smaller study (under a minute)")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help="emulator profile")
+    p.add_argument("--target-users", type=int, default=2_000)
+    p.add_argument("--think-time-s", type=float, default=30.0)
+    p.add_argument("--tpm", type=int, default=DEFAULT_TPM)
+    p.add_argument("--rpm", type=int, default=DEFAULT_RPM)
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """One streamed ConverseStream request through real boto3 against the in-process emulator."""
-    import boto3
-    from botocore.config import Config
-
-    with Emulator(args.profile) as emu:
-        model_id = emu.profile.default_model_id
-        print(f"started the built-in emulator (profile {emu.profile.name}) at {emu.url}")
-        client = boto3.client(
-            "bedrock-runtime",
-            region_name="us-east-1",
-            endpoint_url=emu.url,
-            aws_access_key_id="emulator",
-            aws_secret_access_key="emulator",
-            config=Config(retries={"total_max_attempts": 1}, read_timeout=120),
-        )
-        t0 = time.perf_counter()
-        response = client.converse_stream(
-            modelId=model_id,
-            messages=[{"role": "user", "content": [{"text": "What is the meaning of life?"}]}],
-            inferenceConfig={"maxTokens": args.max_tokens, "temperature": 0.5},
-        )
-        first = last = None
-        n_in = n = 0
-        for event in response["stream"]:
-            if "contentBlockDelta" in event:
-                last = time.perf_counter()
-                first = first or last
-            elif "metadata" in event:
-                n_in = event["metadata"]["usage"]["inputTokens"]
-                n = event["metadata"]["usage"]["outputTokens"]
-        assert first is not None and last is not None, "the stream carried no text"
-        ttft, ttlt = first - t0, last - t0
-        tpot = (ttlt - ttft) / (n - 1) if n > 1 else float("nan")
-        print(f"ConverseStream {model_id} via boto3:")
-        print(f"  TTFT {ttft:.3f} s, TTLT {ttlt:.3f} s, TPOT {tpot * 1000:.2f} ms "
-              f"({1 / tpot:.0f} tokens/s)")  # fmt: skip
-        print(f"  tokens: {n_in} in, {n} out")
+    """Sweep, summarize, fit, plan, print the answer, write everything under ``--out``."""
+    load_profile(args.profile)  # a bad name fails here, before anything starts
+    out = console()
+    levels, batches = QUICK if args.quick else FULL
+    t0 = time.monotonic()
+    out.rule("llmcap demo")
+    out.print(
+        f"Reproducing the seed blog's study on the built-in emulator (profile {args.profile}):"
+        f" small and large prompt, interval mode, levels {', '.join(f'{x:g}' for x in levels)},"
+        f" {batches} batches of `level` requests per level, one batch per second, "
+        "350 output tokens.",
+        highlight=False,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = SweepConfig(
+        endpoint=Endpoint(model_id=MODEL_ID), prompt="small,large", mode="interval",
+        levels=levels, batches=batches,
+        interval_s=1.0, max_tokens=350, temperature=0.5, out=args.out / "runs",
+        emulator_profile=args.profile,
+    )  # fmt: skip
+    run_dir = run_sweep(config)
+    records = load_records(run_dir)
+    summary = summarize(records)
+    out.print(seed_summary_table(summary))
+    comparison = compare_prompts(summary)
+    if comparison is not None and not comparison.empty:
+        out.print(comparison_table(comparison))
+    model = fit_capacity(records)
+    model_path = model.save(args.out / "model.json")
+    knees, _ = knees_table(model, {})
+    out.print(knees)
+    quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
+    answers = []
+    for pm in model.prompts:
+        output_tokens = _mean_output(records, pm.prompt_label)
+        workload = Workload(
+            input_tokens=pm.input_tokens, output_tokens=output_tokens, max_tokens=350,
+            think_time_s=args.think_time_s,
+        )  # fmt: skip
+        plan = plan_capacity(quota, workload, model=model)
+        request = required_quota(workload, args.target_users, model=model, model_id=MODEL_ID)
+        answers.append(answer(pm.prompt_label, pm.input_tokens, quota, plan, request, args))
+    figures = [] if args.no_figures else write_figures(records, model, quota, args)
+    out.rule("The answer")
+    for line in answers:
+        out.print(line, highlight=False)
+    out.print(
+        f"\nWrote the run ({run_dir}), the fitted model ({model_path}) and "
+        f"{len(figures)} figures under {args.out}/figures. ({time.monotonic() - t0:.0f} s)",
+        highlight=False,
+    )
     return 0
+
+
+def _mean_output(records: Any, label: str) -> float:
+    ok = records[(records["prompt_label"] == label) & (records["status"] == "ok")]
+    mean = float(ok["output_tokens"].mean()) if len(ok) else math.nan
+    return mean if math.isfinite(mean) and mean > 0 else 350.0
+
+
+def answer(
+    label: str,
+    input_tokens: float,
+    quota: Quota,
+    plan: CapacityPlan,
+    request: QuotaRequest,
+    args: argparse.Namespace,
+) -> str:
+    """One sentence per prompt size."""
+    ttft = f"{plan.ttft_p95_s:.2f} s" if plan.ttft_p95_s is not None else "n/a"
+    line = (
+        f"{label} prompt ({input_tokens:,.0f} input tokens): with {quota.tpm:,} TPM and "
+        f"{quota.rpm:,} RPM you can serve {plan.users_whole:,} users at p95 TTFT {ttft} "
+        f"(binding: {plan.binding}, {plan.inflight:,.0f} requests in flight); "
+        f"for {args.target_users:,} users at {args.think_time_s:g} s think time request "
+        f"{request.tpm:,} TPM and {request.rpm:,} RPM"
+    )
+    if not request.feasible and request.reason:
+        line += f" — but {request.reason}"
+    return line + "."
+
+
+def write_figures(
+    records: Any, model: CapacityModel, quota: Quota, args: argparse.Namespace
+) -> list[Path]:
+    """Every figure of the study, as PNG, under ``--out/figures``."""
+    try:
+        from capacity import figures as fig
+    except ImportError:  # pragma: no cover - figures ship with capacity
+        print("figures unavailable", file=sys.stderr)
+        return []
+    folder = args.out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def save(name: str, figure: Any) -> None:
+        path = folder / f"{name}.png"
+        fig.save_figure(figure, path)
+        written.append(path)
+
+    top = max(float(x) for x in records["level"].dropna().unique())
+    for pm in model.prompts:
+        label = pm.prompt_label
+        save(f"all_metrics_{label}", fig.plot_all_metrics(records, prompt_label=label, level=top))
+        save(
+            f"tokens_and_calls_{label}",
+            fig.plot_tokens_and_calls(records, prompt_label=label, level=top),
+        )
+        workload = Workload(
+            input_tokens=pm.input_tokens, output_tokens=_mean_output(records, label),
+            max_tokens=350, think_time_s=args.think_time_s,
+        )  # fmt: skip
+        save(
+            f"capacity_{label}",
+            fig.plot_capacity(quota, workload, model, target_users=args.target_users),
+        )
+    save("scaling", fig.plot_scaling(records, model))
+    save("throughput", fig.plot_throughput(records, model))
+    return written

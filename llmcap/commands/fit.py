@@ -28,16 +28,33 @@ def register(sub: Any) -> None:
         "and quantile curves to TTFT and TTLT, against in-flight concurrency; print parameters "
         "with intervals, knees and warnings; save the model as JSON.",
     )
-    cmd.add_argument("paths", nargs="+", metavar="RUN_OR_FILE",
-                     help="run directory, records.jsonl, records.parquet or CSV")  # fmt: skip
-    cmd.add_argument("-o", "--output", type=Path, metavar="MODEL_JSON",
-                     help="write the fitted model here (read by plan, report and the app)")  # fmt: skip
-    cmd.add_argument("--concurrency", choices=("measured", "offered"), default="measured",
-                     help="fit against measured in-flight concurrency (default) or the "
-                          "offered level (closed-loop sweeps only)")  # fmt: skip
-    cmd.add_argument("--slo", action="append", default=[], metavar="KEY=VALUE",
-                     help="SLO for the knee, repeatable: ttft_p95_s=1.0, ttlt_p99_s=8, "
-                          "tps_p50=100, tps_p5=50")  # fmt: skip
+    cmd.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN_OR_FILE",
+        help="run directory, records.jsonl, records.parquet or CSV",
+    )
+    cmd.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="MODEL_JSON",
+        help="write the fitted model here (read by plan, report and the app)",
+    )
+    cmd.add_argument(
+        "--concurrency",
+        choices=("measured", "offered"),
+        default="measured",
+        help="fit against measured in-flight concurrency (default) or the "
+        "offered level (closed-loop sweeps only)",
+    )
+    cmd.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="SLO for the knee, repeatable: ttft_p95_s=1.0, ttlt_p99_s=8, tps_p50=100, tps_p5=50",
+    )
     cmd.add_argument("--boot", type=int, default=200, help="bootstrap replicates (default 200)")
     cmd.add_argument("--seed", type=int, default=0, help="seed of subsampling and bootstrap")
     cmd.set_defaults(func=cmd_fit)
@@ -76,30 +93,41 @@ def usl_table(model: CapacityModel) -> Table:
         )
         for name, f in fits:
             table.add_row(
-                pm.prompt_label, name, _ci(f.lam, f.lam_ci), _ci(f.sigma, f.sigma_ci),
-                _ci(f.kappa, f.kappa_ci), fmt(f.r2, 4), str(f.dof), fmt(f.peak_concurrency()),
+                pm.prompt_label,
+                name,
+                _ci(f.lam, f.lam_ci),
+                _ci(f.sigma, f.sigma_ci),
+                _ci(f.kappa, f.kappa_ci),
+                fmt(f.r2, 4),
+                str(f.dof),
+                fmt(f.peak_concurrency()),
                 fmt(f.concurrency_at_efficiency(0.8)),
-            )  # fmt: skip
+            )
     return table
 
 
 def levels_table(pm: PromptModel) -> Table:
     """Measured vs fitted at each level: the check that the curves describe the data."""
-    table = Table(title=f"{pm.prompt_label!r} ({pm.input_tokens:.0f} input tokens): "
-                        "measured / fitted")  # fmt: skip
+    table = Table(
+        title=f"{pm.prompt_label!r} ({pm.input_tokens:.0f} input tokens): measured / fitted"
+    )
     for head in ("Level", "N", "tps p50", "out tok/s", "TTFT p50", "TTFT p95", "TTLT p95"):
         table.add_column(head, justify="right")
     ttft = {c.q: c for c in pm.ttft}
     ttlt = {c.q: c for c in pm.ttlt}
     for i, (level, n) in enumerate(zip(pm.levels, pm.concurrency, strict=True)):
-        cells = [fmt(level), fmt(n),
-                 f"{fmt(pm.decode.x[i])} / {fmt(pm.decode.per_request(n))}",
-                 f"{fmt(pm.throughput.x[i] * n)} / {fmt(pm.throughput.throughput(n))}"]  # fmt: skip
+        cells = [
+            fmt(level),
+            fmt(n),
+            f"{fmt(pm.decode.x[i])} / {fmt(pm.decode.per_request(n))}",
+            f"{fmt(pm.throughput.x[i] * n)} / {fmt(pm.throughput.throughput(n))}",
+        ]
         for curves, q in ((ttft, 0.5), (ttft, 0.95), (ttlt, 0.95)):
             c = curves.get(q)
             j = c.levels.index(n) if c is not None and n in c.levels else None
-            cells.append("–" if c is None or j is None else
-                         f"{fmt(c.level_values[j])} / {fmt(c.predict(n))}")  # fmt: skip
+            cells.append(
+                "–" if c is None or j is None else f"{fmt(c.level_values[j])} / {fmt(c.predict(n))}"
+            )
         table.add_row(*cells)
     return table
 
@@ -113,9 +141,13 @@ def knees_table(model: CapacityModel, slo: dict[str, float]) -> tuple[Table, lis
     notes = []
     for pm in model.prompts:
         k = model.knees(pm.input_tokens, slo=slo)
-        table.add_row(pm.prompt_label, fmt(k.peak_concurrency), fmt(k.efficient_concurrency),
-                      "–" if k.slo_concurrency is None else fmt(k.slo_concurrency),
-                      fmt(k.recommended_concurrency))  # fmt: skip
+        table.add_row(
+            pm.prompt_label,
+            fmt(k.peak_concurrency),
+            fmt(k.efficient_concurrency),
+            "–" if k.slo_concurrency is None else fmt(k.slo_concurrency),
+            fmt(k.recommended_concurrency),
+        )
         notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
     return table, notes
 
@@ -124,8 +156,11 @@ def print_warnings(out: Console, model: CapacityModel, extra: list[str]) -> None
     """Every fit warning and model note, once."""
     lines = list(model.notes)
     for pm in model.prompts:
-        lines += [f"{pm.prompt_label} {name}: {w}" for name, f in
-                  (("tps", pm.decode), ("throughput", pm.throughput)) for w in f.warnings]  # fmt: skip
+        lines += [
+            f"{pm.prompt_label} {name}: {w}"
+            for name, f in (("tps", pm.decode), ("throughput", pm.throughput))
+            for w in f.warnings
+        ]
         for c in (*pm.ttft, *pm.ttlt, pm.tps_low):
             lines += [f"{pm.prompt_label} {c.metric} p{c.q * 100:g}: {n}" for n in c.notes]
     for line in dict.fromkeys(lines + extra):
@@ -137,8 +172,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     try:
         slo = parse_slo(args.slo)
         records = load_records(args.paths)
-        model = fit_capacity(records, concurrency=args.concurrency, n_boot=args.boot,
-                             seed=args.seed)  # fmt: skip
+        model = fit_capacity(
+            records, concurrency=args.concurrency, n_boot=args.boot, seed=args.seed
+        )
         knees, knee_notes = knees_table(model, slo)
     except (CapacityError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -154,8 +190,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         try:
             model.save(args.output)
         except OSError as exc:
-            print(f"error: cannot write {args.output}: {exc.strerror}; check the path",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"error: cannot write {args.output}: {exc.strerror}; check the path",
+                file=sys.stderr,
+            )
             return 2
         out.print(f"wrote {args.output}", markup=False, highlight=False)
     return 0

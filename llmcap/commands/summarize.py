@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,51 +52,96 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+Row = dict[str, Any]
+Column = tuple[str, Callable[[Row], str]]
+
+
+def _num(key: str, digits: int = 3) -> Callable[[Row], str]:
+    return lambda r: fmt(r[key], digits)
+
+
+def _pct(key: str) -> Callable[[Row], str]:
+    return lambda r: f"{float(r[key]):.1%}"
+
+
+def _counts(r: Row) -> str:
+    errors = int(r["n_error"]) + int(r["n_timeout"]) + int(r["n_cancelled"])
+    return f"{int(r['n_ok'])}/{int(r['n_throttled'])}/{errors}"
+
+
+SEED_COLUMNS: tuple[Column, ...] = (
+    ("Prompt", lambda r: str(r["prompt_label"])),
+    ("Model", lambda r: str(r["model_id"])),
+    ("Level", _num("level")),
+    ("ok/thr/err", _counts),
+    ("Input Tokens", _num("input_tokens_mean", 4)),
+    ("Avg output Tokens", _num("output_tokens_mean", 4)),
+    ("Temp", _num("temperature")),
+    ("Avg TPS", _num("tps_mean")),
+    ("Median TPS", _num("tps_p50")),
+    ("Min TPS", _num("tps_min")),
+    ("Max TPS", _num("tps_max")),
+    ("Avg Response Time (s)", _num("ttlt_mean_s")),
+    ("Avg Concurrent", _num("concurrency_mean")),
+    ("Max Concurrent", _num("concurrency_max")),
+)
+"""The seed's summary columns (plus counts by status)."""
+
+LATENCY_COLUMNS: tuple[Column, ...] = (
+    ("Prompt", lambda r: str(r["prompt_label"])),
+    ("Level", _num("level")),
+    ("TTFT p50", _num("ttft_p50_s")),
+    ("p95", _num("ttft_p95_s")),
+    ("p99", _num("ttft_p99_s")),
+    ("TTLT p50", _num("ttlt_p50_s")),
+    ("p95", _num("ttlt_p95_s")),
+    ("p99", _num("ttlt_p99_s")),
+    ("tps p5", _num("tps_p5")),
+    ("out tok/s", _num("output_tps")),
+    ("in tok/s", _num("input_tps")),
+    ("RPM", _num("achieved_rpm")),
+    ("TPM", _num("achieved_tpm")),
+    ("throttled", _pct("throttle_rate")),
+    ("errors", _pct("error_rate")),
+)
+"""Latency percentiles, throughput, quota use and failure rates."""
+
+
+def table_of(title: str, columns: tuple[Column, ...], frame: pd.DataFrame) -> Table:
+    """A rich table of ``frame``'s rows through ``columns`` (heading, cell formatter)."""
+    table = Table(title=title)
+    for head, _ in columns:
+        table.add_column(head, justify="left" if head in ("Prompt", "Model") else "right")
+    for row in frame.to_dict(orient="records"):
+        table.add_row(*(cell({str(k): v for k, v in row.items()}) for _, cell in columns))
+    return table
+
+
 def seed_summary_table(summary: pd.DataFrame) -> Table:
     """The seed's summary columns, one row per prompt and level."""
-    table = Table(title="Summary per prompt and level (ok requests; tps = 1/TPOT)")
-    heads = ["Prompt", "Model", "Level", "ok/thr/err", "Input Tokens", "Avg output Tokens",
-             "Temp", "Avg TPS", "Median TPS", "Min TPS", "Max TPS", "Avg Response Time (s)",
-             "Avg Concurrent", "Max Concurrent"]  # fmt: skip
-    for head in heads:
-        table.add_column(head, justify="left" if head in ("Prompt", "Model") else "right")
-    for r in summary.itertuples(index=False):
-        errors = r.n_error + r.n_timeout + r.n_cancelled
-        table.add_row(
-            str(r.prompt_label), str(r.model_id), fmt(r.level), f"{r.n_ok}/{r.n_throttled}/{errors}",
-            fmt(r.input_tokens_mean, 4), fmt(r.output_tokens_mean, 4), fmt(r.temperature),
-            fmt(r.tps_mean), fmt(r.tps_p50), fmt(r.tps_min), fmt(r.tps_max),
-            fmt(r.ttlt_mean_s), fmt(r.concurrency_mean), fmt(r.concurrency_max),
-        )  # fmt: skip
-    return table
+    title = "Summary per prompt and level (ok requests; tps = 1/TPOT)"
+    return table_of(title, SEED_COLUMNS, summary)
 
 
 def latency_table(summary: pd.DataFrame) -> Table:
     """Latency percentiles, throughput, quota use and failure rates per prompt and level."""
-    table = Table(title="Latency percentiles (s, linear interpolation), throughput and quota use")
-    heads = ["Prompt", "Level", "TTFT p50", "p95", "p99", "TTLT p50", "p95", "p99", "tps p5",
-             "out tok/s", "in tok/s", "RPM", "TPM", "throttled", "errors"]  # fmt: skip
-    for head in heads:
-        table.add_column(head, justify="left" if head == "Prompt" else "right")
-    for r in summary.itertuples(index=False):
-        table.add_row(
-            str(r.prompt_label), fmt(r.level), fmt(r.ttft_p50_s), fmt(r.ttft_p95_s),
-            fmt(r.ttft_p99_s), fmt(r.ttlt_p50_s), fmt(r.ttlt_p95_s), fmt(r.ttlt_p99_s),
-            fmt(r.tps_p5), fmt(r.output_tps), fmt(r.input_tps), fmt(r.achieved_rpm),
-            fmt(r.achieved_tpm), f"{r.throttle_rate:.1%}", f"{r.error_rate:.1%}",
-        )  # fmt: skip
-    return table
+    title = "Latency percentiles (s, linear interpolation), throughput and quota use"
+    return table_of(title, LATENCY_COLUMNS, summary)
 
 
 def comparison_table(comparison: pd.DataFrame) -> Table:
     """The seed's small-vs-large system throughput comparison."""
     small, large = comparison.attrs["prompts"]
-    table = Table(title=f"System output throughput: {small} vs {large} prompt (tokens/s)")
-    for head in ("Level", f"{small}", f"{large}", "Difference"):
-        table.add_column(head, justify="right")
-    for r in comparison.itertuples(index=False):
-        table.add_row(fmt(r.level), fmt(r.small_output_tps), fmt(r.large_output_tps),
-                      f"{r.difference_pct:+.1f}%")  # fmt: skip
+    columns: tuple[Column, ...] = (
+        ("Level", _num("level")),
+        (str(small), _num("small_output_tps")),
+        (str(large), _num("large_output_tps")),
+        ("Difference", lambda r: f"{float(r['difference_pct']):+.1f}%"),
+    )
+    table = table_of(
+        f"System output throughput: {small} vs {large} prompt (tokens/s)", columns, comparison
+    )
+    table.min_width = len(str(table.title)) + 4
     return table
 
 
@@ -124,8 +170,9 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         try:
             summary.to_csv(args.csv, index=False)
         except OSError as exc:
-            print(f"error: cannot write {args.csv}: {exc.strerror}; check the path",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"error: cannot write {args.csv}: {exc.strerror}; check the path", file=sys.stderr
+            )
             return 2
         out.print(f"wrote {args.csv}", markup=False, highlight=False)
     return 0

@@ -1,0 +1,142 @@
+"""``llmcap plan``: tables, JSON, --model, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from llmcap.commands import plan
+from tests.capacity.plan_fakes import FakeModel
+
+SEED_COMPLEX = ["--tpm", "10000", "--input-tokens", "600", "--output-tokens", "300",
+                "--max-tokens", "400", "--requests-per-user-per-min", "0.1"]  # fmt: skip
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="llmcap")
+    plan.register(parser.add_subparsers())
+    args = parser.parse_args(["plan", *argv])
+    code: int = args.func(args)
+    return code
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("llmcap plan: error: ")
+    return lines[0]
+
+
+def binding_row(out: str) -> str:
+    (row,) = [line for line in out.splitlines() if "◀" in line]
+    return row
+
+
+def test_table_shows_users_per_constraint_and_the_binding_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(SEED_COMPLEX) == 0
+    out = capsys.readouterr().out
+    assert "Users supported, by constraint" in out
+    assert binding_row(out).startswith("│ TPM at admission ")
+    assert "Supported users: 100 " in out
+    assert "10,000 / 1,000" in out  # the arithmetic is shown
+
+
+def test_target_users_adds_the_quota_to_request(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--tpm", "600000", "--rpm", "800", "--model-id", "us.meta.llama3-3-70b-instruct-v1:0",
+            "--input-tokens", "500", "--output-tokens", "300", "--max-tokens", "1000",
+            "--think-time-s", "30", "--target-users", "600"]  # fmt: skip
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert "Quota to request for 600 users" in out
+    assert "L-0E7AA8B7" in out and "1,995,165" in out
+    assert "Feasible: yes" in out
+
+
+def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([*SEED_COMPLEX, "--json", "--target-users", "100", "--headroom", "0"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["plan"]["users"] == pytest.approx(100)
+    assert doc["plan"]["binding"] == "tpm_admission"
+    assert doc["request"]["tpm"] == 10_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["--tpm", "0", *SEED_COMPLEX[2:]], "Quota.tpm must be > 0"),
+        ([*SEED_COMPLEX[:6], "--max-tokens", "100"], "Workload.output_tokens (300) must be <="),
+        ([*SEED_COMPLEX, "--peak-to-average", "0.5"], "Workload.peak_to_average must be >= 1"),
+        ([*SEED_COMPLEX, "--slo-ttft-p95", "1"], "--slo-* needs --model"),
+        ([*SEED_COMPLEX, "--target-users", "-4"], "target_users must be > 0"),
+        ([*SEED_COMPLEX, "--tpd", "nan"], "Quota.tpd must be finite"),
+    ],
+)
+def test_bad_values_print_one_line_and_exit_2(
+    argv: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(argv) == 2
+    assert text in one_line_error(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (SEED_COMPLEX[2:], "the following arguments are required: --tpm"),
+        (["--tpm", "lots", *SEED_COMPLEX[2:]], "argument --tpm: invalid float value: 'lots'"),
+        ([*SEED_COMPLEX, "--think-time-s", "3"], "not allowed with argument"),
+    ],
+)
+def test_argument_errors_print_one_line_and_exit_2(
+    argv: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        run(argv)
+    assert info.value.code == 2
+    assert text in one_line_error(capsys.readouterr().err)
+
+
+@pytest.fixture
+def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand in for ``capacity.model`` (another module's CapacityModel) with a fake loader."""
+
+    class CapacityModel:
+        @staticmethod
+        def load(path: Path) -> FakeModel:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"no such model file: {path}")
+            return FakeModel(ttft_per_inflight_s=0.02)
+
+    module = types.ModuleType("capacity.model")
+    module.CapacityModel = CapacityModel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "capacity.model", module)
+
+
+@pytest.mark.usefixtures("fake_model_module")
+def test_model_and_slo_add_the_latency_constraint_and_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_file = tmp_path / "model.json"
+    model_file.write_text("{}", encoding="utf-8")
+    argv = ["--tpm", "10000000", "--input-tokens", "43", "--output-tokens", "350",
+            "--max-tokens", "1024", "--think-time-s", "30", "--peak-to-average", "1.5",
+            "--model", str(model_file), "--slo-ttft-p95", "1.5",
+            "--target-users", "300"]  # fmt: skip
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert binding_row(out).startswith("│ latency / SLO ")
+    assert "Predicted at that load: p95 TTFT 1.5 s" in out
+    assert "Feasible: no" in out and "client-side concurrency cap" in out
+
+
+@pytest.mark.usefixtures("fake_model_module")
+def test_missing_model_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([*SEED_COMPLEX, "--model", str(tmp_path / "absent.json")]) == 2
+    assert "no such model file" in one_line_error(capsys.readouterr().err)
