@@ -45,7 +45,9 @@ class SweepProgress:
     """A rich live table on stderr; plain lines when stderr is not a terminal."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self.console = Console(stderr=True)
+        console = Console(stderr=True)
+        # Plain lines (not a terminal) should not wrap at the 80-column default.
+        self.console = console if console.is_terminal else Console(stderr=True, width=200)
         self.enabled = enabled
         self.done: list[LevelState] = []
         self.current: LevelState | None = None

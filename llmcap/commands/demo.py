@@ -30,7 +30,7 @@ from llmcap.commands.summarize import comparison_table, console, seed_summary_ta
 
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
 DEFAULT_TPM, DEFAULT_RPM = 600_000, 800  # L-0E7AA8B7, L-DEDE703C (cross-region defaults)
-FULL: tuple[tuple[float, ...], int] = ((1, 10, 20, 30, 40, 50), 8)  # levels, batches per level
+FULL: tuple[tuple[float, ...], int] = ((1, 10, 20, 30, 40, 50), 10)  # levels, batches per level
 QUICK: tuple[tuple[float, ...], int] = ((1, 10, 30), 2)
 
 
