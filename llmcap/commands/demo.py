@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     figures = [] if args.no_figures else write_figures(records, model, quota, args)
     out.rule("The answer")
     for line in answers:
-        out.print(line, highlight=False)
+        out.print(line, highlight=False, soft_wrap=True)
     out.print(
         f"\nWrote the run ({run_dir}), the fitted model ({model_path}) and "
         f"{len(figures)} figures under {args.out}/figures. ({time.monotonic() - t0:.0f} s)",

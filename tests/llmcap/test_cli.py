@@ -64,7 +64,20 @@ def test_unknown_profile_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
     assert "unknown profile 'no-such-profile'" in err and "fast" in err
 
 
-def test_demo_prints_ttft_tpot_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--profile", "fast", "--max-tokens", "50"]) == 0
+def test_quick_demo_answers_and_writes_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "TTFT" in out and "TPOT" in out and "43 in, 50 out" in out
+    assert "small prompt (43 input tokens): with 600,000 TPM and 800 RPM you can serve" in out
+    assert "large prompt" in out and "for 2,000 users at 30 s think time request" in out
+    assert "Knees" in out and "System output throughput" in out
+    assert (tmp_path / "model.json").is_file()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "records.parquet").is_file()
+    pngs = sorted((tmp_path / "figures").glob("*.png"))
+    assert len(pngs) == 8
+    import matplotlib.image as mpimg
+
+    for png in pngs:
+        assert mpimg.imread(png).std() > 0.02, f"{png.name} looks blank"

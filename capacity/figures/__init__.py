@@ -1,0 +1,27 @@
+"""Figures of request records, fitted models and quota plans (matplotlib, no pyplot).
+
+Every function returns a ``matplotlib.figure.Figure`` built with the object API (nothing is
+shown or kept in pyplot's registry); ``save_figure`` writes it as PNG or SVG.
+
+- ``plot_all_metrics`` — the seed's per-level dashboard (mosaic ``"ABC;DEF;GGI"``);
+- ``plot_tokens_and_calls`` — tokens/s histogram with its statistics, and requests in flight;
+- ``plot_scaling`` — per-request tokens/s and TTFT vs concurrency, with fitted curves;
+- ``plot_throughput`` — system output throughput, the USL fit, its band and the knees;
+- ``plot_capacity`` — supported users vs TPM quota per constraint, current and requested quota.
+"""
+
+from __future__ import annotations
+
+from capacity.figures._common import save_figure
+from capacity.figures.distributions import plot_all_metrics, plot_tokens_and_calls
+from capacity.figures.planning import plot_capacity
+from capacity.figures.scaling import plot_scaling, plot_throughput
+
+__all__ = [
+    "plot_all_metrics",
+    "plot_capacity",
+    "plot_scaling",
+    "plot_throughput",
+    "plot_tokens_and_calls",
+    "save_figure",
+]
