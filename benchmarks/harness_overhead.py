@@ -4,7 +4,7 @@ The emulator (default profile, its own process) writes a truth log: when it rece
 request and when it wrote the first and last token to the socket. Closed-loop runs at several
 concurrencies are then joined to it on the request id, for three clients:
 
-- ``llmcap async``: llmcap's default Bedrock client (aiohttp, one event loop);
+- ``llmcap async``: llmcap's default Bedrock client (one event loop, httptools parser);
 - ``llmcap boto3``: llmcap's boto3 client (a sized thread pool, stamps taken in the thread);
 - ``seed baseline``: a reconstruction of the seed blog's approach — ``asyncio.to_thread`` per
   call on a huge default executor, boto3 ``converse_stream`` inside.

@@ -27,7 +27,7 @@ class Endpoint:
     api_key_env: str = "OPENAI_API_KEY"
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
-    client: str = "async"  # Bedrock only: "async" (aiohttp, one event loop) or "boto3" (threads)
+    client: str = "async"  # Bedrock only: "async" (http1, one event loop) or "boto3" (threads)
 
 
 @dataclass

@@ -1,10 +1,12 @@
-"""Amazon Bedrock providers on a native async HTTP client (aiohttp), the default.
+"""Amazon Bedrock providers on llmcap's own async HTTP/1.1 client (``http1``), the default.
 
 Same wire calls as boto3 (ConverseStream and InvokeModelWithResponseStream, SigV4-signed with
 botocore's signer and the usual credential chain), but every stream is read by one event loop:
 no thread per request and no GIL hand-offs between a chunk arriving and its time stamp. It was
 chosen over boto3-in-threads by measurement (``benchmarks/harness_overhead.py``,
-``docs/performance.md``); ``--client boto3`` keeps the boto3 path.
+``docs/performance.md``); ``--client boto3`` keeps the boto3 path. Events are decoded inside the
+socket's ``data_received`` (no task wake-up per read) and stamped with that read's time: with
+aiohttp, the per-read reader machinery saturated the client at 500 streams and skewed TTFT.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import boto3
-import yarl
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -26,13 +26,18 @@ from botocore.credentials import Credentials
 from bench.providers.base import Call, Endpoint
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
+from bench.providers.http1 import Client, Response
 from bench.records import RawResult
 
 LOCAL_CREDENTIALS = Credentials("llmcap-local", "llmcap-local")
 
 
+class _Cancelled(Exception):
+    """``call.cancel`` was set while the stream was being read."""
+
+
 class BedrockAsyncProvider:
-    """``bedrock-converse`` or ``bedrock-invoke`` over aiohttp."""
+    """``bedrock-converse`` or ``bedrock-invoke`` over ``bench.providers.http1``."""
 
     def __init__(self, endpoint: Endpoint, *, api: str, pool_size: int) -> None:
         if api not in ("converse", "invoke"):
@@ -59,30 +64,24 @@ class BedrockAsyncProvider:
         op = "converse-stream" if api == "converse" else "invoke-with-response-stream"
         self.path = f"/model/{quote(endpoint.model_id, safe='')}/{op}"
         self._pool_size = pool_size
-        self._url = yarl.URL(self.base_url + self.path, encoded=True)  # parsed once, not per call
-        self._session: aiohttp.ClientSession | None = None
+        self._url = self.base_url + self.path
+        self._http: Client | None = None
         self._sign_cache: dict[bytes, tuple[int, dict[str, str]]] = {}
         self._body_cache: dict[tuple[str, int, float], bytes] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._pool_size, limit_per_host=self._pool_size, keepalive_timeout=60
+    def _client(self) -> Client:
+        if self._http is None:
+            self._http = Client(
+                limit=self._pool_size,
+                connect_timeout=self.endpoint.connect_timeout_s,
+                read_timeout=self.endpoint.read_timeout_s,
             )
-            timeout = aiohttp.ClientTimeout(
-                total=None,
-                connect=self.endpoint.connect_timeout_s,
-                sock_read=self.endpoint.read_timeout_s,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, auto_decompress=False
-            )
-        return self._session
+        return self._http
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        if self._session is not None:
-            await self._session.close()
+        if self._http is not None:
+            await self._http.aclose()
 
     def _signed(self, body: bytes) -> dict[str, str]:
         """SigV4 headers for ``body``. Identical requests signed in the same second have the
@@ -143,9 +142,9 @@ class BedrockAsyncProvider:
         chunks = 0
         try:
             chunks = await self._stream(call, raw, body, headers)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, _Cancelled):
             raw.status, raw.error_code, raw.error_message = "cancelled", "Cancelled", "cancelled"
-        except TimeoutError as exc:  # aiohttp's timeouts subclass it
+        except TimeoutError as exc:  # http1's ReadTimeout and ConnectTimeout subclass it
             raw.status, raw.error_code, raw.error_message = "timeout", type(exc).__name__, str(exc)
         except Exception as exc:
             raw.status, raw.error_code, raw.error_message = "error", type(exc).__name__, str(exc)
@@ -160,30 +159,20 @@ class BedrockAsyncProvider:
     async def _stream(
         self, call: Call, raw: RawResult, body: bytes, headers: dict[str, str]
     ) -> int:
-        async with self._client().post(self._url, data=body, headers=headers) as resp:
-            raw.server_request_id = resp.headers.get("x-amzn-RequestId")
-            if resp.status != 200:
-                _http_error(
-                    raw, resp.status, resp.headers.get("x-amzn-ErrorType"), await resp.read()
-                )
-                return 0
-            decoder = EventStreamDecoder()
-            chunks = 0
-            async for data in resp.content.iter_any():
-                now = time.perf_counter()
-                for head, payload in decoder.feed(data):
-                    kind = head.get(":message-type")
-                    if kind != "event":
-                        _stream_error(raw, head, payload)
-                        return chunks
-                    if self._on_event(raw, head.get(":event-type", ""), payload):
-                        if chunks == 0:
-                            raw.first_token_pc = now
-                        raw.last_token_pc = now
-                        chunks += 1
-                if call.cancel.is_set():
-                    raise asyncio.CancelledError
-            return chunks
+        reader = _StreamReader(self, raw, call)
+        try:
+            resp = await self._client().post(
+                self._url, headers, body, reader.on_body, reader.on_head
+            )
+        except (ConnectionError, TimeoutError):
+            if reader.ended:  # the stream had already failed: that error is the result
+                return reader.chunks
+            raise
+        if resp.status != 200:
+            error_type = resp.headers.get("x-amzn-errortype")
+            _http_error(raw, resp.status, error_type, bytes(reader.error_body or b""))
+            return 0
+        return reader.chunks
 
     def _on_event(self, raw: RawResult, event_type: str, payload: bytes) -> bool:
         """Read one event; True when it carried output text."""
@@ -239,3 +228,46 @@ def _stream_error(raw: RawResult, head: dict[str, str], payload: bytes) -> None:
         message = head.get(":error-message", "")
     raw.error_code, raw.error_message = code, message
     raw.status = "throttled" if code.lower().startswith("throttling") else "error"
+
+
+class _StreamReader:
+    """One response, read synchronously as its bytes arrive (``http1``'s callbacks): events are
+    decoded in the ``data_received`` call that carried them and stamped with its ``now``."""
+
+    __slots__ = ("call", "chunks", "decoder", "ended", "error_body", "on_event", "raw")
+
+    def __init__(self, provider: BedrockAsyncProvider, raw: RawResult, call: Call) -> None:
+        self.raw = raw
+        self.call = call
+        self.on_event = provider._on_event
+        self.decoder = EventStreamDecoder()
+        self.chunks = 0
+        self.ended = False  # a stream error was read: ignore what follows it
+        self.error_body: bytearray | None = None
+
+    def on_head(self, resp: Response) -> None:
+        """Note the request id (kept even if the stream fails); buffer an error's body."""
+        self.raw.server_request_id = resp.headers.get("x-amzn-requestid")
+        if resp.status != 200:
+            self.error_body = bytearray()
+
+    def on_body(self, data: bytes, now: float) -> None:
+        """Decode what ``data`` completed; stamp the events that carried text with ``now``."""
+        if self.error_body is not None:
+            self.error_body += data
+            return
+        if self.ended:
+            return
+        raw = self.raw
+        for head, payload in self.decoder.feed(data):
+            if head.get(":message-type") != "event":
+                _stream_error(raw, head, payload)
+                self.ended = True  # the rest of the response is drained, keeping the connection
+                return
+            if self.on_event(raw, head.get(":event-type", ""), payload):
+                if self.chunks == 0:
+                    raw.first_token_pc = now
+                raw.last_token_pc = now
+                self.chunks += 1
+        if self.call.cancel.is_set():
+            raise _Cancelled

@@ -10,9 +10,12 @@ from __future__ import annotations
 import struct
 import zlib
 
-_PRELUDE = struct.Struct("!II")
+_PRELUDE = struct.Struct("!III")  # total length, headers length, prelude CRC
+_U32 = struct.Struct("!I")
 # Fixed value sizes of the non-string header types (0/1 are booleans without a value).
 _FIXED = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}
+
+Message = tuple[dict[str, str], bytes]
 
 
 class EventStreamDecodeError(ValueError):
@@ -54,31 +57,66 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return headers
 
 
+def _decode(src: bytes, pos: int, out: list[Message]) -> int:
+    """Append every whole message of ``src[pos:]`` to ``out``; return where the rest starts."""
+    end = len(src)
+    crc32, unpack_prelude, unpack_u32 = zlib.crc32, _PRELUDE.unpack_from, _U32.unpack_from
+    while end - pos >= 12:
+        total, headers_len, prelude_crc = unpack_prelude(src, pos)
+        if total < 16 or headers_len > total - 16:
+            raise EventStreamDecodeError(f"bad prelude: total {total}, headers {headers_len}")
+        stop = pos + total
+        if stop > end:
+            break
+        crc = crc32(src[pos : pos + 8])
+        if crc != prelude_crc:
+            raise EventStreamDecodeError("prelude CRC mismatch")
+        # The message CRC covers the prelude too: continue from the prelude's CRC.
+        if crc32(src[pos + 8 : stop - 4], crc) != unpack_u32(src, stop - 4)[0]:
+            raise EventStreamDecodeError("message CRC mismatch")
+        body = pos + 12 + headers_len
+        out.append((parse_headers(src[pos + 12 : body]), src[body : stop - 4]))
+        pos = stop
+    return pos
+
+
 class EventStreamDecoder:
     """Feed bytes as they arrive; get back complete ``(headers, payload)`` messages."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._buf = bytearray()  # the start of a message that is still arriving
 
-    def feed(self, data: bytes) -> list[tuple[dict[str, str], bytes]]:
+    def feed(self, data: bytes) -> list[Message]:
         """Add ``data``; return every message it completed, in order."""
         buf = self._buf
+        n = len(data)
+        if not buf and n >= 12:
+            total, headers_len, prelude_crc = _PRELUDE.unpack_from(data)
+            if total == n and total >= 16 and headers_len <= total - 16:
+                # The hot path (a read is one whole message): no loop, no copy into _buf.
+                crc = zlib.crc32(data[:8])
+                if crc != prelude_crc:
+                    raise EventStreamDecodeError("prelude CRC mismatch")
+                if zlib.crc32(data[8:-4], crc) != _U32.unpack_from(data, n - 4)[0]:
+                    raise EventStreamDecodeError("message CRC mismatch")
+                block = data[12 : 12 + headers_len]
+                headers = _HEADER_CACHE.get(block) or parse_headers(block)
+                return [(headers, data[12 + headers_len : -4])]
+            if total < n:  # several messages: decode in place, keep only a partial tail
+                out: list[Message] = []
+                pos = _decode(data, 0, out)
+                buf += data[pos:]
+                return out
         buf += data
-        out: list[tuple[dict[str, str], bytes]] = []
-        while len(buf) >= 12:
-            total, headers_len = _PRELUDE.unpack_from(buf, 0)
-            if total < 16 or headers_len > total - 16:
-                raise EventStreamDecodeError(f"bad prelude: total {total}, headers {headers_len}")
-            if len(buf) < total:
-                break
-            message = bytes(buf[:total])
-            del buf[:total]
-            (prelude_crc,) = struct.unpack_from("!I", message, 8)
-            if zlib.crc32(message[:8]) != prelude_crc:
-                raise EventStreamDecodeError("prelude CRC mismatch")
-            (message_crc,) = struct.unpack_from("!I", message, total - 4)
-            if zlib.crc32(message[:-4]) != message_crc:
-                raise EventStreamDecodeError("message CRC mismatch")
-            headers = parse_headers(message[12 : 12 + headers_len])
-            out.append((headers, message[12 + headers_len : total - 4]))
+        end = len(buf)
+        if end < 12 or end < _U32.unpack_from(buf)[0]:
+            return []  # the pending message is incomplete: nothing to copy or decode yet
+        out = []
+        # One copy per read that completes a message (slices of bytes are then plain bytes);
+        # consumed bytes leave the buffer once per read, not once per message.
+        pos = _decode(bytes(buf), 0, out)
+        if pos == end:
+            buf.clear()
+        else:
+            del buf[:pos]
         return out

@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
         "--client",
         choices=("async", "boto3"),
         default="async",
-        help="Bedrock client: async (aiohttp, default) or boto3 in threads",
+        help="Bedrock client: async (one event loop, default) or boto3 in threads",
     )
     where.add_argument("--model-id", default="us.meta.llama3-3-70b-instruct-v1:0")
     where.add_argument(

@@ -1,0 +1,322 @@
+"""A minimal asyncio HTTP/1.1 client for streamed POSTs, built for a load generator.
+
+General clients (aiohttp) hand each received chunk to a stream reader and wake the reading task
+once per TCP read; at tens of thousands of stream events a second that wake-up and the reader
+machinery dominate the client's CPU and delay the time stamps they are meant to take. Here a
+response body is delivered synchronously, from the ``data_received`` callback that carried it, to
+the caller's ``on_body(data, now)``, with ``now = time.perf_counter()`` read once per TCP read.
+The response head and chunked framing are parsed by ``httptools`` (llhttp, in C). The request's
+task is woken once, when the response completes or fails.
+
+Connections are kept alive in a pool per (scheme, host, port) (``bench.providers.http1_pool``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+from urllib.parse import urlsplit
+
+from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
+
+from bench.providers.http1_pool import Pool
+
+BodyCallback = Callable[[bytes, float], None]
+HeadCallback = Callable[["Response"], None]
+_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
+class ConnectionLost(ConnectionError):
+    """The connection closed before the response head arrived."""
+
+
+class IncompleteResponse(ConnectionError):
+    """The connection closed in the middle of the response body."""
+
+
+class ProtocolError(ConnectionError):
+    """The server sent something that is not a valid HTTP/1.1 response."""
+
+
+class ReadTimeout(TimeoutError):
+    """No bytes arrived for ``read_timeout`` seconds while a response was awaited."""
+
+
+class ConnectTimeout(TimeoutError):
+    """The TCP (and TLS) connection was not established within ``connect_timeout`` seconds."""
+
+
+@dataclass(slots=True)
+class Response:
+    """A response head. ``headers`` has lower-cased names; a repeated header is comma-joined."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _no_exchange(data: bytes, now: float) -> None:
+    raise ProtocolError("response bytes arrived with no request outstanding")
+
+
+class Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: at most one exchange at a time, no pipelining."""
+
+    def __init__(self, pool: Pool[Connection], read_timeout: float) -> None:
+        self.pool = pool
+        self.read_timeout = read_timeout
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._parser = HttpResponseParser(self)
+        self._fut: asyncio.Future[Response] | None = None
+        self._sink: BodyCallback = _no_exchange
+        self._on_head: HeadCallback | None = None
+        self._headers: dict[str, str] = {}
+        self._resp: Response | None = None
+        self._until_eof = False  # a body with neither Content-Length nor chunked framing
+        self._complete = False
+        self._keep_alive = False
+        self._now = 0.0
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- the exchange ---------------------------------------------------------------------------
+    def start(
+        self, data: bytes, on_body: BodyCallback, on_head: HeadCallback | None
+    ) -> asyncio.Future[Response]:
+        """Write a whole request (one ``write``) and return the future of its response."""
+        assert self.transport is not None and self._fut is None
+        loop = self.pool.loop
+        self._fut = fut = loop.create_future()
+        if self.closed:  # the server hung up since the connection was pooled
+            self._complete = True
+            fut.set_exception(ConnectionLost("the pooled connection was closed by the server"))
+            return fut
+        self._sink, self._on_head = on_body, on_head
+        self._headers, self._resp, self._until_eof, self._complete = {}, None, False, False
+        self.transport.write(data)
+        self._last = perf_counter()
+        # One timer per exchange, re-armed only when it fires early: data_received just notes
+        # the time (rescheduling a timer handle per chunk would cost more than the chunk).
+        self._timer = loop.call_later(self.read_timeout, self._check_idle)
+        return fut
+
+    def abandon(self, fut: asyncio.Future[Response]) -> None:
+        """The caller stopped waiting for ``fut`` (cancelled): close unless it already ended.
+        A half-read response leaves the connection unusable, so it is never pooled."""
+        if self._fut is fut and not self._complete:
+            self._fail(None)
+
+    def _finish(self) -> None:
+        fut, resp = self._fut, self._resp
+        self._end_exchange()
+        self._complete = True
+        if fut is not None and not fut.done() and resp is not None:
+            fut.set_result(resp)
+
+    def _fail(self, exc: BaseException | None) -> None:
+        """End the exchange with ``exc`` (None: the caller left) and close the connection."""
+        fut = self._fut
+        self._end_exchange()
+        self._complete = True
+        if fut is not None and not fut.done() and exc is not None:
+            fut.set_exception(exc)
+        self.close()
+
+    def _end_exchange(self) -> None:
+        self._sink, self._on_head = _no_exchange, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check_idle(self) -> None:
+        idle = perf_counter() - self._last
+        if idle >= self.read_timeout * 0.999:
+            self._fail(ReadTimeout(f"no data for {self.read_timeout:g} s"))
+        else:
+            self._timer = self.pool.loop.call_later(self.read_timeout - idle, self._check_idle)
+
+    def close(self) -> None:
+        """Close the transport; ``connection_lost`` releases the pool slot."""
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport (a TCP or TLS stream)."""
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are duck-typed
+
+    def data_received(self, data: bytes) -> None:
+        """The hot path: stamp once, let llhttp call ``on_body`` synchronously."""
+        self._now = self._last = perf_counter()
+        if self.closed:  # failed or abandoned: the rest of the response is of no use
+            return
+        if self._fut is None:  # nothing was asked: a server talking out of turn
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except HttpParserCallbackError as exc:  # the caller's on_body (or on_head) raised
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, Exception) else ProtocolError(str(exc)))
+            return
+        except HttpParserError as exc:
+            self._fail(ProtocolError(f"invalid HTTP response: {exc}"))
+            return
+        if self._complete and self._fut is not None:
+            # Pooled only after the whole read is parsed, so no byte of this read can reach
+            # the next exchange.
+            self._fut = None
+            if self._keep_alive and not self.closed:
+                self.idle_since = self._now
+                self.pool.release(self)
+            else:
+                self.close()
+
+    def eof_received(self) -> bool:
+        """Let the transport close; ``connection_lost`` settles the exchange."""
+        self.closed = True  # not reusable from now on, even before connection_lost runs
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Settle an exchange cut short, then free the pool slot."""
+        self.closed = True
+        if self._fut is not None and not self._complete:
+            if self._resp is not None and self._until_eof:
+                self._finish()  # the body was delimited by the close
+            elif self._resp is not None:
+                self._fail(IncompleteResponse(f"connection closed mid-body ({exc or 'EOF'})"))
+            else:
+                self._fail(ConnectionLost(f"connection closed before a response ({exc or 'EOF'})"))
+        self._end_exchange()
+        self.pool.dropped(self)
+
+    # -- httptools callbacks --------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One response header (httptools joins names and values split across reads)."""
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        prev = self._headers.get(key)
+        self._headers[key] = text if prev is None else f"{prev}, {text}"
+
+    def on_headers_complete(self) -> None:
+        """The head is in: publish it before the first body byte."""
+        status = self._parser.get_status_code()
+        h = self._headers
+        self._until_eof = not (
+            "content-length" in h
+            or "chunked" in h.get("transfer-encoding", "").lower()
+            or status in (204, 304)
+            or 100 <= status < 200
+        )
+        self._resp = resp = Response(status, h)
+        if self._on_head is not None:
+            self._on_head(resp)
+
+    def on_body(self, body: bytes) -> None:
+        """A piece of body (chunk framing already removed), stamped with its read's time."""
+        self._sink(body, self._now)
+
+    def on_message_complete(self) -> None:
+        """The response is whole; keep-alive is decided once the read is parsed."""
+        self._keep_alive = self._parser.should_keep_alive()
+        self._finish()
+
+
+class Client:
+    """Streamed POSTs over pooled keep-alive connections (``limit`` per scheme, host, port)."""
+
+    def __init__(
+        self,
+        *,
+        limit: int,
+        connect_timeout: float,
+        read_timeout: float,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self.limit = limit
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._pools: dict[tuple[str, str, int], Pool[Connection]] = {}
+        self._routes: dict[str, tuple[Pool[Connection], bytes]] = {}
+        self._ssl = ssl_context  # https only; the system's trust store unless given
+
+    def _route(self, url: str) -> tuple[Pool[Connection], bytes]:
+        """The pool and request-line prefix of ``url`` (parsed once per URL)."""
+        route = self._routes.get(url)
+        if route is not None:
+            return route
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname or ""
+        if scheme not in ("http", "https") or not host:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        default = 443 if scheme == "https" else 80
+        port = parts.port or default
+        key = (scheme, host, port)
+        if key not in self._pools:
+            connect = functools.partial(self._connect, key)
+            self._pools[key] = Pool(self.limit, connect, self.idle_timeout)
+        host_header = host if port == default else f"{host}:{port}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        head = f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n".encode("latin-1")
+        self._routes[url] = route = (self._pools[key], head)
+        return route
+
+    async def _connect(self, key: tuple[str, str, int]) -> Connection:
+        scheme, host, port = key
+        ctx = None
+        if scheme == "https":
+            ctx = self._ssl = self._ssl or ssl.create_default_context()
+        pool, read_timeout = self._pools[key], self.read_timeout
+        coro = pool.loop.create_connection(
+            lambda: Connection(pool, read_timeout),
+            host, port, ssl=ctx, server_hostname=host if ctx else None,
+        )  # fmt: skip
+        try:
+            _, conn = await asyncio.wait_for(coro, self.connect_timeout)
+        except TimeoutError:
+            msg = f"no connection to {host}:{port} within {self.connect_timeout:g} s"
+            raise ConnectTimeout(msg) from None
+        return conn
+
+    async def post(
+        self,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        on_body: BodyCallback,
+        on_head: HeadCallback | None = None,
+    ) -> Response:
+        """POST ``body``; ``on_head`` gets the response head, ``on_body`` every body piece as
+        it is read. Returns the head once the body is complete; raises ``ConnectionLost``,
+        ``IncompleteResponse``, ``ProtocolError``, ``ReadTimeout``, ``ConnectTimeout``, an
+        ``OSError``, or whatever a callback raised. Cancelling the caller closes the
+        connection."""
+        pool, head = self._route(url)
+        lines = [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in _OWN_HEADERS]
+        data = b"%bContent-Length: %d\r\n%b\r\n%b" % (
+            head,
+            len(body),
+            "".join(lines).encode("latin-1"),
+            body,
+        )
+        conn = pool.take_idle() or await pool.acquire()
+        fut = conn.start(data, on_body, on_head)
+        try:
+            return await fut
+        except BaseException:
+            conn.abandon(fut)
+            raise
+
+    async def aclose(self) -> None:
+        """Close every connection and refuse further requests."""
+        for pool in self._pools.values():
+            pool.close()
+        await asyncio.sleep(0)  # let the transports run connection_lost
