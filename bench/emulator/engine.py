@@ -181,6 +181,7 @@ class Cluster:
         ]
         self._arrivals: list[tuple[float, int, Sequence]] = []  # (engine entry time, key, seq)
         self._rr = 0
+        self._now = -math.inf
 
     def gateway_delay_s(self, input_tokens: int) -> float:
         """Client-visible time outside the engine: α0 + α_in·input_tokens (optionally jittered)."""
@@ -219,6 +220,9 @@ class Cluster:
             self._process_at(t_next, listener, done)
 
     def _process_at(self, t: float, listener: TokenListener | None, done: list[Sequence]) -> None:
+        # Time never runs backwards inside the core, even when a live caller submits a request
+        # stamped a little in the past (its arrival at the socket).
+        t = self._now = max(t, self._now)
         touched: set[int] = set()
         for r in self.replicas:
             if r.step_end_s is not None and r.step_end_s <= t:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from bench.emulator.profile import DEFAULT_PROFILE, Profile, QuotaConfig, load_profile
 from bench.emulator.server import create_app
@@ -130,9 +131,30 @@ class Emulator:
             loop.close()
 
 
+class _StampingHandler(RequestHandler):
+    """aiohttp's connection protocol, noting when request bytes reach the process.
+
+    That moment (not the later start of the handler, which waits behind whatever the event
+    loop is doing, e.g. writing hundreds of token events) is the server's ``received_s``: what a
+    real service's front end stamps, and what clients are compared against."""
+
+    __slots__ = ("arrival_s",)
+
+    def data_received(self, data: bytes) -> None:
+        self.arrival_s = time.monotonic()
+        super().data_received(data)
+
+
+class _StampingServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _StampingHandler(self, loop=asyncio.get_running_loop(), **self._kwargs)
+
+
 async def _start(service: EmulatorService, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(create_app(service), access_log=None, handle_signals=False)
     await runner.setup()
+    if type(runner.server) is web.Server:  # same layout: only the protocol factory differs
+        runner.server.__class__ = _StampingServer
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=2048)
     await site.start()
     return runner

@@ -60,11 +60,18 @@ async def _on_cleanup(app: web.Application) -> None:
     app[SERVICE_KEY].close()
 
 
+def arrival_s(request: web.Request) -> float:
+    """When the request's bytes reached this process (``time.monotonic()``), stamped by the
+    connection protocol; the handler's own start time where that stamp is unavailable."""
+    stamp = getattr(request.protocol, "arrival_s", None)
+    return float(stamp) if stamp is not None else time.monotonic()
+
+
 # -- Bedrock runtime ---------------------------------------------------------------------------
 async def _bedrock(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
     request_id = str(uuid.uuid4())
-    received = time.monotonic()
+    received = arrival_s(request)
     # The model id is percent-encoded in the path ("...v1%3A0"): split the raw path, then decode.
     parts = request.rel_url.raw_path.split("/")
     req: GenerationRequest | None = None
@@ -76,7 +83,7 @@ async def _bedrock(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         parse = bedrock_parse.parse_converse if kind == "converse" else bedrock_parse.parse_invoke
         req = parse(model_id, body, stream=stream)
-        job = service.admit(req)
+        job = service.admit(req, received)
     except ApiError as err:
         service.log_truth(request_id, req, received, f"http_{err.status}")
         return _bedrock_error(err, request_id)
@@ -126,11 +133,11 @@ def _openai(parse: Parse) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         service = request.app[SERVICE_KEY]
         request_id = str(uuid.uuid4())
-        received = time.monotonic()
+        received = arrival_s(request)
         req: GenerationRequest | None = None
         try:
             req = parse(await request.read())
-            job = service.admit(req)
+            job = service.admit(req, received)
         except ApiError as err:
             if err.error_type == "ValidationException" and "model identifier" in err.message:
                 err = ApiError(404, "invalid_request_error", _no_model(req))

@@ -197,7 +197,7 @@ class EmulatorService:
         self._jobs: dict[int, Job] = {}
 
     # -- admission ---------------------------------------------------------------------------
-    def admit(self, req: GenerationRequest) -> Job:
+    def admit(self, req: GenerationRequest, received_s: float | None = None) -> Job:
         """Validate the model, apply faults and quotas, and start the request in the engine.
 
         A streaming caller sets ``job.formatter`` before it awaits anything (the gateway delay
@@ -205,7 +205,7 @@ class EmulatorService:
         HTTP failure, Throttled when the
         quota ledger refuses it.
         """
-        received = time.monotonic()
+        received = time.monotonic() if received_s is None else received_s
         self.stats.requests += 1
         model = self.profile.model(req.model_id)
         if model is None:

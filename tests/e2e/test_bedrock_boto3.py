@@ -281,6 +281,9 @@ def test_truth_log_matches_what_the_client_saw(tmp_path: Path) -> None:
             collect(r["stream"])
         with pytest.raises(ClientError):
             c.converse_stream(modelId="nope", messages=QUESTION)
+        # received_s is stamped when the request bytes reach the process, not at handler start
+        assert emu._runner is not None
+        assert type(emu._runner.server).__name__ == "_StampingServer"
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["request_id"] for r in rows[:3]] == ids
     for row in rows[:3]:
