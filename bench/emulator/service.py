@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 import uuid
@@ -25,6 +26,7 @@ from bench.emulator.tokens import TextGenerator, count_tokens
 # Without max_tokens a real model stops at its end-of-turn token; we draw a plausible length.
 UNSET_MAX_TOKENS_OUTPUT = OutputLength(kind="lognormal", mean_tokens=400.0, sigma=0.5)
 STATS_WINDOW = 200_000
+EMIT_SLICE = 48  # stream events written per event-loop callback (see EmulatorService._flush)
 
 
 @dataclass
@@ -193,6 +195,10 @@ class EmulatorService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # Token events and "done" marks waiting to be written, oldest first (see _flush).
+        self._pending: deque[tuple[float, list[tuple[Sequence, int]]]] = deque()
+        self._pending_pos = 0
+        self._flushing = False
         self._next_key = 0
         self._jobs: dict[int, Job] = {}
 
@@ -300,19 +306,46 @@ class EmulatorService:
 
     def _drive(self) -> None:
         self._timer = None
-        now = time.monotonic()
-        for seq in self.cluster.advance(now, self._on_tokens):
-            job = self._jobs.get(seq.key)
-            if job is not None:
-                job.done = True
-                job.wake()
+        done = self.cluster.advance(time.monotonic(), self._collect)
+        if done:
+            self._pending.append((math.nan, [(seq, -1) for seq in done]))
+        if not self._flushing:
+            self._flush()
         self._reschedule()
 
-    def _on_tokens(self, t: float, emitted: list[tuple[Sequence, int]]) -> None:
-        for seq, count in emitted:
-            job = seq.payload
-            if isinstance(job, Job):
-                job.on_tokens(count, t)
+    def _collect(self, t: float, emitted: list[tuple[Sequence, int]]) -> None:
+        self._pending.append((t, emitted))
+
+    def _flush(self) -> None:
+        """Write due token events, at most ``EMIT_SLICE`` per call. The rest waits for the next
+        loop iteration, so that the loop polls its sockets between slices: new requests are
+        noticed (and stamped) within a slice's time, not after hundreds of stream writes.
+        "Done" marks travel in the same queue, so no stream finishes before its last token."""
+        budget = EMIT_SLICE
+        pending = self._pending
+        while pending and budget > 0:
+            t, items = pending[0]
+            start = self._pending_pos
+            stop = min(len(items), start + budget)
+            for seq, count in items[start:stop]:
+                job = seq.payload
+                if not isinstance(job, Job):
+                    continue
+                if count < 0:
+                    job.done = True
+                    job.wake()
+                else:
+                    job.on_tokens(count, t)
+            budget -= stop - start
+            if stop >= len(items):
+                pending.popleft()
+                self._pending_pos = 0
+            else:
+                self._pending_pos = stop
+        self._flushing = bool(pending)
+        if self._flushing:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
 
     def close(self) -> None:
         """Stop the driver and close the truth log."""
