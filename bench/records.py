@@ -72,6 +72,27 @@ class RawResult:
     server_latency_ms: float | None = None
     retries: int = 0
     active_at_start: int = 0
+    text_chunks: int = 0  # chunks that carried output text (not a record column)
+
+    def text_at(self, now_pc: float) -> None:
+        """A chunk carrying output text arrived at ``now_pc``."""
+        if self.text_chunks == 0:
+            self.first_token_pc = now_pc
+        self.last_token_pc = now_pc
+        self.text_chunks += 1
+
+    def fail(self, status: str, exc: BaseException | None = None) -> None:
+        """Record a failure: ``status`` and the exception's class name and message."""
+        self.status = status
+        if status == "cancelled":
+            self.error_code, self.error_message = "Cancelled", "cancelled by the user"
+        elif exc is not None:
+            self.error_code, self.error_message = type(exc).__name__, str(exc)
+
+    def settle_usage(self) -> None:
+        """Without server usage, count text chunks instead and say so (DESIGN §3.2)."""
+        if self.output_tokens is None and self.text_chunks:
+            self.output_tokens, self.tokens_estimated = self.text_chunks, True
 
 
 def derive(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,6 +43,42 @@ class Call:
     on_start: Callable[[], int] | None = None  # returns the in-flight count including this one
     on_end: Callable[[], None] | None = None
     closer: Callable[[], None] | None = None  # set by the provider: aborts the stream
+
+
+async def measured(
+    call: Call,
+    stream: Callable[[RawResult], Awaitable[None]],
+    *,
+    timeouts: tuple[type[BaseException], ...] = (TimeoutError,),
+    cancelled: tuple[type[BaseException], ...] = (asyncio.CancelledError,),
+) -> RawResult:
+    """Run one streamed request on the event loop: stamp the send, let ``stream`` fill the
+    result, turn every failure into a status, stamp the end. Ctrl-C reaches it through
+    ``call.closer`` (which cancels this task)."""
+    task = asyncio.current_task()
+    if task is not None:
+
+        def close() -> None:
+            task.cancel()
+
+        call.closer = close
+    raw = RawResult(start_pc=time.perf_counter())
+    if call.on_start is not None:
+        raw.active_at_start = call.on_start()
+    try:
+        await stream(raw)
+    except cancelled:
+        raw.fail("cancelled")
+    except timeouts as exc:
+        raw.fail("timeout", exc)
+    except Exception as exc:
+        raw.fail("error", exc)
+    finally:
+        raw.end_pc = time.perf_counter()
+        if call.on_end is not None:
+            call.on_end()
+    raw.settle_usage()
+    return raw
 
 
 class Provider(Protocol):

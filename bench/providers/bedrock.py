@@ -146,14 +146,13 @@ class BedrockProvider:
         raw = RawResult(start_pc=time.perf_counter())
         if call.on_start is not None:
             raw.active_at_start = call.on_start()
-        chunks = 0
         try:
             if call.cancel.is_set():
                 raise InterruptedError("cancelled before sending")
             if self.api == "converse":
-                chunks = self._converse(call, raw)
+                self._converse(call, raw)
             else:
-                chunks = self._invoke(call, raw)
+                self._invoke(call, raw)
             if call.cancel.is_set():
                 raw.status, raw.error_code, raw.error_message = classify(InterruptedError(), True)
         except Exception as exc:
@@ -162,11 +161,10 @@ class BedrockProvider:
             raw.end_pc = time.perf_counter()
             if call.on_end is not None:
                 call.on_end()
-        if raw.output_tokens is None and chunks:
-            raw.output_tokens, raw.tokens_estimated = chunks, True
+        raw.settle_usage()
         return raw
 
-    def _converse(self, call: Call, raw: RawResult) -> int:
+    def _converse(self, call: Call, raw: RawResult) -> None:
         resp = self.client.converse_stream(
             modelId=self.endpoint.model_id,
             messages=[{"role": "user", "content": [{"text": call.prompt.text}]}],
@@ -175,15 +173,11 @@ class BedrockProvider:
         raw.server_request_id = resp["ResponseMetadata"].get("RequestId")
         stream = resp["stream"]
         call.closer = stream.close
-        chunks = 0
         for event in stream:
             now = time.perf_counter()
             delta = event.get("contentBlockDelta")
             if delta is not None and delta.get("delta", {}).get("text"):
-                if chunks == 0:
-                    raw.first_token_pc = now
-                raw.last_token_pc = now
-                chunks += 1
+                raw.text_at(now)
             elif "metadata" in event:
                 usage = event["metadata"].get("usage", {})
                 raw.input_tokens = usage.get("inputTokens")
@@ -192,9 +186,8 @@ class BedrockProvider:
             if call.cancel.is_set():
                 stream.close()
                 break
-        return chunks
 
-    def _invoke(self, call: Call, raw: RawResult) -> int:
+    def _invoke(self, call: Call, raw: RawResult) -> None:
         body = invoke_body(
             self.endpoint.model_id, call.prompt.text, call.max_tokens, call.temperature
         )
@@ -204,17 +197,13 @@ class BedrockProvider:
         raw.server_request_id = resp["ResponseMetadata"].get("RequestId")
         stream = resp["body"]
         call.closer = stream.close
-        chunks = 0
         for event in stream:
             now = time.perf_counter()
             if "chunk" not in event:
                 continue
             chunk = json.loads(event["chunk"]["bytes"])
             if _invoke_text(chunk):
-                if chunks == 0:
-                    raw.first_token_pc = now
-                raw.last_token_pc = now
-                chunks += 1
+                raw.text_at(now)
             metrics = chunk.get("amazon-bedrock-invocationMetrics")
             if metrics:
                 raw.input_tokens = metrics.get("inputTokenCount")
@@ -223,4 +212,3 @@ class BedrockProvider:
             if call.cancel.is_set():
                 stream.close()
                 break
-        return chunks

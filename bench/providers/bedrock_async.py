@@ -23,7 +23,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.providers.base import Call, Endpoint
+from bench.providers.base import Call, Endpoint, measured
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
 from bench.providers.http1 import Client, Response
@@ -127,38 +127,17 @@ class BedrockAsyncProvider:
 
     async def send(self, call: Call) -> RawResult:
         """Stream one request; failures become the result's status."""
-        task = asyncio.current_task()
-        if task is not None:
-
-            def close() -> None:
-                task.cancel()
-
-            call.closer = close
         body = self._body(call)
-        headers = self._signed(body)
-        raw = RawResult(start_pc=time.perf_counter())
-        if call.on_start is not None:
-            raw.active_at_start = call.on_start()
-        chunks = 0
-        try:
-            chunks = await self._stream(call, raw, body, headers)
-        except (asyncio.CancelledError, _Cancelled):
-            raw.status, raw.error_code, raw.error_message = "cancelled", "Cancelled", "cancelled"
-        except TimeoutError as exc:  # http1's ReadTimeout and ConnectTimeout subclass it
-            raw.status, raw.error_code, raw.error_message = "timeout", type(exc).__name__, str(exc)
-        except Exception as exc:
-            raw.status, raw.error_code, raw.error_message = "error", type(exc).__name__, str(exc)
-        finally:
-            raw.end_pc = time.perf_counter()
-            if call.on_end is not None:
-                call.on_end()
-        if raw.output_tokens is None and chunks:
-            raw.output_tokens, raw.tokens_estimated = chunks, True
-        return raw
+        headers = self._signed(body)  # before the send stamp: signing is not the endpoint's time
+        return await measured(
+            call,
+            lambda raw: self._stream(call, raw, body, headers),
+            cancelled=(asyncio.CancelledError, _Cancelled),
+        )
 
     async def _stream(
         self, call: Call, raw: RawResult, body: bytes, headers: dict[str, str]
-    ) -> int:
+    ) -> None:
         reader = _StreamReader(self, raw, call)
         try:
             resp = await self._client().post(
@@ -166,13 +145,11 @@ class BedrockAsyncProvider:
             )
         except (ConnectionError, TimeoutError):
             if reader.ended:  # the stream had already failed: that error is the result
-                return reader.chunks
+                return
             raise
         if resp.status != 200:
             error_type = resp.headers.get("x-amzn-errortype")
             _http_error(raw, resp.status, error_type, bytes(reader.error_body or b""))
-            return 0
-        return reader.chunks
 
     def _on_event(self, raw: RawResult, event_type: str, payload: bytes) -> bool:
         """Read one event; True when it carried output text."""
@@ -234,14 +211,13 @@ class _StreamReader:
     """One response, read synchronously as its bytes arrive (``http1``'s callbacks): events are
     decoded in the ``data_received`` call that carried them and stamped with its ``now``."""
 
-    __slots__ = ("call", "chunks", "decoder", "ended", "error_body", "on_event", "raw")
+    __slots__ = ("call", "decoder", "ended", "error_body", "on_event", "raw")
 
     def __init__(self, provider: BedrockAsyncProvider, raw: RawResult, call: Call) -> None:
         self.raw = raw
         self.call = call
         self.on_event = provider._on_event
         self.decoder = EventStreamDecoder()
-        self.chunks = 0
         self.ended = False  # a stream error was read: ignore what follows it
         self.error_body: bytearray | None = None
 
@@ -265,9 +241,6 @@ class _StreamReader:
                 self.ended = True  # the rest of the response is drained, keeping the connection
                 return
             if self.on_event(raw, head.get(":event-type", ""), payload):
-                if self.chunks == 0:
-                    raw.first_token_pc = now
-                raw.last_token_pc = now
-                self.chunks += 1
+                raw.text_at(now)
         if self.call.cancel.is_set():
             raise _Cancelled

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from bench.providers.base import Call, Endpoint
+from bench.providers.base import Call, Endpoint, measured
 from bench.records import RawResult
 
 
@@ -52,34 +52,13 @@ class OpenAIProvider:
 
     async def send(self, call: Call) -> RawResult:
         """Stream one chat completion; failures become the result's status."""
-        task = asyncio.current_task()
-        if task is not None:
+        return await measured(
+            call,
+            lambda raw: self._stream(call, raw),
+            timeouts=(httpx.TimeoutException, TimeoutError),
+        )
 
-            def close() -> None:
-                task.cancel()
-
-            call.closer = close
-        raw = RawResult(start_pc=time.perf_counter())
-        if call.on_start is not None:
-            raw.active_at_start = call.on_start()
-        chunks = 0
-        try:
-            chunks = await self._stream(call, raw)
-        except asyncio.CancelledError:
-            raw.status, raw.error_code, raw.error_message = "cancelled", "Cancelled", "cancelled"
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            raw.status, raw.error_code, raw.error_message = "timeout", type(exc).__name__, str(exc)
-        except Exception as exc:
-            raw.status, raw.error_code, raw.error_message = "error", type(exc).__name__, str(exc)
-        finally:
-            raw.end_pc = time.perf_counter()
-            if call.on_end is not None:
-                call.on_end()
-        if raw.output_tokens is None and chunks:
-            raw.output_tokens, raw.tokens_estimated = chunks, True
-        return raw
-
-    async def _stream(self, call: Call, raw: RawResult) -> int:
+    async def _stream(self, call: Call, raw: RawResult) -> None:
         body = {
             "model": self.endpoint.model_id,
             "messages": [{"role": "user", "content": call.prompt.text}],
@@ -88,12 +67,11 @@ class OpenAIProvider:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        chunks = 0
         async with self.client.stream("POST", "/v1/chat/completions", json=body) as resp:
             raw.server_request_id = resp.headers.get("x-request-id")
             if resp.status_code != 200:
                 _http_error(raw, resp.status_code, await resp.aread())
-                return 0
+                return
             async for line in resp.aiter_lines():
                 now = time.perf_counter()
                 if not line.startswith("data:"):
@@ -109,17 +87,13 @@ class OpenAIProvider:
                     raw.error_message = str(err.get("message") or obj["error"])
                     break
                 if _text(obj):
-                    if chunks == 0:
-                        raw.first_token_pc = now
-                    raw.last_token_pc = now
-                    chunks += 1
+                    raw.text_at(now)
                 usage = obj.get("usage")
                 if usage:
                     raw.input_tokens = usage.get("prompt_tokens")
                     raw.output_tokens = usage.get("completion_tokens")
                 if call.cancel.is_set():
                     raise asyncio.CancelledError
-        return chunks
 
 
 def _text(obj: dict[str, Any]) -> str:
