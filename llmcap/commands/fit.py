@@ -143,10 +143,12 @@ def knees_table(model: CapacityModel, slo: dict[str, float]) -> tuple[Table, lis
         k = model.knees(pm.input_tokens, slo=slo)
         table.add_row(
             pm.prompt_label,
-            fmt(k.peak_concurrency),
+            fmt(k.peak_concurrency) if math.isfinite(k.peak_concurrency) else "none (κ = 0)",
             fmt(k.efficient_concurrency),
             "–" if k.slo_concurrency is None else fmt(k.slo_concurrency),
-            fmt(k.recommended_concurrency),
+            fmt(k.recommended_concurrency)
+            if math.isfinite(k.recommended_concurrency)
+            else "no peak",
         )
         notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
     return table, notes
