@@ -14,64 +14,19 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from bench.emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
 from bench.emulator.engine import Cluster, Sequence
 from bench.emulator.faults import BEDROCK_ERROR_TYPES, FaultPlan, draw_faults
 from bench.emulator.profile import ModelSpec, OutputLength, Profile
 from bench.emulator.quota import Admission, QuotaLedger, QuotaLimits
+from bench.emulator.stats import Stats
 from bench.emulator.tokens import TextGenerator, count_tokens
 
 # Without max_tokens a real model stops at its end-of-turn token; we draw a plausible length.
 UNSET_MAX_TOKENS_OUTPUT = OutputLength(kind="lognormal", mean_tokens=400.0, sigma=0.5)
-STATS_WINDOW = 200_000
 EMIT_SLICE = 48  # stream events written per event-loop callback (see EmulatorService._flush)
-
-
-@dataclass
-class Stats:
-    """Live measurements of the emulator itself (what ``benchmarks/emulator_load.py`` reports)."""
-
-    emission_lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    loop_lag_s: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
-    requests: int = 0
-    events_sent: int = 0
-    throttled: int = 0
-    cpu_start_s: float = field(default_factory=time.process_time)
-    wall_start_s: float = field(default_factory=time.monotonic)
-
-    def reset(self) -> None:
-        """Start a new measurement window."""
-        self.emission_lateness_s.clear()
-        self.loop_lag_s.clear()
-        self.requests = self.events_sent = self.throttled = 0
-        self.cpu_start_s = time.process_time()
-        self.wall_start_s = time.monotonic()
-
-    def snapshot(self) -> dict[str, Any]:
-        """Percentiles (nearest-rank) of the windows, counts and CPU share since the last reset."""
-        wall = max(time.monotonic() - self.wall_start_s, 1e-9)
-        return {
-            "requests": self.requests,
-            "events_sent": self.events_sent,
-            "throttled": self.throttled,
-            "cpu_fraction": (time.process_time() - self.cpu_start_s) / wall,
-            "emission_lateness_s": _quantiles(self.emission_lateness_s),
-            "loop_lag_s": _quantiles(self.loop_lag_s),
-        }
-
-
-def _quantiles(values: deque[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    n = len(ordered)
-
-    def q(p: float) -> float:
-        return ordered[min(n - 1, int(p * n))]
-
-    return {"n": n, "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": ordered[-1]}
 
 
 @dataclass(eq=False)
