@@ -12,12 +12,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bench.config import SweepConfig
+from bench.providers.base import Endpoint
 from bench.records import read_jsonl
-
-if TYPE_CHECKING:
-    from bench.sweep import SweepConfig
 
 TOOL_VERSION = "0.1.0"
 RESUME_GAP_S = 1.0
@@ -149,9 +148,6 @@ def config_to_dict(config: SweepConfig) -> dict[str, Any]:
 
 def config_from_dict(raw: dict[str, Any]) -> SweepConfig:
     """Inverse of ``config_to_dict``."""
-    from bench.providers.base import Endpoint
-    from bench.sweep import SweepConfig
-
     values = dict(raw)
     values["endpoint"] = Endpoint(**values["endpoint"])
     values["levels"] = tuple(values["levels"])

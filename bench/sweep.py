@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
+from bench.config import SweepConfig, SweepError
 from bench.emulator.profile import DEFAULT_PROFILE
 from bench.emulator.runner import EmulatorProcess
 from bench.loop import run
@@ -27,14 +28,9 @@ from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
 from bench.records import RawResult, RecordWriter, make_record
 from bench.rundir import RunDir, read_config
-from bench.strategies import MODES, LevelPlan, run_level
+from bench.strategies import run_level
 
-SEED_LEVELS = (1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)  # the seed blog's sweep
 CANCEL_GRACE_S = 5.0
-
-
-class SweepError(ValueError):
-    """A sweep configuration is invalid; the message names the option and the fix."""
 
 
 class SweepInterrupted(Exception):
@@ -43,72 +39,6 @@ class SweepInterrupted(Exception):
     def __init__(self, run_dir: Path) -> None:
         super().__init__(f"sweep interrupted; resume with: llmcap bench --resume {run_dir}")
         self.run_dir = run_dir
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """Everything a sweep needs. The defaults reproduce the seed blog's configuration."""
-
-    endpoint: Endpoint = field(default_factory=Endpoint)
-    prompt: str = "small,large"
-    mode: str = "interval"
-    levels: tuple[float, ...] = SEED_LEVELS
-    batches: int = 60
-    interval_s: float = 1.0
-    duration_s: float | None = None
-    n_requests: int | None = None
-    arrival: str = "poisson"
-    max_inflight: int | None = None
-    max_tokens: int = 350
-    temperature: float = 0.5
-    warmup: int = 0
-    drain_s: float = 0.0
-    stop_on_error_rate: float | None = None
-    out: Path = Path("runs")
-    run_id: str | None = None
-    seed: int = 0
-    progress: bool = True
-    emulator_profile: str | None = None  # set when the sweep ran against the built-in emulator
-
-    def validate(self) -> None:
-        """Raise SweepError naming the first bad option."""
-        if self.mode not in MODES:
-            raise SweepError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
-        if not self.levels or any(lv <= 0 for lv in self.levels):
-            raise SweepError("--levels must list positive numbers, e.g. 1,5,10")
-        if self.mode != "rate" and any(lv != int(lv) for lv in self.levels):
-            raise SweepError(f"--levels must be whole numbers in {self.mode} mode")
-        if self.batches < 1 or self.interval_s <= 0:
-            raise SweepError("--batches must be ≥ 1 and --interval-s > 0")
-        if self.mode == "concurrency" and self.duration_s is None and self.n_requests is None:
-            raise SweepError("concurrency mode needs --duration-s or --requests")
-        if self.max_tokens < 1:
-            raise SweepError("--max-tokens must be ≥ 1")
-        if not 0 <= self.temperature <= 2:
-            raise SweepError("--temperature must be in [0, 2]")
-        if self.stop_on_error_rate is not None and not 0 < self.stop_on_error_rate <= 1:
-            raise SweepError("--stop-on-error-rate must be in (0, 1], e.g. 0.5")
-        if self.arrival not in ("poisson", "constant"):
-            raise SweepError("--arrival must be poisson or constant")
-
-    def plan(self, level: float) -> LevelPlan:
-        """The strategy plan of one level."""
-        return LevelPlan(
-            mode=self.mode, level=level, batches=self.batches, interval_s=self.interval_s,
-            duration_s=self.duration_s, n_requests=self.n_requests, arrival=self.arrival,
-            max_inflight=self.max_inflight, seed=self.seed,
-        )  # fmt: skip
-
-    def pool_size(self) -> int:
-        """Connections/threads to provision: above any concurrency the sweep can reach."""
-        top = max(self.levels)
-        if self.mode == "concurrency":
-            return int(top) + 8
-        if self.mode == "rate":
-            return self.max_inflight + 8 if self.max_inflight else min(4096, int(top * 120) + 64)
-        if self.mode == "sequential":
-            return int(top) + 8
-        return min(4096, int(top * 12) + 64)  # interval: level × latency / interval in flight
 
 
 def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:

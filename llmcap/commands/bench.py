@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.config import SEED_LEVELS, SweepConfig, SweepError
 from bench.emulator.profile import DEFAULT_PROFILE
 from bench.prompts import PromptError
 from bench.providers.base import PROVIDERS, Endpoint
 from bench.strategies import MODES
-from bench.sweep import SEED_LEVELS, SweepConfig, SweepError, SweepInterrupted, run_sweep
+from bench.sweep import SweepInterrupted, run_sweep
 
 
 def _levels(text: str) -> tuple[float, ...]:

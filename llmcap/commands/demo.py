@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.config import SweepConfig
 from bench.emulator.profile import DEFAULT_PROFILE, load_profile
 from bench.providers.base import Endpoint
-from bench.sweep import SweepConfig, run_sweep
+from bench.sweep import run_sweep
 from capacity.fit import fit_capacity
 from capacity.model import CapacityModel
 from capacity.plan import CapacityPlan, plan_capacity
