@@ -141,10 +141,6 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
     return {name: row.get(name) for name in RECORD_COLUMNS}
 
 
-def _json_default(value: object) -> object:
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN: null means "did not happen"
@@ -163,7 +159,7 @@ class RecordWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one row and flush it to the OS, so a killed process keeps it."""
-        line = json.dumps({k: _clean(v) for k, v in record.items()}, default=_json_default)
+        line = json.dumps({k: _clean(v) for k, v in record.items()})
         self._fh.write(line + "\n")
         self._fh.flush()
         self.rows_written += 1

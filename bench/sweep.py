@@ -71,7 +71,6 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
 
 class _Sweep:
     def __init__(self, config: SweepConfig, resume: Path | None, endpoint: Endpoint) -> None:
-        self.config = config
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
@@ -81,6 +80,11 @@ class _Sweep:
         self._active = 0
         self.state: LevelState | None = None
         self.level_stopped = False
+
+    @property
+    def config(self) -> SweepConfig:
+        """The run's configuration, as stored in run.json (the same on a resume)."""
+        return self.rundir.config
 
     # -- the LaunchContext the strategies use -------------------------------------------------
     def launch(self, batch: int, scheduled_pc: float) -> asyncio.Task[None]:

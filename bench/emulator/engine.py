@@ -20,7 +20,7 @@ import heapq
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.emulator.profile import ServingModel
@@ -68,7 +68,6 @@ class Replica:
         self.step_no = 0
         self.step_end_s: float | None = None
         self._plan: list[tuple[Sequence, int]] = []
-        self.steps_run = 0
 
     @property
     def load(self) -> int:
@@ -114,7 +113,6 @@ class Replica:
         t = self.step_end_s
         assert t is not None
         self.step_no += 1
-        self.steps_run += 1
         step = self.step_no
         emitted: list[tuple[Sequence, int]] | None = [] if listener is not None else None
         if emitted is not None:
@@ -248,9 +246,3 @@ class Cluster:
         if policy == "random":
             return self._rng.choice(self.replicas)
         return min(self.replicas, key=lambda r: r.load)
-
-    def in_engine(self) -> Iterable[Sequence]:
-        """Every sequence currently inside a replica (for diagnostics)."""
-        for r in self.replicas:
-            yield from r.waiting
-            yield from r.decoding.values()
