@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -19,8 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.config import SweepConfig, SweepError
-from bench.emulator.profile import DEFAULT_PROFILE
-from bench.emulator.runner import EmulatorProcess
 from bench.loop import run
 from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
@@ -41,13 +38,19 @@ class SweepInterrupted(Exception):
         self.run_dir = run_dir
 
 
-def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:
+def run_sweep(
+    config: SweepConfig | None = None,
+    *,
+    resume: Path | None = None,
+    live_endpoint_url: str | None = None,
+) -> Path:
     """Run a sweep, or resume the one in ``resume`` (its stored configuration is used); returns
     the run directory.
 
-    With neither ``endpoint.endpoint_url`` nor ``endpoint.region`` set, the built-in emulator
-    (``emulator_profile``, default ``llama3.3-70b-bedrock``) is started in a child process and
-    measured instead: the embedded default.
+    ``live_endpoint_url`` points the sweep at an endpoint that is not part of its stored
+    configuration — the embedded emulator, which the ``llmcap`` command starts when neither
+    ``endpoint.endpoint_url`` nor ``endpoint.region`` is set (bench reaches endpoints by URL
+    only and never starts one itself).
     """
     if resume is not None:
         config = read_config(resume)
@@ -55,17 +58,13 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
         raise SweepError("run_sweep needs a SweepConfig or resume=RUN_DIR")
     config.validate()
     endpoint = config.endpoint
-    if endpoint.endpoint_url is None and endpoint.region is None:
-        profile = config.emulator_profile or DEFAULT_PROFILE
-        config = replace(config, emulator_profile=profile)
-        with EmulatorProcess(profile, seed=config.seed) as emu:
-            print(
-                f"No --endpoint-url or --region given: measuring the built-in emulator "
-                f"(profile {profile}) at {emu.url}. Pass --region to measure Amazon Bedrock.",
-                file=sys.stderr,
-            )
-            live = replace(endpoint, endpoint_url=emu.url)
-            return run(_Sweep(config, resume, live).run())
+    if live_endpoint_url is not None:
+        endpoint = replace(endpoint, endpoint_url=live_endpoint_url)
+    elif endpoint.endpoint_url is None and endpoint.region is None:
+        raise SweepError(
+            "no endpoint: set Endpoint(endpoint_url=...) or Endpoint(region=...), or run "
+            "`llmcap bench` without either to measure the built-in emulator"
+        )
     return run(_Sweep(config, resume, endpoint).run())
 
 

@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator.runner import EmulatorProcess
 from bench.prompts import load_prompt_sets
 from bench.providers.bedrock import bedrock_client
+from emulator.runner import EmulatorProcess
 
 MODEL = "us.meta.llama3-3-70b-instruct-v1:0"
 

@@ -1,5 +1,5 @@
 """What a fitted performance model predicts at one operating point: the seam between the
-modelling core (``capacity.model``) and the quota planner (``capacity.plan``)."""
+modelling core (``capacity.fitting._model``) and the quota planner (``capacity.planning._plan``)."""
 
 from __future__ import annotations
 

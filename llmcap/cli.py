@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench.emulator.profile import ProfileError
+from capacity.serving._profile import ProfileError
 from llmcap.commands import bench, demo, emulate, fit, plan, summarize
 
 COMMANDS = (demo, bench, summarize, fit, plan, emulate)

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bench.emulator import Emulator
+from emulator import Emulator
 
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 QUESTION = [{"role": "user", "content": [{"text": "What is the meaning of life?"}]}]

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 import bench.records
-import capacity.schema
+import capacity.records._schema
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
-from capacity.records import load_records
+from capacity.records._load import load_records
+from emulator import Emulator
 
 
 def test_record_schemas_agree_column_for_column() -> None:
     assert list(bench.records.RECORD_COLUMNS.items()) == list(
-        capacity.schema.RECORD_COLUMNS.items()
+        capacity.records._schema.RECORD_COLUMNS.items()
     )
-    assert bench.records.STATUSES == capacity.schema.STATUSES
+    assert bench.records.STATUSES == capacity.records._schema.STATUSES
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_capacity_loads_every_form_bench_writes(run_dir: Path, source: str) -> N
     df = load_records(path)
     written = read_jsonl(run_dir / "records.jsonl")
     assert len(df) == len(written) == 4 + 16
-    assert set(df.status) <= set(capacity.schema.STATUSES)
+    assert set(df.status) <= set(capacity.records._schema.STATUSES)
     # capacity recomputes the derived metrics from the raw offsets: they must agree with bench's
     ok = df.sort_values("request_id").reset_index(drop=True)
     ref = written.sort_values("request_id").reset_index(drop=True)

@@ -9,10 +9,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from capacity.figures._common import SI_FORMATTER, new_figure, si, style_axes
-from capacity.plan import CONSTRAINTS, CapacityPlan, plan_capacity
+from capacity.planning._inputs import Quota, Slo, Workload
+from capacity.planning._plan import CONSTRAINTS, CapacityPlan, plan_capacity
+from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Prediction, Predictor
-from capacity.quota import Quota, Slo, Workload
-from capacity.request import QuotaRequest, required_quota
 
 POINTS = 80
 """TPM values evaluated across the range."""

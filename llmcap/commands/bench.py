@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import SEED_LEVELS, SweepConfig, SweepError
-from bench.emulator.profile import DEFAULT_PROFILE
 from bench.prompts import PromptError
 from bench.providers.base import PROVIDERS, Endpoint
 from bench.strategies import MODES
-from bench.sweep import SweepInterrupted, run_sweep
+from bench.sweep import SweepInterrupted
+from capacity.serving._profile import DEFAULT_PROFILE
+from llmcap.embedded import run_sweep_embedded
 
 
 def _levels(text: str) -> tuple[float, ...]:
@@ -139,9 +140,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run the sweep; exit 0 done, 2 bad input, 130 interrupted (with how to resume)."""
     try:
         if args.resume is not None:
-            run_dir = run_sweep(resume=args.resume)
+            run_dir = run_sweep_embedded(resume=args.resume)
         else:
-            run_dir = run_sweep(config_from_args(args))
+            run_dir = run_sweep_embedded(config_from_args(args))
     except SweepInterrupted as exc:
         print(
             f"\nInterrupted. Every finished request is in {exc.run_dir}/records.jsonl.",

@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import SweepConfig
-from bench.emulator.profile import DEFAULT_PROFILE, load_profile
 from bench.providers.base import Endpoint
-from bench.sweep import run_sweep
-from capacity.fit import fit_capacity
-from capacity.model import CapacityModel
-from capacity.plan import CapacityPlan, plan_capacity
-from capacity.quota import Quota, Workload
-from capacity.records import load_records
-from capacity.request import QuotaRequest, required_quota
-from capacity.summary import compare_prompts, summarize
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._model import CapacityModel
+from capacity.planning._inputs import Quota, Workload
+from capacity.planning._plan import CapacityPlan, plan_capacity
+from capacity.planning._request import QuotaRequest, required_quota
+from capacity.records._load import load_records
+from capacity.records._summary import compare_prompts, summarize
+from capacity.serving._profile import DEFAULT_PROFILE, load_profile
 from llmcap.commands.fit import knees_table
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
+from llmcap.embedded import run_sweep_embedded
 
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
 DEFAULT_TPM, DEFAULT_RPM = 600_000, 800  # L-0E7AA8B7, L-DEDE703C (cross-region defaults)
@@ -75,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         interval_s=1.0, max_tokens=350, temperature=0.5, out=args.out / "runs",
         emulator_profile=args.profile,
     )  # fmt: skip
-    run_dir = run_sweep(config)
+    run_dir = run_sweep_embedded(config)
     records = load_records(run_dir)
     summary = summarize(records)
     out.print(seed_summary_table(summary))

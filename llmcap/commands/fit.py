@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from capacity.errors import CapacityError
-from capacity.fit import fit_capacity
-from capacity.model import CapacityModel, PromptModel
-from capacity.records import load_records
-from capacity.usl import UslFit
+from capacity.fitting import CapacityModel, PromptModel
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._usl import UslFit
+from capacity.records._load import load_records
 from llmcap.commands.summarize import console, fmt, print_notes
 
 

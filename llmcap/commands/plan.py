@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from capacity.errors import CapacityError
-from capacity.loadcurve import fmt
-from capacity.plan import CapacityPlan, plan_capacity
+from capacity.planning import Quota, Slo, Workload
+from capacity.planning._loadcurve import fmt
+from capacity.planning._plan import CapacityPlan, plan_capacity
+from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Predictor
-from capacity.quota import SCOPES, Quota, Slo, Workload
-from capacity.request import QuotaRequest, required_quota
+from capacity.serving import SCOPES
 
 LABELS = {
     "tpm_admission": "TPM at admission",
@@ -76,7 +77,7 @@ def _one_line_error(parser: argparse.ArgumentParser) -> Any:
 
 
 def _load_model(path: Path) -> Predictor:
-    from capacity.model import CapacityModel  # lazy: only `--model` pays for the import
+    from capacity.fitting._model import CapacityModel  # lazy: only `--model` pays for the import
 
     model: Predictor = CapacityModel.load(path)
     return model

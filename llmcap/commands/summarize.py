@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from capacity.errors import CapacityError
-from capacity.records import load_records
-from capacity.summary import compare_prompts, summarize
+from capacity.records._load import load_records
+from capacity.records._summary import compare_prompts, summarize
 
 
 def register(sub: Any) -> None:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
-from bench.emulator.profile import FaultConfig, load_profile
-from bench.emulator.tokens import count_tokens
 from bench.prompts import DATA_DIR
+from capacity.serving._profile import FaultConfig, load_profile
+from emulator import Emulator
+from emulator.tokens import count_tokens
 
 SMALL_INPUT = count_tokens((DATA_DIR / "small.txt").read_text().strip()) + 35
 CASES = [

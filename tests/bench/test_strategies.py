@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
 from bench.strategies import LevelPlan, arrival_offsets
+from emulator import Emulator
 
 
 @pytest.fixture(scope="module")

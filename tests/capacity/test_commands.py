@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capacity.model import CapacityModel
-from capacity.synthetic import SyntheticPrompt, synthetic_records
+from capacity.fitting._model import CapacityModel
+from capacity.records._synthetic import SyntheticPrompt, synthetic_records
 from llmcap.commands import fit, summarize
 
 

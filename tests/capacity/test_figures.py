@@ -27,14 +27,14 @@ from capacity.figures import (
 )
 from capacity.figures._common import kde_curve
 from capacity.figures.scaling import throughput_band
-from capacity.fit import fit_capacity
-from capacity.metrics import concurrency_stats, concurrency_timeline, interval_end_s
-from capacity.model import CapacityModel
-from capacity.plan import plan_capacity
-from capacity.quota import Quota, Slo, Workload
-from capacity.request import required_quota
-from capacity.summary import summarize
-from capacity.validate import validate_records
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._model import CapacityModel
+from capacity.planning._inputs import Quota, Slo, Workload
+from capacity.planning._plan import plan_capacity
+from capacity.planning._request import required_quota
+from capacity.records._derive import concurrency_stats, concurrency_timeline, interval_end_s
+from capacity.records._summary import summarize
+from capacity.records._validate import validate_records
 
 LEVELS = (1, 5, 10, 20, 30)
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"

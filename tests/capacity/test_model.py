@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from capacity.errors import FitError, ModelFileError
-from capacity.fit import fit_capacity
-from capacity.model import CapacityModel
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._model import CapacityModel
 from capacity.prediction import Prediction, Predictor
-from capacity.synthetic import SyntheticPrompt, synthetic_records
+from capacity.records._synthetic import SyntheticPrompt, synthetic_records
 from tests.capacity.record_factory import frame, rec
 
 SMALL = SyntheticPrompt("small", 43)

@@ -105,7 +105,7 @@ def test_argument_errors_print_one_line_and_exit_2(
 
 @pytest.fixture
 def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for ``capacity.model`` (another module's CapacityModel) with a fake loader."""
+    """Stand in for ``capacity.fitting._model`` with a fake loader."""
 
     class CapacityModel:
         @staticmethod
@@ -114,9 +114,9 @@ def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
                 raise FileNotFoundError(f"no such model file: {path}")
             return FakeModel(ttft_per_inflight_s=0.02)
 
-    module = types.ModuleType("capacity.model")
+    module = types.ModuleType("capacity.fitting._model")
     module.CapacityModel = CapacityModel  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "capacity.model", module)
+    monkeypatch.setitem(sys.modules, "capacity.fitting._model", module)
 
 
 @pytest.mark.usefixtures("fake_model_module")

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from capacity.plan import plan_capacity
-from capacity.quota import PlanInputError, Slo, Workload
-from capacity.request import required_quota
+from capacity.planning._inputs import PlanInputError, Slo, Workload
+from capacity.planning._plan import plan_capacity
+from capacity.planning._request import required_quota
 from tests.capacity.plan_fakes import FakeModel
 
 approx = pytest.approx

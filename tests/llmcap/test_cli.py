@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.emulator.runner import free_port
+from emulator.runner import free_port
 from llmcap.cli import main
 from tests.conftest import LLAMA, QUESTION, bedrock_client
 
