@@ -586,6 +586,17 @@ def calibrate(
     evals += n
     best = refined[0].chi2
     scale = max(1.0, best / dof)
+    cells = [
+        _with_inflight(
+            c, _Problem(cells, names, xp, refined[0].base, seed).model(refined[0].x), seed
+        )
+        for c in cells
+    ]
+    refined, limit_note, n = _try_running_limits(
+        refined, cells, fine_cells, names, xp, seed, (lo, hi), max_nfev, scale, say
+    )
+    evals += n
+    best = refined[0].chi2
     members: list[Member] = []
     for f in refined:
         delta = (f.chi2 - best) / scale
@@ -603,7 +614,7 @@ def calibrate(
     )
     total = sum(m.weight for m in members)
     members = [dataclasses.replace(m, weight=m.weight / total) for m in members]
-    ident = _identification(members, xp, cells, close)
+    ident = _identification(members, xp, cells, close, limit_note)
     fit_s = time.perf_counter() - t0
     say(f"calibrated in {fit_s:.1f} s ({evals} simulations)")
     return Twin(
@@ -614,6 +625,60 @@ def calibrate(
         meta={"fit_seconds": round(fit_s, 2), "simulations": evals, "chi2_per_dof": best / dof},
         model_ids=tuple(dict.fromkeys((*model_ids, DEFAULT_MODEL_ID))) if model_ids else (),
     )
+
+
+def _with_inflight(cell: ProbeCell, serving: ServingModel, seed: int) -> ProbeCell:
+    """The cell with its mean in-flight count (Little's law) simulated when it was not measured."""
+    if not math.isnan(cell.inflight):
+        return cell
+    results = [r for r in simulate_cell(serving, cell, seed) if r.status == "ok"]
+    if not results:
+        return cell
+    span = max(r.last_token_s for r in results) - min(r.start_s for r in results)
+    inflight = sum(r.ttlt_s for r in results) / span if span > 0 else math.nan
+    return dataclasses.replace(cell, inflight=inflight)
+
+
+def _try_running_limits(
+    refined: list[_Fit], cells: list[ProbeCell], fine_cells: list[ProbeCell],
+    names: tuple[str, ...], prior: Floats, seed: int, bounds: tuple[Floats, Floats],
+    max_nfev: int, scale: float, say: Callable[[str], None],
+) -> tuple[list[_Fit], str, int]:  # fmt: skip
+    """A running-sequence limit shows as TTFT queueing once the probe's load exceeds it: try
+    limits below the probe's peak per replica; keep one only if it fits significantly better."""
+    top = refined[0]
+    peak = max((c.inflight for c in cells if not math.isnan(c.inflight)), default=0.0)
+    per_replica = peak / top.replicas
+    bound = (
+        f"only a lower bound: about {per_replica:.0f} sequences per replica (the probe's peak) "
+        "ran without queueing; a lower limit would have shown in TTFT"
+    )
+    candidates = sorted({max(1, math.ceil(q * per_replica)) for q in (0.3, 0.5, 0.7, 0.9)})
+    if per_replica < 2:
+        return refined, bound, 0
+    evals = 0
+    trials: list[tuple[float, int]] = []
+    for m in candidates:
+        problem = _Problem(
+            fine_cells, names, prior, dataclasses.replace(top.base, max_running=m), seed
+        )
+        r = problem.residuals(top.x)[: len(problem.obs)]
+        evals += problem.evals
+        trials.append((float(np.sum(r**2)), m))
+    chi2, m = min(trials)
+    if chi2 > top.chi2 - 3.84 * scale:
+        return refined, bound, evals
+    fit, n, secs = _fit_task(fine_cells, names, prior, dataclasses.replace(top.base, max_running=m),
+                             seed, top.x, bounds, max_nfev)  # fmt: skip
+    evals += n
+    say(f"running limit {m} per replica: chi2 {fit.chi2:.1f} ({n} simulations, {secs:.1f} s)")
+    if fit.chi2 > top.chi2 - 3.84 * scale:
+        return refined, bound, evals
+    note = (
+        f"pinned near {m} per replica by the probe's TTFT queueing (tried "
+        f"{', '.join(map(str, candidates))}; the limit is on a coarse grid)"
+    )
+    return [fit], note, evals
 
 
 def _check_cells(cells: Sequence[ProbeCell]) -> None:
@@ -632,7 +697,11 @@ def _check_cells(cells: Sequence[ProbeCell]) -> None:
 
 
 def _identification(
-    members: Sequence[Member], prior: Floats, cells: Sequence[ProbeCell], close: Sequence[int]
+    members: Sequence[Member],
+    prior: Floats,
+    cells: Sequence[ProbeCell],
+    close: Sequence[int],
+    running_note: str,
 ) -> Identification:
     best = members[0]
     cov = np.array(best.log_cov)
@@ -658,6 +727,12 @@ def _identification(
             )
         elif high / low > 4:
             not_identified[name] = f"loosely pinned: 90 % interval {low:.3g}–{high:.3g}"
+    if running_note.startswith("pinned"):
+        limit = float(best.serving.max_running)
+        intervals["max_running"] = (limit * 0.7, limit, limit * 1.4)
+        not_identified.pop("max_running")
+    else:
+        not_identified["max_running"] = running_note
     if len({c.input_tokens for c in cells}) < 2:
         not_identified["alpha_in_s"] = (
             "the probe used one prompt size: TTFT's per-input-token term is the prior; "

@@ -13,6 +13,7 @@ top-level keys are a profile's, so ``llmcap emulate --profile twin.json`` serves
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import math
@@ -53,6 +54,9 @@ TWIN_VERSION = 1
 MODES = ("interval", "sequential", "concurrency", "rate")
 EXTRAPOLATION_RATIO = 1.5
 """A point is extrapolated when its in-flight count (or prompt size) is beyond 1.5× the probe's."""
+
+PREDICT_GRID = tuple(sorted({*range(1, 17), *(round(16 * 1.12**k) for k in range(1, 57)), 10_000}))
+"""In-flight counts ``Twin.predict`` simulates (then interpolates between)."""
 
 DEFAULT_MODEL_IDS = ("us.meta.llama3-3-70b-instruct-v1:0", "meta.llama3-3-70b-instruct-v1:0")
 
@@ -317,15 +321,19 @@ class Twin:
     def predict(self, concurrency: float, input_tokens: float) -> Prediction:
         """Closed loop at ``concurrency`` in flight (``Predictor``): the best member, no band.
 
-        Fractional concurrencies interpolate between the neighbouring whole ones.
+        The twin simulates a fixed ladder of in-flight counts (``PREDICT_GRID``: whole numbers
+        up to 16, then 12 % steps to 10,000) once per prompt size and interpolates between its
+        rungs (linearly in log N), so a planner's hundreds of queries cost a few simulations.
         """
-        n = max(float(concurrency), 1.0)
-        lo, hi = math.floor(n), math.ceil(n)
-        a = self._predict_whole(lo, round(input_tokens))
-        if hi == lo:
-            return a
-        b = self._predict_whole(hi, round(input_tokens))
-        w = n - lo
+        n = min(max(float(concurrency), 1.0), PREDICT_GRID[-1])
+        i = bisect.bisect_left(PREDICT_GRID, n)
+        hi_n = PREDICT_GRID[i]
+        b = self._predict_whole(hi_n, round(input_tokens))
+        if hi_n == n or i == 0:
+            return b
+        lo_n = PREDICT_GRID[i - 1]
+        a = self._predict_whole(lo_n, round(input_tokens))
+        w = math.log(n / lo_n) / math.log(hi_n / lo_n)
 
         def mix(x: float, y: float) -> float:
             return (1 - w) * x + w * y
@@ -348,9 +356,9 @@ class Twin:
             return self._cache[key]
         import numpy as np
 
-        results = self.run("concurrency", n, input_tokens, n_requests=max(200, 4 * n))
+        results = self.run("concurrency", n, input_tokens, n_requests=n + max(150, n))
         results.sort(key=lambda r: r.start_s)
-        steady = results[n:] if len(results) > n + 50 else results
+        steady = results[n:]
         tps = np.array([r.tps for r in steady if r.output_tokens >= 2])
         ttft = np.array([r.ttft_s for r in steady])
         ttlt = np.array([r.ttlt_s for r in steady])
