@@ -76,10 +76,10 @@ def main() -> None:
     left, right = st.columns(2)
     left.metric("Users supported", f"{plan.users_whole:,}", help=f"binding: {plan.binding}")
     right.metric(f"TPM to request for {int(target):,} users", f"{request.tpm:,}")
-    rpm = "" if request.rpm is None else f" and **{request.rpm:,} RPM**"
+    rpm_ask = "" if request.rpm is None else f" and **{request.rpm:,} RPM**"
     st.write(
         f"**Answer:** {plan.answer()}. For {int(target):,} users request "
-        f"**{request.tpm:,} TPM**{rpm}" + ("" if request.feasible else f" — {request.reason}")
+        f"**{request.tpm:,} TPM**{rpm_ask}" + ("" if request.feasible else f" — {request.reason}")
     )
     table = pd.DataFrame(
         {
