@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 from capacity.serving._engine import Cluster, Sequence
 from capacity.serving._ledger import (
+    QUOTA_RULES,
     THROTTLE_MESSAGES,
     Admission,
     QuotaLedger,
     QuotaLimits,
+    QuotaRule,
     Rejection,
     RejectionKind,
 )
@@ -40,18 +42,22 @@ from capacity.serving._profile import (
     profile_from_dict,
     shipped_profiles,
 )
+from capacity.serving._rules import TpmLimits, required_tpm, tpm_limits
 from capacity.serving._simulate import (
     SimRequest,
     SimResult,
     interval_medians,
     interval_schedule,
+    poisson_arrivals,
     simulate,
     simulate_closed_loop,
+    simulate_quota,
 )
 
 __all__ = [
     "DEFAULT_PROFILE",
     "PROFILE_PREFIXES",
+    "QUOTA_RULES",
     "SCOPES",
     "THROTTLE_MESSAGES",
     "Admission",
@@ -71,6 +77,7 @@ __all__ = [
     "QuotaInfo",
     "QuotaLedger",
     "QuotaLimits",
+    "QuotaRule",
     "Rejection",
     "RejectionKind",
     "Scope",
@@ -78,6 +85,7 @@ __all__ = [
     "ServingModel",
     "SimRequest",
     "SimResult",
+    "TpmLimits",
     "Twin",
     "base_model_id",
     "burndown_for",
@@ -89,11 +97,15 @@ __all__ = [
     "load_model_table",
     "load_profile",
     "load_twin",
+    "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "required_tpm",
     "shipped_profiles",
     "simulate",
     "simulate_closed_loop",
+    "simulate_quota",
+    "tpm_limits",
 ]
 
 # The twin (calibration needs scipy and, for records, pandas): loaded on first use, so that
