@@ -193,8 +193,8 @@ def other_profiles() -> dict[str, Profile]:
         "8 replicas": base.with_overrides(
             name="replicas-8", serving=dataclasses.replace(s, replicas=8, c_f_s=s.c_f_s * 2.5)
         ),
-        "max_running 12": base.with_overrides(
-            name="running-12", serving=dataclasses.replace(s, max_running=12)
+        "max_running 6 (queues inside the probe)": base.with_overrides(
+            name="running-6", serving=dataclasses.replace(s, max_running=6)
         ),
         "prefill 2x": base.with_overrides(
             name="prefill-2x", serving=dataclasses.replace(s, c_f_s=s.c_f_s * 2, alpha_in_s=4e-5)
@@ -233,6 +233,20 @@ def section_d() -> float:
     twin = calibrate(noisy(probe(profile)))
     describe(twin)
     worst = held_out(twin, profile, "(d) 5 % timing noise, 2 % lost requests → 30, 50", 0.15)
+    print("\n(d) a running limit the probe never reached (max_running 12, probe ≤ 10)")
+    hidden = load_profile(DEFAULT_PROFILE)
+    hidden = hidden.with_overrides(serving=dataclasses.replace(hidden.serving, max_running=12))
+    blind = calibrate(probe(hidden))
+    print(f"  not pinned: max_running: {blind.identification.not_identified.get('max_running')}")
+    fc = blind.forecast("interval", 50, 6027, samples=4)
+    real = truth(hidden, 50, PROMPTS["large"])
+    print(
+        f"  level 50 large: TTFT truth {real['ttft_p50']:.2f} s, "
+        f"twin {fc.values['ttft_p50'][1]:.2f} s"
+    )
+    for note in fc.notes:
+        if note.startswith("unverified"):
+            print(f"  the forecast says: {note}")
     print("\n(d) a probe that cannot identify: one prompt (small), levels 1 and 2")
     weak = calibrate(probe(profile, (1, 2), prompts={"small": 8}, batches=30))
     for name, why in weak.identification.not_identified.items():

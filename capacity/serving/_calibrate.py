@@ -89,7 +89,8 @@ class ProbeCell:
     ``warm_s``: results of requests sent before it are not compared (the ramp into steady
     state); ``sim_until_s``: the simulation sends requests up to this offset only.
     ``observed`` maps a statistic of ``STATS`` to seconds; ``se`` to its log-scale standard
-    error. A cell built from published medians has only the statistics it was given.
+    error (bootstrap over batches; the fit adds the simulation's and the model's own errors).
+    A cell built from published medians has only the statistics it was given.
     """
 
     label: str
@@ -312,7 +313,7 @@ def _stats_with_se(
             p50, p90 = _quantiles(x[pick])
             reps[f"{name}_p50"].append(math.log(p50))
             reps[f"{name}_p90"].append(math.log(p90))
-    se = {s: max(float(np.std(v)), SE_FLOOR) for s, v in reps.items()}
+    se = {s: max(float(np.std(v)), 1e-3) for s, v in reps.items()}
     return observed, se
 
 
@@ -391,7 +392,13 @@ class _Problem:
         ratio = [
             c.compared / max(c.simulated_count(), 1) if c.compared else 0.0 for c in self.cells
         ]
-        self.se = np.array([self.cells[i].se[s] * math.sqrt(1.0 + ratio[i]) for i, s in self.keys])
+        # The model's own approximation error (SE_FLOOR) adds in quadrature.
+        self.se = np.array(
+            [
+                math.sqrt(self.cells[i].se[s] ** 2 * (1.0 + ratio[i]) + SE_FLOOR**2)
+                for i, s in self.keys
+            ]
+        )
 
     def model(self, x: Floats) -> ServingModel:
         values: dict[str, Any] = {n: float(v) for n, v in zip(self.names, np.exp(x), strict=True)}
@@ -592,6 +599,10 @@ def calibrate(
         )
         for c in cells
     ]
+    running_bound = (
+        max((c.inflight for c in cells if not math.isnan(c.inflight)), default=0.0)
+        / refined[0].replicas
+    )
     refined, limit_note, n = _try_running_limits(
         refined, cells, fine_cells, names, xp, seed, (lo, hi), max_nfev, scale, say
     )
@@ -615,6 +626,8 @@ def calibrate(
     total = sum(m.weight for m in members)
     members = [dataclasses.replace(m, weight=m.weight / total) for m in members]
     ident = _identification(members, xp, cells, close, limit_note)
+    ensemble, n = _ensemble(members, fine_cells, names, seed, best, scale, workers, say)
+    evals += n
     fit_s = time.perf_counter() - t0
     say(f"calibrated in {fit_s:.1f} s ({evals} simulations)")
     return Twin(
@@ -622,8 +635,14 @@ def calibrate(
         cells=tuple(cells),
         identification=ident,
         output_tokens=int(np.median([c.output_tokens for c in cells])),
-        meta={"fit_seconds": round(fit_s, 2), "simulations": evals, "chi2_per_dof": best / dof},
+        meta={
+            "fit_seconds": round(fit_s, 2),
+            "simulations": evals,
+            "chi2_per_dof": best / dof,
+            "running_lower_bound": running_bound if limit_note.startswith("only") else None,
+        },
         model_ids=tuple(dict.fromkeys((*model_ids, DEFAULT_MODEL_ID))) if model_ids else (),
+        ensemble=ensemble,
     )
 
 
@@ -679,6 +698,68 @@ def _try_running_limits(
         f"{', '.join(map(str, candidates))}; the limit is on a coarse grid)"
     )
     return [fit], note, evals
+
+
+def draw_coefficients(
+    members: Sequence[Member], n: int, seed: int = 0, shrink: float = 1.0
+) -> list[ServingModel]:
+    """``n`` coefficient sets drawn from the members (by weight) and their log-covariances
+    (scaled by ``shrink``²)."""
+    rng = np.random.default_rng(seed)
+    counts = [round(m.weight * n) for m in members]
+    counts[0] += n - sum(counts)
+    out: list[ServingModel] = []
+    for m, k in zip(members, counts, strict=True):
+        cov = np.array(m.log_cov) * shrink**2
+        centre = np.log([float(getattr(m.serving, name)) for name in m.names])
+        for z in rng.multivariate_normal(np.zeros(len(centre)), cov, size=max(k, 0)):
+            values = np.exp(centre + z)
+            changes: dict[str, Any] = {n: float(v) for n, v in zip(m.names, values, strict=True)}
+            if "alpha_jitter_cv" in changes:
+                changes["alpha_jitter_cv"] = min(changes["alpha_jitter_cv"], 1.0)
+            out.append(dataclasses.replace(m.serving, **changes))
+    return out
+
+
+def _chi2_task(
+    serving: ServingModel, cells: list[ProbeCell], names: tuple[str, ...], seed: int
+) -> float:
+    problem = _Problem(cells, names, np.zeros(len(names)), serving, seed)
+    x = np.log([float(getattr(serving, n)) for n in names])
+    return float(np.sum(problem.residuals(x)[: len(problem.obs)] ** 2))
+
+
+def _ensemble(
+    members: Sequence[Member], cells: list[ProbeCell], names: tuple[str, ...], seed: int,
+    best: float, scale: float, workers: int, say: Callable[[str], None], draws: int = 16,
+) -> tuple[tuple[ServingModel, ...], int]:  # fmt: skip
+    """Coefficient draws that still fit the probe: Δχ² within the joint 90 % region.
+
+    The Gauss–Newton covariance is a local, linear picture; the serving model's max() terms make
+    it wrong far from the optimum (a draw with a large per-sequence cost would have slowed the
+    probe's heaviest level). Each draw is simulated on the probe and kept only if it fits."""
+    from scipy.stats import chi2 as chi2_dist
+
+    limit = best + scale * float(chi2_dist.ppf(0.90, len(names)))
+    kept: list[ServingModel] = [m.serving for m in members]
+    evals = 0
+    for attempt, shrink in enumerate((1.0, 0.5)):
+        candidates = draw_coefficients(members, draws, seed + 101 * (attempt + 1), shrink)
+        args = [(s, cells, names, seed) for s in candidates]
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                scores = list(pool.map(_chi2_task, *zip(*args, strict=True)))
+        else:
+            scores = [_chi2_task(*a) for a in args]
+        evals += len(args)
+        kept += [s for s, c in zip(candidates, scores, strict=True) if c <= limit]
+        say(f"ensemble: {sum(c <= limit for c in scores)} of {draws} draws fit the probe "
+            f"(shrink {shrink:g})")  # fmt: skip
+        if len(kept) >= 8:
+            break
+    return tuple(kept), evals
 
 
 def _check_cells(cells: Sequence[ProbeCell]) -> None:

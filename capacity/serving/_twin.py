@@ -30,6 +30,7 @@ from capacity.serving._calibrate import (
     Identification,
     Member,
     ProbeCell,
+    draw_coefficients,
     result_stats,
 )
 from capacity.serving._profile import (
@@ -139,6 +140,7 @@ class Twin:
     identification: Identification
     output_tokens: int
     meta: Mapping[str, Any] = field(default_factory=dict)
+    ensemble: tuple[ServingModel, ...] = ()
     model_ids: tuple[str, ...] = ()
     _cache: dict[tuple[int, int], Prediction] = field(
         default_factory=dict, compare=False, repr=False
@@ -166,25 +168,14 @@ class Twin:
         )
 
     def samples(self, n: int, seed: int = 0) -> list[ServingModel]:
-        """``n`` coefficient sets drawn from the members (by weight) and their covariances."""
-        import numpy as np
-
-        rng = np.random.default_rng(seed)
-        counts = [round(m.weight * n) for m in self.members]
-        counts[0] += n - sum(counts)
-        out: list[ServingModel] = []
-        for m, k in zip(self.members, counts, strict=True):
-            cov = np.array(m.log_cov)
-            centre = np.log([float(getattr(m.serving, name)) for name in m.names])
-            for z in rng.multivariate_normal(np.zeros(len(centre)), cov, size=max(k, 0)):
-                values = np.exp(centre + z)
-                changes: dict[str, Any] = {
-                    n: float(v) for n, v in zip(m.names, values, strict=True)
-                }
-                if "alpha_jitter_cv" in changes:
-                    changes["alpha_jitter_cv"] = min(changes["alpha_jitter_cv"], 1.0)
-                out.append(dataclasses.replace(m.serving, **changes))
-        return out
+        """``n`` coefficient sets for prediction bands: the probe-consistent ensemble that
+        calibration kept (evenly thinned to ``n``), else draws from the members' covariances."""
+        if self.ensemble:
+            if n >= len(self.ensemble):
+                return list(self.ensemble)
+            step = len(self.ensemble) / max(n, 1)
+            return [self.ensemble[int(i * step)] for i in range(n)]
+        return draw_coefficients(self.members, n, seed)
 
     # -- simulation ----------------------------------------------------------------------------
 
@@ -274,8 +265,16 @@ class Twin:
                 f"extrapolated: prompts of {input_tokens:.0f} tokens are outside the probe's "
                 f"{lo}–{hi}"
             )
+        bound = float(self.meta.get("running_lower_bound") or math.inf)
+        per_replica = inflight / self.serving.replicas
+        if "max_running" in self.identification.not_identified and per_replica > bound:
+            notes.append(
+                f"unverified: about {per_replica:.0f} requests per replica would be in flight; "
+                f"the probe only showed that {bound:.0f} run without queueing, so a lower "
+                "running-sequence limit (TTFT queueing) cannot be ruled out"
+            )
         for name, why in self.identification.not_identified.items():
-            if name in ("replicas", "c_f_s", "c_kv_s", "c_b_s", "max_running"):
+            if name in ("replicas", "c_f_s", "c_kv_s", "c_b_s"):
                 notes.append(f"{name}: {why}")
         return ratio, notes
 
@@ -421,6 +420,7 @@ class Twin:
             "twin": {
                 "output_tokens": self.output_tokens,
                 "members": [m.to_dict() for m in self.members],
+                "ensemble": [dataclasses.asdict(s) for s in self.ensemble],
                 "identification": self.identification.to_dict(),
                 "cells": [c.to_dict() | {"se": dict(c.se)} for c in self.cells],
                 "meta": dict(self.meta),
@@ -473,6 +473,7 @@ class Twin:
                 ),
                 output_tokens=int(t["output_tokens"]),
                 meta=dict(t.get("meta", {})),
+                ensemble=tuple(ServingModel(**s) for s in t.get("ensemble", [])),
                 model_ids=tuple(m["model_id"] for m in raw.get("models", [])),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
