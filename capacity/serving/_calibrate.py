@@ -68,6 +68,9 @@ PRIOR_SD = math.log(10.0)
 SE_FLOOR = 0.02
 """Smallest standard error of a log-statistic: the serving model's own approximation error."""
 
+SPREAD_FLOOR = 0.005
+"""The same for a tail's spread over the median, log(p90 / p50)."""
+
 REPLICA_GRID = (1, 2, 3, 4, 6, 8)
 COARSE_REQUESTS = 20
 FINE_REQUESTS = 50
@@ -312,7 +315,7 @@ def _stats_with_se(
         for name, x in cols.items():
             p50, p90 = _quantiles(x[pick])
             reps[f"{name}_p50"].append(math.log(p50))
-            reps[f"{name}_p90"].append(math.log(p90))
+            reps[f"{name}_p90"].append(math.log(p90) - math.log(p50))  # the spread's SE
     se = {s: max(float(np.std(v)), 1e-3) for s, v in reps.items()}
     return observed, se
 
@@ -386,7 +389,18 @@ class _Problem:
 
     def __post_init__(self) -> None:
         self.keys = [(i, s) for i, c in enumerate(self.cells) for s in STATS if s in c.observed]
-        self.obs = np.array([math.log(self.cells[i].observed[s]) for i, s in self.keys])
+        # A p90 enters as its spread over the p50, log(p90 / p50): far better measured than
+        # the p90 itself, and it carries how unevenly load falls on requests.
+        self.spread = np.array(
+            [s.endswith("_p90") and s[:-3] + "p50" in self.cells[i].observed for i, s in self.keys]
+        )
+        self.base_index = np.array(
+            [self.keys.index((i, s[:-3] + "p50")) if sp else k
+             for k, ((i, s), sp) in enumerate(zip(self.keys, self.spread, strict=True))]
+        )  # fmt: skip
+        self.obs = self._transform(
+            np.array([math.log(self.cells[i].observed[s]) for i, s in self.keys])
+        )
         # The simulation's own sampling error adds to the measurement's: a simulated statistic
         # over m requests has the variance of a measured one over n, times n / m.
         ratio = [
@@ -395,10 +409,17 @@ class _Problem:
         # The model's own approximation error (SE_FLOOR) adds in quadrature.
         self.se = np.array(
             [
-                math.sqrt(self.cells[i].se[s] ** 2 * (1.0 + ratio[i]) + SE_FLOOR**2)
-                for i, s in self.keys
+                math.sqrt(
+                    self.cells[i].se[s] ** 2 * (1.0 + ratio[i])
+                    + (SPREAD_FLOOR if sp else SE_FLOOR) ** 2
+                )
+                for (i, s), sp in zip(self.keys, self.spread, strict=True)
             ]
         )
+
+    def _transform(self, logs: Floats) -> Floats:
+        out: Floats = np.where(self.spread, logs - logs[self.base_index], logs)
+        return out
 
     def model(self, x: Floats) -> ServingModel:
         values: dict[str, Any] = {n: float(v) for n, v in zip(self.names, np.exp(x), strict=True)}
@@ -411,8 +432,7 @@ class _Problem:
         out = np.array([stats[i][s] for i, s in self.keys])
         bad = ~np.isfinite(out) | (out <= 0)
         out[bad] = 1e3  # a coefficient set that produced nothing: a large, finite miss
-        logs: Floats = np.log(out)
-        return logs
+        return self._transform(np.log(out))
 
     def residuals(self, x: Floats) -> Floats:
         data = (self.predicted(x) - self.obs) / self.se
