@@ -72,8 +72,8 @@ SPREAD_FLOOR = 0.005
 """The same for a tail's spread over the median, log(p90 / p50)."""
 
 REPLICA_GRID = (1, 2, 3, 4, 6, 8)
-COARSE_REQUESTS = 20
-FINE_REQUESTS = 50
+COARSE_REQUESTS, COARSE_SPAN_S = 20, 12.0
+FINE_REQUESTS, FINE_SPAN_S = 120, 25.0
 """Steady-state requests per cell simulated by the coarse pass and the refinement (per
 evaluation; the observed statistics use every measured request)."""
 DEFAULT_MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
@@ -523,14 +523,18 @@ def _fit_task(
     return _Fit(base.replicas, x, chi2, cov, names, base), problem.evals, time.perf_counter() - t0
 
 
-def _short(cell: ProbeCell, compared: int) -> ProbeCell:
-    """The cell simulated for about ``compared`` steady-state requests (the coarse pass)."""
+def _short(cell: ProbeCell, compared: int, span_s: float) -> ProbeCell:
+    """The cell simulated for about ``compared`` steady-state requests, or ``span_s`` seconds
+    of arrivals after the warm-up if that is shorter (but at least 15 requests): simulation
+    cost grows with virtual time, and the light levels carry little information per second."""
     if cell.mode not in OPEN_MODES:
         return cell
     after = sorted(t for t in cell.arrivals_s if t >= cell.warm_s)
-    if len(after) <= compared:
-        return cell
-    return dataclasses.replace(cell, sim_until_s=min(cell.sim_until_s, after[compared] + 1e-9))
+    until = after[compared] if len(after) > compared else math.inf
+    until = min(until, cell.warm_s + span_s)
+    if len(after) > 15:
+        until = max(until, after[15])
+    return dataclasses.replace(cell, sim_until_s=min(cell.sim_until_s, until + 1e-9))
 
 
 def _run_tasks(
@@ -598,7 +602,7 @@ def calibrate(
         c_a_s=start["t_w_s"] * 7.5e-7,
     )  # fmt: skip
     grid = tuple(replicas) if replicas else REPLICA_GRID
-    short = [_short(c, COARSE_REQUESTS) for c in cells]
+    short = [_short(c, COARSE_REQUESTS, COARSE_SPAN_S) for c in cells]
     coarse = [
         (short, names, xp, dataclasses.replace(base, replicas=r), seed, x0, (lo, hi), 3)
         for r in grid
@@ -607,7 +611,7 @@ def calibrate(
     best = fits[0].chi2
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
     keep = [f for f in fits if f.chi2 - best <= 4 * 3.84 * max(1.0, best / dof)][:workers]
-    fine_cells = [_short(c, FINE_REQUESTS) for c in cells]
+    fine_cells = [_short(c, FINE_REQUESTS, FINE_SPAN_S) for c in cells]
     fine = [(fine_cells, names, xp, f.base, seed, f.x, (lo, hi), max_nfev) for f in keep]
     refined, n = _run_tasks(fine, workers, say, "refined")
     evals += n
