@@ -696,8 +696,20 @@ def _try_running_limits(
         f"only a lower bound: about {per_replica:.0f} sequences per replica (the probe's peak) "
         "ran without queueing; a lower limit would have shown in TTFT"
     )
-    candidates = sorted({max(1, math.ceil(q * per_replica)) for q in (0.3, 0.5, 0.7, 0.9)})
-    if per_replica < 2:
+    # Sequences *running* (decoding) in a cell, by Little's law on the decode phase:
+    # completions/s × (TTLT − TTFT). Where TTFT queues, this is the limit times the replicas.
+    running = [
+        c.observed["output_tps"] / c.output_tokens
+        * (c.observed["ttlt_p50"] - c.observed["ttft_p50"])
+        for c in cells
+        if {"output_tps", "ttlt_p50", "ttft_p50"} <= set(c.observed)
+    ]  # fmt: skip
+    quotas = {max(1, math.ceil(q * per_replica)) for q in (0.3, 0.5, 0.7, 0.9)}
+    if running:
+        k = max(running) / top.replicas
+        quotas |= {max(1, round(f * k)) for f in (0.8, 1.0, 1.25)}
+    candidates = sorted(m for m in quotas if m < per_replica)
+    if per_replica < 2 or not candidates:
         return refined, bound, 0
     evals = 0
     trials: list[tuple[float, int]] = []
