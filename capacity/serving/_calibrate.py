@@ -693,8 +693,8 @@ def _try_running_limits(
     peak = max((c.inflight for c in cells if not math.isnan(c.inflight)), default=0.0)
     per_replica = peak / top.replicas
     bound = (
-        f"only a lower bound: about {per_replica:.0f} sequences per replica (the probe's peak) "
-        "ran without queueing; a lower limit would have shown in TTFT"
+        f"only a lower bound: at the probe's peak about {per_replica:.0f} requests per replica "
+        "were in flight without TTFT queueing; a lower limit would have shown"
     )
     # Sequences *running* (decoding) in a cell, by Little's law on the decode phase:
     # completions/s × (TTLT − TTFT). Where TTFT queues, this is the limit times the replicas.

@@ -270,7 +270,7 @@ class Twin:
         if "max_running" in self.identification.not_identified and per_replica > bound:
             notes.append(
                 f"unverified: about {per_replica:.0f} requests per replica would be in flight; "
-                f"the probe only showed that {bound:.0f} run without queueing, so a lower "
+                f"the probe only showed {bound:.0f} without queueing, so a lower "
                 "running-sequence limit (TTFT queueing) cannot be ruled out"
             )
         for name, why in self.identification.not_identified.items():
