@@ -45,6 +45,7 @@ def plot_twin(
     top = max([f.level for f in forecasts] + [probe_max, 1.0])
     if levels is None:
         levels = sorted({*np.unique(np.linspace(1, top, 9).round()), *(f.level for f in forecasts)})
+    top = max(top, *levels)
     grid = [twin.forecast(mode, lv, input_tokens, samples=samples, seed=seed) for lv in levels]
     fig = new_figure(12.0, 3.8)
     axes = fig.subplots(1, len(PANELS))

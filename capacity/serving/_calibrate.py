@@ -432,7 +432,25 @@ class _Problem:
         out = np.array([stats[i][s] for i, s in self.keys])
         bad = ~np.isfinite(out) | (out <= 0)
         out[bad] = 1e3  # a coefficient set that produced nothing: a large, finite miss
-        return self._transform(np.log(out))
+        return self._with_noise(self._transform(np.log(out)))
+
+    def _with_noise(self, pred: Floats) -> Floats:
+        """Add measurement noise to the simulated tail spreads: per metric, the part of the
+        measured spread the model cannot produce in any cell, even the lightest (client timing
+        jitter, network), added in quadrature. A clean probe has none."""
+        out = pred.copy()
+        z = 1.2816  # log(p90 / p50) of a lognormal is z·σ
+        for metric in ("ttft", "tpot", "ttlt"):
+            idx = [
+                k for k, (_, s) in enumerate(self.keys) if self.spread[k] and s.startswith(metric)
+            ]
+            if not idx:
+                continue
+            sim = np.maximum(pred[idx], 0.0) / z
+            obs = np.maximum(self.obs[idx], 0.0) / z
+            noise2 = max(0.0, float(np.min(obs**2 - sim**2)))
+            out[idx] = z * np.sqrt(sim**2 + noise2)
+        return out
 
     def residuals(self, x: Floats) -> Floats:
         data = (self.predicted(x) - self.obs) / self.se
