@@ -34,6 +34,7 @@ class SweepConfig:
     warmup: int = 0
     drain_s: float = 0.0
     stop_on_error_rate: float | None = None
+    stop_on_first_batch_failure: bool = True  # stop when every request of the first batch fails
     out: Path = Path("runs")
     run_id: str | None = None
     seed: int = 0

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -117,11 +118,23 @@ class RunDir:
             self.meta.setdefault("early_stops", {})[_level_key(label, level)] = stop_reason
         self.save()
 
-    def finish(self, *, interrupted: bool) -> None:
-        """Mark the run complete or interrupted."""
-        self.meta["status"] = "interrupted" if interrupted else "complete"
+    def finish(self, *, interrupted: bool, failed: str | None = None) -> None:
+        """Mark the run complete, interrupted, or failed (``failed`` says why)."""
+        self.meta["status"] = "failed" if failed else "interrupted" if interrupted else "complete"
+        if failed:
+            self.meta["failure"] = failed
         self.meta["ended_at"] = dt.datetime.now(dt.UTC).isoformat()
         self.save()
+
+    def fail(self, reason: str, *, discard_if_empty: bool) -> None:
+        """The sweep raised: remove this directory if it holds no records (and
+        ``discard_if_empty``), else mark it failed with ``reason`` in run.json."""
+        records = self.path / "records.jsonl"
+        empty = not records.is_file() or records.stat().st_size == 0
+        if discard_if_empty and empty:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        self.finish(interrupted=False, failed=reason)
 
     def save(self) -> None:
         """Write run.json atomically."""

@@ -1,8 +1,10 @@
 """Sweeps: one load mode over a list of levels, per prompt set, recorded request by request.
 
 ``run_sweep(config)`` returns the run directory (``run.json``, ``records.jsonl``,
-``records.parquet``). Ctrl-C cancels what is in flight (``cancelled`` rows), flushes, and raises
-``SweepInterrupted`` naming the directory to ``--resume``.
+``records.parquet``). The first Ctrl-C stops sending and finishes the requests in flight (it
+says how many, counting down); a second one cancels them now (``cancelled`` rows). Either way
+every sent request has one row, and ``SweepInterrupted`` names the directory to ``--resume``.
+When every request of the run's first batch fails, the sweep stops and raises ``SweepFailed``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bench.rundir import RunDir, read_config
 from bench.strategies import run_level
 
 CANCEL_GRACE_S = 5.0
+FIRST_BATCH_MAX = 10  # the first-batch check looks at most at this many requests
 
 
 class SweepInterrupted(Exception):
@@ -39,6 +42,15 @@ class SweepInterrupted(Exception):
     def __init__(self, run_dir: Path) -> None:
         super().__init__(f"sweep interrupted; resume with: llmcap bench --resume {run_dir}")
         self.run_dir = run_dir
+
+
+class SweepFailed(Exception):
+    """Every request of the first batch failed; the sweep stopped. ``reason`` says how."""
+
+    def __init__(self, run_dir: Path, reason: str) -> None:
+        super().__init__(f"{reason}; the rows are in {run_dir}/records.jsonl")
+        self.run_dir = run_dir
+        self.reason = reason
 
 
 def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:
@@ -54,6 +66,7 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
     if config is None:
         raise SweepError("run_sweep needs a SweepConfig or resume=RUN_DIR")
     config.validate()
+    load_prompt_sets(config.prompt)  # a bad --prompt fails before anything starts
     endpoint = config.endpoint
     if endpoint.endpoint_url is None and endpoint.region is None:
         profile = config.emulator_profile or DEFAULT_PROFILE
@@ -65,13 +78,26 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
                 file=sys.stderr,
             )
             live = replace(endpoint, endpoint_url=emu.url)
-            return run(_Sweep(config, resume, live).run())
-    return run(_Sweep(config, resume, endpoint).run())
+            return _run_or_clean_up(_Sweep(config, resume, live))
+    return _run_or_clean_up(_Sweep(config, resume, endpoint))
+
+
+def _run_or_clean_up(sweep: _Sweep) -> Path:
+    """Run ``sweep``; if it fails with an exception before writing a row, remove the run
+    directory it created (never leave an empty one), else say in run.json why it failed."""
+    try:
+        return run(sweep.run())
+    except (SweepInterrupted, SweepFailed):
+        raise
+    except BaseException as exc:
+        sweep.rundir.fail(f"{type(exc).__name__}: {exc}", discard_if_empty=sweep.is_new)
+        raise
 
 
 class _Sweep:
     def __init__(self, config: SweepConfig, resume: Path | None, endpoint: Endpoint) -> None:
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
+        self.is_new = resume is None
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
         self.inflight: dict[int, tuple[Call, float, int, float]] = {}
@@ -80,6 +106,9 @@ class _Sweep:
         self._active = 0
         self.state: LevelState | None = None
         self.level_stopped = False
+        self.interrupts = 0  # Ctrl-Cs so far: 1 finishes what is in flight, 2 cancels it
+        self.first_batch_left = -1  # requests left to judge the first batch (-1: not started)
+        self.failed_reason: str | None = None
 
     @property
     def config(self) -> SweepConfig:
@@ -150,8 +179,26 @@ class _Sweep:
             scheduled_s=scheduled_pc - self.rundir.start_pc,
         )
         self.writer.write(row)
-        state.add(raw.status, row["ttft_s"], row["tps"])
+        state.add(raw.status, row["ttft_s"], row["tps"], raw.error_code, raw.error_message)
+        self._check_first_batch(state, raw.status)
         self._check_error_rate(state)
+
+    def _check_first_batch(self, state: LevelState, status: str) -> None:
+        """Stop the run when every request of its first batch failed (a wrong endpoint, key
+        or model id), instead of recording a whole sweep of errors."""
+        if self.first_batch_left <= 0:
+            return
+        if status in ("ok", "cancelled"):
+            self.first_batch_left = 0
+            return
+        self.first_batch_left -= 1
+        if self.first_batch_left == 0 and self.config.stop_on_first_batch_failure:
+            self.failed_reason = (
+                f"all {state.finished} requests of the first batch failed "
+                f"({state.failures_by_code()})"
+            )
+            self.level_stopped = True
+            self.stop_all.set()
 
     def _check_error_rate(self, state: LevelState) -> None:
         limit = self.config.stop_on_error_rate
@@ -184,7 +231,7 @@ class _Sweep:
     async def _run(self) -> Path:
         config = self.rundir.config
         loop = self.main_loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self.stop_all.set)
+        loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
         self.provider: Provider = make_provider(self.endpoint, config.pool_size())
         self.writer = RecordWriter(self.rundir.path)
         progress = SweepProgress(config.progress)
@@ -205,16 +252,37 @@ class _Sweep:
             await self.provider.aclose()
             self.writer.compact()
             self.writer.close()
-            self.rundir.finish(interrupted=self.stop_all.is_set())
+            self.rundir.finish(interrupted=self.interrupts > 0, failed=self.failed_reason)
+        if self.failed_reason is not None:
+            raise SweepFailed(self.rundir.path, self.failed_reason)
         if self.stop_all.is_set():
             raise SweepInterrupted(self.rundir.path)
         return self.rundir.path
+
+    def _on_interrupt(self) -> None:
+        """Ctrl-C: the first stops sending and lets the requests in flight finish; the
+        second cancels them now."""
+        self.interrupts += 1
+        self.stop_all.set()
+        n = len(self.inflight)
+        if self.interrupts == 1:
+            print(
+                f"\nCtrl-C: sending stopped; finishing the {n} requests in flight "
+                "(Ctrl-C again cancels them now).",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif self.interrupts == 2:
+            print(f"\nCtrl-C again: cancelling the {n} requests in flight.", file=sys.stderr)
+            self._cancelling = self.main_loop.create_task(self._cancel_inflight())
 
     async def _run_level(self, pset: PromptSet, level: float, progress: SweepProgress) -> None:
         plan = self.rundir.config.plan(level)
         self._prompts, self._next_prompt = list(pset.prompts), 0
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
+        if self.first_batch_left < 0:
+            self.first_batch_left = max(1, min(FIRST_BATCH_MAX, int(level)))
         progress.start_level(self.state)
         ticker = asyncio.get_running_loop().create_task(self._tick(progress))
         try:
@@ -222,16 +290,21 @@ class _Sweep:
         finally:
             ticker.cancel()
         progress.end_level(self.state)
-        if not self.stop_all.is_set():
+        if self.failed_reason is None and not self.stop_all.is_set():
             self.rundir.mark_done(pset.label, level, self.state.stop_reason)
             self.writer.compact()
             if self.rundir.config.drain_s > 0:
                 await self.sleep_until(time.perf_counter() + self.rundir.config.drain_s)
 
     async def _tick(self, progress: SweepProgress) -> None:
+        last = -1.0
         while True:
             progress.inflight = self._active
             progress.refresh()
+            now = time.monotonic()
+            if self.interrupts == 1 and self.inflight and now - last >= 1.0:
+                last = now  # the countdown of the first Ctrl-C, once a second
+                progress.finishing(len(self.inflight))
             await asyncio.sleep(0.25)
 
     async def _prepare_prompts(self, sets: list[PromptSet]) -> list[PromptSet]:
@@ -278,6 +351,8 @@ class _Sweep:
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
         for key, (call, started, batch, scheduled) in list(self.inflight.items()):
+            if key in self._abandoned:  # a concurrent call (the second Ctrl-C) wrote its row
+                continue
             # A thread still blocked in the SDK: write its row now; its late result is dropped.
             self._abandoned.add(key)
             raw = RawResult(

@@ -1,9 +1,16 @@
 """``python -m bench.emulator``: the emulator without the ``llmcap`` entry point."""
 
 import argparse
+import sys
 
 from bench.emulator.cli import add_arguments, serve
+from bench.emulator.profile import ProfileError
 
 parser = argparse.ArgumentParser(prog="python -m bench.emulator", description=__doc__)
 add_arguments(parser)
-raise SystemExit(serve(parser.parse_args()))
+try:
+    code = serve(parser.parse_args())
+except ProfileError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    code = 2
+raise SystemExit(code)

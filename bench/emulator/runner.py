@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -167,9 +168,17 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise EmulatorError("the emulator socket has no TCP address")
 
 
-async def serve_forever(service: EmulatorService, host: str, port: int) -> None:
-    """Serve in the current event loop until cancelled (the ``llmcap emulate`` command)."""
+async def serve_forever(
+    service: EmulatorService,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve in the current event loop until cancelled (the ``llmcap emulate`` command);
+    ``on_ready`` gets the port actually bound (``port`` 0 picks a free one)."""
     runner = await _start(service, host, port)
+    if on_ready is not None:
+        on_ready(_bound_port(runner))
     try:
         await asyncio.Event().wait()
     finally:

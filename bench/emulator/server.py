@@ -260,6 +260,8 @@ async def _stream(
     stats = service.stats
     loop = asyncio.get_running_loop()
     try:
+        if job.faults.headers_delay_s > 0:  # slow headers: tokens wait in job.buffer meanwhile
+            await asyncio.sleep(job.faults.headers_delay_s)
         resp = await _start_stream(request, fmt, headers)
         headers_out = bool(fmt.start())
         while True:

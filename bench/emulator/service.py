@@ -186,6 +186,12 @@ class EmulatorService:
         if faults.http_status is not None:
             kind, message = BEDROCK_ERROR_TYPES[faults.http_status]
             raise ApiError(faults.http_status, kind, message)
+        if faults.throttle:
+            self.stats.throttled += 1
+            raise Throttled(
+                "Too many requests, please wait before trying again (injected).",
+                self.profile.quotas.throttle == "mid-stream",
+            )
         verdict = self.ledger.admit(req.model_id, input_tokens, max_tokens)
         if not isinstance(verdict, Admission):
             self.stats.throttled += 1

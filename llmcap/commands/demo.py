@@ -26,6 +26,7 @@ from capacity.quota import Quota, Workload
 from capacity.records import load_records
 from capacity.request import QuotaRequest, required_quota
 from capacity.summary import compare_prompts, summarize
+from llmcap.commands._args import nonneg_float, positive_int
 from llmcap.commands.fit import knees_table
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
 
@@ -46,17 +47,21 @@ def register(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a smaller study (under a minute)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="emulator profile")
-    p.add_argument("--target-users", type=int, default=2_000)
-    p.add_argument("--think-time-s", type=float, default=30.0)
-    p.add_argument("--tpm", type=int, default=DEFAULT_TPM)
-    p.add_argument("--rpm", type=int, default=DEFAULT_RPM)
+    p.add_argument("--target-users", type=positive_int, default=2_000)
+    p.add_argument("--think-time-s", type=nonneg_float, default=30.0)
+    p.add_argument("--tpm", type=positive_int, default=DEFAULT_TPM)
+    p.add_argument("--rpm", type=positive_int, default=DEFAULT_RPM)
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sweep, summarize, fit, plan, print the answer, write everything under ``--out``."""
-    load_profile(args.profile)  # a bad name fails here, before anything starts
+    # Every argument is checked before the sweep starts: a bad one fails in a second, not
+    # after the study.
+    load_profile(args.profile)
+    quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
+    Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=args.think_time_s)
     out = console()
     levels, batches = QUICK if args.quick else FULL
     t0 = time.monotonic()
@@ -86,7 +91,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model_path = model.save(args.out / "model.json")
     knees, _ = knees_table(model, {})
     out.print(knees)
-    quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
     answers = []
     for pm in model.prompts:
         output_tokens = _mean_output(records, pm.prompt_label)
