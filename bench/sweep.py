@@ -185,10 +185,11 @@ class _Sweep:
 
     def _check_first_batch(self, state: LevelState, status: str) -> None:
         """Stop the run when every request of its first batch failed (a wrong endpoint, key
-        or model id), instead of recording a whole sweep of errors."""
+        or model id), instead of recording a whole sweep of errors. Throttles do not count:
+        a quota that binds is what a sweep measures."""
         if self.first_batch_left <= 0:
             return
-        if status in ("ok", "cancelled"):
+        if status in ("ok", "cancelled", "throttled"):
             self.first_batch_left = 0
             return
         self.first_batch_left -= 1
