@@ -48,7 +48,7 @@ class Job:
     sent_tokens: int = 0
     waiter: asyncio.Future[None] | None = None
     done: bool = False
-    failure: str | None = None  # "error" | "drop" once a mid-stream fault fired
+    failure: str | None = None  # "error" | "drop" (a mid-stream fault), "cancelled" (client left)
     first_token_sent_s: float | None = None
     last_token_sent_s: float | None = None
     sink: Callable[[bytes], None] | None = None  # direct socket writer once headers are out

@@ -50,10 +50,10 @@ class Bench:
         return code, "\n".join(self.lines)
 
 
-def wait_until(condition: Any, timeout: float = 30) -> None:
+def wait_until(condition: Any, timeout: float = 30, what: Any = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out {what() if callable(what) else what}"
         time.sleep(0.02)
 
 
@@ -110,7 +110,12 @@ def test_second_ctrl_c_cancels_them_now_with_cancelled_rows(tmp_path: Path) -> N
         code, err = bench.finish()
         sent = len((tmp_path / "r" / "records.jsonl").read_text().splitlines())
         # the emulator logs a cancelled request once it notices the closed connection
-        wait_until(lambda: len(log.read_text().splitlines()) >= sent, timeout=10)
+        wait_until(
+            lambda: len(log.read_text().splitlines()) >= sent,
+            timeout=10,
+            what=lambda: (sent, len(log.read_text().splitlines()), emu.service.stats.requests,
+                          len(emu.service._jobs), err),
+        )
     assert code == 130, err
     rows, truth = rows_and_truth(tmp_path / "r", log)
     statuses = [r["status"] for r in rows]
