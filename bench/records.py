@@ -147,15 +147,33 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# The row of a request whose client was killed before it could write one (see RecordWriter).
+CLIENT_STOPPED = (
+    "ClientStopped",
+    "the client stopped while this request was in flight (no response recorded)",
+)
+SENT_JOURNAL = "records.sent.jsonl"
+
+
 class RecordWriter:
-    """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet."""
+    """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet.
+
+    ``note_sent`` journals each request as it is sent (in ``records.sent.jsonl``, as the row
+    it gets if the process dies first), so a resumed run can account for every sent request.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.jsonl = run_dir / "records.jsonl"
         self.parquet = run_dir / "records.parquet"
         self._fh: IO[str] = self.jsonl.open("a", encoding="utf-8")
+        self._sent: IO[str] = (run_dir / SENT_JOURNAL).open("a", encoding="utf-8")
         self.rows_written = 0
+
+    def note_sent(self, record: dict[str, Any]) -> None:
+        """Journal a request about to be sent (flushed, so a killed process keeps it)."""
+        self._sent.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+        self._sent.flush()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one row and flush it to the OS, so a killed process keeps it."""
@@ -179,6 +197,9 @@ class RecordWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+        if not self._sent.closed:  # every journalled request has its row now
+            self._sent.close()
+            (self.run_dir / SENT_JOURNAL).unlink(missing_ok=True)
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:

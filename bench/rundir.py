@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.config import SweepConfig
 from bench.providers.base import Endpoint
-from bench.records import read_jsonl
+from bench.records import SENT_JOURNAL, read_jsonl
 
 TOOL_VERSION = "0.1.0"
 RESUME_GAP_S = 1.0
@@ -77,6 +77,7 @@ class RunDir:
         meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
         done = set(meta.get("completed_levels", []))
         records = path / "records.jsonl"
+        _recover_unrecorded(path)
         last_end = 0.0
         if records.is_file():
             frame = read_jsonl(records)
@@ -141,6 +142,38 @@ class RunDir:
         tmp = self.path / "run.json.tmp"
         tmp.write_text(json.dumps(self.meta, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.path / "run.json")
+
+
+def _recover_unrecorded(path: Path) -> int:
+    """Give every request the killed process sent but never recorded its journalled row
+    (status ``cancelled``, code ``ClientStopped``); returns how many."""
+    journal = path / SENT_JOURNAL
+    if not journal.is_file():
+        return 0
+    records = path / "records.jsonl"
+    lines = records.read_text(encoding="utf-8").splitlines() if records.is_file() else []
+    recorded = {row["request_id"] for row in _rows(lines)}
+    missing = [
+        json.dumps(row)
+        for row in _rows(journal.read_text(encoding="utf-8").splitlines())
+        if row["request_id"] not in recorded
+    ]
+    if missing:
+        with records.open("a", encoding="utf-8") as fh:
+            fh.write("".join(f"{line}\n" for line in missing))
+    journal.unlink()
+    return len(missing)
+
+
+def _rows(lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON objects of ``lines``; a line cut by a kill (the last one) is skipped."""
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def read_config(path: Path) -> SweepConfig:

@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.config import SweepConfig, SweepError
 from bench.emulator.profile import DEFAULT_PROFILE
@@ -28,7 +29,7 @@ from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
-from bench.records import RawResult, RecordWriter, make_record
+from bench.records import CLIENT_STOPPED, RawResult, RecordWriter, make_record
 from bench.rundir import RunDir, read_config
 from bench.strategies import run_level
 
@@ -100,7 +101,7 @@ class _Sweep:
         self.is_new = resume is None
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
-        self.inflight: dict[int, tuple[Call, float, int, float]] = {}
+        self.inflight: dict[int, tuple[Call, float, int, float, str]] = {}
         self._abandoned: set[int] = set()
         self._lock = threading.Lock()
         self._active = 0
@@ -151,23 +152,41 @@ class _Sweep:
             self._active -= 1
 
     async def _request(self, call: Call, batch: int, scheduled_pc: float) -> None:
-        key = id(call)
-        self.inflight[key] = (call, time.perf_counter(), batch, scheduled_pc)
+        key, rid, now = id(call), uuid.uuid4().hex, time.perf_counter()
+        # Journal the send first: if this process is killed before the row is written,
+        # `--resume` writes the row (bench.rundir.RunDir.resume).
+        code, message = CLIENT_STOPPED
+        unrecorded = RawResult(now, status="cancelled", error_code=code, error_message=message)
+        self.writer.note_sent(self._row(unrecorded, call.max_tokens, batch, scheduled_pc, rid))
+        self.inflight[key] = (call, now, batch, scheduled_pc, rid)
         try:
             raw = await self.provider.send(call)
         finally:
             self.inflight.pop(key, None)
         if key not in self._abandoned:  # else a cancelled row was already written for it
-            self._record(raw, call.max_tokens, batch, scheduled_pc)
+            self._record(raw, call.max_tokens, batch, scheduled_pc, rid)
 
-    def _record(self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float) -> None:
+    def _record(
+        self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float, rid: str
+    ) -> None:
         state = self.state
         assert state is not None
-        row = make_record(
+        row = self._row(raw, max_tokens, batch, scheduled_pc, rid)
+        self.writer.write(row)
+        state.add(raw.status, row["ttft_s"], row["tps"], raw.error_code, raw.error_message)
+        self._check_first_batch(state, raw.status)
+        self._check_error_rate(state)
+
+    def _row(
+        self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float, rid: str
+    ) -> dict[str, Any]:
+        state = self.state
+        assert state is not None
+        return make_record(
             raw,
             self.rundir.start_pc,
             run_id=self.rundir.run_id,
-            request_id=uuid.uuid4().hex,
+            request_id=rid,
             provider=self.provider.name,
             model_id=self.config.endpoint.model_id,
             prompt_label=state.label,
@@ -178,10 +197,6 @@ class _Sweep:
             temperature=self.config.temperature,
             scheduled_s=scheduled_pc - self.rundir.start_pc,
         )
-        self.writer.write(row)
-        state.add(raw.status, row["ttft_s"], row["tps"], raw.error_code, raw.error_message)
-        self._check_first_batch(state, raw.status)
-        self._check_error_rate(state)
 
     def _check_first_batch(self, state: LevelState, status: str) -> None:
         """Stop the run when every request of its first batch failed (a wrong endpoint, key
@@ -351,7 +366,7 @@ class _Sweep:
         deadline = time.perf_counter() + CANCEL_GRACE_S
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
-        for key, (call, started, batch, scheduled) in list(self.inflight.items()):
+        for key, (call, started, batch, scheduled, rid) in list(self.inflight.items()):
             if key in self._abandoned:  # a concurrent call (the second Ctrl-C) wrote its row
                 continue
             # A thread still blocked in the SDK: write its row now; its late result is dropped.
@@ -360,4 +375,4 @@ class _Sweep:
                 start_pc=started, end_pc=time.perf_counter(), status="cancelled",
                 error_code="Cancelled", error_message="cancelled by the user",
             )  # fmt: skip
-            self._record(raw, call.max_tokens, batch, scheduled)
+            self._record(raw, call.max_tokens, batch, scheduled, rid)

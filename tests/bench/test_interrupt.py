@@ -113,8 +113,13 @@ def test_second_ctrl_c_cancels_them_now_with_cancelled_rows(tmp_path: Path) -> N
         wait_until(
             lambda: len(log.read_text().splitlines()) >= sent,
             timeout=10,
-            what=lambda: (sent, len(log.read_text().splitlines()), emu.service.stats.requests,
-                          len(emu.service._jobs), err),
+            what=lambda: (
+                sent,
+                len(log.read_text().splitlines()),
+                emu.service.stats.requests,
+                len(emu.service._jobs),
+                err,
+            ),
         )
     assert code == 130, err
     rows, truth = rows_and_truth(tmp_path / "r", log)
@@ -125,3 +130,40 @@ def test_second_ctrl_c_cancels_them_now_with_cancelled_rows(tmp_path: Path) -> N
     assert_one_row_per_request(rows, truth)
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
     assert meta["status"] == "interrupted"
+
+
+def test_sigkill_mid_level_then_resume_accounts_for_every_request(tmp_path: Path) -> None:
+    log = tmp_path / "truth.jsonl"
+    run = tmp_path / "r"
+    with Emulator("fast", truth_log=log) as emu:
+        bench = Bench(
+            "--endpoint-url", emu.url, "--prompt", "small", "--mode", "interval",
+            "--levels", "4,2", "--batches", "40", "--interval-s", "0.05", "--max-tokens", "300",
+            "--out", str(tmp_path), "--run-id", "r",
+        )  # fmt: skip
+        wait_until(lambda: emu.service.stats.requests >= 30)
+        bench.proc.kill()  # SIGKILL: no handler runs, requests in flight have no row
+        code, _ = bench.finish()
+        assert code == -signal.SIGKILL
+        journalled = len((run / "records.sent.jsonl").read_text().splitlines())
+        wait_until(lambda: len(log.read_text().splitlines()) >= journalled, timeout=10)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "llmcap", "bench", "--quiet", "--resume", str(run)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        total = sum(len(p.read_text().splitlines()) for p in run.glob("records*.jsonl"))
+        wait_until(lambda: len(log.read_text().splitlines()) >= total, timeout=10)
+    rows = [
+        json.loads(line)
+        for name in ("records.jsonl", "records.partial.jsonl")
+        for line in (run / name).read_text().splitlines()
+    ]
+    truth = [json.loads(line) for line in log.read_text().splitlines()]
+    stopped = [r for r in rows if r["error_code"] == "ClientStopped"]
+    assert stopped and all(r["status"] == "cancelled" for r in stopped)
+    assert len({r["request_id"] for r in rows}) == len(rows)  # no duplicates
+    assert len(rows) == len(truth)  # every request the emulator received has one row
+    assert not (run / "records.sent.jsonl").exists()
+    complete = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    assert len(complete) == 4 * 40 + 2 * 40 and {r["status"] for r in complete} == {"ok"}
