@@ -108,7 +108,12 @@ class _Sweep:
         self.state: LevelState | None = None
         self.level_stopped = False
         self.interrupts = 0  # Ctrl-Cs so far: 1 finishes what is in flight, 2 cancels it
-        self.first_batch_left = -1  # requests left to judge the first batch (-1: not started)
+        # The run's first batch (its first requests sent, up to FIRST_BATCH_MAX), to stop the
+        # run when all of them fail; judged by what was sent first, not what finished first.
+        self.first_batch_size = 0
+        self.first_batch: list[str] = []
+        self.first_batch_failed: set[str] = set()
+        self.first_batch_judged = False
         self.failed_reason: str | None = None
 
     @property
@@ -159,6 +164,8 @@ class _Sweep:
         unrecorded = RawResult(now, status="cancelled", error_code=code, error_message=message)
         self.writer.note_sent(self._row(unrecorded, call.max_tokens, batch, scheduled_pc, rid))
         self.inflight[key] = (call, now, batch, scheduled_pc, rid)
+        if len(self.first_batch) < self.first_batch_size:
+            self.first_batch.append(rid)
         try:
             raw = await self.provider.send(call)
         finally:
@@ -174,7 +181,7 @@ class _Sweep:
         row = self._row(raw, max_tokens, batch, scheduled_pc, rid)
         self.writer.write(row)
         state.add(raw.status, row["ttft_s"], row["tps"], raw.error_code, raw.error_message)
-        self._check_first_batch(state, raw.status)
+        self._check_first_batch(state, raw.status, rid)
         self._check_error_rate(state)
 
     def _row(
@@ -198,19 +205,22 @@ class _Sweep:
             scheduled_s=scheduled_pc - self.rundir.start_pc,
         )
 
-    def _check_first_batch(self, state: LevelState, status: str) -> None:
+    def _check_first_batch(self, state: LevelState, status: str, rid: str) -> None:
         """Stop the run when every request of its first batch failed (a wrong endpoint, key
         or model id), instead of recording a whole sweep of errors. Throttles do not count:
         a quota that binds is what a sweep measures."""
-        if self.first_batch_left <= 0:
+        if self.first_batch_judged or rid not in self.first_batch:
             return
         if status in ("ok", "cancelled", "throttled"):
-            self.first_batch_left = 0
+            self.first_batch_judged = True
             return
-        self.first_batch_left -= 1
-        if self.first_batch_left == 0 and self.config.stop_on_first_batch_failure:
+        self.first_batch_failed.add(rid)
+        if len(self.first_batch_failed) < self.first_batch_size:
+            return
+        self.first_batch_judged = True
+        if self.config.stop_on_first_batch_failure:
             self.failed_reason = (
-                f"all {state.finished} requests of the first batch failed "
+                f"all {self.first_batch_size} requests of the first batch failed "
                 f"({state.failures_by_code()})"
             )
             self.level_stopped = True
@@ -297,8 +307,8 @@ class _Sweep:
         self._prompts, self._next_prompt = list(pset.prompts), 0
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
-        if self.first_batch_left < 0:
-            self.first_batch_left = max(1, min(FIRST_BATCH_MAX, int(level)))
+        if self.first_batch_size == 0:
+            self.first_batch_size = max(1, min(FIRST_BATCH_MAX, int(level)))
         progress.start_level(self.state)
         ticker = asyncio.get_running_loop().create_task(self._tick(progress))
         try:

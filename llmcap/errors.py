@@ -85,7 +85,10 @@ def _is_typed_input_error(exc: BaseException) -> bool:
     from bench.prompts import PromptError
     from capacity.errors import CapacityError
 
-    return isinstance(exc, SweepError | PromptError | ProfileError | EmulatorError | CapacityError)
+    typed = (SweepError, PromptError, ProfileError, EmulatorError, CapacityError)
+    # A ValueError from bench or capacity names the bad value (e.g. an unsupported model for
+    # bedrock-invoke); it is reported like the typed ones.
+    return isinstance(exc, typed) or type(exc) is ValueError
 
 
 def _describe_aws(exc: BaseException, profile: str | None) -> str | None:

@@ -324,3 +324,39 @@ class _Fixed:
 
     def parse_args(self, _argv: object) -> object:
         return self.args
+
+
+def test_unsupported_invoke_model_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "--provider", "bedrock-invoke", "--model-id", "mistral.x",
+            "--endpoint-url", "http://127.0.0.1:9", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("error: ") and "mistral.x" in line and "bug" not in line
+    assert list(tmp_path.iterdir()) == []  # no run directory left behind
+
+
+def test_the_checkout_guard_sees_new_files(tmp_path: Path) -> None:
+    from tests.conftest import checkout_files
+
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "ignored").write_text("")
+    before = checkout_files(tmp_path)
+    (tmp_path / "runs" / "20260101T000000Z-abcdef").mkdir(parents=True)
+    (tmp_path / "runs" / "20260101T000000Z-abcdef" / "run.json").write_text("{}")
+    assert checkout_files(tmp_path) - before == {"runs/20260101T000000Z-abcdef/run.json"}
+
+
+def test_fast_failures_do_not_stop_a_first_batch_that_partly_succeeds(tmp_path: Path) -> None:
+    """Injected 500s come back at once while ok requests stream: the first batch is judged by
+    the requests sent first, not the first to finish."""
+    from bench.emulator.profile import FaultConfig, load_profile
+
+    profile = load_profile("fast").with_overrides(faults=FaultConfig(error_rate={"500": 0.5}))
+    with Emulator(profile) as emu:
+        argv = ["bench", "--quiet", "--endpoint-url", emu.url, "--prompt", "small",
+                "--levels", "10", "--batches", "3", "--interval-s", "0.05", "--max-tokens", "100",
+                "--out", str(tmp_path), "--run-id", "r"]  # fmt: skip
+        assert main(argv) == 0
+    assert len((tmp_path / "r" / "records.jsonl").read_text().splitlines()) == 30
