@@ -42,6 +42,19 @@ def describe(exc: BaseException, *, aws_profile: str | None = None) -> Failure:
         return Failure("interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     if isinstance(exc, UserError):
         return Failure(f"error: {exc}", EXIT_USAGE)
+    from bench.sweep import SweepFailed, SweepInterrupted
+
+    if isinstance(exc, SweepInterrupted):
+        return Failure(
+            f"interrupted (Ctrl-C) — resume with: llmcap bench --resume {exc.run_dir}",
+            EXIT_INTERRUPTED,
+        )
+    if isinstance(exc, SweepFailed):
+        return Failure(
+            f"error: stopped: {exc.reason} — check the endpoint, credentials and model id "
+            f"(rows in {exc.run_dir}/records.jsonl)",
+            EXIT_USAGE,
+        )
     aws = _describe_aws(exc, aws_profile)
     if aws is not None:
         return Failure(f"error: {aws}", EXIT_USAGE)

@@ -303,6 +303,12 @@ def test_ctrl_c_and_bugs_are_one_line_too(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert describe(KeyboardInterrupt()).code == 130
+    from bench.sweep import SweepFailed, SweepInterrupted
+
+    stopped = describe(SweepInterrupted(Path("runs/r")))
+    assert stopped.code == 130 and "llmcap bench --resume runs/r" in stopped.line
+    failed = describe(SweepFailed(Path("runs/r"), "all 3 requests of the first batch failed"))
+    assert failed.code == 2 and failed.line.startswith("error: stopped: all 3 requests")
     bug = describe(ZeroDivisionError("division by zero"))
     assert bug.code == 1 and "LLMCAP_DEBUG=1" in bug.line
 
