@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -17,7 +18,7 @@ from typing import Any
 
 from bench.config import SweepConfig
 from bench.providers.base import Endpoint
-from bench.records import SENT_JOURNAL, read_jsonl
+from bench.records import CLIENT_STOPPED, SENT_JOURNAL, RawResult, clean, make_record, read_jsonl
 
 TOOL_VERSION = "0.1.0"
 RESUME_GAP_S = 1.0
@@ -77,7 +78,7 @@ class RunDir:
         meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
         done = set(meta.get("completed_levels", []))
         records = path / "records.jsonl"
-        _recover_unrecorded(path)
+        _recover_unrecorded(path, config, str(meta["run_id"]))
         last_end = 0.0
         if records.is_file():
             frame = read_jsonl(records)
@@ -144,25 +145,38 @@ class RunDir:
         os.replace(tmp, self.path / "run.json")
 
 
-def _recover_unrecorded(path: Path) -> int:
-    """Give every request the killed process sent but never recorded its journalled row
-    (status ``cancelled``, code ``ClientStopped``); returns how many."""
+def _recover_unrecorded(path: Path, config: SweepConfig, run_id: str) -> int:
+    """Give every request the killed process sent but never recorded a row (status
+    ``cancelled``, code ``ClientStopped``) from its journal line; returns how many."""
     journal = path / SENT_JOURNAL
     if not journal.is_file():
         return 0
     records = path / "records.jsonl"
     lines = records.read_text(encoding="utf-8").splitlines() if records.is_file() else []
     recorded = {row["request_id"] for row in _rows(lines)}
-    missing = [
-        json.dumps(row)
-        for row in _rows(journal.read_text(encoding="utf-8").splitlines())
-        if row["request_id"] not in recorded
-    ]
+    code, message = CLIENT_STOPPED
+    missing = []
+    for sent in _rows(journal.read_text(encoding="utf-8").splitlines()):
+        if sent["request_id"] in recorded:
+            continue
+        raw = RawResult(sent["start_s"], status="cancelled", error_code=code, error_message=message)
+        row = make_record(
+            raw, 0.0, run_id=run_id, request_id=sent["request_id"],
+            provider=config.endpoint.provider, model_id=config.endpoint.model_id,
+            prompt_label=sent["prompt_label"], mode=config.mode, level=sent["level"],
+            batch=sent["batch"], max_tokens=sent["max_tokens"],
+            temperature=config.temperature, scheduled_s=_nan(sent["scheduled_s"]),
+        )  # fmt: skip
+        missing.append(json.dumps({k: clean(v) for k, v in row.items()}))
     if missing:
         with records.open("a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in missing))
     journal.unlink()
     return len(missing)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _rows(lines: list[str]) -> list[dict[str, Any]]:

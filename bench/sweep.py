@@ -29,7 +29,7 @@ from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
-from bench.records import CLIENT_STOPPED, RawResult, RecordWriter, make_record
+from bench.records import RawResult, RecordWriter, make_record
 from bench.rundir import RunDir, read_config
 from bench.strategies import run_level
 
@@ -115,6 +115,7 @@ class _Sweep:
         self.first_batch_failed: set[str] = set()
         self.first_batch_judged = False
         self.failed_reason: str | None = None
+        self._journal_flush_due = False
 
     @property
     def config(self) -> SweepConfig:
@@ -134,7 +135,24 @@ class _Sweep:
             on_end=self._on_end,
         )
         self.state.launched += 1
-        return asyncio.get_running_loop().create_task(self._request(call, batch, scheduled_pc))
+        loop, rid = asyncio.get_running_loop(), uuid.uuid4().hex
+        # Journal the send (bench.records.RecordWriter.note_sent): if this process is killed
+        # before the row is written, `--resume` writes it. One flush per batch, scheduled ahead
+        # of the batch's tasks, so every journal line is on disk before its request is sent.
+        start = self.rundir.start_pc
+        self.writer.note_sent({
+            "request_id": rid, "prompt_label": self.state.label, "level": self.state.level,
+            "batch": batch, "max_tokens": call.max_tokens,
+            "scheduled_s": scheduled_pc - start, "start_s": time.perf_counter() - start,
+        })  # fmt: skip
+        if not self._journal_flush_due:
+            self._journal_flush_due = True
+            loop.call_soon(self._flush_journal)
+        return loop.create_task(self._request(call, batch, scheduled_pc, rid))
+
+    def _flush_journal(self) -> None:
+        self._journal_flush_due = False
+        self.writer.flush_sent()
 
     def stopped(self) -> bool:
         return self.level_stopped or self.stop_all.is_set()
@@ -156,14 +174,9 @@ class _Sweep:
         with self._lock:
             self._active -= 1
 
-    async def _request(self, call: Call, batch: int, scheduled_pc: float) -> None:
-        key, rid, now = id(call), uuid.uuid4().hex, time.perf_counter()
-        # Journal the send first: if this process is killed before the row is written,
-        # `--resume` writes the row (bench.rundir.RunDir.resume).
-        code, message = CLIENT_STOPPED
-        unrecorded = RawResult(now, status="cancelled", error_code=code, error_message=message)
-        self.writer.note_sent(self._row(unrecorded, call.max_tokens, batch, scheduled_pc, rid))
-        self.inflight[key] = (call, now, batch, scheduled_pc, rid)
+    async def _request(self, call: Call, batch: int, scheduled_pc: float, rid: str) -> None:
+        key = id(call)
+        self.inflight[key] = (call, time.perf_counter(), batch, scheduled_pc, rid)
         if len(self.first_batch) < self.first_batch_size:
             self.first_batch.append(rid)
         try:
