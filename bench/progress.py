@@ -119,7 +119,7 @@ class SweepProgress:
             self._live.update(self._table())
 
     def _table(self) -> Table:
-        table = Table(title="llmcap bench", title_justify="left", caption=self.stopping)
+        table = Table(title="llmcap bench", title_justify="left", caption=self._caption())
         for name in ("prompt", "level", "done", "in flight", "ok", "throttled", "errors",
                      "p50 TTFT s", "p50 tok/s", "elapsed s", "failures by code"):  # fmt: skip
             table.add_column(name, justify="left" if name in ("prompt", "failures by code")
@@ -127,6 +127,16 @@ class SweepProgress:
         for state in [*self.done, *([self.current] if self.current else [])]:
             table.add_row(*self._cells(state, live=state is self.current))
         return table
+
+    def _caption(self) -> str | None:
+        """After a Ctrl-C, what is being finished; else the latest level's most frequent
+        failure with its first message."""
+        if self.stopping:
+            return self.stopping
+        for state in reversed([*self.done, *([self.current] if self.current else [])]):
+            if state.by_code:
+                return f"{state.label} level {state.level:g}: {state.failures_by_code(top=1)}"
+        return None
 
     def _cells(self, s: LevelState, live: bool) -> list[str]:
         total = f"/{s.total}" if s.total else ""

@@ -51,7 +51,7 @@ def describe(exc: BaseException, *, aws_profile: str | None = None) -> Failure:
         )
     if isinstance(exc, SweepFailed):
         return Failure(
-            f"error: stopped: {exc.reason} — check the endpoint, credentials and model id "
+            f"error: stopped: {exc.reason} — {fix_for_failed_batch(exc.reason, aws_profile)} "
             f"(rows in {exc.run_dir}/records.jsonl)",
             EXIT_USAGE,
         )
@@ -141,3 +141,21 @@ def _describe_aws(exc: BaseException, profile: str | None) -> str | None:
             return "the AWS session token has expired — refresh your credentials and retry"
         return f"AWS {code or 'error'}: {message.splitlines()[0] if message else exc}"
     return None
+
+
+def fix_for_failed_batch(reason: str, aws_profile: str | None = None) -> str:
+    """The fix for a first batch that failed entirely, from its codes and first message."""
+    if "AccessDenied" in reason:
+        match = _IAM_ACTION.search(reason)
+        action = match.group(1) if match else "bedrock:InvokeModelWithResponseStream"
+        return f"grant {action} on the model to this identity in IAM, or use another --aws-profile"
+    if "ExpiredToken" in reason or "expired" in reason.lower():
+        login = f"aws sso login --profile {aws_profile}" if aws_profile else "aws sso login"
+        return f"the credentials have expired: run `{login}` (or refresh them) and retry"
+    if "UnrecognizedClient" in reason or "security token" in reason.lower():
+        return "the credentials are not valid for this endpoint: check --aws-profile or AWS_* keys"
+    if "ValidationException" in reason or "ResourceNotFound" in reason:
+        return "check --model-id (and that the model is available in this Region)"
+    if "Connect" in reason or "Errno" in reason or "Name or service" in reason:
+        return "check --endpoint-url/--region: nothing answered there"
+    return "check --endpoint-url/--region, credentials and --model-id"

@@ -23,7 +23,7 @@ from llmcap.commands._args import (
     positive_int,
     share,
 )
-from llmcap.errors import UserError
+from llmcap.errors import UserError, fix_for_failed_batch
 
 
 def _levels(text: str) -> tuple[float, ...]:
@@ -230,7 +230,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _print_failures(exc.run_dir)
         raise UserError(
             f"stopped: {exc.reason}",
-            "check --endpoint-url/--region, credentials and --model-id "
+            f"{fix_for_failed_batch(exc.reason, config.endpoint.aws_profile)} "
             f"(rows in {exc.run_dir}/records.jsonl; --keep-going measures anyway)",
         ) from exc
     _print_failures(run_dir)

@@ -366,3 +366,43 @@ def test_fast_failures_do_not_stop_a_first_batch_that_partly_succeeds(tmp_path: 
                 "--out", str(tmp_path), "--run-id", "r"]  # fmt: skip
         assert main(argv) == 0
     assert len((tmp_path / "r" / "records.jsonl").read_text().splitlines()) == 30
+
+
+def test_the_live_table_shows_failures_by_code_and_the_first_message() -> None:
+    import io
+
+    from rich.console import Console
+
+    from bench.progress import LevelState, SweepProgress
+
+    progress = SweepProgress()
+    buffer = io.StringIO()
+    progress.console = Console(file=buffer, width=250, force_terminal=False)
+    state = LevelState("small", 5, 10)
+    for _ in range(4):
+        state.add("error", float("nan"), float("nan"), "AccessDeniedException", "not authorized")
+    progress.current = state
+    progress.console.print(progress._table())
+    text = buffer.getvalue()
+    assert "failures by code" in text and "AccessDeniedException ×4" in text
+    assert "small level 5: AccessDeniedException ×4: not authorized" in text
+
+
+@pytest.mark.parametrize(
+    ("reason", "fix"),
+    [
+        (
+            "all 3 requests of the first batch failed (AccessDeniedException ×3: User: arn:aws:"
+            "iam::1:user/x is not authorized to perform: bedrock:InvokeModelWithResponseStream)",
+            "grant bedrock:InvokeModelWithResponseStream on the model",
+        ),
+        ("(UnrecognizedClientException ×3: The security token included ...)", "not valid"),
+        ("(ExpiredTokenException ×3: The security token has expired)", "aws sso login --profile p"),
+        ("(ValidationException ×2: The provided model identifier is invalid.)", "--model-id"),
+        ("(ConnectionRefusedError ×3: [Errno 111] Connection refused)", "nothing answered"),
+    ],
+)
+def test_a_failed_first_batch_gets_the_fix_for_its_code(reason: str, fix: str) -> None:
+    from llmcap.errors import fix_for_failed_batch
+
+    assert fix in fix_for_failed_batch(reason, aws_profile="p")
