@@ -304,7 +304,9 @@ class _Sweep:
         self.interrupts += 1
         self.stop_all.set()
         n = len(self.inflight)
-        if self.interrupts == 1:
+        if self.interrupts == 1 and n == 0:
+            print("\nCtrl-C: sending stopped.", file=sys.stderr, flush=True)
+        elif self.interrupts == 1:
             print(
                 f"\nCtrl-C: sending stopped; finishing the {n} requests in flight "
                 "(Ctrl-C again cancels them now).",

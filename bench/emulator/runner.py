@@ -217,7 +217,11 @@ class EmulatorProcess:
 
     def start(self) -> EmulatorProcess:
         """Start the child and wait until it answers ``/health``."""
-        self._proc = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own process group: a Ctrl-C in the terminal reaches the sweep (which finishes or
+        # cancels its requests, README) but not the endpoint it is measuring; stop() ends it.
+        self._proc = subprocess.Popen(
+            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

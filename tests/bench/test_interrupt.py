@@ -167,3 +167,22 @@ def test_sigkill_mid_level_then_resume_accounts_for_every_request(tmp_path: Path
     assert not (run / "records.sent.jsonl").exists()
     complete = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
     assert len(complete) == 4 * 40 + 2 * 40 and {r["status"] for r in complete} == {"ok"}
+
+
+def test_ctrl_c_in_a_terminal_does_not_stop_the_embedded_emulator(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the whole foreground process group; the built-in emulator
+    runs in its own, so the requests in flight still finish."""
+    import os
+
+    cmd = [sys.executable, "-m", "llmcap", "bench", "--quiet", "--emulator-profile", "fast",
+           "--prompt", "small", "--levels", "4", "--batches", "400", "--interval-s", "0.05",
+           "--max-tokens", "300", "--out", str(tmp_path), "--run-id", "r"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    records = tmp_path / "r" / "records.jsonl"
+    wait_until(lambda: records.exists() and len(records.read_text().splitlines()) >= 10)
+    os.killpg(proc.pid, signal.SIGINT)  # the group of this test's own child: what Ctrl-C does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "finishing the " in err and "did not succeed" not in err
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert {r["status"] for r in rows} == {"ok"}
