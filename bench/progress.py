@@ -25,18 +25,20 @@ class LevelState:
     by_code: dict[str, int] = field(default_factory=dict)  # failures (not ok) by error code
     first_message: dict[str, str] = field(default_factory=dict)  # per code, the first message
     ttft_s: list[float] = field(default_factory=list)
-    tps: list[float] = field(default_factory=list)
+    output_tokens: float = 0.0
     stop_reason: str | None = None
 
     def add(
         self,
         status: str,
-        ttft_s: float,
-        tps: float,
+        waited_s: float,
+        output_tokens: float | None,
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> None:
-        """Count one finished request."""
+        """Count one finished request: its wait for the first token (shown live, not stored:
+        the stored metrics are derived by ``capacity.records``), its output tokens, and when
+        it failed, its error code and message."""
         self.finished += 1
         self.by_status[status] = self.by_status.get(status, 0) + 1
         if status != "ok":
@@ -44,9 +46,8 @@ class LevelState:
             self.by_code[code] = self.by_code.get(code, 0) + 1
             self.first_message.setdefault(code, error_message or "")
         if status == "ok":
-            self.ttft_s.append(ttft_s)
-            if tps == tps:  # not NaN
-                self.tps.append(tps)
+            self.ttft_s.append(waited_s)
+            self.output_tokens += output_tokens or 0.0
 
     def failure_rate(self) -> float:
         """Share of finished requests that were not ok (throttled, error, timeout)."""
@@ -121,7 +122,7 @@ class SweepProgress:
     def _table(self) -> Table:
         table = Table(title="llmcap bench", title_justify="left", caption=self._caption())
         for name in ("prompt", "level", "done", "in flight", "ok", "throttled", "errors",
-                     "p50 TTFT s", "p50 tok/s", "elapsed s", "failures by code"):  # fmt: skip
+                     "p50 TTFT s", "out tok/s", "elapsed s", "failures by code"):  # fmt: skip
             table.add_column(name, justify="left" if name in ("prompt", "failures by code")
                              else "right")  # fmt: skip
         for state in [*self.done, *([self.current] if self.current else [])]:
@@ -141,6 +142,7 @@ class SweepProgress:
     def _cells(self, s: LevelState, live: bool) -> list[str]:
         total = f"/{s.total}" if s.total else ""
         errors = sum(n for k, n in s.by_status.items() if k in ("error", "timeout"))
+        elapsed = time.monotonic() - s.started_s
         return [
             s.label,
             f"{s.level:g}",
@@ -150,8 +152,8 @@ class SweepProgress:
             str(s.by_status.get("throttled", 0)),
             str(errors),
             f"{statistics.median(s.ttft_s):.3f}" if s.ttft_s else "-",
-            f"{statistics.median(s.tps):.1f}" if s.tps else "-",
-            f"{time.monotonic() - s.started_s:.0f}",
+            f"{s.output_tokens / elapsed:.0f}" if s.output_tokens and elapsed > 0 else "-",
+            f"{elapsed:.0f}",
             s.failures_by_code(messages=False) or "-",
         ]
 
@@ -159,6 +161,6 @@ class SweepProgress:
         c = self._cells(s, live=False)
         return (
             f"{c[0]} level {c[1]}: {c[2]} done, ok {c[4]}, throttled {c[5]}, errors {c[6]}, "
-            f"p50 TTFT {c[7]} s, p50 {c[8]} tok/s ({c[9]} s)"
+            f"p50 TTFT {c[7]} s, {c[8]} output tok/s ({c[9]} s)"
             + (f"; failures: {s.failures_by_code()}" if s.by_code else "")
         )

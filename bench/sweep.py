@@ -19,11 +19,8 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from bench.config import SweepConfig, SweepError
-from bench.emulator.profile import DEFAULT_PROFILE
-from bench.emulator.runner import EmulatorProcess
 from bench.loop import run
 from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
@@ -54,13 +51,19 @@ class SweepFailed(Exception):
         self.reason = reason
 
 
-def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:
+def run_sweep(
+    config: SweepConfig | None = None,
+    *,
+    resume: Path | None = None,
+    live_endpoint_url: str | None = None,
+) -> Path:
     """Run a sweep, or resume the one in ``resume`` (its stored configuration is used); returns
     the run directory.
 
-    With neither ``endpoint.endpoint_url`` nor ``endpoint.region`` set, the built-in emulator
-    (``emulator_profile``, default ``llama3.3-70b-bedrock``) is started in a child process and
-    measured instead: the embedded default.
+    ``live_endpoint_url`` points the sweep at an endpoint that is not part of its stored
+    configuration — the embedded emulator, which the ``llmcap`` command starts when neither
+    ``endpoint.endpoint_url`` nor ``endpoint.region`` is set (bench reaches endpoints by URL
+    only and never starts one itself).
     """
     if resume is not None:
         config = read_config(resume)
@@ -69,36 +72,26 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
     config.validate()
     load_prompt_sets(config.prompt)  # a bad --prompt fails before anything starts
     endpoint = config.endpoint
-    if endpoint.endpoint_url is None and endpoint.region is None:
-        profile = config.emulator_profile or DEFAULT_PROFILE
-        config = replace(config, emulator_profile=profile)
-        with EmulatorProcess(profile, seed=config.seed) as emu:
-            print(
-                f"No --endpoint-url or --region given: measuring the built-in emulator "
-                f"(profile {profile}) at {emu.url}. Pass --region to measure Amazon Bedrock.",
-                file=sys.stderr,
-            )
-            live = replace(endpoint, endpoint_url=emu.url)
-            return _run_or_clean_up(_Sweep(config, resume, live))
-    return _run_or_clean_up(_Sweep(config, resume, endpoint))
-
-
-def _run_or_clean_up(sweep: _Sweep) -> Path:
-    """Run ``sweep``; if it fails with an exception before writing a row, remove the run
-    directory it created (never leave an empty one), else say in run.json why it failed."""
+    if live_endpoint_url is not None:
+        endpoint = replace(endpoint, endpoint_url=live_endpoint_url)
+    elif endpoint.endpoint_url is None and endpoint.region is None:
+        raise SweepError(
+            "no endpoint: set Endpoint(endpoint_url=...) or Endpoint(region=...), or run "
+            "`llmcap bench` without either to measure the built-in emulator"
+        )
+    sweep = _Sweep(config, resume, endpoint)
     try:
         return run(sweep.run())
     except (SweepInterrupted, SweepFailed):
         raise
-    except BaseException as exc:
-        sweep.rundir.fail(f"{type(exc).__name__}: {exc}", discard_if_empty=sweep.is_new)
+    except BaseException as exc:  # never leave an empty run directory behind
+        sweep.rundir.fail(f"{type(exc).__name__}: {exc}", discard_if_empty=resume is None)
         raise
 
 
 class _Sweep:
     def __init__(self, config: SweepConfig, resume: Path | None, endpoint: Endpoint) -> None:
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
-        self.is_new = resume is None
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
         self.inflight: dict[int, tuple[Call, float, int, float, str]] = {}
@@ -148,6 +141,8 @@ class _Sweep:
         if not self._journal_flush_due:
             self._journal_flush_due = True
             loop.call_soon(self._flush_journal)
+        if len(self.first_batch) < self.first_batch_size:
+            self.first_batch.append(rid)
         return loop.create_task(self._request(call, batch, scheduled_pc, rid))
 
     def _flush_journal(self) -> None:
@@ -177,8 +172,6 @@ class _Sweep:
     async def _request(self, call: Call, batch: int, scheduled_pc: float, rid: str) -> None:
         key = id(call)
         self.inflight[key] = (call, time.perf_counter(), batch, scheduled_pc, rid)
-        if len(self.first_batch) < self.first_batch_size:
-            self.first_batch.append(rid)
         try:
             raw = await self.provider.send(call)
         finally:
@@ -191,18 +184,7 @@ class _Sweep:
     ) -> None:
         state = self.state
         assert state is not None
-        row = self._row(raw, max_tokens, batch, scheduled_pc, rid)
-        self.writer.write(row)
-        state.add(raw.status, row["ttft_s"], row["tps"], raw.error_code, raw.error_message)
-        self._check_first_batch(state, raw.status, rid)
-        self._check_error_rate(state)
-
-    def _row(
-        self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float, rid: str
-    ) -> dict[str, Any]:
-        state = self.state
-        assert state is not None
-        return make_record(
+        row = make_record(
             raw,
             self.rundir.start_pc,
             run_id=self.rundir.run_id,
@@ -217,6 +199,11 @@ class _Sweep:
             temperature=self.config.temperature,
             scheduled_s=scheduled_pc - self.rundir.start_pc,
         )
+        self.writer.write(row)
+        waited_s = row["first_token_s"] - row["start_s"]
+        state.add(raw.status, waited_s, row["output_tokens"], raw.error_code, raw.error_message)
+        self._check_first_batch(state, raw.status, rid)
+        self._check_error_rate(state)
 
     def _check_first_batch(self, state: LevelState, status: str, rid: str) -> None:
         """Stop the run when every request of its first batch failed (a wrong endpoint, key

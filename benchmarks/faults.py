@@ -33,10 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.emulator.runner import EmulatorProcess
 from capacity.errors import CapacityError
-from capacity.records import load_records
-from capacity.summary import summarize
+from capacity.records import load_records, summarize
+from emulator.runner import EmulatorProcess
 
 KINDS = {  # --fault kind → what it does (docs/emulator.md)
     "500": "HTTP 500 InternalServerException before the stream",

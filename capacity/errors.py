@@ -4,7 +4,7 @@ CapacityError
 ├── RecordsError   a records file or frame breaks the schema or the metric rules (DESIGN §3–4)
 ├── FitError       the data cannot support the requested fit (too few levels, no ok requests)
 ├── ModelFileError a saved CapacityModel cannot be read (format, version, fields)
-└── PlanInputError an invalid quota, workload or SLO (capacity.quota)
+└── PlanInputError an invalid quota, workload or SLO (capacity.planning._inputs)
 """
 
 from __future__ import annotations

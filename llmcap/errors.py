@@ -93,10 +93,10 @@ def _first_line(exc: BaseException) -> str:
 def _is_typed_input_error(exc: BaseException) -> bool:
     """Errors whose message already names the bad input and the fix."""
     from bench.config import SweepError
-    from bench.emulator.profile import ProfileError
-    from bench.emulator.runner import EmulatorError
     from bench.prompts import PromptError
     from capacity.errors import CapacityError
+    from capacity.serving._profile import ProfileError
+    from emulator.runner import EmulatorError
 
     typed = (SweepError, PromptError, ProfileError, EmulatorError, CapacityError)
     # A ValueError from bench or capacity names the bad value (e.g. an unsupported model for

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bench.emulator import Emulator
+from emulator import Emulator
 
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 QUESTION = [{"role": "user", "content": [{"text": "What is the meaning of life?"}]}]
@@ -50,7 +50,7 @@ _TOOL_DIRS = {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".
 
 def checkout_files(root: Path = ROOT) -> set[str]:
     """Every file of the checkout, minus tool caches and build metadata."""
-    found = set()
+    found: set[str] = set()
     for folder, dirs, files in os.walk(root):
         dirs[:] = [
             d

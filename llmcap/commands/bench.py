@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import SEED_LEVELS, SweepConfig
-from bench.emulator.profile import DEFAULT_PROFILE, load_profile
 from bench.prompts import load_prompt_sets
 from bench.providers.base import PROVIDERS, Endpoint
 from bench.records import read_jsonl
 from bench.rundir import read_config
 from bench.strategies import MODES
-from bench.sweep import SweepFailed, SweepInterrupted, run_sweep
+from bench.sweep import SweepFailed, SweepInterrupted
+from capacity.serving._profile import DEFAULT_PROFILE, load_profile
 from llmcap.commands._args import (
     nonneg_float,
     nonneg_int,
@@ -23,6 +23,7 @@ from llmcap.commands._args import (
     positive_int,
     share,
 )
+from llmcap.embedded import run_sweep_embedded
 from llmcap.errors import UserError, fix_for_failed_batch
 
 
@@ -214,7 +215,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = read_config(resume) if resume is not None else config_from_args(args)
     preflight(config)
     try:
-        run_dir = run_sweep(resume=resume) if resume is not None else run_sweep(config)
+        if resume is not None:
+            run_dir = run_sweep_embedded(resume=resume)
+        else:
+            run_dir = run_sweep_embedded(config)
     except SweepInterrupted as exc:
         _print_failures(exc.run_dir)
         print(

@@ -12,8 +12,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from capacity.records import load_records
-from capacity.summary import compare_prompts, summarize
+from capacity.records._load import load_records
+from capacity.records._summary import compare_prompts, summarize
 from llmcap.errors import UserError
 
 

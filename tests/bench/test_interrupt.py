@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.emulator import Emulator
+from emulator import Emulator
 
 
 class Bench:
@@ -99,7 +99,7 @@ def test_second_ctrl_c_cancels_them_now_with_cancelled_rows(tmp_path: Path) -> N
     with Emulator("fast", truth_log=log) as emu:
         bench = Bench(
             "--endpoint-url", emu.url, "--prompt", "small", "--mode", "interval",
-            "--levels", "4", "--batches", "400", "--interval-s", "0.05", "--max-tokens", "5000",
+            "--levels", "4", "--batches", "400", "--interval-s", "0.05", "--max-tokens", "4000",
             "--out", str(tmp_path), "--run-id", "r",
         )  # fmt: skip
         wait_until(lambda: emu.service.stats.requests >= 20)

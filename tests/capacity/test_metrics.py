@@ -7,17 +7,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from capacity.metrics import (
+from capacity.records._derive import (
     active_at_start,
     concurrency_stats,
     concurrency_timeline,
     derive_metrics,
     interval_end_s,
 )
-from capacity.validate import validate_records
+from capacity.records._validate import validate_records
 from tests.capacity.record_factory import frame, rec
 
 

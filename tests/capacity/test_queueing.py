@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from capacity.queueing import erlang_b, erlang_c, mgc_wait, min_servers
-from capacity.quota import PlanInputError
+from capacity.planning._inputs import PlanInputError
+from capacity.planning._queueing import erlang_b, erlang_c, mgc_wait, min_servers
 
 approx = pytest.approx
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from capacity.errors import RecordsError
-from capacity.records import load_records
-from capacity.schema import RECORD_COLUMNS
-from capacity.validate import is_validated, validate_records
+from capacity.records._load import load_records
+from capacity.records._schema import RECORD_COLUMNS
+from capacity.records._validate import is_validated, validate_records
 from tests.capacity.record_factory import frame, rec
 
 
