@@ -110,7 +110,7 @@ def test_plateau_share_and_in_flight_count_of_an_interval_level() -> None:
             mode="interval",
             level=2.0,
             batch=b,
-        )  # fmt: skip
+        )
         for b in range(20)
         for i in range(2)
     ]
