@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy capacity bench emulator contracts llmcap app tests
+	$(BIN)/mypy capacity bench emulator contracts llmcap account app tests
 
 unit: $(STAMP)
 	$(BIN)/pytest
