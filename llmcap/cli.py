@@ -11,9 +11,19 @@ import sys
 from collections.abc import Sequence
 
 from capacity.serving._profile import ProfileError
-from llmcap.commands import bench, demo, emulate, fit, plan, quotas, request_increase, summarize
+from llmcap.commands import (
+    bench,
+    demo,
+    emulate,
+    fit,
+    plan,
+    quotas,
+    request_increase,
+    summarize,
+    usage,
+)
 
-COMMANDS = (demo, bench, summarize, fit, plan, emulate, quotas, request_increase)
+COMMANDS = (demo, bench, summarize, fit, plan, emulate, quotas, usage, request_increase)
 
 
 def build_parser() -> argparse.ArgumentParser:
