@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 META = UsageMeta("us.meta.llama3-3-70b-instruct-v1:0", "us-west-2", quota_tpm=300_000)
 
 
-def _frame(**kw: object) -> pd.DataFrame:
+def _frame(**kw: Any) -> pd.DataFrame:
     return synthetic_usage(dataclasses.replace(SyntheticTraffic(quota_tpm=300_000), **kw), END)
 
 
