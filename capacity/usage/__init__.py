@@ -1,9 +1,9 @@
 """Measured usage of a Bedrock model id (per-minute CloudWatch data): quota-token usage with
 burndown, percentiles of TPM and RPM, daily totals, the growth trend and the exhaustion forecast;
-and on-demand cost (``capacity.usage.cost``). Pure: the frame comes from ``account`` (CloudWatch)
-or from ``synthetic_usage``; see docs/account.md.
+and on-demand cost (``load_prices``, ``monthly_cost``). Pure: the frame comes from ``account``
+(CloudWatch) or from ``synthetic_usage``; see docs/account.md.
 
-Names load lazily: ``capacity.usage.cost`` and ``import capacity.usage`` pay for neither pandas
+Names load lazily: ``import capacity.usage`` and the cost functions pay for neither pandas
 nor statsmodels; statsmodels loads when a forecast is fitted. ``capacity.planning`` does not
 import this package (the arrow goes the other way: ``UsageSummary.workload()`` builds a
 planning ``Workload``).
@@ -32,6 +32,12 @@ _EXPORTS: dict[str, str] = {
     "SyntheticTraffic": "capacity.usage._synthetic",
     "synthetic_usage": "capacity.usage._synthetic",
     "usage_figures": "capacity.usage._figures",
+    "MonthlyCost": "capacity.usage._cost",
+    "Price": "capacity.usage._cost",
+    "PriceError": "capacity.usage._cost",
+    "PriceTable": "capacity.usage._cost",
+    "load_prices": "capacity.usage._cost",
+    "monthly_cost": "capacity.usage._cost",
 }
 
 if TYPE_CHECKING:
@@ -43,6 +49,14 @@ if TYPE_CHECKING:
         quota_tokens,
         summarize_usage,
     )
+    from capacity.usage._cost import (
+        MonthlyCost,
+        Price,
+        PriceError,
+        PriceTable,
+        load_prices,
+        monthly_cost,
+    )
     from capacity.usage._figures import usage_figures
     from capacity.usage._forecast import Forecast, fit_growth, forecast_exhaustion
     from capacity.usage._frame import USAGE_COLUMNS, UsageMeta
@@ -53,6 +67,10 @@ __all__ = [
     "USAGE_COLUMNS",
     "DailyRow",
     "Forecast",
+    "MonthlyCost",
+    "Price",
+    "PriceError",
+    "PriceTable",
     "Stats",
     "SyntheticTraffic",
     "UsageFileError",
@@ -60,6 +78,8 @@ __all__ = [
     "UsageSummary",
     "fit_growth",
     "forecast_exhaustion",
+    "load_prices",
+    "monthly_cost",
     "per_minute",
     "quota_tokens",
     "read_usage",

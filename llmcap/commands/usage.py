@@ -95,3 +95,75 @@ def cmd_usage(args: argparse.Namespace) -> int:
     con.print(f"wrote {out / 'usage.parquet'}, {out / 'summary.md'}, "
               + ", ".join(str(f) for f in figures), markup=False, highlight=False)  # fmt: skip
     return 0
+
+
+# -- used by `llmcap plan` ---------------------------------------------------------------------
+def add_plan_args(p: Any) -> None:
+    """``plan``'s --from-usage, --price-region and --prices."""
+    p.add_argument(
+        "--from-usage",
+        type=Path,
+        metavar="USAGE_PARQUET",
+        help="measured usage (llmcap usage): tokens per request, peak-to-average, latency, "
+        "burndown, model id and TPM quota; flags given explicitly win",
+    )
+    p.add_argument("--price-region", help="Region for the monthly cost (default: the usage's)")
+    p.add_argument("--prices", type=Path, help="price table JSON (default: the shipped one)")
+
+
+def apply_usage(args: argparse.Namespace) -> str | None:
+    """Fill ``plan``'s unset inputs from ``args.from_usage``; returns a line saying what was
+    taken (None without --from-usage). Raises CapacityError for an unreadable file."""
+    from capacity.usage import read_usage, summarize_usage
+
+    if args.from_usage is None:
+        return None
+    frame, meta = read_usage(args.from_usage)
+    s = summarize_usage(frame, meta)
+    if args.tpm is None:
+        args.tpm = meta.quota_tpm
+    if args.model_id is None:
+        args.model_id = meta.model_id
+    if args.input_tokens is None:
+        args.input_tokens = s.mean_input_tokens
+    if args.output_tokens is None:
+        args.output_tokens = min(s.mean_output_tokens, args.max_tokens)
+    if not args.cache_read_tokens:
+        args.cache_read_tokens = s.mean_cache_read_tokens
+    if not args.cache_write_tokens:
+        args.cache_write_tokens = s.mean_cache_write_tokens
+    if args.burndown is None:
+        args.burndown = meta.burndown
+    if args.peak_to_average is None:
+        args.peak_to_average = max(1.0, s.peak_to_average)
+    if args.latency_s is None and args.model is None and s.latency_ms.get("latency_ms_avg"):
+        args.latency_s = s.latency_ms["latency_ms_avg"] / 1000.0
+    if args.price_region is None:
+        args.price_region = meta.region
+    return (
+        f"workload from {args.from_usage} ({meta.model_id}, {meta.region}, {s.start[:10]} to "
+        f"{s.end[:10]}): {args.input_tokens:,.0f} input, {args.output_tokens:,.0f} output, "
+        f"{args.cache_read_tokens:,.0f} cache-read, {args.cache_write_tokens:,.0f} cache-write "
+        f"tokens per request, peak-to-average {args.peak_to_average:.2f}, TPM quota "
+        f"{'(not recorded)' if meta.quota_tpm is None else f'{meta.quota_tpm:,.0f}'}"
+    )
+
+
+def plan_cost(args: argparse.Namespace, peak_requests_per_min: float) -> tuple[Any, str | None]:
+    """The monthly cost of the planned load (``MonthlyCost``) when a model id and a price Region
+    are known, else None; with a note when no price applies."""
+    from capacity.usage import PriceError, load_prices, monthly_cost
+
+    if args.model_id is None or args.price_region is None:
+        return None, None
+    try:
+        price = load_prices(args.prices).price(args.model_id, args.price_region)
+    except PriceError as exc:
+        return None, f"no monthly cost: {exc}"
+    cost = monthly_cost(
+        price, peak_requests_per_min, input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens, cache_read_tokens=args.cache_read_tokens,
+        cache_write_tokens=args.cache_write_tokens,
+        peak_to_average=args.peak_to_average or 1.0, active_hours_per_day=args.active_hours,
+    )  # fmt: skip
+    return cost, None
