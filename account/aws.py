@@ -138,14 +138,33 @@ class Connection:
         return None
 
 
-def connect(region: str, profile: str | None = None, endpoint_url: str | None = None) -> Connection:
-    """A ``Connection`` for ``region``; raises ``WrongRegion`` or ``NoCredentials`` up front."""
+OFFLINE_KEYS = ("llmcap-offline", "llmcap-offline")
+"""Placeholder keys for stand-ins (the emulator, moto), which check no signatures. Not secret."""
+
+
+def connect(
+    region: str,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    *,
+    offline: bool = False,
+) -> Connection:
+    """A ``Connection`` for ``region``; raises ``WrongRegion`` or ``NoCredentials`` up front.
+    ``offline=True`` (with ``endpoint_url``) signs with placeholder keys instead of the chain."""
     known = bedrock_regions()
     if region not in known:
         raise WrongRegion(
             f"Amazon Bedrock is not offered in Region {region!r}; pass --region one of "
             f"{', '.join(r for r in known if r.startswith(('us-', 'eu-')))}, ..."
         )
+    if offline:
+        if endpoint_url is None:
+            raise AccountError("offline=True needs an endpoint_url (a local stand-in)")
+        key, secret = OFFLINE_KEYS
+        session = boto3.session.Session(
+            aws_access_key_id=key, aws_secret_access_key=secret, region_name=region
+        )
+        return Connection(session, region, None, endpoint_url)
     try:
         session = boto3.session.Session(profile_name=profile, region_name=region)
     except bexc.ProfileNotFound:
