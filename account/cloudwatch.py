@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from account.aws import Connection
-from capacity.usage._frame import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS
+from capacity.usage import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS
 
 NAMESPACE = "AWS/Bedrock"
 SUMS = {

@@ -15,6 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "LATENCY_COLUMNS": "capacity.usage._frame",
+    "SUM_COLUMNS": "capacity.usage._frame",
     "USAGE_COLUMNS": "capacity.usage._frame",
     "UsageMeta": "capacity.usage._frame",
     "DailyRow": "capacity.usage._analysis",
@@ -59,11 +61,13 @@ if TYPE_CHECKING:
     )
     from capacity.usage._figures import usage_figures
     from capacity.usage._forecast import Forecast, fit_growth, forecast_exhaustion
-    from capacity.usage._frame import USAGE_COLUMNS, UsageMeta
+    from capacity.usage._frame import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS, UsageMeta
     from capacity.usage._io import UsageFileError, read_usage, write_usage
     from capacity.usage._synthetic import SyntheticTraffic, synthetic_usage
 
 __all__ = [
+    "LATENCY_COLUMNS",
+    "SUM_COLUMNS",
     "USAGE_COLUMNS",
     "DailyRow",
     "Forecast",
