@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bexc
@@ -138,6 +139,14 @@ class Connection:
         return None
 
 
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url`` points at this machine (127.0.0.1, ::1 or localhost)."""
+    if url is None:
+        return False
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
 OFFLINE_KEYS = ("llmcap-offline", "llmcap-offline")
 """Placeholder keys for stand-ins (the emulator, moto), which check no signatures. Not secret."""
 
@@ -150,7 +159,8 @@ def connect(
     offline: bool = False,
 ) -> Connection:
     """A ``Connection`` for ``region``; raises ``WrongRegion`` or ``NoCredentials`` up front.
-    ``offline=True`` (with ``endpoint_url``) signs with placeholder keys instead of the chain."""
+    ``offline=True`` (with ``endpoint_url``) signs with placeholder keys instead of the chain;
+    so does a loopback ``endpoint_url`` (a local stand-in) when the chain has no credentials."""
     known = bedrock_regions()
     if region not in known:
         raise WrongRegion(
@@ -180,6 +190,9 @@ def connect(
         if error is None:
             raise
         raise error from exc
+    if credentials is None and profile is None and is_loopback(endpoint_url):
+        # A local stand-in checks no signature: sign with placeholder keys rather than fail.
+        return connect(region, endpoint_url=endpoint_url, offline=True)
     if credentials is None:
         error = conn.translate(bexc.NoCredentialsError(), "")
         assert error is not None

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from account import AccountError, connect, read_model_quotas
 from bench.config import SweepConfig
 from bench.prompts import load_prompt_sets
@@ -90,6 +92,8 @@ def _quota(config: SweepConfig, profile: str | None) -> tuple[float | None, str]
         mq = read_model_quotas(conn, ep.model_id, with_requests=False)
     except AccountError as exc:
         return None, f"not read ({exc})"
+    except (ClientError, BotoCoreError) as exc:  # e.g. an OpenAI-compatible server at the URL
+        return None, f"not read ({type(exc).__name__}: the endpoint serves no Service Quotas)"
     where = ep.endpoint_url or f"Service Quotas in {conn.region}"
     return mq.value("tpm"), f"read live from {where}"
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from account import AccountError, connect, read_model_quotas
 from account.cloudwatch import fetch_usage
 from capacity.serving import burndown_for
@@ -63,7 +65,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
                 quota_tpm, quota_rpm = mq.value("tpm"), mq.value("rpm")
                 if quota_tpm is not None:
                     notes.append(f"TPM quota {quota_tpm:,.0f} ({mq.code('tpm')}) read live")
-            except AccountError as exc:
+            except (AccountError, ClientError, BotoCoreError) as exc:
                 print(f"warning: quota not read ({exc}); pass --tpm", file=sys.stderr)
         frame, period, fetch_notes = fetch_usage(
             conn, args.model_id, args.days, end=end,

@@ -173,8 +173,11 @@ def test_errors_are_one_line_with_the_fix(
     assert code == 2 and "profile 'nobody' not found" in err
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url)
+    code, _, err = run(capsys, "quotas", "--region", "us-west-2")
     assert code == 2 and err.startswith("error: no AWS credentials found; pass --profile")
+    # A local stand-in needs no credentials: placeholder keys sign the calls.
+    code, out, _ = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url)
+    assert code == 0 and "L-0E7AA8B7" in out
 
 
 def test_expired_sso_token_names_the_login_command(
