@@ -147,7 +147,8 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 def _preflight(args: argparse.Namespace, config: SweepConfig) -> int | None:
     """--dry-run: print the estimate, return 0. --budget-usd: return 2 when the sweep may cost
-    more (or its cost is unknown); else warn about throttled levels and return None (run)."""
+    more (or its cost is unknown). Otherwise warn about the levels the TPM quota (read live when
+    credentials exist) will throttle and return None: run."""
     from llmcap.preflight import estimate_sweep, render
 
     est = estimate_sweep(
@@ -157,7 +158,7 @@ def _preflight(args: argparse.Namespace, config: SweepConfig) -> int | None:
         print(render(est))
         return 0
     total = est.total_cost_usd
-    if total is None or total > args.budget_usd:
+    if args.budget_usd is not None and (total is None or total > args.budget_usd):
         cost = "cannot be bounded (see --dry-run)" if total is None else f"may cost ${total:,.2f}"
         print(
             f"error: the sweep {cost}, above --budget-usd {args.budget_usd:g}; lower "
@@ -181,10 +182,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             run_dir = run_sweep_embedded(resume=args.resume)
         else:
             config = config_from_args(args)
-            if args.dry_run or args.budget_usd is not None:
-                refused = _preflight(args, config)
-                if refused is not None:
-                    return refused
+            refused = _preflight(args, config)
+            if refused is not None:
+                return refused
             run_dir = run_sweep_embedded(config)
     except SweepInterrupted as exc:
         print(

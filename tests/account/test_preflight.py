@@ -90,3 +90,18 @@ def test_budget_refuses_before_starting(capsys: pytest.CaptureFixture[str], tmp_
     code = main(["bench", "--budget-usd", "5", "--mode", "concurrency", "--duration-s", "1",
                  "--levels", "1", "--out", str(tmp_path), "--quiet"])  # fmt: skip
     assert code == 2 and "cannot be bounded" in capsys.readouterr().err
+
+
+def test_a_real_run_warns_about_throttled_levels_and_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with Emulator("fast", tpm=3_000) as emu:
+        code = main([
+            "bench", "--endpoint-url", emu.url, "--region", "us-west-2", "--prompt", "small",
+            "--levels", "1,5", "--batches", "1", "--max-tokens", "8", "--quiet",
+            "--out", str(tmp_path),
+        ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "warning: small level 5 reserves" in err and "level 1 reserves" not in err
+    assert any(tmp_path.iterdir())  # the sweep ran
