@@ -2,11 +2,13 @@
 
 Two runs, Poisson arrivals, ``minutes`` each (docs/architecture.md, "Quota rules"):
 
-1. **At the plan** — the busiest minute's rate (λ × peak_to_average) for the whole run: the share
-   of requests throttled (should be ≈ 0) and the simulated p95 TTFT.
-2. **Overloaded** — 1.25 × the rate the quotas allow: once the bucket drains, the ledger admits
-   exactly what it sustains. The admitted rate over the second half of the run is the
-   simulation's measure of the quota's capacity, compared with the plan's analytic quota limit.
+1. **At the plan** — the busiest minute's rate (λ × peak_to_average) stepped up at once on full
+   buckets and held for the whole run (so the ramp is checked too): the share of requests
+   throttled (should be ≈ 0) and the simulated p95 TTFT.
+2. **Overloaded** — 1.25 × the rate the quotas sustain (TPM, RPM, TPD; the ramp limit is a
+   transient): once the bucket drains, the ledger admits exactly what it sustains. The admitted
+   rate over the second half of the run is the simulation's measure of the sustained capacity,
+   compared with the plan's analytic one.
 
 Requests take the plan's latency (TTFT and mean response time from its capacity curve). When the
 model is a calibrated twin (it carries a serving ``profile``), the serving model runs too, so
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from capacity.planning._plan import CapacityPlan
 
 OVERLOAD = 1.25
-QUOTA_CONSTRAINTS = ("tpm", "tpm_inflight", "rpm", "tpd")
+SUSTAINED = ("tpm", "rpm", "tpd")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class PlanVerification:
     """What the ledger did with the plan's load in virtual time (module docstring).
 
     ``throttled_share`` at the plan's busiest-minute rate; ``ttft_p95_s`` simulated there;
-    ``quota_rate_per_min`` the analytic busiest-minute rate the quotas allow and
+    ``quota_rate_per_min`` the analytic busiest-minute rate the quotas sustain and
     ``simulated_rate_per_min`` what the overloaded ledger admitted per minute in steady state;
     ``agreement`` = simulated / analytic. ``server`` says how latency was modelled.
     """
@@ -79,7 +81,7 @@ def verify_plan(
     par = plan.workload.peak_to_average
     quota_rates = [
         plan.requests_per_min_by_constraint[c] * par
-        for c in QUOTA_CONSTRAINTS
+        for c in SUSTAINED
         if c in plan.requests_per_min_by_constraint
     ]
     quota_rate = min(quota_rates)
