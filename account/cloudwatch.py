@@ -145,10 +145,9 @@ def fetch_usage(
         return np.array([series.get(ts.to_pydatetime(), fill) for ts in index], dtype=float)
 
     for col in SUM_COLUMNS:
-        has_data = bool(data.get(f"s_{col}"))
-        frame[col] = column(
-            f"s_{col}", 0.0 if has_data or col != "estimated_tpm_quota_usage" else np.nan
-        )
+        # No datapoint means no traffic (0), except for Bedrock's own quota estimate: where it
+        # is missing (older data, other APIs) the quota tokens are computed from the counts.
+        frame[col] = column(f"s_{col}", np.nan if col == "estimated_tpm_quota_usage" else 0.0)
     if not data.get("s_estimated_tpm_quota_usage"):
         notes.append(
             "EstimatedTPMQuotaUsage has no data: quota tokens are input + cache write + "

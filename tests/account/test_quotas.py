@@ -4,6 +4,7 @@ Quotas API with real boto3, and each user error as one line with the fix and exi
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ import pytest
 from botocore.stub import Stubber
 
 from account import AccessDenied, connect, read_model_quotas
+from account.cloudwatch import fetch_usage
 from account.quotas import AppliedQuota, classify, match_model, model_part, name_matches_id
 from account.requests import plan_increase, submit_increase
+from capacity.usage import UsageMeta, quota_tokens
 from emulator import Emulator
 from llmcap.cli import main
 
@@ -225,3 +228,40 @@ def test_expired_session_credentials(emu: Emulator) -> None:
         )  # fmt: skip
         with pytest.raises(Exception, match="credentials have expired; renew them"):
             read_model_quotas(conn, LLAMA)
+
+
+def test_cloudwatch_frame_from_a_stubbed_answer_with_percentiles(emu: Emulator) -> None:
+    """Percentile statistics and EstimatedTPMQuotaUsage, which moto cannot serve, parsed from a
+    GetMetricData answer of AWS's shape (Stubber): a missing estimate falls back to the counts."""
+    conn = connect("us-west-2", endpoint_url=emu.url)
+    end = datetime(2026, 3, 2, 0, 3, tzinfo=UTC)
+    t0, t1 = end - timedelta(minutes=3), end - timedelta(minutes=2)
+
+    def result(qid: str, values: list[float], stamps: list[datetime]) -> dict[str, Any]:
+        return {"Id": qid, "Label": qid, "Timestamps": stamps, "Values": values,
+                "StatusCode": "Complete"}  # fmt: skip
+
+    sums = {
+        "s_invocations": [2.0, 3.0], "s_throttles": [0.0, 1.0], "s_input_tokens": [200.0, 300.0],
+        "s_output_tokens": [20.0, 30.0], "s_cache_read_tokens": [0.0, 0.0],
+        "s_cache_write_tokens": [0.0, 0.0],
+    }  # fmt: skip
+    first = [result(k, v, [t0, t1]) for k, v in sums.items()]
+    first += [result("s_estimated_tpm_quota_usage", [999.0], [t1])]
+    first += [result("a_ttft_ms_avg", [300.0, 310.0], [t0, t1]),
+              result("a_latency_ms_avg", [900.0, 950.0], [t0, t1])]  # fmt: skip
+    second = [
+        result(f"p_{m}_{p}", [float(i)], [t0])
+        for m in ("ttft_ms", "latency_ms")
+        for i, p in enumerate(("p50", "p90", "p99"))
+    ]
+    with Stubber(conn.client("cloudwatch")) as stub:
+        stub.add_response("get_metric_data", {"MetricDataResults": first})
+        stub.add_response("get_metric_data", {"MetricDataResults": second})
+        frame, period, notes = fetch_usage(conn, LLAMA, 3 / 1440, end=end)
+    assert period == 60 and len(frame) == 3
+    assert frame["invocations"].tolist() == [2.0, 3.0, 0.0]
+    assert frame["ttft_ms_p99"].tolist()[0] == 2.0
+    assert not any("percentiles" in n for n in notes)
+    q = quota_tokens(frame, UsageMeta(LLAMA, "us-west-2").burndown)
+    assert q.tolist() == [220.0, 999.0, 0.0]  # counts, Bedrock's estimate, no traffic
