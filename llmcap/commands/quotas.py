@@ -18,7 +18,12 @@ from account import AccountError, AppliedQuota, connect, read_model_quotas, read
 def add_account_args(p: argparse.ArgumentParser) -> None:
     """--region, --profile and --endpoint-url, shared by the account commands."""
     p.add_argument("--region", required=True, help="AWS Region (e.g. us-west-2)")
-    p.add_argument("--profile", help="AWS named profile (default: the standard credential chain)")
+    p.add_argument(
+        "--profile",
+        "--aws-profile",
+        dest="profile",
+        help="AWS named profile (default: the standard credential chain)",
+    )
     p.add_argument(
         "--endpoint-url",
         help="send the calls to this URL instead of AWS (e.g. the emulator: llmcap emulate)",
