@@ -95,21 +95,21 @@ class Connection:
         """The ``AccountError`` for ``exc``, or None when it is not one the user can fix."""
         if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):
             return NoCredentials(
-                "no AWS credentials found; pass --profile NAME, set AWS_PROFILE or "
+                "no AWS credentials found — pass --profile NAME, set AWS_PROFILE or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`"
             )
         if isinstance(exc, _SSO_ERRORS):
             return SsoTokenExpired(
-                f"the AWS SSO session has expired or is missing; run `{self.login_hint()}`"
+                f"the AWS SSO session has expired or is missing — run `{self.login_hint()}`"
             )
         if isinstance(exc, bexc.EndpointConnectionError):
             if self.endpoint_url is not None:
                 return AccountError(
-                    f"cannot reach --endpoint-url {self.endpoint_url}; start it (e.g. "
+                    f"cannot reach --endpoint-url {self.endpoint_url} — start it (e.g. "
                     "`llmcap emulate`) or drop the flag to use AWS"
                 )
             return WrongRegion(
-                f"cannot reach AWS in Region {self.region!r}; check --region "
+                f"cannot reach AWS in Region {self.region!r} — check --region "
                 "(e.g. us-east-1, us-west-2) and your network"
             )
         if isinstance(exc, bexc.ClientError):
@@ -118,18 +118,18 @@ class Connection:
             message = " ".join(str(err.get("Message", "")).split())
             if code in _ACCESS_DENIED:
                 return AccessDenied(
-                    f"access denied: the caller needs IAM action {action} (add it to the "
-                    f"role or user's policy; docs/account.md lists them all). AWS said: {message}",
+                    f"access denied: the caller needs IAM action {action} — add it to the role or "
+                    f"user's policy (docs/account.md lists them all). AWS said: {message}",
                     action,
                 )
             if code in _EXPIRED:
                 return SsoTokenExpired(
-                    f"the AWS credentials have expired; renew them (`{self.login_hint()}` "
+                    f"the AWS credentials have expired — renew them (`{self.login_hint()}` "
                     "or a new session token)"
                 )
             if code in _REJECTED_KEYS:
                 return NoCredentials(
-                    f"AWS rejected the credentials ({code}); check the access key or "
+                    f"AWS rejected the credentials ({code}) — check the access key or "
                     "--profile, or run `aws configure`"
                 )
             if code == "NoSuchResourceException":
@@ -164,7 +164,7 @@ def connect(
     known = bedrock_regions()
     if region not in known:
         raise WrongRegion(
-            f"Amazon Bedrock is not offered in Region {region!r}; pass --region one of "
+            f"Amazon Bedrock is not offered in Region {region!r} — pass --region one of "
             f"{', '.join(r for r in known if r.startswith(('us-', 'eu-')))}, ..."
         )
     if offline:
@@ -179,7 +179,7 @@ def connect(
         session = boto3.session.Session(profile_name=profile, region_name=region)
     except bexc.ProfileNotFound:
         raise NoCredentials(
-            f"AWS profile {profile!r} not found; list them with `aws configure list-profiles` "
+            f"AWS profile {profile!r} not found — list them with `aws configure list-profiles` "
             "or run `aws configure sso`"
         ) from None
     conn = Connection(session, region, profile, endpoint_url)

@@ -246,7 +246,7 @@ def match_model(
             return display, scope, sorted(guess, key=lambda q: (order[q.kind], q.name))
         raise UnknownModel(
             f"model id {model_id!r} is not in the shipped model table, so its quotas cannot be "
-            "named; check the id (`aws bedrock list-foundation-models`) or use `llmcap quotas "
+            "named — check the id (`aws bedrock list-foundation-models`) or use `llmcap quotas "
             "--region R` without --model-id to list every quota"
         )
     wanted = (scope, "any")

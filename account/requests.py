@@ -92,7 +92,7 @@ class RequestStatus:
 def _duplicate(code: str, req: OpenRequest) -> DuplicateRequest:
     return DuplicateRequest(
         f"an increase request for {code} is already open: {req.request_id} ({req.status}, "
-        f"desired {_value(req.desired_value)}, filed {req.created}); follow it with "
+        f"desired {_value(req.desired_value)}, filed {req.created}) — follow it with "
         f"`llmcap request-status {req.request_id}` instead of filing another",
         req.request_id,
     )
@@ -108,13 +108,13 @@ def plan_increase(conn: Connection, quota_code: str, desired_value: float) -> In
     current = float(quota.get("Value", 0.0))
     if quota.get("Adjustable") is False:
         raise RequestRejected(
-            f"{quota_code} ({quota['QuotaName']}) is not adjustable; ask AWS Support, or plan "
+            f"{quota_code} ({quota['QuotaName']}) is not adjustable — ask AWS Support, or plan "
             "with a quota that is (e.g. cross-Region TPM instead of RPM)"
         )
     if desired_value <= current:
         raise RequestRejected(
             f"--desired-value {desired_value:g} is not above the current value {current:g} of "
-            f"{quota_code}; ask for more than {current:g}"
+            f"{quota_code} — ask for more than {current:g}"
         )
     existing = open_requests(conn, quota_code)
     if existing:
@@ -169,7 +169,7 @@ def request_status(conn: Connection, request_id: str) -> RequestStatus:
         )  # fmt: skip
     except QuotaNotFound:
         raise QuotaNotFound(
-            f"no quota increase request {request_id!r} in {conn.region}; request ids are per "
+            f"no quota increase request {request_id!r} in {conn.region} — request ids are per "
             "Region — check --region and the id printed by `llmcap request-increase --submit`"
         ) from None
     return RequestStatus.from_api(answer)

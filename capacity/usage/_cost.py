@@ -81,14 +81,14 @@ class PriceTable:
         rows = [r for r in self.rows if key.startswith(r["match"])]
         if not rows:
             raise PriceError(
-                f"no on-demand price for model {model_id!r} in {self.path}; pass --prices FILE "
+                f"no on-demand price for model {model_id!r} in {self.path} — pass --prices FILE "
                 "with a row for it (layout: capacity/data/bedrock_prices.json)"
             )
         best = max(rows, key=lambda r: len(r["match"]))
         if region not in best["regions"]:
             raise PriceError(
                 f"no on-demand price for {best['match']} in Region {region!r} in {self.path} "
-                f"(it lists {', '.join(best['regions'])}); pass --prices FILE with that Region"
+                f"(it lists {', '.join(best['regions'])}) — pass --prices FILE with that Region"
             )
         return Price(
             best["match"], region, float(best["input"]), float(best["output"]),
@@ -116,7 +116,7 @@ def load_prices(path: str | Path | None = None) -> PriceTable:
         return PriceTable(rows, str(doc.get("source", "")), str(doc.get("as_of", "")), where)
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise PriceError(
-            f"price file {path or 'bedrock_prices.json'} is invalid ({exc}); see the layout "
+            f"price file {path or 'bedrock_prices.json'} is invalid ({exc}) — see the layout "
             "of capacity/data/bedrock_prices.json"
         ) from exc
 

@@ -39,7 +39,7 @@ def read_usage(path: str | Path) -> tuple[pd.DataFrame, UsageMeta]:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise UsageFileError(
-            f"{path}: not a readable Parquet file ({exc}); write one with `llmcap usage`"
+            f"{path}: not a readable Parquet file ({exc}) — write one with `llmcap usage`"
         ) from exc
     raw = (table.schema.metadata or {}).get(META_KEY)
     missing = [c for c in USAGE_COLUMNS if c not in table.column_names]

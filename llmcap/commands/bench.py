@@ -187,7 +187,7 @@ def _cost_preflight(args: argparse.Namespace, config: SweepConfig) -> int | None
     if args.budget_usd is not None and (total is None or total > args.budget_usd):
         cost = "cannot be bounded (see --dry-run)" if total is None else f"may cost ${total:,.2f}"
         print(
-            f"error: the sweep {cost}, above --budget-usd {args.budget_usd:g}; lower "
+            f"error: the sweep {cost}, above --budget-usd {args.budget_usd:g} — lower "
             "--levels/--batches/--max-tokens or raise the budget",
             file=sys.stderr,
         )

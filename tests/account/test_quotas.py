@@ -177,7 +177,7 @@ def test_errors_are_one_line_with_the_fix(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     code, _, err = run(capsys, "quotas", "--region", "us-west-2")
-    assert code == 2 and err.startswith("error: no AWS credentials found; pass --profile")
+    assert code == 2 and err.startswith("error: no AWS credentials found — pass --profile")
     # A local stand-in needs no credentials: placeholder keys sign the calls.
     code, out, _ = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url)
     assert code == 0 and "L-0E7AA8B7" in out
@@ -200,7 +200,7 @@ def test_expired_sso_token_names_the_login_command(
                        "--profile", "work")  # fmt: skip
     assert code == 2
     fix = "run `aws sso login --profile work`"
-    assert err == f"error: the AWS SSO session has expired or is missing; {fix}\n"
+    assert err == f"error: the AWS SSO session has expired or is missing — {fix}\n"
 
 
 def test_access_denied_names_the_iam_action(emu: Emulator) -> None:
@@ -226,7 +226,7 @@ def test_expired_session_credentials(emu: Emulator) -> None:
             "list_service_quotas", service_error_code="ExpiredTokenException",
             service_message="The security token included in the request is expired",
         )  # fmt: skip
-        with pytest.raises(Exception, match="credentials have expired; renew them"):
+        with pytest.raises(Exception, match="credentials have expired — renew them"):
             read_model_quotas(conn, LLAMA)
 
 
