@@ -13,10 +13,20 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from llmcap.commands import bench, demo, emulate, fit, plan, summarize
+from llmcap.commands import (
+    bench,
+    demo,
+    emulate,
+    fit,
+    plan,
+    quotas,
+    request_increase,
+    summarize,
+    usage,
+)
 from llmcap.errors import EXIT_USAGE, describe
 
-COMMANDS = (demo, bench, summarize, fit, plan, emulate)
+COMMANDS = (demo, bench, summarize, fit, plan, emulate, quotas, usage, request_increase)
 
 
 class OneLineParser(argparse.ArgumentParser):
