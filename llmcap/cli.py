@@ -19,14 +19,18 @@ from llmcap.commands import (
     emulate,
     fit,
     plan,
+    probe,
     quotas,
     request_increase,
     summarize,
+    twin,
     usage,
 )
 from llmcap.errors import EXIT_USAGE, describe
 
-COMMANDS = (demo, bench, summarize, fit, plan, emulate, quotas, usage, request_increase)
+COMMANDS = (
+    demo, bench, summarize, fit, plan, emulate, twin, probe, quotas, usage, request_increase,
+)  # fmt: skip
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -98,6 +98,10 @@ def _one_line_error(parser: argparse.ArgumentParser) -> Any:
 
 
 def _load_model(path: Path) -> Predictor:
+    from capacity.serving._twin import is_twin_file, load_twin
+
+    if is_twin_file(path):  # a digital twin (`llmcap twin fit`), tagged "format": "llmcap-twin"
+        return load_twin(path)
     from capacity.fitting._model import CapacityModel  # lazy: only `--model` pays for the import
 
     model: Predictor = CapacityModel.load(path)
