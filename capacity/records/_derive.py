@@ -1,4 +1,4 @@
-"""Per-request metrics from raw offsets (DESIGN §4) and exact in-flight concurrency.
+"""Per-request metrics from raw offsets (docs/architecture.md) and exact in-flight concurrency.
 
 Every function here is pure and vectorised (numpy), so a million records take milliseconds.
 Concurrency is an exact sweep-line over each request's interval ``[start_s, end)`` — never
@@ -18,9 +18,16 @@ Floats = npt.NDArray[np.float64]
 
 
 def derive_metrics(
-    start_s: Floats, first_s: Floats, last_s: Floats, end_s: Floats, output_tokens: Floats
+    start_s: Floats,
+    first_s: Floats,
+    last_s: Floats,
+    end_s: Floats,
+    output_tokens: Floats,
+    scheduled_s: Floats | None = None,
 ) -> dict[str, Floats]:
-    """``ttft_s, ttlt_s, e2e_s, tpot_s, tps`` from raw offsets (arrays of one length).
+    """``ttft_s, ttlt_s, e2e_s, tpot_s, tps`` (and ``lateness_s = start_s − scheduled_s`` when
+    ``scheduled_s`` is given) from raw offsets (arrays of one length). The only place these
+    metrics are computed (docs/architecture.md, "Records").
 
     ``tpot_s = (ttlt_s − ttft_s) / (n − 1)`` for ``n ≥ 2`` output tokens, else NaN;
     ``tps = 1 / tpot_s`` where ``tpot_s > 0``, else NaN — never inf (a response delivered in one
@@ -33,7 +40,10 @@ def derive_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(n >= 2, (ttlt - ttft) / (n - 1), np.nan)
         tps = np.where(tpot > 0, 1.0 / tpot, np.nan)
-    return {"ttft_s": ttft, "ttlt_s": ttlt, "e2e_s": e2e, "tpot_s": tpot, "tps": tps}
+    out = {"ttft_s": ttft, "ttlt_s": ttlt, "e2e_s": e2e, "tpot_s": tpot, "tps": tps}
+    if scheduled_s is not None:
+        out["lateness_s"] = start_s - scheduled_s
+    return out
 
 
 def interval_end_s(frame: pd.DataFrame) -> Floats:
@@ -98,6 +108,23 @@ def concurrency_stats(start_s: Floats, end_s: Floats) -> ConcurrencyStats:
     duration = float(times[-1] - times[0])
     mean = area / duration if duration > 0 else float("nan")
     return ConcurrencyStats(mean, int(active.max(initial=0)), duration, area)
+
+
+def mean_in_flight(start_s: Floats, end_s: Floats, lo_s: float, hi_s: float) -> float:
+    """Time-weighted mean in-flight count over the window [lo_s, hi_s] (NaN if it is empty)."""
+    if start_s.size == 0 or not hi_s > lo_s:
+        return float("nan")
+    times, active = _events(start_s, end_s)
+    edges = np.clip(np.append(times, np.inf), lo_s, hi_s)
+    return float(np.sum(active * np.diff(edges)) / (hi_s - lo_s))
+
+
+def plateau_window(start_s: Floats, latency_s: float) -> tuple[float, float]:
+    """The steady part of a level: sends from one mean latency after the first send until one
+    before the last (before it the in-flight count is still ramping up, after it draining)."""
+    if start_s.size == 0 or not np.isfinite(latency_s):
+        return float("nan"), float("nan")
+    return float(start_s.min() + latency_s), float(start_s.max() - latency_s)
 
 
 def active_at_start(start_s: Floats, end_s: Floats) -> npt.NDArray[np.int64]:

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
+from capacity.serving._models import load_model_table
 
 DEFAULT_PROFILE = "llama3.3-70b-bedrock"
+DEFAULT_MAX_OUTPUT_TOKENS = 8192
+"""The output limit of a model id the model table does not know."""
 
 
 class ProfileError(ValueError):
@@ -27,7 +30,7 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class ServingModel:
-    """Coefficients of the continuous-batching step-time model (DESIGN §7).
+    """Coefficients of the continuous-batching step-time model (docs/architecture.md).
 
     ``step = c_b·B + max(t_w + max(c_a·ctx_max, c_kv·K), c_f·(B + prefill_tokens))`` where B is
     the number of decoding sequences, K the KV tokens they hold and ctx_max the longest context.
@@ -69,11 +72,13 @@ class OutputLength:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model id the emulator serves, with its quota burndown and output limit."""
+    """A model id the emulator serves, with its quota burndown and output limit — both read from
+    the one model table (``capacity/data/bedrock_models.json``) when the profile is loaded, so
+    the emulator and the planner charge the same burndown (``spec_for``)."""
 
     model_id: str
     burndown: float = 1.0
-    max_output_tokens: int = 8192
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ class FaultConfig:
     drop_rate: float = 0.0
     stall_rate: float = 0.0
     stall_s: float = 30.0
+    throttle_rate: float = 0.0  # a 429 storm: ThrottlingException regardless of the quotas
+    slow_headers_rate: float = 0.0  # the response headers wait slow_headers_s
+    slow_headers_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,7 @@ def _read_profile_text(name_or_path: str | Path) -> tuple[str, str]:
 def profile_from_dict(raw: dict[str, Any], *, origin: str = "<dict>") -> Profile:
     """Build and validate a Profile from its JSON form."""
     try:
-        models = tuple(ModelSpec(**m) for m in raw.get("models", []))
+        models = tuple(_model_spec(m, origin) for m in raw.get("models", []))
         profile = Profile(
             name=str(raw["name"]),
             description=str(raw.get("description", "")),
@@ -193,6 +201,28 @@ def profile_from_dict(raw: dict[str, Any], *, origin: str = "<dict>") -> Profile
         raise ProfileError(f"profile {origin}: {exc}; see emulator/profile.py") from exc
     _validate(profile, origin)
     return profile
+
+
+def spec_for(model_id: str) -> ModelSpec:
+    """``model_id``'s burndown and output limit from the one model table."""
+    table = load_model_table()
+    info = table.model(model_id)
+    limit = info.max_output_tokens if info and info.max_output_tokens else None
+    return ModelSpec(
+        model_id, table.burndown_for(model_id).value, limit or DEFAULT_MAX_OUTPUT_TOKENS
+    )
+
+
+def _model_spec(raw: Any, origin: str) -> ModelSpec:
+    if not isinstance(raw, dict) or not isinstance(raw.get("model_id"), str):
+        raise ProfileError(f"profile {origin}: each of 'models' needs a 'model_id' string")
+    extra = sorted(set(raw) - {"model_id"})
+    if extra:
+        raise ProfileError(
+            f"profile {origin}: models[{raw['model_id']!r}] sets {', '.join(extra)}; burndown and "
+            "output limits live in the model table (capacity/data/bedrock_models.json)"
+        )
+    return spec_for(raw["model_id"])
 
 
 def _validate(p: Profile, origin: str) -> None:
@@ -220,7 +250,9 @@ def _validate(p: Profile, origin: str) -> None:
         if value is not None and value <= 0:
             problems.append(f"quotas.{key} must be a positive integer or null")
     f = p.faults
-    for name in ("midstream_error_rate", "drop_rate", "stall_rate"):
+    for name in (
+        "midstream_error_rate", "drop_rate", "stall_rate", "throttle_rate", "slow_headers_rate"
+    ):  # fmt: skip
         if not 0 <= getattr(f, name) <= 1:
             problems.append(f"faults.{name} must be a rate in [0, 1]")
     for status, rate in f.error_rate.items():

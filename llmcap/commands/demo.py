@@ -25,6 +25,7 @@ from capacity.planning._request import QuotaRequest, required_quota
 from capacity.records._load import load_records
 from capacity.records._summary import compare_prompts, summarize
 from capacity.serving._profile import DEFAULT_PROFILE, load_profile
+from llmcap.commands._args import nonneg_float, positive_float, positive_int
 from llmcap.commands.fit import knees_table
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
 from llmcap.embedded import run_sweep_embedded
@@ -33,7 +34,9 @@ MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
 DEFAULT_TPM = 600_000  # L-0E7AA8B7, the cross-region default (RPM is no longer enforced)
 SLO_FACTOR = 2.0
 """The default SLO: p95 TTFT at most this multiple of the unloaded p95 TTFT (one in flight)."""
-FULL: tuple[tuple[float, ...], int] = ((1, 10, 20, 30, 40, 50), 10)  # levels, batches per level
+# Levels and batches per level: 24 one-second batches let the in-flight count settle (the large
+# prompt at level 50 takes about 7 s to ramp up), so every level has a steady plateau.
+FULL: tuple[tuple[float, ...], int] = ((1, 10, 30, 50), 24)
 QUICK: tuple[tuple[float, ...], int] = ((1, 10, 30), 2)
 
 
@@ -48,17 +51,17 @@ def register(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a smaller study (under a minute)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="emulator profile")
-    p.add_argument("--target-users", type=int, default=2_000)
-    p.add_argument("--think-time-s", type=float, default=30.0)
-    p.add_argument("--tpm", type=int, default=DEFAULT_TPM)
+    p.add_argument("--target-users", type=positive_int, default=2_000)
+    p.add_argument("--think-time-s", type=nonneg_float, default=30.0)
+    p.add_argument("--tpm", type=positive_int, default=DEFAULT_TPM)
     p.add_argument(
         "--rpm",
-        type=int,
+        type=positive_int,
         help="an RPM quota, only where still enforced (Bedrock no longer enforces Llama's)",
     )
     p.add_argument(
         "--slo-ttft-factor",
-        type=float,
+        type=positive_float,
         default=SLO_FACTOR,
         help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
     )
@@ -68,7 +71,11 @@ def register(sub: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sweep, summarize, fit, plan, print the answer, write everything under ``--out``."""
-    load_profile(args.profile)  # a bad name fails here, before anything starts
+    # Every argument is checked before the sweep starts: a bad one fails in a second, not
+    # after the study.
+    load_profile(args.profile)
+    Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
+    Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=args.think_time_s)
     out = console()
     levels, batches = QUICK if args.quick else FULL
     t0 = time.monotonic()
@@ -91,6 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     records = load_records(run_dir)
     summary = summarize(records)
     out.print(seed_summary_table(summary))
+    out.print(plateau_line(summary), highlight=False, soft_wrap=True)
     comparison = compare_prompts(summary)
     if comparison is not None and not comparison.empty:
         out.print(comparison_table(comparison))
@@ -129,6 +137,21 @@ def _mean_output(records: Any, label: str) -> float:
     ok = records[(records["prompt_label"] == label) & (records["status"] == "ok")]
     mean = float(ok["output_tokens"].mean()) if len(ok) else math.nan
     return mean if math.isfinite(mean) and mean > 0 else 350.0
+
+
+def plateau_line(summary: Any) -> str:
+    """How much of each level ran in steady state (capacity.summarize's ``plateau_share``)."""
+    parts = [
+        f"{row.prompt_label} L{row.level:g} {100 * row.plateau_share:.0f} %"
+        f" (~{row.concurrency_plateau_mean:.0f} in flight)"
+        if row.plateau_share > 0
+        else f"{row.prompt_label} L{row.level:g} none"
+        for row in summary.itertuples()
+    ]
+    return (
+        "Steady state — share of requests sent on each level's plateau (one mean latency after "
+        "the first send until one before the last): " + "; ".join(parts)
+    )
 
 
 def default_slo(model: CapacityModel, input_tokens: float, factor: float) -> Slo:
