@@ -48,6 +48,12 @@ Floats = npt.NDArray[np.float64]
 STATS = ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p50", "ttlt_p90")
 """Per-cell statistics the fit matches (seconds)."""
 
+RECORD_NEEDS = (
+    "run_id", "mode", "level", "prompt_label", "batch", "status", "start_s", "first_token_s",
+    "last_token_s", "ttft_s", "tpot_s", "ttlt_s", "input_tokens", "output_tokens",
+)  # fmt: skip
+"""Columns of validated request records that calibration reads."""
+
 OPEN_MODES = ("interval", "rate")
 CLOSED_MODES = ("concurrency", "sequential")
 
@@ -191,11 +197,16 @@ def probe_cells(records: pd.DataFrame) -> list[ProbeCell]:
     """The probe's cells from validated request records (``capacity.records.load_records``).
 
     Raises ``CalibrationError`` naming what the probe lacks: successful streamed requests, at
-    least two load levels, token counts.
+    least two load levels, token counts. (capacity.serving sits below capacity.records, so it
+    reads the validated frame's columns and does not validate it itself.)
     """
-    from capacity.records._validate import ensure_records
-
-    frame = ensure_records(records)
+    missing = sorted(set(RECORD_NEEDS) - set(records.columns))
+    if missing:
+        raise CalibrationError(
+            f"the probe's records lack {', '.join(missing)}; load them with "
+            "capacity.records.load_records (or validate_records), which derives them"
+        )
+    frame = records
     if frame.empty:
         raise CalibrationError("the probe has no records; run one with `llmcap probe`")
     ok = frame[frame["status"] == "ok"]
