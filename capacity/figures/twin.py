@@ -41,7 +41,9 @@ def plot_twin(
         c for c in twin.cells
         if c.mode == mode and abs(c.input_tokens - input_tokens) <= 0.1 * input_tokens
     ]  # fmt: skip
-    probe_max = max((c.level for c in twin.cells if c.mode == mode), default=0.0)
+    # Beyond the heaviest level measured with this prompt (any prompt when none matches).
+    same_mode = [c.level for c in twin.cells if c.mode == mode]
+    probe_max = max([c.level for c in probe] or same_mode or [0.0])
     top = max([f.level for f in forecasts] + [probe_max, 1.0])
     if levels is None:
         levels = sorted({*np.unique(np.linspace(1, top, 9).round()), *(f.level for f in forecasts)})
