@@ -66,6 +66,11 @@ def register(sub: Any) -> None:
         help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument(
+        "--no-account",
+        action="store_true",
+        help="skip the offline account flow (quotas read from the emulator, usage, the request)",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -122,6 +127,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )  # fmt: skip
         answers.append(answer(pm.prompt_label, pm.input_tokens, quota, plan, request, args))
     figures = [] if args.no_figures else write_figures(records, model, quota, args)
+    if not args.no_account:
+        from llmcap.account_demo import run_account_demo  # boto3 control plane: only when used
+
+        run_account_demo(args.out / "account", out)
     out.rule("The answer")
     for line in answers:
         out.print(line, highlight=False, soft_wrap=True)
