@@ -193,9 +193,18 @@ def probe_cells(records: pd.DataFrame) -> list[ProbeCell]:
     Raises ``CalibrationError`` naming what the probe lacks: successful streamed requests, at
     least two load levels, token counts.
     """
-    from capacity.records._validate import ensure_records
-
-    frame = ensure_records(records)
+    # The serving model sits below the records package (docs/architecture.md): it takes frames
+    # that capacity.records has already loaded and validated, and only checks what it reads.
+    needed = ("run_id", "prompt_label", "mode", "level", "batch", "status", "start_s",
+              "first_token_s", "last_token_s", "ttlt_s", "tpot_s", "input_tokens",
+              "output_tokens")  # fmt: skip
+    missing = [c for c in needed if c not in getattr(records, "columns", ())]
+    if missing:
+        raise CalibrationError(
+            f"the probe's records lack {', '.join(missing)}; load them with "
+            "capacity.records.load_records (it derives every metric from the raw stamps)"
+        )
+    frame = records
     if frame.empty:
         raise CalibrationError("the probe has no records; run one with `llmcap probe`")
     ok = frame[frame["status"] == "ok"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from capacity.planning import Quota, Workload, plan_capacity
+from capacity.records import validate_records
 from capacity.serving import (
     CalibrationError,
     Twin,
@@ -72,7 +73,7 @@ def test_a_probe_where_everything_was_throttled_says_so() -> None:
 def test_a_probe_without_streaming_timestamps_says_so() -> None:
     records = probe_records(batches=3).copy()
     records["first_token_s"] = records["last_token_s"]  # one chunk: a non-streaming API
-    records = records.drop(columns=["ttft_s", "tpot_s", "tps"])
+    records = validate_records(records.drop(columns=["ttft_s", "tpot_s", "tps"]))
     with pytest.raises(CalibrationError, match="no streaming timestamps"):
         calibrate(records, workers=1)
 
