@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from capacity.serving._profile import ProfileError
-from llmcap.commands import bench, demo, emulate, fit, plan, summarize
+from llmcap.commands import bench, demo, emulate, fit, plan, report, summarize
 
-COMMANDS = (demo, bench, summarize, fit, plan, emulate)
+COMMANDS = (demo, bench, summarize, fit, plan, report, emulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

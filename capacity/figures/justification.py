@@ -304,7 +304,11 @@ def _latency_panel(
     if slo is not None and slo.ttft_p95_s is not None:
         ax.axhline(slo.ttft_p95_s, color="0.3", linestyle="--", label="SLO p95 TTFT")
     ax.set_xlim(0, top)
-    ax.set_ylim(bottom=0)
+    highest = [float(np.nanmax(ttft))] if np.isfinite(ttft).any() else [1.0]
+    highest += [v for v in (at.ttft_p95_s, now.ttft_p95_s) if v is not None]
+    if slo is not None and slo.ttft_p95_s is not None:
+        highest.append(slo.ttft_p95_s)
+    ax.set_ylim(0, 1.6 * max(highest))  # room for the legend above the curve
     ax.set_xlabel("requests in flight (busiest minute)")
     ax.set_ylabel("p95 time to first token (s)")
     ax.set_title("Latency at the target")

@@ -19,9 +19,7 @@ from capacity.report._model import (
 )
 from capacity.report._pdf import to_pdf
 from capacity.report._render import case_body, to_html, to_markdown
-
-FORMATS = ("md", "html", "pdf", "json")
-"""Formats ``write_report`` knows."""
+from capacity.report._write import FORMATS, parse_formats, write_report
 
 __all__ = [
     "ABOVE_TOKENS",
@@ -37,7 +35,9 @@ __all__ = [
     "case_body",
     "check_region",
     "default_monitoring",
+    "parse_formats",
     "to_html",
     "to_markdown",
     "to_pdf",
+    "write_report",
 ]

@@ -26,6 +26,7 @@ from capacity.records._load import load_records
 from capacity.records._summary import compare_prompts, summarize
 from capacity.serving._profile import DEFAULT_PROFILE, load_profile
 from llmcap.commands.fit import knees_table
+from llmcap.commands.report import write_demo_reports
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
 from llmcap.embedded import run_sweep_embedded
 
@@ -51,6 +52,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tpm", type=int, default=DEFAULT_TPM)
     p.add_argument("--rpm", type=int, default=DEFAULT_RPM)
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--no-report", action="store_true", help="skip the quota-request report")
     p.set_defaults(func=cmd_demo)
 
 
@@ -88,16 +90,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.print(knees)
     quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
     answers = []
+    workloads = {}
     for pm in model.prompts:
         output_tokens = _mean_output(records, pm.prompt_label)
         workload = Workload(
             input_tokens=pm.input_tokens, output_tokens=output_tokens, max_tokens=350,
             think_time_s=args.think_time_s,
         )  # fmt: skip
+        workloads[pm.prompt_label] = workload
         plan = plan_capacity(quota, workload, model=model)
         request = required_quota(workload, args.target_users, model=model, model_id=MODEL_ID)
         answers.append(answer(pm.prompt_label, pm.input_tokens, quota, plan, request, args))
     figures = [] if args.no_figures else write_figures(records, model, quota, args)
+    reports = [] if args.no_report else write_demo_reports(
+        records, model, quota, workloads, args.target_users, args.out / "report"
+    )  # fmt: skip
     out.rule("The answer")
     for line in answers:
         out.print(line, highlight=False, soft_wrap=True)
@@ -106,6 +113,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{len(figures)} figures under {args.out}/figures. ({time.monotonic() - t0:.0f} s)",
         highlight=False,
     )
+    for path in reports:
+        out.print(f"Quota-request report (attach to the AWS case): {path}", highlight=False)
     return 0
 
 
