@@ -33,4 +33,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 app: $(STAMP)
-	$(BIN)/streamlit run app/calculator.py
+	$(BIN)/streamlit run app/Home.py
