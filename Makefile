@@ -25,6 +25,8 @@ types: $(STAMP)
 	$(BIN)/mypy capacity bench emulator contracts llmcap app tests
 
 unit: $(STAMP)
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+		echo "make unit: no Chromium, so the browser test is skipped (apt-get install -y chromium-headless-shell)"
 	$(BIN)/pytest
 
 test: lint types unit

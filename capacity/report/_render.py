@@ -27,11 +27,19 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(report: QuotaRequestReport, figure_paths: Mapping[str, str] | None = None) -> str:
+def to_markdown(
+    report: QuotaRequestReport,
+    figure_paths: Mapping[str, str] | None = None,
+    *,
+    figures: bool = True,
+) -> str:
     """The report as Markdown. Figures link to ``figure_paths[name]`` when given (files written
-    beside the report), else embed as data: URIs (one self-contained file)."""
+    beside the report), else embed as data: URIs (one self-contained file); ``figures=False``
+    leaves them out (for a viewer that shows them itself)."""
     lines: list[str] = []
     for b in blocks(report):
+        if isinstance(b, Image) and not figures:
+            continue
         if isinstance(b, Heading):
             lines += ["#" * b.level + " " + b.text, ""]
         elif isinstance(b, Para):
