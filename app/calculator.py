@@ -76,17 +76,20 @@ def main() -> None:
         )  # fmt: skip
         slo = Slo(ttft_p95_s=slo_ttft) if slo_ttft > 0 and model is not None else None
         plan = plan_capacity(quota, workload, model, slo)
-        request = required_quota(workload, target, model, slo, model_id=model_id or None)
+        request = required_quota(
+            workload, target, model, slo, model_id=model_id or None,
+            rpm_enforced=True if quota.rpm is not None else None,
+        )  # fmt: skip
     except (CapacityError, ValueError, json.JSONDecodeError) as exc:
         st.error(str(exc))
         return
     left, right = st.columns(2)
     left.metric("Users supported", f"{plan.users_whole:,}", help=f"binding: {plan.binding}")
     right.metric(f"TPM to request for {int(target):,} users", f"{request.tpm:,}")
+    rpm_ask = "" if request.rpm is None else f" and **{request.rpm:,} RPM**"
     st.write(
-        f"**Binding constraint:** {plan.binding}; {plan.inflight:,.0f} requests in flight at the "
-        f"busiest minute; request **{request.tpm:,} TPM** and **{request.rpm:,} RPM** for "
-        f"{int(target):,} users" + ("" if request.feasible else f" — {request.reason}")
+        f"**Answer:** {plan.answer()}. For {int(target):,} users request "
+        f"**{request.tpm:,} TPM**{rpm_ask}" + ("" if request.feasible else f" — {request.reason}")
     )
     table = pd.DataFrame(
         {

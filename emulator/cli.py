@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("http", "mid-stream"),
         help="deliver throttles as HTTP 429 (default) or as a mid-stream throttlingException",
     )
+    parser.add_argument(
+        "--quota-rule",
+        choices=("bucket", "window"),
+        help="how TPM/RPM are enforced: a refilling bucket with refunds (default) or per-minute "
+        "windows without early refunds (docs/architecture.md, 'Quota rules')",
+    )
     parser.add_argument("--truth-log", type=Path, help="write the server's own timings (JSONL)")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -37,7 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C (SIGINT) or SIGTERM; returns the exit code."""
     profile = resolve_profile(
-        args.profile, tpm=args.tpm, rpm=args.rpm, tpd=args.tpd, throttle=args.throttle
+        args.profile,
+        tpm=args.tpm,
+        rpm=args.rpm,
+        tpd=args.tpd,
+        throttle=args.throttle,
+        quota_rule=args.quota_rule,
     )
     service = EmulatorService(profile, seed=args.seed, truth_log=args.truth_log)
     q = profile.quotas
@@ -46,7 +57,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     print(f"llmcap emulator: profile {profile.name} on http://{args.host}:{args.port}")
     print(f"  models: {', '.join(m.model_id for m in profile.models)}")
-    print(f"  quotas: {quotas or 'none'} (throttle: {q.throttle})")
+    print(f"  quotas: {quotas or 'none'} (throttle: {q.throttle}, rule: {q.rule})")
     if args.truth_log:
         print(f"  truth log: {args.truth_log}")
     print("  Ctrl-C stops it.", flush=True)

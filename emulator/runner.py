@@ -32,10 +32,11 @@ def resolve_profile(
     rpm: int | None = None,
     tpd: int | None = None,
     throttle: str | None = None,
+    quota_rule: str | None = None,
 ) -> Profile:
     """A profile by name, path or value, with quota overrides applied."""
     p = profile if isinstance(profile, Profile) else load_profile(profile)
-    if tpm is None and rpm is None and tpd is None and throttle is None:
+    if tpm is None and rpm is None and tpd is None and throttle is None and quota_rule is None:
         return p
     q = p.quotas
     quotas = QuotaConfig(
@@ -43,6 +44,7 @@ def resolve_profile(
         rpm=rpm if rpm is not None else q.rpm,
         tpd=tpd if tpd is not None else q.tpd,
         throttle=throttle or q.throttle,
+        rule=quota_rule or q.rule,
     )
     return p.with_overrides(quotas=quotas)
 
@@ -66,8 +68,11 @@ class Emulator:
         rpm: int | None = None,
         tpd: int | None = None,
         throttle: str | None = None,
+        quota_rule: str | None = None,
     ) -> None:
-        self.profile = resolve_profile(profile, tpm=tpm, rpm=rpm, tpd=tpd, throttle=throttle)
+        self.profile = resolve_profile(
+            profile, tpm=tpm, rpm=rpm, tpd=tpd, throttle=throttle, quota_rule=quota_rule
+        )
         self.service = EmulatorService(self.profile, seed=seed, truth_log=truth_log)
         self.host = host
         self.port = port

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from capacity.serving._engine import Cluster, Sequence
-from capacity.serving._ledger import Admission, QuotaLedger, QuotaLimits
+from capacity.serving._ledger import Admission, QuotaLedger
 from capacity.serving._profile import ModelSpec, OutputLength, Profile
 from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
 from emulator.faults import BEDROCK_ERROR_TYPES, FaultPlan, draw_faults
@@ -140,7 +140,7 @@ class EmulatorService:
         self.seed = seed
         self.cluster = Cluster(profile.serving, seed=seed)
         q = profile.quotas
-        self.ledger = QuotaLedger(QuotaLimits(q.tpm, q.rpm, q.tpd), time.monotonic)
+        self.ledger = QuotaLedger(q.limits(), time.monotonic)
         self.text = TextGenerator(seed)
         self.rng = random.Random(seed)
         self.stats = Stats()

@@ -64,7 +64,10 @@ def _form() -> tuple[dict[str, Any] | None, bool]:
         st.subheader("Current quotas (applied values)")
         q1, q2, q3 = st.columns(3)
         tpm = q1.number_input("TPM", min_value=1, value=600_000, step=10_000, key="tpm")
-        rpm = q2.number_input("RPM (0 = not enforced)", min_value=0, value=800, key="rpm")
+        rpm = q2.number_input(
+            "RPM (0 = not enforced; Bedrock no longer enforces it for many models)",
+            min_value=0, value=0, key="rpm",
+        )  # fmt: skip
         tpd = q3.number_input("TPD (0 = none)", min_value=0, value=0, key="tpd")
         st.subheader("Workload and target")
         w1, w2, w3 = st.columns(3)

@@ -76,11 +76,17 @@ class TargetLatency:
 def asked_quota(current: Quota, request: QuotaRequest) -> Quota:
     """The quota after the request is granted: each limit the account has is raised to the
     requested value where that is higher; limits the account does not have stay absent."""
+
+    def raised(now: float | None, asked: float | None) -> float | None:
+        if now is None:
+            return None
+        return float(now) if asked is None else max(float(now), float(asked))
+
     return dataclasses.replace(
         current,
         tpm=max(float(current.tpm), float(request.tpm)),
-        rpm=None if current.rpm is None else max(float(current.rpm), float(request.rpm)),
-        tpd=None if current.tpd is None else max(float(current.tpd), float(request.tpd)),
+        rpm=raised(current.rpm, request.rpm),
+        tpd=raised(current.tpd, request.tpd),
     )
 
 
@@ -96,10 +102,10 @@ def quota_raises(
     out: list[Raise] = []
     quota = current
     for kind in KINDS:
-        now = getattr(current, kind)
-        want = float(getattr(request, kind))
-        if now is None or want <= float(now):
+        now, asked = getattr(current, kind), getattr(request, kind)
+        if now is None or asked is None or float(asked) <= float(now):
             continue
+        want = float(asked)
         quota = _with(quota, kind, want)
         plan = plan_capacity(quota, workload, model, slo)
         out.append(Raise(kind, float(now), want, plan.users, plan.binding))
@@ -114,14 +120,20 @@ def prompt_tokens(workload: Workload) -> float:
 def target_latency(
     request: QuotaRequest, workload: Workload, model: Predictor | None
 ) -> TargetLatency | None:
-    """The latency at the target's in-flight count, and whether the model extrapolates there;
-    None when the endpoint cannot carry the target at all (``request.inflight`` is None)."""
+    """The latency at the target's in-flight count, and whether it is extrapolated beyond the
+    measured range (the planner's ``extrapolation_factor``, else the model's own flag); None
+    when the endpoint cannot carry the target at all (``request.inflight`` is None)."""
     if request.inflight is None:
         return None
     n = float(request.inflight)
     if model is None:
         return TargetLatency(n, float(request.latency_s), None, None, None, None)
     p = model.predict(max(n, 1.0), prompt_tokens(workload))
+    measured = request.measured_max_inflight
+    if measured is not None:
+        extrapolated = request.extrapolation_factor is not None
+    else:
+        extrapolated, measured = bool(p.extrapolated), _measured_max(model)
     ttft95 = _q(p.ttft_s, 0.95)
     tps5 = float(p.tps_p5)
     ttlt95 = (
@@ -129,9 +141,7 @@ def target_latency(
         if ttft95 is not None and tps5 > 0
         else None
     )
-    return TargetLatency(
-        n, float(request.latency_s), ttft95, ttlt95, bool(p.extrapolated), _measured_max(model)
-    )
+    return TargetLatency(n, float(request.latency_s), ttft95, ttlt95, extrapolated, measured)
 
 
 def _with(quota: Quota, kind: str, value: float | None) -> Quota:

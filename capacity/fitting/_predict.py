@@ -118,6 +118,7 @@ def predict_point(model: CapacityModel, concurrency: float, input_tokens: float)
             notes.append(note)
             extrapolated = True
     v = {k: float(a[0]) for k, a in finish(raw, notes).items()}
+    used = _used(model, input_tokens)
     return Prediction(
         concurrency=float(concurrency),
         input_tokens=float(input_tokens),
@@ -128,6 +129,8 @@ def predict_point(model: CapacityModel, concurrency: float, input_tokens: float)
         ttlt_s={q: v[k] for q, k in _quantile_keys(v, "ttlt")},
         extrapolated=extrapolated,
         notes=tuple(notes),
+        output_tokens=float(np.mean([pm.output_tokens for pm in used])),
+        measured_concurrency_max=min(pm.n_max for pm in used),
     )
 
 

@@ -6,15 +6,18 @@ Importing this package loads neither pandas nor statsmodels.
 
 from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, default_quota
 from capacity.planning._max_tokens import MaxTokensAdvice, recommend_max_tokens
-from capacity.planning._plan import CONSTRAINTS, CapacityPlan, plan_capacity
+from capacity.planning._plan import CONSTRAINT_WORDS, CONSTRAINTS, CapacityPlan, plan_capacity
 from capacity.planning._queueing import WaitStats, erlang_b, erlang_c, mgc_wait, min_servers
 from capacity.planning._request import QuotaLine, QuotaRequest, required_quota
+from capacity.planning._verify import PlanVerification, verify_plan
 
 __all__ = [
     "CONSTRAINTS",
+    "CONSTRAINT_WORDS",
     "CapacityPlan",
     "MaxTokensAdvice",
     "PlanInputError",
+    "PlanVerification",
     "Quota",
     "QuotaLine",
     "QuotaRequest",
@@ -29,4 +32,5 @@ __all__ = [
     "plan_capacity",
     "recommend_max_tokens",
     "required_quota",
+    "verify_plan",
 ]

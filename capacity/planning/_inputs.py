@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from capacity.errors import CapacityError
+from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
 from capacity.serving._models import (
     SCOPES,
     ModelTable,
@@ -55,16 +56,33 @@ class Quota:
     longer enforces RPM on bedrock-runtime for many models; ``tpd`` tokens per day, optional
     (Bedrock's default TPM × 1440 can never bind before TPM itself). ``scope`` defaults to
     ``"cross-region"`` for profile ids (``us.``, ``eu.``, …) and ``"on-demand"`` otherwise.
+    ``rule`` is how TPM is enforced — ``"bucket"`` (default) or ``"window"`` — the same option
+    the emulator's quota ledger takes (``capacity.serving.QuotaLimits``).
     """
+
+    def limits(self) -> QuotaLimits:
+        """These quotas as the ledger's ``QuotaLimits`` (integers, rounded down)."""
+        return QuotaLimits(
+            tpm=math.floor(self.tpm),
+            rpm=None if self.rpm is None else max(1, math.floor(self.rpm)),
+            tpd=None if self.tpd is None else math.floor(self.tpd),
+            rule=self.rule,
+        )
 
     tpm: float
     rpm: float | None = None
     tpd: float | None = None
     model_id: str | None = None
     scope: Scope | None = None
+    rule: QuotaRule = "bucket"
 
     def __post_init__(self) -> None:
         _positive("Quota.tpm", self.tpm, " (tokens per minute)")
+        if self.rule not in QUOTA_RULES:
+            raise PlanInputError(
+                f"Quota.rule must be one of {QUOTA_RULES} (how TPM is enforced; see "
+                f"docs/architecture.md), got {self.rule!r}"
+            )
         if self.rpm is not None:
             _positive("Quota.rpm", self.rpm, " (requests per minute) or None")
         if self.tpd is not None:
@@ -214,12 +232,13 @@ class Slo:
 def default_quota(
     model_id: str, scope: Scope = "cross-region", table: ModelTable | None = None
 ) -> Quota:
-    """A ``Quota`` holding Bedrock's published defaults for ``model_id`` in ``scope``.
+    """A ``Quota`` holding Bedrock's published defaults for ``model_id`` in ``scope`` — the
+    quotas Bedrock still enforces (requests per minute is left out where it no longer is).
 
     Raises ``PlanInputError`` when the table has no default TPM for that model and scope.
     """
     quotas = (table or load_model_table()).quotas_for(model_id, scope)
-    values = {q.kind: q.default for q in quotas if q.default is not None}
+    values = {q.kind: q.default for q in quotas if q.default is not None and q.enforced}
     if "tpm" not in values:
         raise PlanInputError(
             f"no published {scope} TPM default for model_id {model_id!r}; give Quota(tpm=...)"

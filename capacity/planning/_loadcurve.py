@@ -1,10 +1,16 @@
 """Latency versus in-flight concurrency, and Little's law on it (N = λ·R(N)).
 
-With a fitted model (any ``Predictor``), the mean response time of the workload at N requests in
-flight is R(N) = TTFT_p50(N) + (output_tokens − 1) / tps_p50(N) — medians stand in for means — and
-p95 TTLT is p95 TTFT + (output_tokens − 1) / tps_p5 (exact when TTFT and time per output token
-rise together with load, an upper bound otherwise). The model is asked at the full prompt size
-(input + cache read + cache write tokens); N below 1 is evaluated at N = 1.
+This is the one capacity curve: the planner, ``required_quota``, the fitted model's knees and the
+app all read N*, the SLO limit and latencies from it (docs/architecture.md, "One capacity curve").
+
+With a model (any ``Predictor``), the mean response time of the workload at N requests in flight
+is R(N) = TTFT_p50(N) + (output_tokens − 1) / tps_p50(N) (medians stand in for means). p95 TTLT
+is the model's own TTLT p95 curve when the workload's output length is the one the model was
+fitted on (within 5 %); for another length it is approximated as p95 TTFT + (output − 1) /
+tps_p5 — a sum of quantiles, said so in ``LoadPoint.ttlt_p95_method``, never passed off as
+exact. The model is asked at the full prompt size (input + cache read + cache write tokens); N
+below 1 is evaluated at N = 1. Models whose N is an offered level rather than requests in flight
+(``concurrency="offered"``) are refused: Little's law needs in-flight counts.
 
 Without a model R is a constant: ``Workload.latency_s`` if given, else the default
 R = DEFAULT_TTFT_S + (output_tokens − 1) / DEFAULT_DECODE_TPS — the seed blog's single-request
@@ -28,7 +34,9 @@ from capacity.prediction import Predictor
 DEFAULT_TTFT_S = 0.28
 DEFAULT_DECODE_TPS = 136.0
 MAX_CONCURRENCY = 10_000.0
-"""The largest in-flight count searched on a fitted curve."""
+"""The largest in-flight count searched on a fitted curve (a search limit, never an answer)."""
+OUTPUT_MATCH_TOLERANCE = 0.05
+"""Use the model's TTLT quantiles when the output length is within 5 % of the fitted one."""
 
 _GRID = tuple(float(n) for n in np.geomspace(1.0, MAX_CONCURRENCY, 241))
 _BISECT_STEPS = 60
@@ -52,6 +60,17 @@ class LoadPoint:
     tps_p50: float
     tps_p5: float
     extrapolated: bool
+    ttlt_p95_method: str
+    measured_max: float | None
+    """The largest in-flight count the model's evidence covered (None when unknown)."""
+
+    @property
+    def extrapolation_factor(self) -> float | None:
+        """N / the largest measured N when beyond it (e.g. 2.3 = "extrapolated ×2.3"), else None."""
+        if self.measured_max is None or self.measured_max <= 0:
+            return None
+        k = self.inflight / self.measured_max
+        return k if k > 1 + 1e-9 else None
 
 
 def _quantile(values: Mapping[float, float], q: float, what: str) -> float:
@@ -65,6 +84,12 @@ class LoadCurve:
     """R(N) for one workload, from a ``Predictor`` or a constant (see the module docstring)."""
 
     def __init__(self, workload: Workload, model: Predictor | None) -> None:
+        if model is not None and getattr(model, "concurrency", "measured") == "offered":
+            raise PlanInputError(
+                "the model was fitted against the offered level (concurrency='offered'), not "
+                "requests in flight; refit with `llmcap fit` (measured concurrency, the default) "
+                "to plan with it"
+            )
         self.model = model
         self.output_tokens = float(workload.output_tokens)
         self.prompt_tokens = float(
@@ -124,14 +149,26 @@ class LoadCurve:
         if p.tps_p50 <= 0 or p.tps_p5 <= 0:
             return None
         decode = self.output_tokens - 1
+        ttlt95, method = ttft95 + decode / p.tps_p5, "p95 TTFT + (output − 1) / p5 tps (approx.)"
+        fitted_out = p.output_tokens
+        if (
+            fitted_out is not None
+            and abs(fitted_out - self.output_tokens) <= OUTPUT_MATCH_TOLERANCE * fitted_out
+            and any(abs(float(q) - 0.95) < 1e-6 for q in p.ttlt_s)
+        ):
+            ttlt95, method = _quantile(p.ttlt_s, 0.95, "TTLT"), "the model's p95 TTLT curve"
+        if not math.isfinite(ttlt95) or ttlt95 < 0:
+            return None
         return LoadPoint(
             inflight=n,
             latency_s=ttft50 + decode / p.tps_p50,
             ttft_p95_s=ttft95,
-            ttlt_p95_s=ttft95 + decode / p.tps_p5,
+            ttlt_p95_s=ttlt95,
             tps_p50=float(p.tps_p50),
             tps_p5=float(p.tps_p5),
             extrapolated=bool(p.extrapolated),
+            ttlt_p95_method=method,
+            measured_max=p.measured_concurrency_max,
         )
 
     def _find_valid_limit(self) -> float:

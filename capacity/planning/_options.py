@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from capacity.planning._inputs import Slo, Workload
 from capacity.planning._loadcurve import LoadCurve, fmt
 from capacity.planning._queueing import WaitStats, mgc_wait
+from capacity.serving._ledger import QuotaRule
 from capacity.serving._models import Scope
+from capacity.serving._rules import required_tpm
 
 DEFAULT_CS2 = 0.3
 """Squared coefficient of variation of service time assumed for the concurrency-cap queue
-(LLM requests with a steady output length: 0.1–0.5, notes/modeling.md §3)."""
+(LLM requests with a steady output length: 0.1–0.5; docs/architecture.md, "Queueing")."""
 TIGHT_MAX_TOKENS_FACTOR = 1.5
 """The "tighter max_tokens" option sizes max_tokens at this multiple of the expected output;
 ``recommend_max_tokens`` on measured outputs gives a better value."""
@@ -33,7 +35,7 @@ class Shortfall:
     """The load that does not fit: average and busiest-minute rates (req/min), the busiest
     minute's in-flight count, the largest in-flight count that meets the SLO (at most the
     endpoint's N*, ``inflight_limit``) and the rate it carries (``rate_limit``, req/min), the TPM
-    being asked, its headroom and the settlement charge per request."""
+    being asked, its headroom, the settlement charge per request and the ledger ``rule``."""
 
     requests_per_min: float
     peak_requests_per_min: float
@@ -43,6 +45,7 @@ class Shortfall:
     tpm: float
     headroom: float
     settlement_tokens: float
+    rule: QuotaRule = "bucket"
 
 
 def remedies(
@@ -68,15 +71,21 @@ def _tighter_max_tokens(w: Workload, gap: Shortfall) -> QuotaOption:
         return QuotaOption("tighter max_tokens", effect, {"max_tokens": float(w.max_tokens)})
     reservation = w.reservation_tokens - w.max_tokens + tight
     peak = gap.peak_requests_per_min
-    new_tpm = math.ceil(
-        (1 + gap.headroom)
-        * max(reservation * max(peak, gap.inflight), gap.settlement_tokens * peak)
-    )
-    effect = (
-        f"max_tokens {fmt(w.max_tokens)} → {fmt(tight)} shrinks each admission reservation, so "
-        f"the TPM to request falls from {fmt(gap.tpm)} to about {fmt(new_tpm)}; latency of "
-        "typical requests is unchanged (it only caps the longest completions)"
-    )
+    need, _ = required_tpm(peak, gap.inflight, reservation, gap.settlement_tokens, gap.rule)
+    new_tpm = math.ceil((1 + gap.headroom) * need)
+    if new_tpm < gap.tpm:
+        effect = (
+            f"max_tokens {fmt(w.max_tokens)} → {fmt(tight)} shrinks each admission reservation, "
+            f"so the TPM to request falls from {fmt(gap.tpm)} to about {fmt(new_tpm)}; latency "
+            "of typical requests is unchanged (it only caps the longest completions)"
+        )
+    else:
+        effect = (
+            f"max_tokens {fmt(w.max_tokens)} → {fmt(tight)} shrinks each admission reservation "
+            f"({fmt(w.reservation_tokens)} → {fmt(reservation)} tokens): the TPM to request is "
+            "set by the settled charge and stays the same, but a full bucket admits "
+            f"{fmt(w.reservation_tokens / reservation)}× more simultaneous requests"
+        )
     figures = {"max_tokens": float(tight), "tpm": float(new_tpm), "tpm_saved": gap.tpm - new_tpm}
     return QuotaOption("tighter max_tokens", effect, figures)
 

@@ -5,10 +5,11 @@ The inverse of ``plan_capacity``: the average rate λ solves users = λ·(R + Z)
 λ = users × requests_per_user_per_min); the busiest minute runs at λ_peak = λ × peak_to_average
 with N = λ_peak·R(N) in flight. Then, with headroom h:
 
-- TPM = (1 + h) × max(reservation × max(λ_peak, N), settlement × λ_peak): the admission view
-  (reservations taken per minute, and all in-flight reservations fitting in the bucket) and
-  the settlement view;
-- RPM = (1 + h) × λ_peak;  TPD = (1 + h) × λ × 60 × active hours × settlement.
+- TPM = (1 + h) × the smallest TPM whose ledger rule carries λ_peak with N in flight
+  (``capacity.serving.required_tpm``: rule "bucket" max(settlement × λ_peak, reservation +
+  excess × N); rule "window" reservation × λ_peak);
+- RPM = (1 + h) × λ_peak (asked for only where RPM is still enforced);
+  TPD = (1 + h) × λ × 60 × active hours × settlement.
 
 All three are rounded up, so ``plan_capacity`` on ``request.to_quota()`` supports at least the
 target whenever the request is feasible.
@@ -25,7 +26,9 @@ from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, as_n
 from capacity.planning._loadcurve import LoadCurve, fmt, inflight_for_rate
 from capacity.planning._options import QuotaOption, Shortfall, cap_wait, describe_wait, remedies
 from capacity.prediction import Predictor
+from capacity.serving._ledger import QuotaRule
 from capacity.serving._models import Scope, load_model_table, resolve_burndown
+from capacity.serving._rules import required_tpm
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,11 @@ class QuotaRequest:
 
     ``inflight`` is the busiest minute's in-flight count (None when the fitted endpoint cannot
     carry the rate at all); ``inflight_limit`` the most that meets the SLO, capped at the
-    endpoint's peak-throughput point N* (None without a model). ``feasible`` is False when the
-    SLO cannot hold, with the ``reason`` and ``options``. ``formulas`` show the arithmetic.
+    endpoint's peak-throughput point N* (None without a model); ``peak_inflight`` is λ_peak × R
+    even where the endpoint could not carry it. ``measured_max_inflight`` is the most in flight
+    the model's evidence covered, ``extrapolation_factor`` = peak_inflight / that when beyond it.
+    ``feasible`` is False when the SLO cannot hold, with the ``reason`` and ``options``.
+    ``formulas`` show the arithmetic.
     """
 
     workload: Workload
@@ -57,11 +63,13 @@ class QuotaRequest:
     model_id: str | None
     scope: Scope
     tpm: int
-    rpm: int
+    rpm: int | None
     tpd: int
+    rule: QuotaRule
     requests_per_min: float
     peak_requests_per_min: float
     inflight: float | None
+    peak_inflight: float
     inflight_limit: float | None
     latency_s: float
     feasible: bool
@@ -73,13 +81,20 @@ class QuotaRequest:
     burndown: float
     burndown_source: str
     latency_source: str
+    measured_max_inflight: float | None
+    extrapolation_factor: float | None
     formulas: dict[str, str]
     notes: tuple[str, ...]
 
     def to_quota(self) -> Quota:
         """The requested values as a ``Quota`` (to check with ``plan_capacity``)."""
         return Quota(
-            tpm=self.tpm, rpm=self.rpm, tpd=self.tpd, model_id=self.model_id, scope=self.scope
+            tpm=self.tpm,
+            rpm=self.rpm,
+            tpd=self.tpd,
+            model_id=self.model_id,
+            scope=self.scope,
+            rule=self.rule,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,11 +151,15 @@ def required_quota(
     *,
     model_id: str | None = None,
     scope: Scope | None = None,
+    rule: QuotaRule = "bucket",
+    rpm_enforced: bool | None = None,
 ) -> QuotaRequest:
     """TPM, RPM and TPD to request for ``target_users``, with feasibility against ``slo``.
 
     ``model_id`` picks the output burndown and the quota codes; ``scope`` defaults from it.
-    ``headroom`` is the safety margin added on top (0.2 = 20 %).
+    ``headroom`` is the safety margin added on top (0.2 = 20 %). ``rule`` is the ledger rule
+    the TPM must satisfy. ``rpm_enforced`` says whether to ask for RPM too; by default, only when
+    the model table says Bedrock still enforces it for ``model_id`` (never for unknown ids).
     """
     if as_number("target_users", target_users) <= 0:
         raise PlanInputError(f"target_users must be > 0, got {target_users!r}")
@@ -157,7 +176,8 @@ def required_quota(
     rate, rate_formula = _average_rate(float(target_users), w, curve)
     peak = rate * par
     n, r, saturated = inflight_for_rate(peak, curve)
-    tpm = math.ceil((1 + h) * max(q_res * max(peak, n), q_set * peak))
+    need, need_formula = required_tpm(peak, n, q_res, q_set, rule)
+    tpm = math.ceil((1 + h) * need)
     rpm = math.ceil((1 + h) * peak)
     tpd = math.ceil((1 + h) * rate * 60 * w.active_hours_per_day * q_set)
     f = {
@@ -165,10 +185,7 @@ def required_quota(
         "peak_requests_per_min": f"λ × PAR = {fmt(rate)} × {fmt(par)} = {fmt(peak)} req/min",
         "inflight": f"N = λ_peak/60 × R(N) = {fmt(peak)}/60 × {fmt(r)} = {fmt(n)}",
         "latency_s": curve.formula,
-        "tpm": "(1 + h) × max(reservation × λ_peak [taken per minute], reservation × N [held at "
-        "once], settlement × λ_peak [charged per minute]) = "
-        f"(1 + {fmt(h)}) × max({fmt(q_res)} × {fmt(peak)}, {fmt(q_res)} × {fmt(n)}, "
-        f"{fmt(q_set)} × {fmt(peak)}) = {fmt(tpm)} tokens/min",
+        "tpm": f"(1 + h) × {need_formula} = (1 + {fmt(h)}) × {fmt(need)} = {fmt(tpm)} tokens/min",
         "rpm": f"(1 + h) × λ_peak = (1 + {fmt(h)}) × {fmt(peak)} = {fmt(rpm)} requests/min",
         "tpd": f"(1 + h) × λ × 60 × active hours × settlement = (1 + {fmt(h)}) × {fmt(rate)} × "
         f"60 × {fmt(w.active_hours_per_day)} × {fmt(q_set)} = {fmt(tpd)} tokens/day",
@@ -199,7 +216,7 @@ def required_quota(
                     "at the busiest minute"
                 )
         if reason is not None:
-            gap = Shortfall(rate, peak, n, limit, rate_limit, float(tpm), h, q_set)
+            gap = Shortfall(rate, peak, n, limit, rate_limit, float(tpm), h, q_set, rule)
             options = remedies(w, curve, slo, gap, resolved)
         elif slo is not None:
             stats = cap_wait(curve, math.floor(limit), peak)
@@ -208,11 +225,29 @@ def required_quota(
                     f"a client-side cap of {math.floor(limit)} in flight keeps bursts within the "
                     f"SLO; at the busiest minute (M/G/c) {describe_wait(stats)}"
                 )
+    measured, k = None, None
+    if model is not None:
+        unloaded = curve.point(1.0)
+        measured = None if unloaded is None else unloaded.measured_max
+        if measured and n > measured * (1 + 1e-9):
+            k = n / measured
+            notes.append(
+                f"extrapolated ×{k:.1f}: the target needs {fmt(n)} requests in flight at the "
+                f"busiest minute, beyond the {fmt(measured)} measured; latency there is a model "
+                "extrapolation (intervals widen) — measure closer or calibrate a twin"
+            )
     if w.requests_per_user_per_min is None and w.think_time_s is None:
         notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
     known = {}
     if model_id is not None:
         known = {q.kind: q for q in load_model_table().quotas_for(model_id, resolved)}
+    if rpm_enforced is None:
+        rpm_enforced = "rpm" in known and known["rpm"].enforced
+    if not rpm_enforced:
+        notes.append(
+            "RPM not requested: Bedrock no longer enforces requests per minute on bedrock-runtime "
+            "for this model (pass rpm_enforced=True where it is)"
+        )
     lines = tuple(
         QuotaLine(
             kind,
@@ -222,6 +257,7 @@ def required_quota(
             known[kind].default if kind in known else None,
         )
         for kind, value in (("tpm", tpm), ("rpm", rpm), ("tpd", tpd))
+        if kind != "rpm" or rpm_enforced
     )
     return QuotaRequest(
         workload=w,
@@ -231,11 +267,13 @@ def required_quota(
         model_id=model_id,
         scope=resolved,
         tpm=tpm,
-        rpm=rpm,
+        rpm=rpm if rpm_enforced else None,
         tpd=tpd,
+        rule=rule,
         requests_per_min=rate,
         peak_requests_per_min=peak,
         inflight=None if saturated else n,
+        peak_inflight=n,
         inflight_limit=limit,
         latency_s=r,
         feasible=reason is None,
@@ -247,6 +285,8 @@ def required_quota(
         burndown=bd.value,
         burndown_source=f"{bd.rule}: {bd.source}",
         latency_source=curve.source,
+        measured_max_inflight=measured,
+        extrapolation_factor=k,
         formulas=f,
         notes=tuple(notes),
     )

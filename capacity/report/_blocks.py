@@ -223,7 +223,15 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
         out.append(
             Table(
                 ("When", "Users", "TPM needed", "RPM needed"),
-                tuple((g.label, whole(g.users), num(g.tpm), num(g.rpm)) for g in r.growth),
+                tuple(
+                    (
+                        g.label,
+                        whole(g.users),
+                        num(g.tpm),
+                        "not enforced" if g.rpm is None else num(g.rpm),
+                    )
+                    for g in r.growth
+                ),
             )
         )
     else:

@@ -171,10 +171,11 @@ def _asks(
     out = []
     for kind in KINDS:
         now = getattr(current, kind)
-        desired = int(_need(request, kind, "request"))
-        if kind != "tpm" and now is None:
-            continue  # a limit the account does not have (e.g. RPM no longer enforced)
-        if now is not None and desired <= float(now):
+        value = _need(request, kind, "request")
+        desired = None if value is None else int(value)
+        if kind != "tpm" and (now is None or desired is None):
+            continue  # a limit the account does not have, or not asked (RPM not enforced)
+        if desired is None or (now is not None and desired <= float(now)):
             continue
         info = codes.get(kind)
         code = info.code if info else None
@@ -290,9 +291,10 @@ def _measured_range(latency: Mapping[str, Any] | None, model: Predictor | None) 
     n = float(latency["inflight"])
     measured = f"measured up to {fmt(top)} requests in flight" if top is not None else "measured"
     if latency.get("extrapolated"):
+        factor = f" (×{n / float(top):.1f})" if top else ""
         return (
             f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
-            "beyond it: the latency there is extrapolated from the fitted curves."
+            f"beyond it{factor}: the latency there is extrapolated from the fitted curves."
         )
     return (
         f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
@@ -346,10 +348,14 @@ def build_report(
     profile = inference_profile_id or (invoked if is_profile_id(invoked) else None)
     if plan is None:
         plan = plan_capacity(current, workload, model, slo)
+    # RPM is asked for where the account has an RPM quota (it is then enforced), else only
+    # where the model table says Bedrock still enforces it.
+    rpm_enforced = True if current.rpm is not None else None
     if request is None:
         request = required_quota(
-            workload, target_users, model, slo, headroom, model_id=invoked, scope=current.scope
-        )
+            workload, target_users, model, slo, headroom, model_id=invoked,
+            scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
+        )  # fmt: skip
     pd_, rd = plain(plan.to_dict()), plain(request.to_dict())
     if summary is None and records is not None and len(records):
         from capacity.records import summarize
@@ -368,9 +374,10 @@ def build_report(
     steps = []
     for label, users in growth:
         g = required_quota(
-            workload, users, model, slo, headroom, model_id=invoked, scope=current.scope
-        )
-        steps.append(GrowthStep(str(label), float(users), int(g.tpm), int(g.rpm)))
+            workload, users, model, slo, headroom, model_id=invoked, scope=current.scope,
+            rule=current.rule, rpm_enforced=rpm_enforced,
+        )  # fmt: skip
+        steps.append(GrowthStep(str(label), float(users), int(g.tpm), g.rpm))
     codes = {q.kind: q for q in _current(current, rd, quota_codes)}
     for line in rd.get("lines", []):  # kinds the account lacks still have codes to quote
         codes.setdefault(

@@ -89,7 +89,7 @@ class GrowthStep:
     label: str
     users: float
     tpm: int
-    rpm: int
+    rpm: int | None
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,8 @@ def case_body(report: QuotaRequestReport, limit: int = CASE_BODY_LIMIT) -> str:
     )
     growth = (
         "\n".join(
-            f"- {g.label}: {whole(g.users)} users, {num(g.tpm)} TPM, {num(g.rpm)} RPM"
+            f"- {g.label}: {whole(g.users)} users, {num(g.tpm)} TPM"
+            + ("" if g.rpm is None else f", {num(g.rpm)} RPM")
             for g in r.growth
         )
         or "- none given beyond the target"

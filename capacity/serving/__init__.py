@@ -5,10 +5,12 @@ planner (virtual clock and closed forms). See docs/architecture.md, "Serving".
 
 from capacity.serving._engine import Cluster, Sequence
 from capacity.serving._ledger import (
+    QUOTA_RULES,
     THROTTLE_MESSAGES,
     Admission,
     QuotaLedger,
     QuotaLimits,
+    QuotaRule,
     Rejection,
     RejectionKind,
 )
@@ -38,18 +40,22 @@ from capacity.serving._profile import (
     profile_from_dict,
     shipped_profiles,
 )
+from capacity.serving._rules import TpmLimits, required_tpm, tpm_limits
 from capacity.serving._simulate import (
     SimRequest,
     SimResult,
     interval_medians,
     interval_schedule,
+    poisson_arrivals,
     simulate,
     simulate_closed_loop,
+    simulate_quota,
 )
 
 __all__ = [
     "DEFAULT_PROFILE",
     "PROFILE_PREFIXES",
+    "QUOTA_RULES",
     "SCOPES",
     "THROTTLE_MESSAGES",
     "Admission",
@@ -66,6 +72,7 @@ __all__ = [
     "QuotaInfo",
     "QuotaLedger",
     "QuotaLimits",
+    "QuotaRule",
     "Rejection",
     "RejectionKind",
     "Scope",
@@ -73,6 +80,7 @@ __all__ = [
     "ServingModel",
     "SimRequest",
     "SimResult",
+    "TpmLimits",
     "base_model_id",
     "burndown_for",
     "interval_medians",
@@ -80,8 +88,12 @@ __all__ = [
     "is_profile_id",
     "load_model_table",
     "load_profile",
+    "poisson_arrivals",
     "profile_from_dict",
+    "required_tpm",
     "shipped_profiles",
     "simulate",
     "simulate_closed_loop",
+    "simulate_quota",
+    "tpm_limits",
 ]

@@ -30,6 +30,13 @@ lost) but may fall below zero when a settlement charges more than was reserved; 
 refill before the next admission. ``Rejection.retry_after_s`` is the time until the failing
 bucket alone would hold enough, ignoring the other buckets and requests still to settle.
 
+**The alternative rule** (``rule="window"``). How Bedrock adjusts a reservation while a request
+runs is not published. If your real throttles come earlier than the bucket predicts, switch to
+the per-minute window: TPM and RPM count against fixed 60-second windows (from the ledger's first
+reading), a request's whole reservation stays charged to the window that admitted it (no early
+refund), and each window starts empty. TPD keeps the bucket rule. The planner follows the same
+option (``Quota.rule``); docs/architecture.md, "Quota rules", states both.
+
 TPD refills at the same rate as TPM when it has Bedrock's default value (``tpm × 1440``), so it
 can only bind when set lower, as it is for new accounts. Time comes from the ``clock`` the ledger
 is given, so the same ledger serves the live server (``time.monotonic``) and virtual-time
@@ -44,13 +51,21 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 __all__ = [
+    "QUOTA_RULES",
     "THROTTLE_MESSAGES",
     "Admission",
     "QuotaLedger",
     "QuotaLimits",
+    "QuotaRule",
     "Rejection",
     "RejectionKind",
 ]
+
+QuotaRule = Literal["bucket", "window"]
+"""How TPM and RPM are enforced: a refilling token bucket with refunds at settlement (default),
+or a per-minute window that keeps whole reservations (the conservative alternative)."""
+
+QUOTA_RULES: Final[tuple[QuotaRule, ...]] = ("bucket", "window")
 
 RejectionKind = Literal["tokens", "requests", "tokens_per_day"]
 """Which quota refused a request: TPM, RPM or TPD."""
@@ -73,9 +88,12 @@ class QuotaLimits:
     tpm: int | None = None
     rpm: int | None = None
     tpd: int | None = None
+    rule: QuotaRule = "bucket"
 
     def __post_init__(self) -> None:
-        """Reject zero, negative and non-finite limits."""
+        """Reject zero, negative and non-finite limits, and unknown rules."""
+        if self.rule not in QUOTA_RULES:
+            raise ValueError(f"QuotaLimits.rule must be one of {QUOTA_RULES}; got {self.rule!r}")
         for name in ("tpm", "rpm", "tpd"):
             value = getattr(self, name)
             if value is not None and not 0 < value < math.inf:
@@ -127,13 +145,14 @@ class _Bucket:
 class _Levels:
     """One model's bucket levels (unused for unlimited buckets) as of clock time ``t_s``."""
 
-    __slots__ = ("day", "requests", "t_s", "tokens")
+    __slots__ = ("day", "requests", "t_s", "tokens", "window")
 
     def __init__(self, tokens: float, requests: float, day: float, t_s: float) -> None:
         self.tokens = tokens
         self.requests = requests
         self.day = day
         self.t_s = t_s
+        self.window = 0  # the current 60-s window's index (rule "window" only)
 
 
 class QuotaLedger:
@@ -150,6 +169,8 @@ class QuotaLedger:
         self._rpm = _Bucket.of(limits.rpm, 60.0)
         self._tpd = _Bucket.of(limits.tpd, 86400.0)
         self._levels: dict[str, _Levels] = {}
+        self._window = limits.rule == "window"
+        self._origin_s: float | None = None  # the window rule's t = 0: the first clock reading
         # Open admissions by identity: settling twice, or settling another ledger's admission,
         # would silently refund tokens that were never reserved here.
         self._open: dict[int, Admission] = {}
@@ -165,12 +186,12 @@ class QuotaLedger:
         lv = self._refilled(model_id, now)
         rpm, tpm, tpd = self._rpm, self._tpm, self._tpd
         if rpm is not None and lv.requests < 1.0 - rpm.slack:
-            return _reject(model_id, "requests", (1.0 - lv.requests) / rpm.rate_per_s)
+            return _reject(model_id, "requests", self._wait_s(lv, now, 1.0 - lv.requests, rpm))
         if tpm is not None:
             if reserved > tpm.capacity:
                 return _reject(model_id, "tokens", math.inf)
             if lv.tokens < reserved - tpm.slack:
-                return _reject(model_id, "tokens", (reserved - lv.tokens) / tpm.rate_per_s)
+                return _reject(model_id, "tokens", self._wait_s(lv, now, reserved - lv.tokens, tpm))
         if tpd is not None:
             if reserved > tpd.capacity:
                 return _reject(model_id, "tokens_per_day", math.inf)
@@ -207,7 +228,7 @@ class QuotaLedger:
         refund = admission.reserved_tokens - charged
         if refund:
             lv = self._refilled(admission.model_id, self._clock())
-            if (tpm := self._tpm) is not None:
+            if (tpm := self._tpm) is not None and not self._window:
                 lv.tokens = min(tpm.capacity, lv.tokens + refund)
             if (tpd := self._tpd) is not None:
                 lv.day = min(tpd.capacity, lv.day + refund)
@@ -235,8 +256,31 @@ class QuotaLedger:
         """How many admissions are waiting to be settled (requests in flight, or leaked)."""
         return len(self._open)
 
+    def _wait_s(self, lv: _Levels, now: float, short: float, bucket: _Bucket) -> float:
+        """Seconds until ``short`` more units are available: a refill, or the next window."""
+        if not self._window:
+            return short / bucket.rate_per_s
+        assert self._origin_s is not None
+        return self._origin_s + 60.0 * (lv.window + 1) - now
+
+    def _window_index(self, now: float) -> int:
+        assert self._origin_s is not None
+        return math.floor((now - self._origin_s) / 60.0)
+
+    def _next_window(self, lv: _Levels, now: float) -> None:
+        """Rule "window": a new 60-s window starts with full TPM and RPM allowances."""
+        index = self._window_index(now)
+        if index > lv.window:
+            lv.window = index
+            if (tpm := self._tpm) is not None:
+                lv.tokens = tpm.capacity
+            if (rpm := self._rpm) is not None:
+                lv.requests = rpm.capacity
+
     def _refilled(self, model_id: str, now: float) -> _Levels:
         """``model_id``'s levels brought forward to ``now`` (created full on first use)."""
+        if self._origin_s is None:
+            self._origin_s = now
         lv = self._levels.get(model_id)
         if lv is None:
             tpm, rpm, tpd = self._tpm, self._rpm, self._tpd
@@ -246,14 +290,18 @@ class QuotaLedger:
                 tpd.capacity if tpd else 0.0,
                 now,
             )
+            lv.window = self._window_index(now)
             self._levels[model_id] = lv
             return lv
         dt = now - lv.t_s
         if dt > 0.0:  # a clock that steps back refills nothing until it passes t_s again
-            if (tpm := self._tpm) is not None:
-                lv.tokens = min(tpm.capacity, lv.tokens + dt * tpm.rate_per_s)
-            if (rpm := self._rpm) is not None:
-                lv.requests = min(rpm.capacity, lv.requests + dt * rpm.rate_per_s)
+            if self._window:
+                self._next_window(lv, now)
+            else:
+                if (tpm := self._tpm) is not None:
+                    lv.tokens = min(tpm.capacity, lv.tokens + dt * tpm.rate_per_s)
+                if (rpm := self._rpm) is not None:
+                    lv.requests = min(rpm.capacity, lv.requests + dt * rpm.rate_per_s)
             if (tpd := self._tpd) is not None:
                 lv.day = min(tpd.capacity, lv.day + dt * tpd.rate_per_s)
             lv.t_s = now

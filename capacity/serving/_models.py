@@ -29,7 +29,9 @@ T = TypeVar("T")
 class QuotaInfo:
     """One Service Quotas entry: ``kind`` (tpm, rpm or tpd), ``scope``, quota ``code``
     (``L-`` + 8 hex digits), ``name``, published ``default`` (None when unknown), whether it is
-    ``adjustable`` (None when unknown), a ``note`` (Region dependence) and its ``source``."""
+    ``adjustable`` (None when unknown), a ``note`` (Region dependence), its ``source``, and
+    whether Bedrock still ``enforced`` it (False for the requests-per-minute quotas it stopped
+    enforcing on bedrock-runtime)."""
 
     kind: QuotaKind
     scope: Scope
@@ -39,6 +41,7 @@ class QuotaInfo:
     adjustable: bool | None
     note: str
     source: str
+    enforced: bool = True
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ def _parse(doc: Mapping[str, Any]) -> ModelTable:
                 adjustable=q["adjustable"],
                 note=q.get("note", ""),
                 source=_source(q["source"], sources),
+                enforced=bool(q.get("enforced", True)),
             )
             for q in m["quotas"]
         )

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
+
 DEFAULT_PROFILE = "llama3.3-70b-bedrock"
 
 
@@ -76,12 +78,19 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class QuotaConfig:
-    """Per-model quotas (None = unlimited) and how a throttle is delivered."""
+    """Per-model quotas (None = unlimited), how a throttle is delivered, and the TPM ``rule``
+    (``"bucket"`` or ``"window"``: see ``capacity.serving.QuotaLimits``)."""
 
     tpm: int | None = None
     rpm: int | None = None
     tpd: int | None = None
     throttle: str = "http"  # "http": a 429 before the stream; "mid-stream": an exception event
+    rule: str = "bucket"
+
+    def limits(self) -> QuotaLimits:
+        """The ledger's limits for these quotas."""
+        rule: QuotaRule = "window" if self.rule == "window" else "bucket"
+        return QuotaLimits(self.tpm, self.rpm, self.tpd, rule=rule)
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,8 @@ def _validate(p: Profile, origin: str) -> None:
         problems.append("tokens_per_event must be ≥ 1")
     if p.output.kind not in ("max_tokens", "lognormal"):
         problems.append("output.kind must be 'max_tokens' or 'lognormal'")
+    if p.quotas.rule not in QUOTA_RULES:
+        problems.append(f"quotas.rule must be one of {', '.join(QUOTA_RULES)}")
     if p.quotas.throttle not in ("http", "mid-stream"):
         problems.append("quotas.throttle must be 'http' or 'mid-stream'")
     for key in ("tpm", "rpm", "tpd"):

@@ -7,6 +7,7 @@ heaviest level (50 large-prompt requests per second for 60 s) takes well under a
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import statistics
@@ -111,9 +112,7 @@ def simulate(
     cluster = Cluster(profile.serving, seed=seed)
     rng = random.Random(seed)
     clock = [0.0]
-    ledger = QuotaLedger(
-        QuotaLimits(profile.quotas.tpm, profile.quotas.rpm, profile.quotas.tpd), lambda: clock[0]
-    )
+    ledger = QuotaLedger(profile.quotas.limits(), lambda: clock[0])
     ordered = sorted(requests, key=lambda r: r.arrival_s)
     inflight: dict[int, tuple[SimRequest, EngineSeq, Admission]] = {}
     results: list[SimResult] = []
@@ -186,3 +185,53 @@ def simulate_closed_loop(
             )  # fmt: skip
             if sent < n_requests:
                 send(seq.last_token_s)
+
+
+def poisson_arrivals(rate_per_min: float, minutes: float, *, seed: int = 0) -> list[float]:
+    """Arrival instants (s) of a Poisson process at ``rate_per_min`` over ``minutes``."""
+    if rate_per_min <= 0 or minutes <= 0:
+        return []
+    rng = random.Random(seed)
+    rate_s, horizon, t = rate_per_min / 60.0, minutes * 60.0, 0.0
+    out: list[float] = []
+    while True:
+        t += rng.expovariate(rate_s)
+        if t >= horizon:
+            return out
+        out.append(t)
+
+
+def simulate_quota(
+    arrivals_s: Sequence[float],
+    limits: QuotaLimits,
+    *,
+    input_tokens: int,
+    max_tokens: int,
+    output_tokens: int,
+    burndown: float,
+    ttft_s: float,
+    ttlt_s: float,
+    model_id: str = "model",
+) -> list[SimResult]:
+    """Requests through the quota ledger alone, each taking fixed times (``ttft_s``, ``ttlt_s``)
+    — the same admissions and settlements the emulator makes, without a serving model. Used to
+    check a plan's quota arithmetic; ``simulate`` adds the serving model's queueing."""
+    clock = [0.0]
+    ledger = QuotaLedger(limits, lambda: clock[0])
+    ends: list[tuple[float, int, Admission]] = []  # heap of (end time, key, admission)
+    results: list[SimResult] = []
+    for key, t in enumerate(sorted(arrivals_s)):
+        while ends and ends[0][0] <= t:
+            t_end, _, adm = heapq.heappop(ends)
+            clock[0] = t_end
+            ledger.settle(adm, input_tokens, output_tokens, burndown)
+        clock[0] = t
+        verdict = ledger.admit(model_id, input_tokens, max_tokens)
+        if isinstance(verdict, Admission):
+            heapq.heappush(ends, (t + ttlt_s, key, verdict))
+            results.append(
+                SimResult("", 0, "ok", t, t + ttft_s, t + ttlt_s, input_tokens, output_tokens)
+            )
+        else:
+            results.append(SimResult("", 0, "throttled", t, math.nan, math.nan, input_tokens, 0))
+    return results

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from capacity.errors import CapacityError
-from capacity.planning import Quota, Slo, Workload
+from capacity.planning import CapacityPlan, Quota, QuotaRequest, Slo, Workload
 from capacity.serving import SCOPES
 
 DEFAULT_MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
@@ -166,20 +167,20 @@ def write_demo_reports(
     records: Any,
     model: Any,
     quota: Quota,
-    workloads: dict[str, Workload],
-    target_users: float,
+    cases: Mapping[str, tuple[Workload, Slo | None, CapacityPlan, QuotaRequest]],
     out: Path,
     region: str = "us-east-1",
 ) -> list[Path]:
-    """``llmcap demo``'s report: one per measured prompt size, under ``out/<label>/``, in every
-    format. Returns the PDF paths."""
+    """``llmcap demo``'s report: one per measured prompt size (its workload, SLO, plan and
+    request, as the demo answered), under ``out/<label>/``, in every format. Returns the PDFs."""
     from capacity.report import build_report, write_report
 
     pdfs = []
-    for label, workload in workloads.items():
+    for label, (workload, slo, plan, request) in cases.items():
         report = build_report(
             use_case=DEMO_USE_CASE, region=region, current=quota, workload=workload,
-            target_users=target_users, model=model, records=records,
+            target_users=request.target_users, model=model, slo=slo, plan=plan, request=request,
+            headroom=request.headroom, records=records,
             title=f"Quota increase request: {quota.model_id} in {region} ({label} prompt)",
         )  # fmt: skip
         paths = write_report(report, out / label)

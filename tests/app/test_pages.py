@@ -141,12 +141,14 @@ def test_justification_previews_the_planners_numbers() -> None:
         "PDF", "HTML", "Markdown", "JSON", "Case text",
     ]  # fmt: skip
     workload = Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=30.0)
-    quota = Quota(tpm=600_000, rpm=800, model_id=LLAMA)
+    quota = Quota(tpm=600_000, model_id=LLAMA)  # the form's default: no RPM quota
     request = required_quota(workload, 2_000, model_id=LLAMA, scope=quota.scope)
+    assert request.rpm is None  # Bedrock no longer enforces Llama's RPM: not asked
     preview = "\n".join(m.value for m in at.markdown)
     today = re.search(r"Today's quota serves ([\d,]+) users", preview)
     assert today is not None and today.group(1) == f"{plan_capacity(quota, workload).users_whole:,}"
-    assert f"| 600,000 | {request.tpm:,} |" in preview and f"| 800 | {request.rpm:,} |" in preview
+    asks = re.findall(r"^\| [^|]+ \| (L-[0-9A-F]{8}) \| ([\d,]+) \| ([\d,]+) \|$", preview, re.M)
+    assert asks == [("L-0E7AA8B7", "600,000", f"{request.tpm:,}")]
     body = at.code[0].value
     assert len(body) <= 8000 and f"600,000 -> {request.tpm:,}" in body
     assert "Agent assist for 2,000 support agents" in body

@@ -44,9 +44,30 @@ def test_table_shows_users_per_constraint_and_the_binding_one(
     assert run(SEED_COMPLEX) == 0
     out = capsys.readouterr().out
     assert "Users supported, by constraint" in out
-    assert binding_row(out).startswith("│ TPM at admission ")
-    assert "Supported users: 100 " in out
-    assert "10,000 / 1,000" in out  # the arithmetic is shown
+    # The bucket rule: 10,000 / settlement 900 = 11.1 req/min → 111 users at 0.1 req/min each.
+    assert binding_row(out).startswith("│ tokens per minute (sustained) ")
+    assert "Answer: 111 users" in out
+    assert "10,000 / 900" in out  # the arithmetic is shown
+
+
+def test_window_rule_reproduces_the_seed_blogs_100_users(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run([*SEED_COMPLEX, "--quota-rule", "window"]) == 0
+    out = capsys.readouterr().out
+    assert "Answer: 100 users" in out and "10,000 / 1,000" in out
+
+
+def test_verify_replays_the_plan_through_the_ledger(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--tpm", "2000000", "--input-tokens", "500", "--output-tokens", "300",
+            "--max-tokens", "1000", "--think-time-s", "30", "--verify", "--json"]  # fmt: skip
+    assert run(argv) == 0
+    doc = json.loads(capsys.readouterr().out)["plan"]
+    assert doc["requests_per_min"] == pytest.approx(2500)
+    assert doc["reservation_slots"] == pytest.approx(1333.33, abs=0.01)
+    check = doc["verification"]
+    assert check["throttled_share"] < 0.01
+    assert check["agreement"] == pytest.approx(1.0, abs=0.05)
 
 
 def test_target_users_adds_the_quota_to_request(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,16 +77,17 @@ def test_target_users_adds_the_quota_to_request(capsys: pytest.CaptureFixture[st
     assert run(argv) == 0
     out = capsys.readouterr().out
     assert "Quota to request for 600 users" in out
-    assert "L-0E7AA8B7" in out and "1,995,165" in out
+    # --rpm given: RPM is requested too. TPM = 1.2 × 800 × 1,108.4 = 1,064,088.
+    assert "L-0E7AA8B7" in out and "1,064,088" in out and "1,331" in out
     assert "Feasible: yes" in out
 
 
 def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert run([*SEED_COMPLEX, "--json", "--target-users", "100", "--headroom", "0"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["plan"]["users"] == pytest.approx(100)
-    assert doc["plan"]["binding"] == "tpm_admission"
-    assert doc["request"]["tpm"] == 10_000
+    assert doc["plan"]["users"] == pytest.approx(10_000 / 900 / 0.1)
+    assert doc["plan"]["binding"] == "tpm"
+    assert doc["request"]["tpm"] == 9_000
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,8 @@ def test_quota_codes_and_defaults() -> None:
 
 def test_default_quota_is_bedrocks_published_default() -> None:
     q = default_quota(LLAMA_US)
-    assert (q.tpm, q.rpm, q.tpd, q.scope) == (600_000, 800, None, "cross-region")
+    # Llama's RPM (800) is no longer enforced on bedrock-runtime: the default leaves it out.
+    assert (q.tpm, q.rpm, q.tpd, q.scope) == (600_000, None, None, "cross-region")
     with pytest.raises(PlanInputError, match="no published on-demand TPM"):
         default_quota("amazon.nova-lite-v1:0", scope="on-demand")
 

@@ -21,7 +21,9 @@ from tests.capacity.report.conftest import CURRENT, LLAMA, WORKLOAD
 
 @pytest.fixture(scope="module")
 def request_2000(model: CapacityModel) -> QuotaRequest:
-    return required_quota(WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope)
+    return required_quota(
+        WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,9 @@ def test_latency_at_the_target_is_beside_it(chart: Figure) -> None:
 
 
 def test_without_a_model_the_side_says_latency_is_assumed() -> None:
-    request = required_quota(WORKLOAD, 2_000, model_id=LLAMA, scope=CURRENT.scope)
+    request = required_quota(
+        WORKLOAD, 2_000, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
     fig = plot_quota_ask(CURRENT, request, WORKLOAD)
     texts = " ".join(t.get_text() for t in fig.axes[1].texts)
     assert "no fitted model" in texts and "requests in flight" in texts

@@ -11,7 +11,7 @@ import pypdf
 import pytest
 
 from capacity.fitting import CapacityModel
-from capacity.planning import Workload, required_quota
+from capacity.planning import Workload, plan_capacity, required_quota
 from capacity.report import QuotaRequestReport
 from llmcap.cli import main
 from llmcap.commands.report import write_demo_reports
@@ -57,7 +57,9 @@ def test_report_command_writes_every_format_and_no_secret(
     pm = model.prompt("small")
     assert report.workload["input_tokens"] == pytest.approx(pm.input_tokens)
     workload = Workload(**report.workload)
-    request = required_quota(workload, 2_000, model, model_id=LLAMA, scope=CURRENT.scope)
+    request = required_quota(
+        workload, 2_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
     assert {a.kind: a.desired for a in report.asks} == {"tpm": request.tpm, "rpm": request.rpm}
     assert f"request TPM 600,000 → {request.tpm:,}" in printed.out
     assert "](figures/quota_ask.png)" in (out / "quota_request.md").read_text()
@@ -84,9 +86,16 @@ def test_demo_reports_one_pdf_per_prompt(
     records: object, model: CapacityModel, tmp_path: Path
 ) -> None:
     workload = Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=30.0)
-    pdfs = write_demo_reports(records, model, CURRENT, {"small": workload}, 2_000, tmp_path)
+    plan = plan_capacity(CURRENT, workload, model)
+    request = required_quota(workload, 2_000, model, model_id=LLAMA, rpm_enforced=True)
+    case = (workload, None, plan, request)
+    pdfs = write_demo_reports(records, model, CURRENT, {"small": case}, tmp_path)
     assert pdfs == [tmp_path / "small" / "quota_request.pdf"]
     reader = pypdf.PdfReader(pdfs[0])
     assert "(small prompt)" in reader.pages[0].extract_text()
     doc = json.loads((tmp_path / "small" / "quota_request.json").read_text())
     assert doc["use_case"].startswith("llmcap demo:")
+    assert {a["kind"]: a["desired"] for a in doc["asks"]} == {
+        "tpm": request.tpm,
+        "rpm": request.rpm,
+    }  # the demo's own request, quoted

@@ -57,10 +57,13 @@ def test_markdown_quotes_the_planners_numbers(
 ) -> None:
     md = to_markdown(report)
     plan = plan_capacity(CURRENT, WORKLOAD, model)
-    request = required_quota(WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope)
+    request = required_quota(
+        WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
     today = re.search(r"Today's quota serves ([\d,]+) users \((\w+) binds\)", md)
     assert today is not None
     assert _int(today.group(1)) == plan.users_whole and today.group(2) == plan.binding
+    assert request.rpm is not None  # the account has an RPM quota: it is enforced, so asked
     asked = Quota(
         tpm=max(CURRENT.tpm, request.tpm),
         rpm=max(CURRENT.rpm or 0, request.rpm),
@@ -82,7 +85,9 @@ def test_markdown_quotes_the_planners_numbers(
     assert _int(steady.group(2)) == round(request.peak_requests_per_min * request.settlement_tokens)
     growth = re.search(r"^\| \+6 months \| 3,000 \| ([\d,]+) \| ([\d,]+) \|$", md, re.M)
     assert growth is not None
-    later = required_quota(WORKLOAD, 3_000, model, model_id=LLAMA, scope=CURRENT.scope)
+    later = required_quota(
+        WORKLOAD, 3_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
     assert (_int(growth.group(1)), _int(growth.group(2))) == (later.tpm, later.rpm)
     for key, formula in request.formulas.items():  # the method section quotes every formula
         assert f"| request.{key} | {formula.replace('|', chr(92) + '|')} |" in md
@@ -95,7 +100,9 @@ def test_json_round_trips_and_holds_the_planners_output(
     text = report.to_json()
     assert QuotaRequestReport.from_json(text) == report
     doc = json.loads(text)
-    request = required_quota(WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope)
+    request = required_quota(
+        WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
     plan = plan_capacity(CURRENT, WORKLOAD, model)
     assert doc["request"] == plain(request.to_dict())
     assert doc["plan"] == plain(plan.to_dict())

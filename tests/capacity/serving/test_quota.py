@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
@@ -35,7 +36,7 @@ class FakeClock:
         self.t_s += dt_s
 
 
-def ledger(clock: FakeClock | None = None, **limits: int | None) -> QuotaLedger:
+def ledger(clock: FakeClock | None = None, **limits: Any) -> QuotaLedger:
     return QuotaLedger(QuotaLimits(**limits), clock or FakeClock())
 
 
@@ -237,7 +238,7 @@ def test_a_reservation_above_capacity_is_never_admitted() -> None:
 )
 def test_invalid_limits_name_the_field(field: str, value: int) -> None:
     with pytest.raises(ValueError, match=rf"QuotaLimits\.{field} must be a positive"):
-        QuotaLimits(**{field: value})
+        QuotaLimits(**{field: value})  # type: ignore[arg-type]
 
 
 def test_unlimited_admits_everything() -> None:
