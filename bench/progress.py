@@ -23,17 +23,17 @@ class LevelState:
     finished: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     ttft_s: list[float] = field(default_factory=list)
-    tps: list[float] = field(default_factory=list)
+    output_tokens: float = 0.0
     stop_reason: str | None = None
 
-    def add(self, status: str, ttft_s: float, tps: float) -> None:
-        """Count one finished request."""
+    def add(self, status: str, waited_s: float, output_tokens: float | None) -> None:
+        """Count one finished request: its wait for the first token (shown live, not stored:
+        the stored metrics are derived by ``capacity.records``) and its output tokens."""
         self.finished += 1
         self.by_status[status] = self.by_status.get(status, 0) + 1
         if status == "ok":
-            self.ttft_s.append(ttft_s)
-            if tps == tps:  # not NaN
-                self.tps.append(tps)
+            self.ttft_s.append(waited_s)
+            self.output_tokens += output_tokens or 0.0
 
     def failure_rate(self) -> float:
         """Share of finished requests that were not ok (throttled, error, timeout)."""
@@ -89,7 +89,7 @@ class SweepProgress:
     def _table(self) -> Table:
         table = Table(title="llmcap bench", title_justify="left")
         for name in ("prompt", "level", "done", "in flight", "ok", "throttled", "errors",
-                     "p50 TTFT s", "p50 tok/s", "elapsed s"):  # fmt: skip
+                     "p50 TTFT s", "out tok/s", "elapsed s"):  # fmt: skip
             table.add_column(name, justify="right" if name != "prompt" else "left")
         for state in [*self.done, *([self.current] if self.current else [])]:
             table.add_row(*self._cells(state, live=state is self.current))
@@ -98,6 +98,7 @@ class SweepProgress:
     def _cells(self, s: LevelState, live: bool) -> list[str]:
         total = f"/{s.total}" if s.total else ""
         errors = sum(n for k, n in s.by_status.items() if k in ("error", "timeout"))
+        elapsed = time.monotonic() - s.started_s
         return [
             s.label,
             f"{s.level:g}",
@@ -107,13 +108,13 @@ class SweepProgress:
             str(s.by_status.get("throttled", 0)),
             str(errors),
             f"{statistics.median(s.ttft_s):.3f}" if s.ttft_s else "-",
-            f"{statistics.median(s.tps):.1f}" if s.tps else "-",
-            f"{time.monotonic() - s.started_s:.0f}",
+            f"{s.output_tokens / elapsed:.0f}" if s.output_tokens and elapsed > 0 else "-",
+            f"{elapsed:.0f}",
         ]
 
     def _line(self, s: LevelState) -> str:
         c = self._cells(s, live=False)
         return (
             f"{c[0]} level {c[1]}: {c[2]} done, ok {c[4]}, throttled {c[5]}, errors {c[6]}, "
-            f"p50 TTFT {c[7]} s, p50 {c[8]} tok/s ({c[9]} s)"
+            f"p50 TTFT {c[7]} s, {c[8]} output tok/s ({c[9]} s)"
         )

@@ -1,8 +1,9 @@
 """Request records: the seam between ``bench`` (which writes them) and ``capacity`` (which reads).
 
-One row per sent request (DESIGN §3.2). ``records.jsonl`` is appended and flushed as each request
-ends, so a crash or Ctrl-C loses nothing that finished; ``records.parquet`` is compacted from it
-when a level or the run completes.
+One row per sent request, with the raw columns of ``contracts.records`` (docs/architecture.md).
+``records.jsonl`` is appended and flushed as each request ends, so a crash or Ctrl-C loses
+nothing that finished; ``records.parquet`` is compacted from it when a level or the run
+completes.
 """
 
 from __future__ import annotations
@@ -16,47 +17,16 @@ from typing import IO, Any, cast
 
 import pandas as pd
 
-# Column → pandas dtype. The order is the file's column order.
-RECORD_COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "request_id": "string",
-    "provider": "string",
-    "model_id": "string",
-    "prompt_label": "string",
-    "mode": "string",
-    "level": "float64",
-    "batch": "int64",
-    "max_tokens": "int64",
-    "temperature": "float64",
-    "scheduled_s": "float64",
-    "lateness_s": "float64",
-    "start_s": "float64",
-    "first_token_s": "float64",
-    "last_token_s": "float64",
-    "end_s": "float64",
-    "input_tokens": "float64",
-    "output_tokens": "float64",
-    "tokens_estimated": "bool",
-    "ttft_s": "float64",
-    "ttlt_s": "float64",
-    "e2e_s": "float64",
-    "tpot_s": "float64",
-    "tps": "float64",
-    "active_at_start": "int64",
-    "status": "string",
-    "error_code": "string",
-    "error_message": "string",
-    "server_request_id": "string",
-    "server_latency_ms": "float64",
-    "retries": "int64",
-}
-STATUSES = ("ok", "throttled", "error", "timeout", "cancelled")
+from contracts.records import RAW_COLUMNS
+
+RECORD_COLUMNS = RAW_COLUMNS
+"""The columns ``RecordWriter`` writes (the one schema: ``contracts.records``)."""
 
 
 @dataclass
 class RawResult:
     """What a provider observed for one request: raw ``time.perf_counter()`` stamps, usage and
-    the outcome. No derived metrics (those are computed once, in ``derive``)."""
+    the outcome. No derived metrics: ``capacity.records`` computes them, once."""
 
     start_pc: float
     first_token_pc: float = math.nan
@@ -90,24 +60,9 @@ class RawResult:
             self.error_code, self.error_message = type(exc).__name__, str(exc)
 
     def settle_usage(self) -> None:
-        """Without server usage, count text chunks instead and say so (DESIGN §3.2)."""
+        """Without server usage, count text chunks instead and say so (``tokens_estimated``)."""
         if self.output_tokens is None and self.text_chunks:
             self.output_tokens, self.tokens_estimated = self.text_chunks, True
-
-
-def derive(
-    start: float, first: float, last: float, end: float, n: float | None
-) -> dict[str, float]:
-    """DESIGN §4 metrics from offsets (same clock): ttft, ttlt, e2e, tpot (NaN below 2 tokens,
-    never inf), tps = 1 / tpot."""
-    ttft = first - start
-    ttlt = last - start
-    e2e = end - start
-    tpot = math.nan
-    if n is not None and n >= 2 and not math.isnan(ttlt - ttft):
-        tpot = (ttlt - ttft) / (n - 1)
-    tps = 1.0 / tpot if tpot > 0 else math.nan
-    return {"ttft_s": ttft, "ttlt_s": ttlt, "e2e_s": e2e, "tpot_s": tpot, "tps": tps}
 
 
 def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str, Any]:
@@ -117,11 +72,8 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
     first = raw.first_token_pc - run_start_pc
     last = raw.last_token_pc - run_start_pc
     end = raw.end_pc - run_start_pc
-    scheduled = context.pop("scheduled_s", math.nan)
     row: dict[str, Any] = {
         **context,
-        "scheduled_s": scheduled,
-        "lateness_s": start - scheduled,
         "start_s": start,
         "first_token_s": first,
         "last_token_s": last,
@@ -129,7 +81,6 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
         "input_tokens": raw.input_tokens,
         "output_tokens": raw.output_tokens,
         "tokens_estimated": raw.tokens_estimated,
-        **derive(start, first, last, end, raw.output_tokens),
         "active_at_start": raw.active_at_start,
         "status": raw.status,
         "error_code": raw.error_code,
@@ -185,6 +136,7 @@ def read_jsonl(path: Path) -> pd.DataFrame:
     """Records from a JSONL file as a typed DataFrame (bench's own reader, for compaction and
     resume; ``capacity.load_records`` is the validating reader for analysis)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    # Runs written before the one schema also carry derived columns: they are not bench's.
     frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     for name, dtype in RECORD_COLUMNS.items():
         if dtype == "float64":

@@ -149,7 +149,7 @@ class _Sweep:
             scheduled_s=scheduled_pc - self.rundir.start_pc,
         )
         self.writer.write(row)
-        state.add(raw.status, row["ttft_s"], row["tps"])
+        state.add(raw.status, row["first_token_s"] - row["start_s"], row["output_tokens"])
         self._check_error_rate(state)
 
     def _check_error_rate(self, state: LevelState) -> None:

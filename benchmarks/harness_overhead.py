@@ -140,7 +140,7 @@ def heaviest_level(url: str, out: Path, batches: int) -> dict[str, float]:
         batches=batches, interval_s=1.0, max_tokens=350, out=out, progress=False,
     )  # fmt: skip
     df = read_jsonl(run_sweep(config) / "records.jsonl")
-    per_batch = df.groupby("batch").lateness_s.max() * 1e3
+    per_batch = (df.start_s - df.scheduled_s).groupby(df.batch).max() * 1e3
     return {
         "batches": float(len(per_batch)),
         "p50_ms": float(per_batch.median()),

@@ -152,8 +152,9 @@ def throughput_band(fit: UslFit, n: Floats) -> tuple[Floats, Floats] | None:
 
 def plot_throughput(records_or_summary: pd.DataFrame, model: CapacityModel) -> Figure:
     """System output throughput (tokens/s) vs concurrency, one colour per prompt size: measured
-    levels, the USL fit with its confidence band, and the knees marked — the USL peak N* (★) and
-    the point where efficiency X/(λN) falls to 80 % (◆); their values are in the legend (one
+    levels, the USL fit with its confidence band, and the knees marked — N*, where requests/s
+    peak on the planner's capacity curve (★), and the point where efficiency X/(λN) falls to
+    80 % (◆); their values are in the legend (one
     column per prompt size, below the plot, so no text covers the data).
 
     ``records_or_summary`` is request records or ``summarize``'s table (detected by its columns).
@@ -224,7 +225,7 @@ def _throughput_lines(
         ax.fill_between(grid, band[0], band[1], color=color, alpha=0.15, linewidth=0)
     x_hi = float(grid[-1])
     for n, marker, what, never in (
-        (knees.peak_concurrency, "*", "USL peak N*", "none (κ = 0: rises to λ/σ)"),
+        (knees.peak_concurrency, "*", "peak N*", "none (requests/s still rising)"),
         (knees.efficient_concurrency, "D", f"{knees.efficiency:.0%} efficiency", "never"),
     ):
         size = 14 if marker == "*" else 8

@@ -84,6 +84,7 @@ def fit_capacity(
         concurrency=concurrency,
         model_id=",".join(model_ids),
         notes=tuple(notes),
+        modes=tuple(sorted(modes)),
     )
 
 

@@ -22,6 +22,7 @@ from capacity._jsonio import need
 from capacity.errors import CapacityError, ModelFileError
 from capacity.fitting._predict import blend, find_knees, finish, predict_point
 from capacity.fitting._prompt import Basis, Floats, Knees, PromptModel
+from capacity.planning import Slo
 from capacity.prediction import Prediction
 
 FORMAT = "llmcap.capacity-model"
@@ -39,7 +40,17 @@ class CapacityModel:
     concurrency: Basis
     model_id: str
     notes: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    """The load modes of the fitted runs (empty for files written before modes were stored)."""
     VERSION: ClassVar[int] = 1
+
+    @property
+    def concurrency_is_in_flight(self) -> bool:
+        """Whether N counts requests in flight — measured, or the offered level of closed-loop
+        sweeps only — so that Little's law (the planner) applies."""
+        if self.concurrency == "measured":
+            return True
+        return not set(self.modes) & {"interval", "rate", "sequential"}
 
     def prompt(self, label: str) -> PromptModel:
         """The prompt model labelled ``label``."""
@@ -63,13 +74,15 @@ class CapacityModel:
         self,
         input_tokens: float,
         *,
-        slo: Mapping[str, float] | None = None,
+        slo: Slo | None = None,
+        output_tokens: float | None = None,
         efficiency: float = 0.8,
     ) -> Knees:
-        """Knees for ``input_tokens`` prompts. ``slo`` maps Prediction-style keys to bounds:
-        ``ttft_p95_s``, ``ttlt_p99_s``, … (upper bounds, seconds) and ``tps_p50``, ``tps_p5``
-        (lower bounds, tokens/s)."""
-        return find_knees(self, input_tokens, slo or {}, efficiency)
+        """Knees for ``input_tokens`` prompts and ``output_tokens`` answers (default: the fitted
+        output length), read off the planner's capacity curve (``capacity.planning``): N* where
+        requests/s peaks, and the largest N meeting ``slo``. ``efficient_concurrency`` is where
+        the USL's token-throughput efficiency X/(λN) falls to ``efficiency``."""
+        return find_knees(self, input_tokens, slo, output_tokens, efficiency)
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON document."""
@@ -79,6 +92,7 @@ class CapacityModel:
             "concurrency": self.concurrency,
             "model_id": self.model_id,
             "notes": list(self.notes),
+            "modes": list(self.modes),
             "prompts": [p.to_dict() for p in self.prompts],
         }
 
@@ -104,6 +118,7 @@ class CapacityModel:
             concurrency=basis,
             model_id=str(need(doc, "model_id", "model")),
             notes=tuple(str(n) for n in need(doc, "notes", "model")),
+            modes=tuple(str(m) for m in doc.get("modes", [])),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

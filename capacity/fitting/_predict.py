@@ -18,14 +18,14 @@ import numpy.typing as npt
 
 from capacity.fitting._prompt import Knees, PromptModel, extrapolation_note, is_close_size
 from capacity.fitting._usl import EXTRAPOLATION_LIMIT
+from capacity.planning import Slo, Workload
+from capacity.planning._loadcurve import MAX_CONCURRENCY, LoadCurve
 from capacity.prediction import Prediction
 
 if TYPE_CHECKING:
     from capacity.fitting._model import CapacityModel  # the caller; imported for types only
 
 Floats = npt.NDArray[np.float64]
-SEARCH_LIMIT = 4.0
-"""The SLO search stops at this multiple of the largest measured concurrency."""
 
 
 def _bracket(prompts: Sequence[PromptModel], size: float) -> tuple[list[PromptModel], float, str]:
@@ -134,100 +134,66 @@ def predict_point(model: CapacityModel, concurrency: float, input_tokens: float)
     )
 
 
-def _slo_checks(slo: Mapping[str, float], keys: Sequence[str]) -> list[tuple[str, str, float]]:
-    """(slo key, values key, bound) with the bound's direction implied by the metric."""
-    checks = []
-    for name, bound in slo.items():
-        if name in ("tps_p50", "tps_p5"):
-            checks.append((name, name, float(bound)))
-            continue
-        metric, _, rest = name.partition("_p")
-        if metric in ("ttft", "ttlt") and rest.endswith("_s"):
-            digits = rest[:-2]
-            q = float(f"0.{digits}") if digits.isdigit() else math.nan
-            key = f"{metric}_{q!r}"
-            if key in keys:
-                checks.append((name, key, float(bound)))
-                continue
-        fitted = sorted({f"{k[:4]}_p{k[7:]}_s" for k in keys if k[:4] in ("ttft", "ttlt")})
-        raise ValueError(f"unknown SLO {name!r}; use tps_p50, tps_p5 or one of {', '.join(fitted)}")
-    return checks
-
-
-def _meets(
-    values: Mapping[str, Floats], checks: Sequence[tuple[str, str, float]]
-) -> npt.NDArray[np.bool_]:
-    ok = np.ones(next(iter(values.values())).shape, dtype=bool)
-    for name, key, bound in checks:
-        ok &= values[key] >= bound if name.startswith("tps") else values[key] <= bound
-    return ok
-
-
 def find_knees(
-    model: CapacityModel, input_tokens: float, slo: Mapping[str, float], efficiency: float
+    model: CapacityModel,
+    input_tokens: float,
+    slo: Slo | None,
+    output_tokens: float | None,
+    efficiency: float,
 ) -> Knees:
-    """``CapacityModel.knees``: USL peak, efficiency knee, SLO limit, recommendation."""
+    """``CapacityModel.knees``: N* and the SLO limit on the planner's capacity curve."""
     used, w, note = _bracket(model.prompts, input_tokens)
     notes = [note] if note else []
-    peaks = [pm.throughput.peak_concurrency() for pm in used]
     effs = [pm.throughput.concurrency_at_efficiency(efficiency) for pm in used]
     if len(used) == 2:
-        peak = (1 - w) * peaks[0] + w * peaks[1] if all(map(math.isfinite, peaks)) else math.inf
         eff = (1 - w) * effs[0] + w * effs[1] if all(map(math.isfinite, effs)) else math.inf
     else:
-        peak, eff = peaks[0], effs[0]
+        eff = effs[0]
+    out = (
+        float(np.mean([pm.output_tokens for pm in used]))
+        if output_tokens is None
+        else output_tokens
+    )
+    curve = LoadCurve(
+        Workload(input_tokens=max(input_tokens, 1.0), output_tokens=out, max_tokens=out), model
+    )
     n_max = max(pm.n_max for pm in used)
-    if peak > EXTRAPOLATION_LIMIT * n_max:
+    peak = curve.n_peak
+    if peak >= curve.n_valid and curve.n_valid >= MAX_CONCURRENCY:
+        peak = math.inf
         notes.append(
-            f"the USL peak ({peak:.3g}) lies beyond 1.5× the largest measured "
-            f"concurrency ({n_max:.3g}): an extrapolation"
+            f"requests/s still rise at {MAX_CONCURRENCY:,.0f} in flight (the search limit): "
+            "no peak identified"
+        )
+    elif peak > EXTRAPOLATION_LIMIT * n_max:
+        notes.append(
+            f"N* ({peak:.3g}) lies beyond 1.5× the largest measured concurrency ({n_max:.3g}): "
+            "an extrapolation"
         )
     slo_n = None
-    if slo:
-        slo_n = _slo_limit(model, input_tokens, slo, n_max, notes)
+    if slo is not None:
+        slo_n = curve.slo_limit(slo)
+        if slo_n == 0:
+            notes.append(f"no concurrency meets {slo.describe()}: it fails with one in flight")
+        elif slo_n >= curve.n_valid and curve.n_valid >= MAX_CONCURRENCY:
+            notes.append(
+                f"{slo.describe()} holds at every in-flight count searched (to "
+                f"{MAX_CONCURRENCY:,.0f}): the SLO limit is a lower bound, not a capacity"
+            )
+        elif slo_n > EXTRAPOLATION_LIMIT * n_max:
+            notes.append(
+                f"the SLO limit ({slo_n:.3g}) lies beyond 1.5× the largest measured "
+                "concurrency: an extrapolation"
+            )
     recommended = min(peak, slo_n) if slo_n is not None else peak
     return Knees(
         input_tokens=float(input_tokens),
+        output_tokens=out,
         peak_concurrency=peak,
         efficient_concurrency=eff,
         efficiency=efficiency,
         slo_concurrency=slo_n,
         recommended_concurrency=recommended,
-        slo=tuple((k, float(v)) for k, v in slo.items()),
+        slo="" if slo is None else slo.describe(),
         notes=tuple(notes),
     )
-
-
-def _slo_limit(
-    model: CapacityModel, size: float, slo: Mapping[str, float], n_max: float, notes: list[str]
-) -> float:
-    """The largest N such that every SLO holds on all of [1, N] (grid, then bisection)."""
-    upper = SEARCH_LIMIT * n_max
-
-    def meets(n: Floats) -> npt.NDArray[np.bool_]:
-        raw, _, _ = blend(model.prompts, n, size)
-        values = finish(raw, [])
-        return _meets(values, _slo_checks(slo, list(values)))
-
-    grid = np.linspace(1.0, upper, 2001)
-    ok = meets(grid)
-    if not ok[0]:
-        notes.append("no concurrency meets the SLOs: they fail with one request in flight")
-        return 0.0
-    if ok.all():
-        notes.append(
-            f"the SLOs hold up to {SEARCH_LIMIT:g}× the largest measured concurrency, "
-            "where the search stops: the SLO limit is a lower bound"
-        )
-        return float(upper)
-    i = int(np.argmin(ok))
-    lo, hi = float(grid[i - 1]), float(grid[i])
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if meets(np.array([mid]))[0] else (lo, mid)
-    if lo > EXTRAPOLATION_LIMIT * n_max:
-        notes.append(
-            f"the SLO limit ({lo:.3g}) lies beyond 1.5× the largest measured "
-            "concurrency: an extrapolation"
-        )
-    return lo

@@ -116,21 +116,23 @@ class PromptModel:
 
 @dataclass(frozen=True)
 class Knees:
-    """Operating points of one prompt size (DESIGN §8).
+    """Operating points of one prompt size, from the one capacity curve (docs/architecture.md).
 
-    ``peak_concurrency``: the USL peak of system throughput; ``efficient_concurrency``: where
-    efficiency X/(λN) falls to ``efficiency``; ``slo_concurrency``: the largest N at which every
-    SLO in ``slo`` holds (``None`` without SLOs); ``recommended_concurrency``: the smaller of the
-    peak and the SLO limit.
+    ``peak_concurrency``: N*, the in-flight count where requests/s N / R(N) peaks (``math.inf``
+    when the curve still rises at the search limit); ``efficient_concurrency``: where the USL's
+    token-throughput efficiency X/(λN) falls to ``efficiency``; ``slo_concurrency``: the largest N
+    meeting the SLO described by ``slo`` (None without one; a lower bound when ``notes`` say the
+    search stopped); ``recommended_concurrency``: the smaller of N* and the SLO limit.
     """
 
     input_tokens: float
+    output_tokens: float
     peak_concurrency: float
     efficient_concurrency: float
     efficiency: float
     slo_concurrency: float | None
     recommended_concurrency: float
-    slo: tuple[tuple[str, float], ...] = ()
+    slo: str = ""
     notes: tuple[str, ...] = field(default=())
 
 

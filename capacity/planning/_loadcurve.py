@@ -84,11 +84,11 @@ class LoadCurve:
     """R(N) for one workload, from a ``Predictor`` or a constant (see the module docstring)."""
 
     def __init__(self, workload: Workload, model: Predictor | None) -> None:
-        if model is not None and getattr(model, "concurrency", "measured") == "offered":
+        if model is not None and not getattr(model, "concurrency_is_in_flight", True):
             raise PlanInputError(
-                "the model was fitted against the offered level (concurrency='offered'), not "
-                "requests in flight; refit with `llmcap fit` (measured concurrency, the default) "
-                "to plan with it"
+                "the model was fitted against the offered level of interval/rate/sequential "
+                "sweeps (concurrency='offered': a batch size or rate, not requests in flight); "
+                "refit with `llmcap fit` (measured concurrency, the default) to plan with it"
             )
         self.model = model
         self.output_tokens = float(workload.output_tokens)

@@ -18,9 +18,16 @@ Floats = npt.NDArray[np.float64]
 
 
 def derive_metrics(
-    start_s: Floats, first_s: Floats, last_s: Floats, end_s: Floats, output_tokens: Floats
+    start_s: Floats,
+    first_s: Floats,
+    last_s: Floats,
+    end_s: Floats,
+    output_tokens: Floats,
+    scheduled_s: Floats | None = None,
 ) -> dict[str, Floats]:
-    """``ttft_s, ttlt_s, e2e_s, tpot_s, tps`` from raw offsets (arrays of one length).
+    """``ttft_s, ttlt_s, e2e_s, tpot_s, tps`` (and ``lateness_s = start_s − scheduled_s`` when
+    ``scheduled_s`` is given) from raw offsets (arrays of one length). The only place these
+    metrics are computed (docs/architecture.md, "Records").
 
     ``tpot_s = (ttlt_s − ttft_s) / (n − 1)`` for ``n ≥ 2`` output tokens, else NaN;
     ``tps = 1 / tpot_s`` where ``tpot_s > 0``, else NaN — never inf (a response delivered in one
@@ -33,7 +40,10 @@ def derive_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(n >= 2, (ttlt - ttft) / (n - 1), np.nan)
         tps = np.where(tpot > 0, 1.0 / tpot, np.nan)
-    return {"ttft_s": ttft, "ttlt_s": ttlt, "e2e_s": e2e, "tpot_s": tpot, "tps": tps}
+    out = {"ttft_s": ttft, "ttlt_s": ttlt, "e2e_s": e2e, "tpot_s": tpot, "tps": tps}
+    if scheduled_s is not None:
+        out["lateness_s"] = start_s - scheduled_s
+    return out
 
 
 def interval_end_s(frame: pd.DataFrame) -> Floats:

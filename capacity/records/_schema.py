@@ -1,9 +1,9 @@
-"""The request-record schema (DESIGN §3.2): column names, dtypes, statuses, seed-format mapping.
+"""The analysis side of the one record schema: raw columns (``contracts.records``, what bench
+writes) plus the metrics derived from them, defaults, and the seed-format mapping.
 
-``RECORD_COLUMNS`` is the contract with ``bench``'s writer (pinned by a contract test): column →
-pandas dtype, in file order. Times are seconds from the run start on one monotonic clock; a time
-that never happened is NaN (null in JSON/Parquet). Token counts are float64 so that missing usage
-is NaN rather than a sentinel.
+Times are seconds from the run start on one monotonic clock; a time that never happened is NaN
+(null in JSON/Parquet). Token counts are float64 so that missing usage is NaN rather than a
+sentinel. docs/architecture.md, "Records", defines every derived metric.
 """
 
 from __future__ import annotations
@@ -11,49 +11,31 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-RECORD_COLUMNS: Final[dict[str, str]] = {
-    "run_id": "string",
-    "request_id": "string",
-    "provider": "string",
-    "model_id": "string",
-    "prompt_label": "string",
-    "mode": "string",
-    "level": "float64",
-    "batch": "int64",
-    "max_tokens": "int64",
-    "temperature": "float64",
-    "scheduled_s": "float64",
-    "lateness_s": "float64",
-    "start_s": "float64",
-    "first_token_s": "float64",
-    "last_token_s": "float64",
-    "end_s": "float64",
-    "input_tokens": "float64",
-    "output_tokens": "float64",
-    "tokens_estimated": "bool",
-    "ttft_s": "float64",
-    "ttlt_s": "float64",
-    "e2e_s": "float64",
-    "tpot_s": "float64",
-    "tps": "float64",
-    "active_at_start": "int64",
-    "status": "string",
-    "error_code": "string",
-    "error_message": "string",
-    "server_request_id": "string",
-    "server_latency_ms": "float64",
-    "retries": "int64",
-}
-"""Record column → pandas dtype, in file order (the seam between ``bench`` and ``capacity``)."""
+from contracts.records import RAW_COLUMNS, STATUSES as STATUSES
 
-STATUSES: Final = ("ok", "throttled", "error", "timeout", "cancelled")
-"""Allowed values of ``status``: failures are data, every sent request has one row."""
+DERIVED_COLUMNS: Final = ("lateness_s", "ttft_s", "ttlt_s", "e2e_s", "tpot_s", "tps")
+"""Columns computed from the raw offsets on load (``derive_metrics``); given values are checked."""
+
+
+def _with_derived() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, dtype in RAW_COLUMNS.items():
+        out[name] = dtype
+        if name == "scheduled_s":
+            out["lateness_s"] = "float64"
+        elif name == "tokens_estimated":
+            out.update(dict.fromkeys(DERIVED_COLUMNS[1:], "float64"))
+    return out
+
+
+RECORD_COLUMNS: Final[dict[str, str]] = _with_derived()
+"""The analysis frame's columns → pandas dtype: the raw columns bench writes
+(``contracts.records.RAW_COLUMNS``) with the derived ones beside the offsets they come from."""
+
 
 RAW_TIMES: Final = ("start_s", "first_token_s", "last_token_s", "end_s")
 """The raw monotonic offsets: send, first content token, last content token, stream closed."""
 
-DERIVED_COLUMNS: Final = ("ttft_s", "ttlt_s", "e2e_s", "tpot_s", "tps")
-"""Columns recomputed from the raw offsets on load (DESIGN §4); given values are checked."""
 
 REQUIRED_COLUMNS: Final = (*RAW_TIMES, "output_tokens", "status", "level")
 """Columns a records source must have; every other column has a documented default."""

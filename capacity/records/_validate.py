@@ -141,6 +141,7 @@ def _check_derived(
         "e2e_s": "end_s − start_s",
         "tpot_s": "(ttlt_s − ttft_s)/(n − 1)",
         "tps": "1/tpot_s",
+        "lateness_s": "start_s − scheduled_s",
     }
     for name, values in given.items():
         d = derived[name]
@@ -151,8 +152,8 @@ def _check_derived(
             check.fail(
                 both & ~(np.abs(values - d) <= tol),
                 at(f"{name} is {{v}} but {origin[name]} gives {{d}}", v=values, d=d),
-                "derived columns are recomputed from the offsets (DESIGN §4): fix the writer "
-                "or drop the derived columns",
+                "derived columns are recomputed from the offsets (docs/architecture.md, "
+                "'Records'): fix the writer or drop the derived columns",
             )
         by_rule = np.isnan(d) & ~np.isnan(values)
         if name in ("tpot_s", "tps"):
@@ -231,10 +232,12 @@ def validate_records(
     _defaults(columns, n, run_id or source, notes)
     _check_times(columns, ok, check)
     derived = derive_metrics(
-        *(
-            columns[k]
-            for k in ("start_s", "first_token_s", "last_token_s", "end_s", "output_tokens")
-        )
+        columns["start_s"],
+        columns["first_token_s"],
+        columns["last_token_s"],
+        columns["end_s"],
+        columns["output_tokens"],
+        scheduled_s=columns["scheduled_s"],
     )
     given = {k: to_float(frame[k], k, check) for k in DERIVED_COLUMNS if k in frame.columns}
     _check_derived(given, derived, check, notes)

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
+from capacity.serving._models import load_model_table
 
 DEFAULT_PROFILE = "llama3.3-70b-bedrock"
+DEFAULT_MAX_OUTPUT_TOKENS = 8192
+"""The output limit of a model id the model table does not know."""
 
 
 class ProfileError(ValueError):
@@ -69,11 +72,13 @@ class OutputLength:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model id the emulator serves, with its quota burndown and output limit."""
+    """A model id the emulator serves, with its quota burndown and output limit — both read from
+    the one model table (``capacity/data/bedrock_models.json``) when the profile is loaded, so
+    the emulator and the planner charge the same burndown (``spec_for``)."""
 
     model_id: str
     burndown: float = 1.0
-    max_output_tokens: int = 8192
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ def _read_profile_text(name_or_path: str | Path) -> tuple[str, str]:
 def profile_from_dict(raw: dict[str, Any], *, origin: str = "<dict>") -> Profile:
     """Build and validate a Profile from its JSON form."""
     try:
-        models = tuple(ModelSpec(**m) for m in raw.get("models", []))
+        models = tuple(_model_spec(m, origin) for m in raw.get("models", []))
         profile = Profile(
             name=str(raw["name"]),
             description=str(raw.get("description", "")),
@@ -193,6 +198,28 @@ def profile_from_dict(raw: dict[str, Any], *, origin: str = "<dict>") -> Profile
         raise ProfileError(f"profile {origin}: {exc}; see emulator/profile.py") from exc
     _validate(profile, origin)
     return profile
+
+
+def spec_for(model_id: str) -> ModelSpec:
+    """``model_id``'s burndown and output limit from the one model table."""
+    table = load_model_table()
+    info = table.model(model_id)
+    limit = info.max_output_tokens if info and info.max_output_tokens else None
+    return ModelSpec(
+        model_id, table.burndown_for(model_id).value, limit or DEFAULT_MAX_OUTPUT_TOKENS
+    )
+
+
+def _model_spec(raw: Any, origin: str) -> ModelSpec:
+    if not isinstance(raw, dict) or not isinstance(raw.get("model_id"), str):
+        raise ProfileError(f"profile {origin}: each of 'models' needs a 'model_id' string")
+    extra = sorted(set(raw) - {"model_id"})
+    if extra:
+        raise ProfileError(
+            f"profile {origin}: models[{raw['model_id']!r}] sets {', '.join(extra)}; burndown and "
+            "output limits live in the model table (capacity/data/bedrock_models.json)"
+        )
+    return spec_for(raw["model_id"])
 
 
 def _validate(p: Profile, origin: str) -> None:

@@ -98,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out.print(comparison_table(comparison))
     model = fit_capacity(records)
     model_path = model.save(args.out / "model.json")
-    knees, _ = knees_table(model, {})
+    knees, _ = knees_table(model, None)
     out.print(knees)
     quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
     answers = []

@@ -284,7 +284,7 @@ def test_throughput_marks_the_fit_its_band_and_the_knees(
     assert len(texts) == 8  # per prompt: measured, fit, peak, 80 % efficiency
     large = model.prompt("large")
     knees = model.knees(large.input_tokens)
-    peak = f"large: USL peak N* = {knees.peak_concurrency:.0f} in flight"
+    peak = f"large: peak N* = {knees.peak_concurrency:.0f} in flight"
     assert any(t.startswith(peak) for t in texts)
     assert any(t.startswith("large: 80% efficiency = ") for t in texts)
     star = next(ln for ln in ax.get_lines() if label_of(ln).startswith(peak))

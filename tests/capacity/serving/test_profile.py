@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from capacity.serving import burndown_for, load_model_table
 from capacity.serving._profile import (
     DEFAULT_PROFILE,
     OutputLength,
@@ -74,3 +75,19 @@ def test_lognormal_output_length_has_the_asked_mean_and_respects_max_tokens() ->
     assert 190 < sum(draws) / len(draws) < 210
     assert max(shape.draw(50, rng) for _ in range(1000)) == 50
     assert OutputLength().draw(350, rng) == 350
+
+
+def test_burndown_and_output_limits_come_from_the_one_model_table() -> None:
+    # The emulator's settlement and the planner read the same file: Claude 3.7 burns 5.
+    fast = load_profile("fast")
+    claude = fast.model("us.anthropic.claude-3-7-sonnet-20250219-v1:0")
+    assert claude is not None and claude.burndown == burndown_for(claude.model_id).value == 5
+    info = load_model_table().model(claude.model_id)
+    assert info is not None and claude.max_output_tokens == info.max_output_tokens
+
+
+def test_a_profile_cannot_restate_burndown(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text('{"name": "x", "models": [{"model_id": "m", "burndown": 3}]}')
+    with pytest.raises(ProfileError, match="live in the model table"):
+        load_profile(path)
