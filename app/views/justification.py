@@ -199,6 +199,7 @@ def main() -> None:
         )
     values, bad = _form()
     if bad:  # never show a report for other values than the ones on screen
+        st.error("Some fields need fixing: see the messages under them above.")
         st.session_state.pop(REPORT, None)
         st.session_state.pop("justification_values", None)
     if values is not None and values != st.session_state.get("justification_values"):

@@ -179,5 +179,6 @@ def test_justification_errors_sit_next_to_their_fields() -> None:
         "An AWS account id is 12 digits.",
         "region must be an AWS Region code like us-east-1, got 'mars-1'",
         "Growth: line 1: write WHEN=USERS, e.g. '+6 months=3000'",
+        "Some fields need fixing: see the messages under them above.",
     ]
     assert not at.get("download_button")
