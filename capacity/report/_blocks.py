@@ -58,6 +58,13 @@ class Code:
 
 
 @dataclass(frozen=True)
+class Raw:
+    """Markdown supplied by the user (kept as is in Markdown, preformatted elsewhere)."""
+
+    markdown: str
+
+
+@dataclass(frozen=True)
 class Image:
     figure: FigureImage
 
@@ -67,7 +74,7 @@ class PageBreak:
     pass
 
 
-Block = Heading | Para | Bullets | Table | Code | Image | PageBreak
+Block = Heading | Para | Bullets | Table | Code | Raw | Image | PageBreak
 
 
 def num(x: Any, digits: int = 0) -> str:
@@ -240,7 +247,9 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
         Heading(2, "6. Monitoring and alarms"),
         Para(r.monitoring),
         Heading(2, "7. Historical usage"),
-        Para(r.historical_usage or "No historical usage was attached (new workload)."),
+        Raw(r.historical_usage)
+        if r.historical_usage
+        else Para("No historical usage was attached (new workload)."),
         Heading(2, "8. The ask per quota"),
     ]
     for a in r.asks:

@@ -302,6 +302,19 @@ def _measured_range(latency: Mapping[str, Any] | None, model: Predictor | None) 
     )
 
 
+def usage_text(usage: str | Mapping[str, Any] | None) -> str | None:
+    """Historical usage as Markdown: given text as is; a mapping (e.g. ``capacity.usage``'s
+    summary) as a two-column table; None when empty."""
+    if usage is None:
+        return None
+    if isinstance(usage, str):
+        return usage.strip() or None
+    if not usage:
+        return None
+    rows = [f"| {k} | {plain(v)} |" for k, v in usage.items()]
+    return "\n".join(["| Measure | Value |", "|---|---|", *rows])
+
+
 def build_report(
     *,
     use_case: str,
@@ -323,7 +336,7 @@ def build_report(
     summary: pd.DataFrame | None = None,
     growth: Sequence[tuple[str, float]] = (),
     monitoring: str | None = None,
-    historical_usage: str | None = None,
+    historical_usage: str | Mapping[str, Any] | None = None,
     figures: bool = True,
     generated_at: str | None = None,
     title: str | None = None,
@@ -337,7 +350,7 @@ def build_report(
     measured figures; ``summary`` (``capacity.summarize``) the evidence table (computed from
     ``records`` when not given). ``growth`` is ``(label, users)`` pairs. ``quota_codes`` maps
     kind → Service Quotas code resolved live, over the shipped table. ``historical_usage`` is a
-    Markdown section (e.g. from ``capacity.usage``).
+    Markdown section or a mapping of measures (e.g. from ``capacity.usage``).
     """
     if not (use_case or "").strip():
         raise PlanInputError("use_case must describe the application (it is what AWS reads first)")
@@ -419,7 +432,7 @@ def build_report(
         or default_monitoring(
             invoked, region, float(asked.tpm), float(_need(rd, "burndown", "request"))
         ),
-        historical_usage=(historical_usage or "").strip() or None,
+        historical_usage=usage_text(historical_usage),
         users_today=float(_need(pd_, "users", "plan")),
         binding_today=str(_need(pd_, "binding", "plan")),
         users_requested=float(then.users),

@@ -15,7 +15,17 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
-from capacity.report._blocks import Bullets, Code, Heading, Image, PageBreak, Para, Table, blocks
+from capacity.report._blocks import (
+    Bullets,
+    Code,
+    Heading,
+    Image,
+    PageBreak,
+    Para,
+    Raw,
+    Table,
+    blocks,
+)
 from capacity.report._model import QuotaRequestReport
 from capacity.report._render import case_body
 
@@ -102,11 +112,17 @@ def to_pdf(report: QuotaRequestReport) -> bytes:
                 _text(pdf, f"•  {item}", 9.0)
         elif isinstance(b, Table):
             _table(pdf, b)
-        elif isinstance(b, Code):
+        elif isinstance(b, Code | Raw):
             pdf.set_font("DejaVuMono", "", 7.5)
             pdf.set_fill_color(244, 244, 244)
             pdf.multi_cell(
-                0, 3.8, b.text, fill=True, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+                0,
+                3.8,
+                b.text if isinstance(b, Code) else b.markdown,
+                fill=True,
+                align="L",
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
             )
             pdf.ln(1.5)
         elif isinstance(b, Image):

@@ -13,6 +13,7 @@ from capacity.report._blocks import (
     Image,
     PageBreak,
     Para,
+    Raw,
     Table,
     blocks,
     headline,
@@ -53,6 +54,8 @@ def to_markdown(
             lines.append("")
         elif isinstance(b, Code):
             lines += ["```", b.text, "```", ""]
+        elif isinstance(b, Raw):
+            lines += [b.markdown, ""]
         elif isinstance(b, Image):
             f = b.figure
             src = (figure_paths or {}).get(f.name) or f"data:image/png;base64,{f.png_base64}"
@@ -105,6 +108,8 @@ def to_html(report: QuotaRequestReport) -> str:
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(b, Code):
             parts.append(f"<pre><code>{e(b.text)}</code></pre>")
+        elif isinstance(b, Raw):
+            parts.append(f"<pre>{e(b.markdown)}</pre>")
         elif isinstance(b, Image):
             f = b.figure
             parts.append(

@@ -239,3 +239,25 @@ def test_bad_inputs_name_the_field() -> None:
             use_case="  ", region="us-east-1", current=CURRENT, workload=WORKLOAD,
             target_users=10, figures=False,
         )  # fmt: skip
+
+
+def test_historical_usage_is_quoted_as_given(model: CapacityModel) -> None:
+    history = "| Month | Peak TPM |\n|---|---|\n| 2026-05 | 512,000 |"
+    r = build_report(
+        use_case="Batch summaries.", region="us-east-1", current=CURRENT, workload=WORKLOAD,
+        target_users=2_000, historical_usage=history, figures=False,
+    )  # fmt: skip
+    assert "## 7. Historical usage\n\n" + history in to_markdown(r)
+    assert "<pre>| Month | Peak TPM |\n|---|---|\n| 2026-05 | 512,000 |</pre>" in to_html(r)
+    assert "512,000" in "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(to_pdf(r))).pages
+    )
+    assert "Historical usage:\n" + history in case_body(r)
+    table = build_report(
+        use_case="Batch summaries.", region="us-east-1", current=CURRENT, workload=WORKLOAD,
+        target_users=2_000, historical_usage={"peak_tpm_30d": 512_000.0, "throttles_30d": 14},
+        figures=False,
+    )  # fmt: skip
+    assert table.historical_usage == (
+        "| Measure | Value |\n|---|---|\n| peak_tpm_30d | 512000.0 |\n| throttles_30d | 14 |"
+    )
