@@ -1,4 +1,4 @@
-"""The built-in Bedrock-runtime- and OpenAI-compatible emulator (DESIGN §7).
+"""The built-in Bedrock-runtime- and OpenAI-compatible emulator (docs/architecture.md).
 
 ``Emulator`` serves it on 127.0.0.1 from a background thread; ``simulate`` runs the same serving
 core in virtual time. Profiles (``load_profile``) hold its coefficients, models, quotas, faults.

@@ -2,7 +2,7 @@
 
 The x axis is the **measured** in-flight concurrency of each level (time-weighted sweep-line
 mean, ``summarize``'s ``concurrency_mean``) unless a model fitted on offered levels is given:
-curves are drawn on the basis they were fitted on (DESIGN §4).
+curves are drawn on the basis they were fitted on (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Curves are fitted against the **measured** in-flight concurrency of each level by default (the
 time-weighted sweep-line mean): the seed's interval-mode "level" is a batch size per interval,
-and the requests actually in flight are several times more (DESIGN §4). ``concurrency="offered"``
-uses the level itself, which is right only for closed-loop (concurrency-mode) sweeps.
+and the requests actually in flight are several times more (docs/architecture.md, "Load modes").
+``concurrency="offered"`` uses the level itself, which is right only for closed-loop
+(concurrency-mode) sweeps.
 """
 
 from __future__ import annotations

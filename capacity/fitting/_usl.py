@@ -1,4 +1,4 @@
-"""The Universal Scalability Law, fitted by bounded nonlinear least squares (DESIGN §8).
+"""The Universal Scalability Law, fitted by bounded nonlinear least squares (docs/architecture.md).
 
 ``X(N) = λN / (1 + σ(N − 1) + κN(N − 1))``. ``space="per_request"`` fits the per-request rate
 ``x(N) = X(N)/N`` (e.g. median decode tokens/s per request), which weights levels evenly — the

@@ -14,7 +14,7 @@ below 1 is evaluated at N = 1. Models whose N is an offered level rather than re
 
 Without a model R is a constant: ``Workload.latency_s`` if given, else the default
 R = DEFAULT_TTFT_S + (output_tokens − 1) / DEFAULT_DECODE_TPS — the seed blog's single-request
-Llama 3.3 70B figures (0.28 s, 136 tokens/s; DESIGN §7), i.e. a *fast* endpoint. A fast
+Llama 3.3 70B figures (0.28 s, 136 tokens/s; docs/architecture.md), i.e. a *fast* endpoint. A fast
 endpoint is the cautious choice for quota math: users come back sooner, so each user sends more
 requests, giving fewer users per quota and more quota per user. It understates in-flight
 concurrency; give ``latency_s`` or a model when concurrency matters.

@@ -1,4 +1,4 @@
-"""Per-request metrics from raw offsets (DESIGN §4) and exact in-flight concurrency.
+"""Per-request metrics from raw offsets (docs/architecture.md) and exact in-flight concurrency.
 
 Every function here is pure and vectorised (numpy), so a million records take milliseconds.
 Concurrency is an exact sweep-line over each request's interval ``[start_s, end)`` — never

@@ -1,4 +1,5 @@
-"""Schema validation of request records: types, the metric rules of DESIGN §4, derived columns.
+"""Schema validation of request records: types, the metric rules (docs/architecture.md), and
+the derived columns.
 
 ``validate_records`` returns a frame with exactly ``RECORD_COLUMNS`` (order and dtypes), the
 derived columns recomputed from the raw offsets, and ``attrs["notes"]``: every rule that changed
@@ -160,7 +161,7 @@ def _check_derived(
             if by_rule.any():
                 notes.append(
                     f"{int(by_rule.sum())} given {name} values replaced by NaN: fewer "
-                    "than 2 output tokens or a single-chunk response (DESIGN §4)"
+                    "than 2 output tokens or a single-chunk response (docs/architecture.md)"
                 )
         else:
             check.fail(
@@ -176,8 +177,7 @@ def _usage_notes(
     n_out, tpot = c["output_tokens"], derived["tpot_s"]
     counts = {
         "ok requests without output-token usage (tpot_s and tps are NaN)": ok & np.isnan(n_out),
-        "ok requests with fewer than 2 output tokens (tpot_s and tps are NaN, DESIGN §4)": ok
-        & (n_out < 2),
+        "ok requests with fewer than 2 output tokens (tpot_s and tps are NaN)": ok & (n_out < 2),
         "ok requests delivered in a single chunk (tpot_s 0, tps NaN)": ok & (tpot == 0),
         "requests with estimated token counts (tokens_estimated)": c["tokens_estimated"],
         "failed requests without end_s (in flight until their last known time)": ~ok
@@ -208,7 +208,8 @@ def validate_records(
         raise RecordsError(
             f"{source}: missing column(s) {', '.join(missing)}; records need the raw offsets "
             "start_s, first_token_s, last_token_s, end_s, output_tokens, status and level "
-            "(DESIGN §3.2), or a seed-format CSV (time_to_first_token, time_to_last_token, "
+            "(docs/architecture.md), or a seed-format CSV (time_to_first_token, "
+            "time_to_last_token, "
             "num_concurrent_calls, request_start, ...)"
         )
     n = len(frame)

@@ -4,7 +4,7 @@ One core, two clocks. The core never reads a clock: callers hand it times. The l
 (``server.py``) drives it in real time; ``simulate.py`` drives it in virtual time.
 
 Per replica, a step serves every decoding sequence one token and spends what is left of the
-chunk budget on prefill (first come, first served). Its duration is DESIGN §7's formula::
+chunk budget on prefill (first come, first served). Its duration is docs/architecture.md's formula::
 
     step = c_b·B + max(t_w + max(c_a·ctx_max, c_kv·K), c_f·(B + prefill_tokens))
 

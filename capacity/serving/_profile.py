@@ -30,7 +30,7 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class ServingModel:
-    """Coefficients of the continuous-batching step-time model (DESIGN §7).
+    """Coefficients of the continuous-batching step-time model (docs/architecture.md).
 
     ``step = c_b·B + max(t_w + max(c_a·ctx_max, c_kv·K), c_f·(B + prefill_tokens))`` where B is
     the number of decoding sequences, K the KV tokens they hold and ctx_max the longest context.

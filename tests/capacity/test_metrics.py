@@ -1,4 +1,5 @@
-"""Metric derivation from raw offsets (DESIGN §4) and the exact sweep-line concurrency."""
+"""Metric derivation from raw offsets and the exact sweep-line concurrency
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

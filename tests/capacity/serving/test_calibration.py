@@ -1,4 +1,5 @@
-"""The default profile reproduces the seed blog's published medians (DESIGN §7) within ±10 %."""
+"""The default profile reproduces the seed blog's published medians within ±10 %
+(docs/architecture.md, "Serving model")."""
 
 from __future__ import annotations
 
