@@ -162,7 +162,7 @@ def boto3_call(code: str, desired: int, region: str) -> str:
 
 def _asks(
     current: Quota,
-    codes: Mapping[str, CurrentQuota],
+    codes: Codes,
     request: Mapping[str, Any],
     region: str,
     target: float,
@@ -177,8 +177,7 @@ def _asks(
             continue  # a limit the account does not have, or not asked (RPM not enforced)
         if desired is None or (now is not None and desired <= float(now)):
             continue
-        info = codes.get(kind)
-        code = info.code if info else None
+        code, name = codes.get(kind, (None, None))
         why = (
             f"{kind.upper()} for {target:,.0f} users with {float(request['headroom']):.0%} "
             f"headroom: {formulas.get(kind, '')}"
@@ -191,7 +190,7 @@ def _asks(
         out.append(
             Ask(
                 kind=kind,
-                name=info.name if info else None,
+                name=name,
                 code=code,
                 current=None if now is None else float(now),
                 desired=desired,
@@ -203,18 +202,27 @@ def _asks(
     return tuple(out)
 
 
-def _current(
-    current: Quota, request: Mapping[str, Any], overrides: Mapping[str, str] | None
-) -> tuple[CurrentQuota, ...]:
-    lines = {line["kind"]: line for line in request.get("lines", [])}
+Codes = Mapping[str, tuple[str | None, str | None]]
+"""Quota kind → (Service Quotas code, quota name), where known."""
+
+
+def _codes(request: Mapping[str, Any], overrides: Mapping[str, str] | None) -> Codes:
+    """The request's quota codes and names from the model table, ``overrides`` over the codes."""
+    out: dict[str, tuple[str | None, str | None]] = {
+        line["kind"]: (line.get("code"), line.get("name")) for line in request.get("lines", [])
+    }
+    for kind, code in (overrides or {}).items():
+        out[kind] = (code, out.get(kind, (None, None))[1])
+    return out
+
+
+def _current(current: Quota, codes: Codes) -> tuple[CurrentQuota, ...]:
     out = []
     for kind in KINDS:
         value = getattr(current, kind)
-        if value is None:
-            continue
-        line = lines.get(kind, {})
-        code = (overrides or {}).get(kind) or line.get("code")
-        out.append(CurrentQuota(kind, float(value), code, line.get("name")))
+        if value is not None:
+            code, name = codes.get(kind, (None, None))
+            out.append(CurrentQuota(kind, float(value), code, name))
     return tuple(out)
 
 
@@ -387,15 +395,11 @@ def build_report(
     steps = []
     for label, users in growth:
         g = required_quota(
-            workload, users, model, slo, headroom, model_id=invoked, scope=current.scope,
-            rule=current.rule, rpm_enforced=rpm_enforced,
+            workload, users, model, slo, float(rd["headroom"]), model_id=invoked,
+            scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
         )  # fmt: skip
         steps.append(GrowthStep(str(label), float(users), int(g.tpm), g.rpm))
-    codes = {q.kind: q for q in _current(current, rd, quota_codes)}
-    for line in rd.get("lines", []):  # kinds the account lacks still have codes to quote
-        codes.setdefault(
-            line["kind"], CurrentQuota(line["kind"], 0.0, line.get("code"), line.get("name"))
-        )
+    codes = _codes(rd, quota_codes)
     formulas = {f"plan.{k}": v for k, v in pd_.get("formulas", {}).items()}
     formulas.update({f"request.{k}": v for k, v in rd.get("formulas", {}).items()})
     formulas.update({f"traffic.{k}": v for k, v in traffic.formulas.items()})
@@ -421,7 +425,7 @@ def build_report(
         region=region,
         inference_profile_id=profile,
         scope=str(current.scope),
-        current_quotas=_current(current, rd, quota_codes),
+        current_quotas=_current(current, codes),
         target_users=float(target_users),
         slo=None if slo is None else slo.describe(),
         headroom=float(rd["headroom"]),

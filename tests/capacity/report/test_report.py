@@ -261,3 +261,15 @@ def test_historical_usage_is_quoted_as_given(model: CapacityModel) -> None:
     assert table.historical_usage == (
         "| Measure | Value |\n|---|---|\n| peak_tpm_30d | 512000.0 |\n| throttles_30d | 14 |"
     )
+
+
+def test_a_code_resolved_live_overrides_the_table() -> None:
+    r = build_report(
+        use_case="Batch summaries.", region="eu-central-1",
+        current=Quota(tpm=10_000, model_id="acme.unknown-model-v1"), workload=WORKLOAD,
+        target_users=500, quota_codes={"tpm": "L-1234ABCD"}, figures=False,
+    )  # fmt: skip
+    (tpm,) = r.asks
+    assert tpm.code == "L-1234ABCD" and r.current_quotas[0].code == "L-1234ABCD"
+    assert tpm.cli is not None and "--quota-code L-1234ABCD" in tpm.cli
+    assert tpm.cli.endswith(f"--desired-value {tpm.desired} --region eu-central-1")
