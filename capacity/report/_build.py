@@ -365,6 +365,8 @@ def build_report(
     if current.model_id is None:
         raise PlanInputError("current.model_id must name the model or inference profile")
     region = check_region(region)
+    if account_id and not re.fullmatch(r"\d{12}", account_id.strip()):
+        raise PlanInputError(f"account_id must be 12 digits, got {account_id!r}")
     invoked = current.model_id
     profile = inference_profile_id or (invoked if is_profile_id(invoked) else None)
     if plan is None:
@@ -418,7 +420,7 @@ def build_report(
         title=title or f"Quota increase request: {base_model_id(invoked)} in {region}",
         generated_at=generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         use_case=use_case.strip(),
-        account_id=account_id or None,
+        account_id=account_id.strip() if account_id else None,
         organization=organization or None,
         contact=contact or None,
         model_id=base_model_id(invoked),

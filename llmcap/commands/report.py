@@ -144,7 +144,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     asks = "; ".join(f"{a.kind.upper()} {a.current or 0:,.0f} → {a.desired:,}" for a in report.asks)
     print(
         f"{label} prompt: today {math.floor(report.users_today + 1e-9):,} users; for "
-        f"{args.target_users:,.0f} users request {asks or 'nothing (the quota suffices)'}."
+        f"{args.target_users:,.0f} users request {asks or 'nothing (the quota suffices)'}"
+        + (f" — but {report.infeasible_reason}." if report.infeasible_reason else ".")
     )
     for path in paths:
         print(f"wrote {path}")

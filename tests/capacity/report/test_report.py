@@ -234,6 +234,11 @@ def test_bad_inputs_name_the_field() -> None:
             use_case="x", region="mars-1", current=CURRENT, workload=WORKLOAD, target_users=10,
             figures=False,
         )  # fmt: skip
+    with pytest.raises(PlanInputError, match="account_id must be 12 digits"):
+        build_report(
+            use_case="x", region="us-east-1", current=CURRENT, workload=WORKLOAD,
+            target_users=10, account_id="1234-5678", figures=False,
+        )  # fmt: skip
     with pytest.raises(PlanInputError, match="use_case"):
         build_report(
             use_case="  ", region="us-east-1", current=CURRENT, workload=WORKLOAD,
