@@ -176,6 +176,12 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
         Para(headline(r)),
         Table(("Quota", "Code", "Current", "Requested"), ask_rows(r)),
     ]
+    options = r.request.get("options") or []
+    if not r.feasible and options:
+        out += [
+            Para("What can close the gap (from the planner):"),
+            Bullets(tuple(f"{o.get('name')}: {o.get('effect')}" for o in options)),
+        ]
     chart = next((f for f in r.figures if f.name == "quota_ask"), None)
     if chart is not None:
         out.append(Image(chart))

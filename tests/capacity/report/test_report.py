@@ -16,7 +16,7 @@ import pypdf
 import pytest
 
 from capacity.fitting import CapacityModel
-from capacity.planning import PlanInputError, Quota, plan_capacity, required_quota
+from capacity.planning import PlanInputError, Quota, Slo, plan_capacity, required_quota
 from capacity.report import (
     CASE_BODY_LIMIT,
     QuotaRequestReport,
@@ -278,3 +278,21 @@ def test_a_code_resolved_live_overrides_the_table() -> None:
     assert tpm.code == "L-1234ABCD" and r.current_quotas[0].code == "L-1234ABCD"
     assert tpm.cli is not None and "--quota-code L-1234ABCD" in tpm.cli
     assert tpm.cli.endswith(f"--desired-value {tpm.desired} --region eu-central-1")
+
+
+def test_an_infeasible_target_says_why_and_what_can_close_the_gap(model: CapacityModel) -> None:
+    slo = Slo(ttft_p95_s=0.31)  # barely above the unloaded TTFT: holds at a few in flight only
+    r = build_report(
+        use_case="Agent assist.", region="us-east-1", current=CURRENT, workload=WORKLOAD,
+        target_users=2_000, model=model, slo=slo, figures=False,
+    )  # fmt: skip
+    request = required_quota(
+        WORKLOAD, 2_000, model, slo, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
+    )
+    assert not request.feasible and request.reason and request.options
+    assert not r.feasible and r.infeasible_reason == request.reason
+    md = to_markdown(r)
+    assert f"Caveat: {request.reason}." in md
+    for option in request.options:
+        assert f"- {option.name}: {option.effect}" in md
+    assert f"Caveat: {request.reason}." in case_body(r)
