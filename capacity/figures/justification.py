@@ -203,12 +203,20 @@ def plot_quota_ask(
         [current.tpm], [now.users], "o", color="0.15", markersize=10, zorder=6,
         label=f"today: {si(current.tpm)} TPM → {now.users_whole:,} users ({now.binding} binds)",
     )  # fmt: skip
-    verdict = "" if request.feasible else " — the SLO cannot hold there"
+    reaches = then.users >= request.target_users * (1 - 1e-9)
+    if reaches:
+        verdict = f"(target + {request.headroom:.0%} headroom)"
+    elif not request.feasible:
+        verdict = "— short of the target: " + (
+            "the SLO cannot hold there" if request.slo is not None else "the endpoint peaks"
+        )
+    else:
+        verdict = f"— short of the target: {then.binding} still binds, not raised"
     main.plot(
-        [asked.tpm], [then.users], "D", color=CURVE_COLOR if request.feasible else "#d62728",
+        [asked.tpm], [then.users], "D", color=CURVE_COLOR if reaches else "#d62728",
         markersize=10, markeredgecolor="white", zorder=7,
         label=f"requested: {si(asked.tpm)} TPM → {then.users_whole:,} users "
-        f"(target + {request.headroom:.0%} headroom){verdict}",
+        f"{verdict}",
     )  # fmt: skip
     main.set_xlim(0, float(tpm[-1]))
     main.set_ylim(0, 1.15 * max(float(np.nanmax(users)), request.target_users, then.users))
@@ -248,15 +256,20 @@ def _curve(
 
 
 def _steps(ax: Axes, now: CapacityPlan, raises: list[Raise], asked_tpm: float) -> None:
-    """Each raise as an arrow from the users before it to the users after it."""
+    """Each raise as a step: across to the raised TPM at the users before it, then an arrow up
+    to the users after it (a TPM raise that buys no users is an arrow across)."""
     x0, y0 = float(now.quota.tpm), now.users
     for i, r in enumerate(raises):
         x1 = asked_tpm if r.kind == "tpm" else x0
         color = STEP_COLORS[KINDS.index(r.kind)]
+        start = (x0, y0)
+        if x1 != x0 and not math.isclose(r.users_after, y0):
+            ax.plot([x0, x1], [y0, y0], color=color, linewidth=2.2, alpha=0.9, zorder=5)
+            start = (x1, y0)
         ax.annotate(
             "",
             xy=(x1, r.users_after),
-            xytext=(x0, y0),
+            xytext=start,
             arrowprops={"arrowstyle": "-|>", "color": color, "linewidth": 2.2, "alpha": 0.9},
             zorder=5,
         )

@@ -94,3 +94,12 @@ def test_without_a_model_the_side_says_latency_is_assumed() -> None:
     fig = plot_quota_ask(CURRENT, request, WORKLOAD)
     texts = " ".join(t.get_text() for t in fig.axes[1].texts)
     assert "no fitted model" in texts and "requests in flight" in texts
+
+
+def test_a_request_short_of_the_target_says_so(model: CapacityModel) -> None:
+    # RPM not asked for (Bedrock no longer enforces Llama's) while the account still holds 800:
+    request = required_quota(WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope)
+    assert request.rpm is None
+    fig = plot_quota_ask(CURRENT, request, WORKLOAD, model)
+    (label,) = [t for t in _legend(fig.axes[0]) if t.startswith("requested:")]
+    assert label.endswith("— short of the target: rpm still binds, not raised")
