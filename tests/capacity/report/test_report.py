@@ -296,3 +296,4 @@ def test_an_infeasible_target_says_why_and_what_can_close_the_gap(model: Capacit
     for option in request.options:
         assert f"- {option.name}: {option.effect}" in md
     assert f"Caveat: {request.reason}." in case_body(r)
+    assert QuotaRequestReport.from_json(r.to_json()) == r  # options and all
