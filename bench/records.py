@@ -92,25 +92,52 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
     return {name: row.get(name) for name in RECORD_COLUMNS}
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """A JSON-ready value: NaN and infinities become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN: null means "did not happen"
     return value
 
 
+# The row of a request whose client was killed before it could write one (see RecordWriter).
+CLIENT_STOPPED = (
+    "ClientStopped",
+    "the client stopped while this request was in flight (no response recorded)",
+)
+SENT_JOURNAL = "records.sent.jsonl"
+
+
 class RecordWriter:
-    """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet."""
+    """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet.
+
+    ``note_sent`` journals each request as it is sent (``records.sent.jsonl``: its id, prompt
+    label, level, batch, max_tokens, scheduled_s and start_s), so a resumed run can give every
+    sent request a row (``CLIENT_STOPPED``) even if the process was killed before writing it.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.jsonl = run_dir / "records.jsonl"
         self.parquet = run_dir / "records.parquet"
         self._fh: IO[str] = self.jsonl.open("a", encoding="utf-8")
+        self._sent: IO[str] = (run_dir / SENT_JOURNAL).open("a", encoding="utf-8")
+        self._sent_lines: list[str] = []
         self.rows_written = 0
+
+    def note_sent(self, entry: dict[str, Any]) -> None:
+        """Journal a request about to be sent; ``flush_sent`` writes it before it goes out."""
+        self._sent_lines.append(json.dumps({k: clean(v) for k, v in entry.items()}))
+
+    def flush_sent(self) -> None:
+        """Write the journalled lines to the OS (so a killed process keeps them)."""
+        if self._sent_lines:
+            self._sent.write("\n".join(self._sent_lines) + "\n")
+            self._sent_lines.clear()
+            self._sent.flush()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one row and flush it to the OS, so a killed process keeps it."""
-        line = json.dumps({k: _clean(v) for k, v in record.items()})
+        line = json.dumps({k: clean(v) for k, v in record.items()})
         self._fh.write(line + "\n")
         self._fh.flush()
         self.rows_written += 1
@@ -130,6 +157,9 @@ class RecordWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+        if not self._sent.closed:  # every journalled request has its row now
+            self._sent.close()
+            (self.run_dir / SENT_JOURNAL).unlink(missing_ok=True)
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:

@@ -24,6 +24,8 @@ class FaultPlan:
     drop_at_token: int | None = None  # the connection is cut after this token
     stall_at_token: int | None = None  # the stream goes silent for stall_s after this token
     stall_s: float = 0.0
+    throttle: bool = False  # refused with a ThrottlingException (a 429 storm)
+    headers_delay_s: float = 0.0  # the response headers (and the stream) wait this long
 
     @property
     def clean(self) -> bool:
@@ -36,6 +38,8 @@ def draw_faults(config: FaultConfig, output_tokens: int, rng: random.Random) -> 
     for status, rate in sorted(config.error_rate.items()):
         if rate > 0 and rng.random() < rate:
             return FaultPlan(http_status=int(status))
+    if config.throttle_rate > 0 and rng.random() < config.throttle_rate:
+        return FaultPlan(throttle=True)
     at = max(1, output_tokens // 2)  # mid-way, so some tokens arrive before the failure
     if config.midstream_error_rate > 0 and rng.random() < config.midstream_error_rate:
         return FaultPlan(error_at_token=at)
@@ -43,4 +47,6 @@ def draw_faults(config: FaultConfig, output_tokens: int, rng: random.Random) -> 
         return FaultPlan(drop_at_token=at)
     if config.stall_rate > 0 and rng.random() < config.stall_rate:
         return FaultPlan(stall_at_token=at, stall_s=config.stall_s)
+    if config.slow_headers_rate > 0 and rng.random() < config.slow_headers_rate:
+        return FaultPlan(headers_delay_s=config.slow_headers_s)
     return FaultPlan()

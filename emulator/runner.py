@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -172,9 +173,17 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise EmulatorError("the emulator socket has no TCP address")
 
 
-async def serve_forever(service: EmulatorService, host: str, port: int) -> None:
-    """Serve in the current event loop until cancelled (the ``llmcap emulate`` command)."""
+async def serve_forever(
+    service: EmulatorService,
+    host: str,
+    port: int,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve in the current event loop until cancelled (the ``llmcap emulate`` command);
+    ``on_ready`` gets the port actually bound (``port`` 0 picks a free one)."""
     runner = await _start(service, host, port)
+    if on_ready is not None:
+        on_ready(_bound_port(runner))
     try:
         await asyncio.Event().wait()
     finally:
@@ -213,7 +222,11 @@ class EmulatorProcess:
 
     def start(self) -> EmulatorProcess:
         """Start the child and wait until it answers ``/health``."""
-        self._proc = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own process group: a Ctrl-C in the terminal reaches the sweep (which finishes or
+        # cancels its requests, README) but not the endpoint it is measuring; stop() ends it.
+        self._proc = subprocess.Popen(
+            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

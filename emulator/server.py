@@ -230,8 +230,12 @@ async def _refuse_mid_stream(
     return resp
 
 
-def _chunked_sink(transport: asyncio.BaseTransport | None) -> Callable[[bytes], None] | None:
-    """A synchronous writer of one HTTP/1.1 chunk per call, straight to the socket."""
+def _chunked_sink(
+    transport: asyncio.BaseTransport | None, job: Job
+) -> Callable[[bytes], None] | None:
+    """A synchronous writer of one HTTP/1.1 chunk per call, straight to the socket. When the
+    client has gone, the job fails as ``cancelled`` (the truth log says so at once, instead of
+    generating the rest of the response into a closed socket)."""
     if transport is None:
         return None
     # Duck-typed: uvloop's transports do not subclass asyncio.WriteTransport.
@@ -241,6 +245,9 @@ def _chunked_sink(transport: asyncio.BaseTransport | None) -> Callable[[bytes], 
     def sink(data: bytes) -> None:
         if not tr.is_closing():
             write(b"%x\r\n%b\r\n" % (len(data), data))
+        elif job.failure is None:
+            job.failure = "cancelled"
+            job.wake()
 
     return sink
 
@@ -260,11 +267,13 @@ async def _stream(
     stats = service.stats
     loop = asyncio.get_running_loop()
     try:
+        if job.faults.headers_delay_s > 0:  # slow headers: tokens wait in job.buffer meanwhile
+            await asyncio.sleep(job.faults.headers_delay_s)
         resp = await _start_stream(request, fmt, headers)
         headers_out = bool(fmt.start())
         while True:
             if job.sink is None and headers_out and job.stall != "stalling":
-                job.sink = _chunked_sink(request.transport)
+                job.sink = _chunked_sink(request.transport, job)
             if not job.buffer and not job.done and job.failure is None:
                 job.waiter = loop.create_future()
                 await job.waiter
@@ -287,6 +296,8 @@ async def _stream(
                 job.last_token_sent_s = now
             if job.failure == "drop":
                 _drop(request)
+                return resp
+            if job.failure == "cancelled":  # the client closed the connection
                 return resp
             if job.failure == "error":
                 await resp.write(fmt.error(error_code, "The model stream failed (injected)."))

@@ -48,7 +48,7 @@ class Job:
     sent_tokens: int = 0
     waiter: asyncio.Future[None] | None = None
     done: bool = False
-    failure: str | None = None  # "error" | "drop" once a mid-stream fault fired
+    failure: str | None = None  # "error" | "drop" (a mid-stream fault), "cancelled" (client left)
     first_token_sent_s: float | None = None
     last_token_sent_s: float | None = None
     sink: Callable[[bytes], None] | None = None  # direct socket writer once headers are out
@@ -186,6 +186,12 @@ class EmulatorService:
         if faults.http_status is not None:
             kind, message = BEDROCK_ERROR_TYPES[faults.http_status]
             raise ApiError(faults.http_status, kind, message)
+        if faults.throttle:
+            self.stats.throttled += 1
+            raise Throttled(
+                "Too many requests, please wait before trying again (injected).",
+                self.profile.quotas.throttle == "mid-stream",
+            )
         verdict = self.ledger.admit(req.model_id, input_tokens, max_tokens)
         if not isinstance(verdict, Admission):
             self.stats.throttled += 1

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import SweepConfig, SweepError, run_sweep
+from bench.prompts import load_prompt_sets
 from bench.rundir import read_config
 from capacity.serving import DEFAULT_PROFILE
 from emulator.runner import EmulatorProcess
@@ -37,6 +38,7 @@ def run_sweep_embedded(config: SweepConfig | None = None, *, resume: Path | None
     if resume is None:
         config = replace(config, emulator_profile=profile)
     config.validate()  # bad settings fail before the emulator starts
+    load_prompt_sets(config.prompt)
     with EmulatorProcess(profile, seed=config.seed) as emu:
         print(
             f"No --endpoint-url or --region given: measuring the built-in emulator "

@@ -71,7 +71,10 @@ def _tighter_max_tokens(w: Workload, gap: Shortfall) -> QuotaOption:
         return QuotaOption("tighter max_tokens", effect, {"max_tokens": float(w.max_tokens)})
     reservation = w.reservation_tokens - w.max_tokens + tight
     peak = gap.peak_requests_per_min
-    need, _ = required_tpm(peak, gap.inflight, reservation, gap.settlement_tokens, gap.rule)
+    latency_s = 60 * gap.inflight / peak if peak > 0 else 0.0  # Little's law: R = N / λ
+    need, _ = required_tpm(
+        peak, gap.inflight, reservation, gap.settlement_tokens, gap.rule, latency_s
+    )
     new_tpm = math.ceil((1 + gap.headroom) * need)
     if new_tpm < gap.tpm:
         effect = (

@@ -9,9 +9,9 @@ enforces the same ledger), so plan and emulator cannot disagree:
 - ``tpm`` — the sustained rate: under rule "bucket" the refill pays each request's settled
   charge, λ_peak ≤ TPM / settlement; under rule "window" whole reservations count,
   λ_peak ≤ TPM / reservation.
-- ``tpm_inflight`` — reservations held by requests still running must fit in the bucket:
-  N_peak ≤ (TPM − reservation) / (reservation − settlement) (rule "bucket" only), so
-  λ_peak ≤ N / R(N) at that N.
+- ``tpm_inflight`` — the ramp: when the load steps up on a full bucket, reservations are taken
+  for R seconds before the first refund, so N_peak × reservation ≤ TPM × (1 + R/60) −
+  reservation (rule "bucket", only when something is refunded); λ_peak ≤ N / R(N) at that N.
 - ``rpm`` — λ_peak ≤ RPM, only where an RPM quota is given (Bedrock no longer enforces RPM on
   bedrock-runtime for many models). ``tpd`` — the daily total over the active hours (no peak
   factor): λ ≤ TPD / (settlement × 60 × active hours).
@@ -42,7 +42,7 @@ from capacity.planning._loadcurve import (
 )
 from capacity.prediction import Predictor
 from capacity.serving._models import Burndown, resolve_burndown
-from capacity.serving._rules import TpmLimits, tpm_limits
+from capacity.serving._rules import TpmLimits, ramp_inflight, tpm_limits
 
 if TYPE_CHECKING:
     from capacity.planning._verify import PlanVerification
@@ -175,7 +175,9 @@ def plan_capacity(
     curve = LoadCurve(workload, model)
     w, par, hours = workload, workload.peak_to_average, workload.active_hours_per_day
     q_res, q_set = w.reservation_tokens, w.settlement_tokens(bd.value)
-    lim = tpm_limits(quota.tpm, q_res, q_set, quota.rule)
+    n_ramp = _ramp_cap(curve, quota, q_res, q_set)
+    r_ramp = curve.latency_s(max(n_ramp, 1.0)) if math.isfinite(n_ramp) else curve.latency_s(1.0)
+    lim = tpm_limits(quota.tpm, q_res, q_set, quota.rule, r_ramp)
     f: dict[str, str] = {
         "reservation_tokens": f"input + cache_read + cache_write + max_tokens = "
         f"{fmt(w.input_tokens)} + {fmt(w.cache_read_tokens)} + {fmt(w.cache_write_tokens)} + "
@@ -191,9 +193,8 @@ def plan_capacity(
     f["requests_per_min_by_constraint.tpm"] = (
         f"{lim.formulas['rate_per_min']}; / PAR {fmt(par)} = {fmt(avg['tpm'])} req/min"
     )
-    if math.isfinite(lim.inflight) and lim.inflight < curve.n_peak:
-        # (a model endpoint that saturates below the limit never reaches it: no constraint)
-        n_cap = lim.inflight
+    if math.isfinite(n_ramp):
+        n_cap = n_ramp
         avg["tpm_inflight"] = 60 * curve.max_rate_per_s(n_cap) / par
         f["requests_per_min_by_constraint.tpm_inflight"] = (
             f"60 × N / R(N) / PAR at N = {fmt(n_cap)} = 60 × {fmt(n_cap)} / "
@@ -222,6 +223,28 @@ def plan_capacity(
             plan, verification=verify_plan(plan, model, minutes=verify_minutes, seed=seed)
         )
     return plan
+
+
+def _ramp_cap(curve: LoadCurve, quota: Quota, q_res: float, q_set: float) -> float:
+    """The in-flight count at which a step up from a full bucket runs it dry, solving
+    N = ramp_inflight(R(N)) on the curve; ``math.inf`` when the rule or the workload puts no limit
+    on it, or the endpoint saturates first (``capacity.serving.ramp_inflight``)."""
+    if quota.rule == "window" or q_res <= q_set:
+        return math.inf
+
+    def room(n: float) -> float:
+        return ramp_inflight(quota.tpm, q_res, q_set, curve.latency_s(max(n, 1.0))) - n
+
+    if curve.model is None:
+        return max(0.0, room(0.0))
+    hi = min(curve.n_peak, curve.n_valid)
+    if room(hi) >= 0:
+        return math.inf  # the endpoint saturates before the bucket runs dry
+    lo = 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if room(mid) >= 0 else (lo, mid)
+    return lo
 
 
 def _check_types(quota: object, workload: object, model: object, slo: object) -> None:
@@ -343,7 +366,7 @@ def _assemble(
         reservation_tokens=q_res,
         settlement_tokens=q_set,
         reservation_slots=lim.burst,
-        tpm_inflight_limit=lim.inflight,
+        tpm_inflight_limit=lim.inflight if math.isfinite(lim.inflight) else math.inf,
         quota_rule=lim.rule,
         burndown=bd.value,
         burndown_source=f"{bd.rule}: {bd.source}",

@@ -6,8 +6,8 @@ The inverse of ``plan_capacity``: the average rate λ solves users = λ·(R + Z)
 with N = λ_peak·R(N) in flight. Then, with headroom h:
 
 - TPM = (1 + h) × the smallest TPM whose ledger rule carries λ_peak with N in flight
-  (``capacity.serving.required_tpm``: rule "bucket" max(settlement × λ_peak, reservation +
-  excess × N); rule "window" reservation × λ_peak);
+  (``capacity.serving.required_tpm``: rule "bucket" max(settlement × λ_peak, (N + 1) ×
+  reservation / (1 + R/60)); rule "window" reservation × λ_peak);
 - RPM = (1 + h) × λ_peak (asked for only where RPM is still enforced);
   TPD = (1 + h) × λ × 60 × active hours × settlement.
 
@@ -176,7 +176,7 @@ def required_quota(
     rate, rate_formula = _average_rate(float(target_users), w, curve)
     peak = rate * par
     n, r, saturated = inflight_for_rate(peak, curve)
-    need, need_formula = required_tpm(peak, n, q_res, q_set, rule)
+    need, need_formula = required_tpm(peak, n, q_res, q_set, rule, r)
     tpm = math.ceil((1 + h) * need)
     rpm = math.ceil((1 + h) * peak)
     tpd = math.ceil((1 + h) * rate * 60 * w.active_hours_per_day * q_set)

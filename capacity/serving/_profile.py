@@ -109,6 +109,9 @@ class FaultConfig:
     drop_rate: float = 0.0
     stall_rate: float = 0.0
     stall_s: float = 30.0
+    throttle_rate: float = 0.0  # a 429 storm: ThrottlingException regardless of the quotas
+    slow_headers_rate: float = 0.0  # the response headers wait slow_headers_s
+    slow_headers_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,9 @@ def _validate(p: Profile, origin: str) -> None:
         if value is not None and value <= 0:
             problems.append(f"quotas.{key} must be a positive integer or null")
     f = p.faults
-    for name in ("midstream_error_rate", "drop_rate", "stall_rate"):
+    for name in (
+        "midstream_error_rate", "drop_rate", "stall_rate", "throttle_rate", "slow_headers_rate"
+    ):  # fmt: skip
         if not 0 <= getattr(f, name) <= 1:
             problems.append(f"faults.{name} must be a rate in [0, 1]")
     for status, rate in f.error_rate.items():

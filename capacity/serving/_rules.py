@@ -10,10 +10,13 @@ Rule "bucket" (the default): a bucket of capacity TPM refilled at TPM/60 per sec
 
 - **Sustained rate.** Between admissions and refunds the bucket loses ``settlement`` per request
   and gains TPM/60 per second, so the busiest minute may carry at most TPM / settlement requests.
-- **Reservations in flight.** Tokens reserved by requests still running come back only when they
-  end: N in flight hold N × excess. The level cannot stay above Q_res for a new admission unless
-  N × excess ≤ TPM − reservation, so N ≤ (TPM − reservation) / excess (no limit when nothing is
-  refunded). This binds for long requests with a generous ``max_tokens``.
+- **Reservations in flight (the ramp).** Excess comes back only when a request ends, R seconds
+  after it was reserved. When the load steps from nothing to λ on a full bucket, the level after
+  R seconds is TPM + (TPM/60)·R − N × reservation with N = λ·R in flight, and it must still hold
+  one reservation: N ≤ (TPM·(1 + R/60) − reservation) / reservation. Afterwards refunds flow at
+  the rate reservations are taken and only the sustained limit matters. No limit applies when
+  nothing is refunded (settlement ≥ reservation). It binds for long requests with a generous
+  ``max_tokens``.
 - **Burst.** A full bucket admits at most TPM / reservation requests at the same instant
   (``reservation_slots``; AWS's "~1,333 concurrent requests at 2M TPM, 500 input, max_tokens
   1,000"). It limits simultaneous arrivals, not a steady rate.
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 
 from capacity.serving._ledger import QuotaRule
 
-__all__ = ["TpmLimits", "required_tpm", "tpm_limits"]
+__all__ = ["TpmLimits", "ramp_inflight", "required_tpm", "tpm_limits"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,19 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:.4g}"
 
 
-def tpm_limits(tpm: float, reservation: float, settlement: float, rule: QuotaRule) -> TpmLimits:
-    """The sustained rate, in-flight and burst limits of ``tpm`` (see the module docstring)."""
+def ramp_inflight(tpm: float, reservation: float, settlement: float, latency_s: float) -> float:
+    """The most requests in flight a step up from a full bucket allows at latency ``latency_s``
+    (rule "bucket"; ``math.inf`` when nothing is refunded)."""
+    if reservation - settlement <= 0:
+        return math.inf
+    return max(0.0, (tpm * (1 + latency_s / 60) - reservation) / reservation)
+
+
+def tpm_limits(
+    tpm: float, reservation: float, settlement: float, rule: QuotaRule, latency_s: float
+) -> TpmLimits:
+    """The sustained rate, in-flight (at ``latency_s``) and burst limits of ``tpm`` (see the
+    module docstring)."""
     if not (tpm > 0 and reservation > 0 and settlement > 0):
         raise ValueError(
             f"tpm, reservation and settlement must be > 0; got {tpm}, {reservation}, {settlement}"
@@ -78,15 +92,15 @@ def tpm_limits(tpm: float, reservation: float, settlement: float, rule: QuotaRul
         f"TPM / settlement = {_fmt(tpm)} / {_fmt(settlement)} = {_fmt(rate)} req/min (rule "
         "'bucket': the refill TPM/60 per second pays each request's settled charge)"
     )
-    excess = reservation - settlement
-    if excess <= 0:
-        inflight = math.inf
+    inflight = ramp_inflight(tpm, reservation, settlement, latency_s)
+    if math.isinf(inflight):
         f["inflight"] = "no in-flight limit: nothing is refunded (settlement ≥ reservation)"
     else:
-        inflight = max(0.0, (tpm - reservation) / excess)
         f["inflight"] = (
-            f"(TPM − reservation) / (reservation − settlement) = ({_fmt(tpm)} − "
-            f"{_fmt(reservation)}) / {_fmt(excess)} = {_fmt(inflight)} requests in flight"
+            f"(TPM × (1 + R/60) − reservation) / reservation = ({_fmt(tpm)} × (1 + "
+            f"{_fmt(latency_s)}/60) − {_fmt(reservation)}) / {_fmt(reservation)} = "
+            f"{_fmt(inflight)} requests in flight (a step up from a full bucket, R = "
+            f"{_fmt(latency_s)} s)"
         )
     return TpmLimits(rule, rate, inflight, burst, f)
 
@@ -97,21 +111,23 @@ def required_tpm(
     reservation: float,
     settlement: float,
     rule: QuotaRule,
+    latency_s: float,
 ) -> tuple[float, str]:
     """The smallest TPM whose ``tpm_limits`` allow ``peak_rate_per_min`` with ``inflight``
-    requests running (before headroom), and the arithmetic."""
+    requests running at ``latency_s`` (before headroom), and the arithmetic."""
     if rule == "window":
         need = reservation * peak_rate_per_min
         return need, (
             f"reservation × λ_peak = {_fmt(reservation)} × {_fmt(peak_rate_per_min)} = "
             f"{_fmt(need)} (rule 'window')"
         )
-    excess = max(0.0, reservation - settlement)
     sustained = settlement * peak_rate_per_min
-    held = reservation + excess * inflight
-    need = max(sustained, held)
+    ramp = 0.0
+    if reservation > settlement:
+        ramp = (inflight + 1) * reservation / (1 + latency_s / 60)
+    need = max(sustained, ramp)
     return need, (
-        f"max(settlement × λ_peak, reservation + excess × N) = max({_fmt(settlement)} × "
-        f"{_fmt(peak_rate_per_min)}, {_fmt(reservation)} + {_fmt(excess)} × {_fmt(inflight)}) "
-        f"= {_fmt(need)} (rule 'bucket')"
+        f"max(settlement × λ_peak, (N + 1) × reservation / (1 + R/60)) = max("
+        f"{_fmt(settlement)} × {_fmt(peak_rate_per_min)}, ({_fmt(inflight)} + 1) × "
+        f"{_fmt(reservation)} / (1 + {_fmt(latency_s)}/60)) = {_fmt(need)} (rule 'bucket')"
     )

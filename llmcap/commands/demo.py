@@ -25,6 +25,7 @@ from capacity.planning._request import QuotaRequest, required_quota
 from capacity.records._load import load_records
 from capacity.records._summary import compare_prompts, summarize
 from capacity.serving._profile import DEFAULT_PROFILE, load_profile
+from llmcap.commands._args import nonneg_float, positive_float, positive_int
 from llmcap.commands.fit import knees_table
 from llmcap.commands.report import write_demo_reports
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
@@ -49,17 +50,17 @@ def register(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a smaller study (under a minute)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="emulator profile")
-    p.add_argument("--target-users", type=int, default=2_000)
-    p.add_argument("--think-time-s", type=float, default=30.0)
-    p.add_argument("--tpm", type=int, default=DEFAULT_TPM)
+    p.add_argument("--target-users", type=positive_int, default=2_000)
+    p.add_argument("--think-time-s", type=nonneg_float, default=30.0)
+    p.add_argument("--tpm", type=positive_int, default=DEFAULT_TPM)
     p.add_argument(
         "--rpm",
-        type=int,
+        type=positive_int,
         help="an RPM quota, only where still enforced (Bedrock no longer enforces Llama's)",
     )
     p.add_argument(
         "--slo-ttft-factor",
-        type=float,
+        type=positive_float,
         default=SLO_FACTOR,
         help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
     )
@@ -70,7 +71,11 @@ def register(sub: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sweep, summarize, fit, plan, print the answer, write everything under ``--out``."""
-    load_profile(args.profile)  # a bad name fails here, before anything starts
+    # Every argument is checked before the sweep starts: a bad one fails in a second, not
+    # after the study.
+    load_profile(args.profile)
+    Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
+    Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=args.think_time_s)
     out = console()
     levels, batches = QUICK if args.quick else FULL
     t0 = time.monotonic()

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from capacity.errors import CapacityError
 from capacity.fitting import CapacityModel, PromptModel
 from capacity.fitting._fit import fit_capacity
 from capacity.fitting._usl import UslFit
 from capacity.planning import Slo
 from capacity.records._load import load_records
-from llmcap.commands.summarize import console, fmt, print_notes
+from llmcap.commands.summarize import check_not_empty, console, fmt, print_notes
 
 
 def register(sub: Any) -> None:
@@ -40,7 +38,8 @@ def register(sub: Any) -> None:
         "--output",
         type=Path,
         metavar="MODEL_JSON",
-        help="write the fitted model here (read by plan and the app)",
+        help="write the fitted model here (read by plan and the app); default: model.json in "
+        "the run directory",
     )
     cmd.add_argument(
         "--concurrency",
@@ -158,18 +157,20 @@ def print_warnings(out: Console, model: CapacityModel, extra: list[str]) -> None
         out.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
 
 
+def default_output(paths: list[str]) -> Path:
+    """Where the model goes without ``-o``: ``model.json`` in the (first) run directory, or
+    next to the (first) records file."""
+    first = Path(paths[0])
+    return (first if first.is_dir() else first.parent) / "model.json"
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Load records, fit, print parameters/knees/warnings, optionally save."""
-    try:
-        slo = slo_from_args(args)
-        records = load_records(args.paths)
-        model = fit_capacity(
-            records, concurrency=args.concurrency, n_boot=args.boot, seed=args.seed
-        )
-        knees, knee_notes = knees_table(model, slo)
-    except (CapacityError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Load records, fit, print parameters/knees/warnings, save the model."""
+    slo = slo_from_args(args)
+    check_not_empty(args.paths)
+    records = load_records(args.paths)
+    model = fit_capacity(records, concurrency=args.concurrency, n_boot=args.boot, seed=args.seed)
+    knees, knee_notes = knees_table(model, slo)
     out = console()
     out.print(usl_table(model))
     for pm in model.prompts:
@@ -177,14 +178,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out.print(knees)
     print_warnings(out, model, knee_notes)
     print_notes(out, records.attrs.get("notes", ()))
-    if args.output:
-        try:
-            model.save(args.output)
-        except OSError as exc:
-            print(
-                f"error: cannot write {args.output}: {exc.strerror}; check the path",
-                file=sys.stderr,
-            )
-            return 2
-        out.print(f"wrote {args.output}", markup=False, highlight=False)
+    output = args.output or default_output(args.paths)
+    model.save(output)
+    hint = "" if args.output else " (-o PATH writes elsewhere)"
+    out.print(f"wrote {output}{hint}", markup=False, highlight=False)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,17 +10,11 @@ import pytest
 
 from capacity.fitting._model import CapacityModel
 from capacity.records._synthetic import SyntheticPrompt, synthetic_records
-from llmcap.commands import fit, summarize
+from llmcap.cli import main
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    summarize.register(sub)
-    fit.register(sub)
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    return main(argv)  # the console script's handler: errors become one line
 
 
 @pytest.fixture(scope="module")

@@ -30,15 +30,18 @@ def test_aws_guidance_2m_tpm_sustains_2500_per_minute_with_1333_reservation_slot
     assert plan.requests_per_min == approx(2500)
     assert plan.users == approx(2500 / 60 * (0.28 + 299 / 136 + 30))
     assert "2,000,000 / 800" in plan.formulas["requests_per_min_by_constraint.tpm"]
-    # Reservations of requests in flight: (2,000,000 − 1,500) / (1,500 − 800) = 2,855 in flight.
-    assert plan.tpm_inflight_limit == approx(1_998_500 / 700)
-    # max_tokens left at a 64K maximum: (2,000,000 − 64,500) / (64,500 − 800) = 30.38 requests
-    # in flight, i.e. 60 × 30.38 / 2.4786 = 735.5 req/min: the held reservations bind.
+    # The ramp: stepping up on a full bucket, requests hold their reservations for R seconds
+    # before the first refund: N ≤ (2,000,000 × (1 + 2.4786/60) − 1,500) / 1,500 = 1,387.4.
+    r = 0.28 + 299 / 136
+    assert plan.tpm_inflight_limit == approx((2e6 * (1 + r / 60) - 1500) / 1500)
+    # max_tokens left at a 64K maximum: (2,000,000 × 1.0413 − 64,500) / 64,500 = 31.29 requests
+    # in flight, i.e. 60 × 31.29 / 2.4786 = 757 req/min: the ramp binds.
     unset = plan_capacity(quota, Workload(input_tokens=500, output_tokens=300, max_tokens=64_000))
     assert unset.reservation_slots == approx(2_000_000 / 64_500)
     assert unset.binding == "tpm_inflight"
-    assert unset.inflight == approx(1_935_500 / 63_700)
-    assert unset.requests_per_min == approx(60 * (1_935_500 / 63_700) / (0.28 + 299 / 136))
+    n_cap = (2e6 * (1 + r / 60) - 64_500) / 64_500
+    assert unset.inflight == approx(n_cap)
+    assert unset.requests_per_min == approx(60 * n_cap / r)
     # The window rule counts whole reservations: 2,000,000 / 1,500 = 1,333.3 req/min.
     window = plan_capacity(
         Quota(tpm=2_000_000, rule="window"),
@@ -48,13 +51,13 @@ def test_aws_guidance_2m_tpm_sustains_2500_per_minute_with_1333_reservation_slot
     assert "tpm_inflight" not in window.requests_per_min_by_constraint
 
 
-def test_long_requests_hold_reservations_until_the_bucket_binds() -> None:
-    # Reservations in flight: (2,000,000 − 1,500) / 700 = 2,855 requests. At R = 60 s that is
-    # 60 × 2,855 / 60 = 2,855 req/min, above the sustained 2,500: tpm binds. At R = 120 s it is
-    # 1,427.5 req/min: the held reservations bind.
+def test_long_requests_hold_reservations_until_the_ramp_binds() -> None:
+    # The ramp: N ≤ (TPM × (1 + R/60) − 1,500) / 1,500. At R = 60 s: (4,000,000 − 1,500) /
+    # 1,500 = 2,665.7 in flight = 2,665.7 req/min, above the sustained 2,500: tpm binds. At
+    # R = 120 s: 3,999 in flight = 1,999.5 req/min: the ramp binds.
     quota = Quota(tpm=2_000_000)
-    n_cap = 1_998_500 / 700
     for latency_s, binding in ((60.0, "tpm"), (120.0, "tpm_inflight")):
+        n_cap = (2e6 * (1 + latency_s / 60) - 1500) / 1500
         w = Workload(input_tokens=500, output_tokens=300, max_tokens=1000, latency_s=latency_s)
         plan = plan_capacity(quota, w)
         rate = plan.requests_per_min_by_constraint["tpm_inflight"]

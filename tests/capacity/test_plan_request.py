@@ -41,7 +41,7 @@ def test_seed_blog_users_need_10k_tpm_back(
 def test_headroom_inflight_and_quota_codes_for_llama() -> None:
     # 600 users, think 30 s, default R = 0.28 + 299/136 = 2.4786 s:
     # λ = 600 × 60 / 32.4786 = 1,108.4 req/min; N = 1,108.4/60 × 2.4786 = 45.8 in flight.
-    # TPM = 1.2 × max(settlement 800 × 1,108.4, reservation 1,500 + excess 700 × 45.8)
+    # TPM = 1.2 × max(settlement 800 × 1,108.4, ramp (45.8 + 1) × 1,500 / (1 + 2.4786/60))
     # = 1.2 × 886,740 = 1,064,088. Bedrock no longer enforces Llama's RPM: none is asked for.
     w = Workload(500, 300, 1000, think_time_s=30)
     request = required_quota(w, 600, model_id=LLAMA_US)
