@@ -36,4 +36,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 app: $(STAMP)
-	$(BIN)/streamlit run app/Home.py --server.address 127.0.0.1 --browser.gatherUsageStats false
+	$(BIN)/streamlit run app/Home.py
