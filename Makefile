@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 types: $(STAMP)
-	$(BIN)/mypy capacity bench emulator contracts llmcap app tests
+	$(BIN)/mypy capacity bench emulator contracts llmcap account app tests
 
 unit: $(STAMP)
 	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \

@@ -8,6 +8,7 @@ token is real. Every Bedrock response carries ``x-amzn-RequestId``; every OpenAI
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,10 +20,12 @@ from aiohttp import web
 from emulator import bedrock_parse, bedrock_wire, openai_wire
 from emulator.api import ApiError, GenerationRequest, StreamFormatter
 from emulator.service import EmulatorService, Job, Throttled
+from emulator.servicequotas import ServiceQuotas, ServiceQuotasError, region_of
 from emulator.tokens import count_tokens
 
 SERVICE_KEY = web.AppKey("service", EmulatorService)
 LAG_TASK_KEY = web.AppKey("lag_task", asyncio.Task[None])
+QUOTAS_KEY = web.AppKey("service_quotas", ServiceQuotas)
 BEDROCK_OPS = {
     "converse": ("converse", False),
     "converse-stream": ("converse", True),
@@ -37,6 +40,8 @@ def create_app(service: EmulatorService) -> web.Application:
     """The aiohttp application serving ``service``."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[SERVICE_KEY] = service
+    app[QUOTAS_KEY] = ServiceQuotas(service.profile)
+    app.router.add_post("/", _service_quotas)  # JSON 1.1: the operation is in X-Amz-Target
     app.router.add_post("/model/{tail:.+}", _bedrock)
     app.router.add_post("/v1/chat/completions", _openai(openai_wire.parse_chat))
     app.router.add_post("/v1/completions", _openai(openai_wire.parse_completions))
@@ -126,6 +131,29 @@ async def _bedrock_full(request: web.Request, service: EmulatorService, job: Job
         return web.Response(headers=headers, body=bedrock_wire.full_response(job.req, text, done))
     finally:
         service.release(job)
+
+
+# -- Service Quotas (control plane) -----------------------------------------------------------
+async def _service_quotas(request: web.Request) -> web.Response:
+    request_id = str(uuid.uuid4())
+    headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}
+    try:
+        body = json.loads(await request.read() or b"{}")
+        if not isinstance(body, dict):
+            raise ServiceQuotasError("SerializationException", "The body must be a JSON object.")
+        region = region_of(request.headers.get("Authorization"))
+        target = request.headers.get("X-Amz-Target", "")
+        result = request.app[QUOTAS_KEY].handle(target, body, region)
+    except json.JSONDecodeError:
+        err = ServiceQuotasError("SerializationException", "The body is not valid JSON.")
+        return web.Response(status=400, headers=headers, body=_sq_error(err))
+    except ServiceQuotasError as err:
+        return web.Response(status=err.status, headers=headers, body=_sq_error(err))
+    return web.Response(headers=headers, body=json.dumps(result).encode())
+
+
+def _sq_error(err: ServiceQuotasError) -> bytes:
+    return json.dumps({"__type": err.error_type, "message": err.message}).encode()
 
 
 # -- OpenAI-compatible -------------------------------------------------------------------------

@@ -13,10 +13,26 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from llmcap.commands import bench, demo, emulate, fit, plan, report, summarize
+from llmcap.commands import (
+    bench,
+    demo,
+    emulate,
+    fit,
+    plan,
+    probe,
+    quotas,
+    report,
+    request_increase,
+    summarize,
+    twin,
+    usage,
+)
 from llmcap.errors import EXIT_USAGE, describe
 
-COMMANDS = (demo, bench, summarize, fit, plan, report, emulate)
+COMMANDS = (
+    demo, bench, summarize, fit, plan, report, emulate, twin, probe, quotas, usage,
+    request_increase,
+)  # fmt: skip
 
 
 class OneLineParser(argparse.ArgumentParser):

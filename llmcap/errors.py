@@ -92,13 +92,14 @@ def _first_line(exc: BaseException) -> str:
 
 def _is_typed_input_error(exc: BaseException) -> bool:
     """Errors whose message already names the bad input and the fix."""
+    from account.errors import AccountError
     from bench.config import SweepError
     from bench.prompts import PromptError
     from capacity.errors import CapacityError
     from capacity.serving._profile import ProfileError
     from emulator.runner import EmulatorError
 
-    typed = (SweepError, PromptError, ProfileError, EmulatorError, CapacityError)
+    typed = (SweepError, PromptError, ProfileError, EmulatorError, CapacityError, AccountError)
     # A ValueError from bench or capacity names the bad value (e.g. an unsupported model for
     # bedrock-invoke); it is reported like the typed ones.
     return isinstance(exc, typed) or type(exc) is ValueError

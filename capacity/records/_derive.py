@@ -110,6 +110,23 @@ def concurrency_stats(start_s: Floats, end_s: Floats) -> ConcurrencyStats:
     return ConcurrencyStats(mean, int(active.max(initial=0)), duration, area)
 
 
+def mean_in_flight(start_s: Floats, end_s: Floats, lo_s: float, hi_s: float) -> float:
+    """Time-weighted mean in-flight count over the window [lo_s, hi_s] (NaN if it is empty)."""
+    if start_s.size == 0 or not hi_s > lo_s:
+        return float("nan")
+    times, active = _events(start_s, end_s)
+    edges = np.clip(np.append(times, np.inf), lo_s, hi_s)
+    return float(np.sum(active * np.diff(edges)) / (hi_s - lo_s))
+
+
+def plateau_window(start_s: Floats, latency_s: float) -> tuple[float, float]:
+    """The steady part of a level: sends from one mean latency after the first send until one
+    before the last (before it the in-flight count is still ramping up, after it draining)."""
+    if start_s.size == 0 or not np.isfinite(latency_s):
+        return float("nan"), float("nan")
+    return float(start_s.min() + latency_s), float(start_s.max() - latency_s)
+
+
 def active_at_start(start_s: Floats, end_s: Floats) -> npt.NDArray[np.int64]:
     """Requests of the same run in flight when each request was sent (excluding itself)."""
     begun = np.searchsorted(np.sort(start_s), start_s, side="left")  # sent strictly before

@@ -14,7 +14,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from capacity.records._derive import ConcurrencyStats, concurrency_stats, interval_end_s
+from capacity.records._derive import (
+    ConcurrencyStats,
+    concurrency_stats,
+    interval_end_s,
+    mean_in_flight,
+    plateau_window,
+)
 from capacity.records._schema import (
     PERCENTILES,
     SEED_SUMMARY_COLUMNS,
@@ -60,6 +66,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "concurrency_mean",
     "concurrency_max",
     "active_at_start_mean",
+    "plateau_share",
+    "concurrency_plateau_mean",
 )
 """Columns of ``summarize``'s result, in order."""
 
@@ -156,8 +164,25 @@ def _group_row(cols: _Columns, idx: npt.NDArray[np.intp]) -> dict[str, Any]:
         "concurrency_mean": stats.mean,
         "concurrency_max": stats.max,
         "active_at_start_mean": _mean(col["active_at_start"]),
+        **_plateau(start, end, runs, _mean(col["e2e_s"][ok])),
     }
     return row
+
+
+def _plateau(
+    start: Floats, end: Floats, runs: npt.NDArray[np.intp], latency_s: float
+) -> dict[str, float]:
+    """How much of the level ran in steady state: the share of requests sent inside the plateau
+    window (``plateau_window``) and the mean in-flight count over it (first run of the level)."""
+    first = runs == runs[0]
+    lo, hi = plateau_window(start[first], latency_s)
+    if not hi > lo:
+        return {"plateau_share": 0.0, "concurrency_plateau_mean": np.nan}
+    inside = (start[first] >= lo) & (start[first] <= hi)
+    return {
+        "plateau_share": float(inside.mean()),
+        "concurrency_plateau_mean": mean_in_flight(start[first], end[first], lo, hi),
+    }
 
 
 def _mean(x: Floats) -> float:

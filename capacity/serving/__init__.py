@@ -3,6 +3,8 @@ quota ledger and the model table — one set of rules shared by the emulator (li
 planner (virtual clock and closed forms). See docs/architecture.md, "Serving".
 """
 
+from typing import TYPE_CHECKING
+
 from capacity.serving._engine import Cluster, Sequence
 from capacity.serving._ledger import (
     QUOTA_RULES,
@@ -60,12 +62,15 @@ __all__ = [
     "THROTTLE_MESSAGES",
     "Admission",
     "Burndown",
+    "CalibrationError",
     "Cluster",
     "FaultConfig",
+    "Forecast",
     "ModelInfo",
     "ModelSpec",
     "ModelTable",
     "OutputLength",
+    "ProbeCell",
     "Profile",
     "ProfileError",
     "QuotaConfig",
@@ -81,14 +86,19 @@ __all__ = [
     "SimRequest",
     "SimResult",
     "TpmLimits",
+    "Twin",
     "base_model_id",
     "burndown_for",
+    "calibrate",
     "interval_medians",
     "interval_schedule",
     "is_profile_id",
+    "is_twin_file",
     "load_model_table",
     "load_profile",
+    "load_twin",
     "poisson_arrivals",
+    "probe_cells",
     "profile_from_dict",
     "required_tpm",
     "shipped_profiles",
@@ -97,3 +107,27 @@ __all__ = [
     "simulate_quota",
     "tpm_limits",
 ]
+
+# The twin (calibration needs scipy and, for records, pandas): loaded on first use, so that
+# ``import capacity.planning`` never pays for it.
+_LAZY = {
+    "CalibrationError": "capacity.serving._calibrate",
+    "ProbeCell": "capacity.serving._calibrate",
+    "calibrate": "capacity.serving._calibrate",
+    "probe_cells": "capacity.serving._calibrate",
+    "Forecast": "capacity.serving._twin",
+    "Twin": "capacity.serving._twin",
+    "is_twin_file": "capacity.serving._twin",
+    "load_twin": "capacity.serving._twin",
+}
+if TYPE_CHECKING:
+    from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
+    from capacity.serving._twin import Forecast, Twin, is_twin_file, load_twin
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'capacity.serving' has no attribute {name!r}")

@@ -235,3 +235,55 @@ def simulate_quota(
         else:
             results.append(SimResult("", 0, "throttled", t, math.nan, math.nan, input_tokens, 0))
     return results
+
+
+def rate_schedule(
+    rate_per_s: float,
+    duration_s: float,
+    *,
+    input_tokens: int,
+    max_tokens: int,
+    poisson: bool = True,
+    seed: int = 0,
+) -> list[SimRequest]:
+    """Rate mode: arrivals at ``rate_per_s`` for ``duration_s`` (Poisson gaps, or constant)."""
+    if rate_per_s <= 0 or duration_s <= 0:
+        raise ValueError("rate_schedule needs a rate and a duration above 0")
+    rng = random.Random(seed)
+    out: list[SimRequest] = []
+    t = 0.0
+    while t < duration_s:
+        out.append(SimRequest(t, input_tokens, max_tokens))
+        t += rng.expovariate(rate_per_s) if poisson else 1.0 / rate_per_s
+    return out
+
+
+def simulate_sequential(
+    profile: Profile,
+    level: int,
+    batches: int,
+    *,
+    input_tokens: int,
+    max_tokens: int,
+    seed: int = 0,
+) -> list[SimResult]:
+    """Sequential mode: a batch of ``level`` requests; the next starts when all have finished.
+
+    Quotas are not applied (as in ``simulate_closed_loop``)."""
+    cluster = Cluster(profile.serving, seed=seed)
+    rng = random.Random(seed)
+    n_in = input_tokens + profile.prompt_overhead_tokens
+    results: list[SimResult] = []
+    now = 0.0
+    key = 0
+    for batch in range(batches):
+        for _ in range(level):
+            cluster.submit(EngineSeq(key, n_in, profile.output.draw(max_tokens, rng), now), now)
+            key += 1
+        for seq in cluster.advance(math.inf):
+            results.append(
+                SimResult("", batch, "ok", seq.arrival_s, seq.first_token_s, seq.last_token_s,
+                          seq.input_tokens, seq.output_tokens)
+            )  # fmt: skip
+            now = max(now, seq.last_token_s)
+    return results

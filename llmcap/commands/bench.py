@@ -123,6 +123,15 @@ def register(sub: Any) -> None:
         help="finish an interrupted run (its stored settings are used)",
     )
     out.add_argument("--quiet", action="store_true", help="no progress display")
+    cost = p.add_argument_group("preflight (nothing is sent)")
+    cost.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print requests, tokens, peak TPM and cost per level, and quota warnings; exit",
+    )
+    cost.add_argument("--budget-usd", type=float, help="refuse to start above this cost")
+    cost.add_argument("--prices", type=Path, help="price table JSON (default: shipped)")
+    cost.add_argument("--price-region", help="Region to price in (default: --region)")
     p.set_defaults(func=cmd_bench)
 
 
@@ -160,6 +169,36 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         progress=not args.quiet,
         emulator_profile=args.emulator_profile,
     )
+
+
+def _cost_preflight(args: argparse.Namespace, config: SweepConfig) -> int | None:
+    """--dry-run: print the estimate, return 0. --budget-usd: return 2 when the sweep may cost
+    more (or its cost is unknown). Otherwise warn about the levels the TPM quota (read live when
+    credentials exist) will throttle and return None: run."""
+    from llmcap.preflight import estimate_sweep, render
+
+    est = estimate_sweep(
+        config, prices=args.prices, price_region=args.price_region, aws_profile=args.aws_profile
+    )
+    if args.dry_run:
+        print(render(est))
+        return 0
+    total = est.total_cost_usd
+    if args.budget_usd is not None and (total is None or total > args.budget_usd):
+        cost = "cannot be bounded (see --dry-run)" if total is None else f"may cost ${total:,.2f}"
+        print(
+            f"error: the sweep {cost}, above --budget-usd {args.budget_usd:g} — lower "
+            "--levels/--batches/--max-tokens or raise the budget",
+            file=sys.stderr,
+        )
+        return 2
+    for lv in est.throttled_levels():
+        print(
+            f"warning: {lv.prompt} level {lv.level:g} reserves {lv.peak_tpm:,.0f} tokens/min, "
+            f"above the TPM quota {est.quota_tpm:,.0f}: expect throttling",
+            file=sys.stderr,
+        )
+    return None
 
 
 def preflight(config: SweepConfig) -> None:
@@ -214,6 +253,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     resume: Path | None = args.resume
     config = read_config(resume) if resume is not None else config_from_args(args)
     preflight(config)
+    if resume is None:
+        refused = _cost_preflight(args, config)
+        if refused is not None:
+            return refused
     try:
         if resume is not None:
             run_dir = run_sweep_embedded(resume=resume)

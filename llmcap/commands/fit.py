@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from capacity.fitting import CapacityModel, PromptModel
+from capacity.fitting import EXTRAPOLATION_LIMIT, CapacityModel, PromptModel
 from capacity.fitting._fit import fit_capacity
 from capacity.fitting._usl import UslFit
 from capacity.planning import Slo
@@ -124,19 +124,28 @@ def knees_table(model: CapacityModel, slo: Slo | None) -> tuple[Table, list[str]
     """Knees per prompt size (requests in flight), and their notes."""
     title = "Knees (requests in flight)" + (f", SLO {slo.describe()}" if slo else "")
     table = Table(title=title)
-    for head in ("Prompt", "peak N*", "80% efficiency", "SLO limit", "recommended"):
+    heads = ("Prompt", "measured up to", "peak N*", "80% efficiency", "SLO limit", "recommended")
+    for head in heads:
         table.add_column(head, justify="left" if head == "Prompt" else "right")
     notes = []
     for pm in model.prompts:
         k = model.knees(pm.input_tokens, slo=slo)
+
+        def show(n: float | None, pm: PromptModel = pm) -> str:
+            if n is None:
+                return "–"
+            if not math.isfinite(n):
+                return "no peak"
+            far = n / pm.n_max
+            return fmt(n) + (f" (×{far:.1f} beyond)" if far > EXTRAPOLATION_LIMIT else "")
+
         table.add_row(
             pm.prompt_label,
-            fmt(k.peak_concurrency) if math.isfinite(k.peak_concurrency) else "no peak",
-            fmt(k.efficient_concurrency),
-            "–" if k.slo_concurrency is None else fmt(k.slo_concurrency),
-            fmt(k.recommended_concurrency)
-            if math.isfinite(k.recommended_concurrency)
-            else "no peak",
+            fmt(pm.n_max),
+            show(k.peak_concurrency),
+            show(k.efficient_concurrency),
+            show(k.slo_concurrency),
+            show(k.recommended_concurrency),
         )
         notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
     return table, notes

@@ -19,6 +19,7 @@ from capacity.planning._plan import CapacityPlan, plan_capacity
 from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Predictor
 from capacity.serving import QUOTA_RULES, SCOPES, load_model_table
+from llmcap.commands import usage
 
 LABELS = {
     "tpm": "tokens per minute (sustained)",
@@ -40,7 +41,7 @@ def register(sub: Any) -> None:
     )
     p.error = _one_line_error(p)
     quota = p.add_argument_group("quota")
-    quota.add_argument("--tpm", type=float, required=True, help="tokens per minute")
+    quota.add_argument("--tpm", type=float, help="tokens per minute (or from --from-usage)")
     quota.add_argument(
         "--rpm",
         type=float,
@@ -58,8 +59,8 @@ def register(sub: Any) -> None:
         "whole reservations); the emulator takes the same option",
     )
     work = p.add_argument_group("workload (tokens per request)")
-    work.add_argument("--input-tokens", type=float, required=True)
-    work.add_argument("--output-tokens", type=float, required=True, help="expected output")
+    work.add_argument("--input-tokens", type=float)
+    work.add_argument("--output-tokens", type=float, help="expected output")
     work.add_argument("--max-tokens", type=float, required=True, help="the request setting")
     work.add_argument("--cache-read-tokens", type=float, default=0.0)
     work.add_argument("--cache-write-tokens", type=float, default=0.0)
@@ -67,7 +68,8 @@ def register(sub: Any) -> None:
     users = work.add_mutually_exclusive_group()
     users.add_argument("--think-time-s", type=float, help="seconds between answer and next ask")
     users.add_argument("--requests-per-user-per-min", type=float)
-    work.add_argument("--peak-to-average", type=float, default=1.0)
+    work.add_argument("--peak-to-average", type=float, help="busiest minute / mean (1)")
+    usage.add_plan_args(work)
     work.add_argument("--active-hours", type=float, default=24.0, help="per day (for TPD)")
     work.add_argument("--latency-s", type=float, help="mean response time without --model")
     perf = p.add_argument_group("performance model and SLO")
@@ -96,6 +98,10 @@ def _one_line_error(parser: argparse.ArgumentParser) -> Any:
 
 
 def _load_model(path: Path) -> Predictor:
+    from capacity.serving._twin import is_twin_file, load_twin
+
+    if is_twin_file(path):  # a digital twin (`llmcap twin fit`), tagged "format": "llmcap-twin"
+        return load_twin(path)
     from capacity.fitting._model import CapacityModel  # lazy: only `--model` pays for the import
 
     model: Predictor = CapacityModel.load(path)
@@ -122,6 +128,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Plan, print, return 0; on bad input print one line naming the problem and return 2."""
     try:
         model = None if args.model is None else _load_model(args.model)
+        measured = usage.apply_usage(args)
+        if args.tpm is None or args.input_tokens is None or args.output_tokens is None:
+            raise CapacityError(
+                "give --tpm, --input-tokens and --output-tokens, or --from-usage usage.parquet"
+            )
         model_id = args.model_id or _model_id_of(model)
         quota = Quota(
             args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope, rule=args.quota_rule
@@ -135,7 +146,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             burndown=args.burndown,
             think_time_s=args.think_time_s,
             requests_per_user_per_min=args.requests_per_user_per_min,
-            peak_to_average=args.peak_to_average,
+            peak_to_average=1.0 if args.peak_to_average is None else args.peak_to_average,
             active_hours_per_day=args.active_hours,
             latency_s=args.latency_s,
         )
@@ -156,15 +167,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except (CapacityError, ValueError, OSError, ImportError) as exc:
         print(f"llmcap plan: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    cost, cost_note = usage.plan_cost(args, plan.peak_requests_per_min)
     if args.json:
-        doc = {"plan": plan.to_dict(), "request": None if request is None else request.to_dict()}
+        doc: dict[str, Any] = {
+            "plan": plan.to_dict(), "request": None if request is None else request.to_dict(),
+            "from_usage": measured, "monthly_cost": None if cost is None else cost.to_dict(),
+        }  # fmt: skip
         print(json.dumps(doc, indent=2, allow_nan=False))
         return 0
     console = Console()
     if not console.is_terminal:  # piped or captured: don't wrap at rich's default 80 columns
         console = Console(width=120)
     console.print(_quota_line(quota.model_id, quota.scope), highlight=False)
+    if measured is not None:
+        console.print(measured, highlight=False, markup=False)
     _print_plan(console, plan)
+    if cost is not None or cost_note is not None:
+        line = cost_note if cost is None else f"Cost of the planned load: {cost.describe()}"
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     if request is not None:
         _print_request(console, request)
     return 0
