@@ -310,16 +310,29 @@ def _measured_range(latency: Mapping[str, Any] | None, model: Predictor | None) 
     )
 
 
+_USAGE_HEADING = re.compile(r"^#+\s*historical usage\s*\n+", re.IGNORECASE)
+
+
 def usage_text(usage: str | Mapping[str, Any] | None) -> str | None:
-    """Historical usage as Markdown: given text as is; a mapping (e.g. ``capacity.usage``'s
-    summary) as a two-column table; None when empty."""
+    """Historical usage as Markdown: text as given (a leading "Historical usage" heading
+    dropped: the report has its own); a mapping (e.g. ``capacity.usage``'s ``to_dict()``) as a
+    table of its numbers and words, nested mappings one level deep (``tpm.p90``), lists left
+    out; None when empty."""
     if usage is None:
         return None
     if isinstance(usage, str):
-        return usage.strip() or None
-    if not usage:
+        return _USAGE_HEADING.sub("", usage.strip()).strip() or None
+    rows = []
+    for key, value in usage.items():
+        items = value.items() if isinstance(value, Mapping) else [(None, value)]
+        for sub, v in items:
+            if v is None or isinstance(v, list | tuple | Mapping):
+                continue
+            name = key if sub is None else f"{key}.{sub}"
+            shown = f"{v:,.6g}" if isinstance(v, float) else str(v)
+            rows.append(f"| {name} | {shown} |")
+    if not rows:
         return None
-    rows = [f"| {k} | {plain(v)} |" for k, v in usage.items()]
     return "\n".join(["| Measure | Value |", "|---|---|", *rows])
 
 

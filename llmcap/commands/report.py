@@ -9,6 +9,7 @@ a measured prompt size (``--prompt``; the largest by default, the cautious choic
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Mapping
@@ -67,7 +68,11 @@ def register(sub: Any) -> None:
     a.add_argument("--organization")
     a.add_argument("--contact")
     a.add_argument("--monitoring", help="monitoring and alarms (default: CloudWatch AWS/Bedrock)")
-    a.add_argument("--historical-usage", type=Path, help="a Markdown file (e.g. capacity.usage)")
+    a.add_argument(
+        "--historical-usage",
+        type=Path,
+        help="a Markdown file, or the JSON of capacity.usage (llmcap usage)",
+    )
     p.add_argument("--format", default="md,html,pdf,json", help="md,html,pdf,json")
     p.add_argument("-o", "--out", type=Path, default=Path("out/report"))
     p.set_defaults(func=cmd_report)
@@ -126,9 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
         targets = (args.slo_ttft_p95, args.slo_ttlt_p95)
         slo = None if all(t is None for t in targets) else Slo(*targets)
-        history = (
-            args.historical_usage.read_text(encoding="utf-8") if args.historical_usage else None
-        )
+        history = _history(args.historical_usage)
         codes = {k: v for k in ("tpm", "rpm", "tpd") if (v := getattr(args, f"{k}_code"))}
         report = build_report(
             use_case=args.use_case, region=args.region, current=quota, workload=workload,
@@ -150,6 +153,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _history(path: Path | None) -> str | dict[str, Any] | None:
+    """The historical-usage file: JSON (a mapping) or Markdown text."""
+    if path is None:
+        return None
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: expected a JSON object of usage measures")
+        return doc
+    return text
 
 
 def _runs_model_id(records: Any) -> str | None:

@@ -258,13 +258,26 @@ def test_historical_usage_is_quoted_as_given(model: CapacityModel) -> None:
         p.extract_text() for p in pypdf.PdfReader(io.BytesIO(to_pdf(r))).pages
     )
     assert "Historical usage:\n" + history in case_body(r)
+    headed = build_report(
+        use_case="Batch summaries.", region="us-east-1", current=CURRENT, workload=WORKLOAD,
+        target_users=2_000, historical_usage="## Historical usage\n\n" + history, figures=False,
+    )  # fmt: skip
+    assert headed.historical_usage == history  # the report's own heading, not a second one
+    usage = {
+        "meta": {"model_id": LLAMA, "quota_tpm": 600_000.0},
+        "tpm": {"p50": 210_000.0, "p90": 512_000.0},
+        "throttles": 14,
+        "daily": [{"day": "2026-05-01"}],
+        "forecast": None,
+    }
     table = build_report(
         use_case="Batch summaries.", region="us-east-1", current=CURRENT, workload=WORKLOAD,
-        target_users=2_000, historical_usage={"peak_tpm_30d": 512_000.0, "throttles_30d": 14},
-        figures=False,
+        target_users=2_000, historical_usage=usage, figures=False,
     )  # fmt: skip
     assert table.historical_usage == (
-        "| Measure | Value |\n|---|---|\n| peak_tpm_30d | 512000.0 |\n| throttles_30d | 14 |"
+        "| Measure | Value |\n|---|---|\n"
+        f"| meta.model_id | {LLAMA} |\n| meta.quota_tpm | 600,000 |\n"
+        "| tpm.p50 | 210,000 |\n| tpm.p90 | 512,000 |\n| throttles | 14 |"
     )
 
 
