@@ -34,11 +34,11 @@ from capacity.serving._calibrate import (
     result_stats,
 )
 from capacity.serving._profile import (
-    ModelSpec,
     OutputLength,
     Profile,
     QuotaConfig,
     ServingModel,
+    spec_for,
 )
 from capacity.serving._simulate import (
     SimRequest,
@@ -160,7 +160,7 @@ class Twin:
         return Profile(
             name="twin",
             description="A digital twin calibrated by `llmcap twin fit` (docs/twin.md).",
-            models=tuple(ModelSpec(m) for m in self.model_ids or DEFAULT_MODEL_IDS),
+            models=tuple(spec_for(m) for m in self.model_ids or DEFAULT_MODEL_IDS),
             prompt_overhead_tokens=0,
             serving=serving or self.serving,
             output=OutputLength(),
@@ -410,7 +410,7 @@ class Twin:
             "version": TWIN_VERSION,
             "name": profile.name,
             "description": profile.description,
-            "models": [dataclasses.asdict(m) for m in profile.models],
+            "models": [{"model_id": m.model_id} for m in profile.models],
             "prompt_overhead_tokens": 0,
             "tokens_per_event": 1,
             "serving": dataclasses.asdict(profile.serving),
