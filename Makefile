@@ -26,6 +26,8 @@ types: $(STAMP)
 	$(BIN)/mypy capacity bench emulator contracts llmcap account app tests
 
 unit: $(STAMP)
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+		echo "make unit: no Chromium, so the browser test is skipped (apt-get install -y chromium-headless-shell)"
 	$(BIN)/pytest
 
 test: lint types unit
@@ -34,4 +36,4 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
 app: $(STAMP)
-	$(BIN)/streamlit run app/calculator.py
+	$(BIN)/streamlit run app/Home.py

@@ -1,1 +1,2 @@
-"""app: the Streamlit what-if calculator (thin pages over ``capacity``)."""
+"""app: the Streamlit app (``app/Home.py``): Evidence, What-if and Justification pages, thin over
+``capacity``."""

@@ -1,8 +1,9 @@
-"""The what-if calculator: quota ↔ users for one workload, in the browser.
+"""What-if: quota ↔ users for one workload, in the browser (the app's second page; ``make app``).
 
-Run it with ``streamlit run app/calculator.py`` (or ``make app``). Every number comes from
-``capacity.plan_capacity`` / ``capacity.required_quota``; with a fitted ``model.json`` (from
-``llmcap fit`` or ``llmcap demo``) the latency constraint and predicted latencies join in.
+Every number comes from ``capacity.plan_capacity`` / ``capacity.required_quota``; with a fitted
+model (the one fitted on the Evidence page, or an uploaded ``model.json`` from ``llmcap fit`` or
+``llmcap demo``) the latency constraint and predicted latencies join in. The chart puts today's
+and the requested quota on one supported-users curve (``capacity.figures.plot_quota_ask``).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from capacity import (
     plan_capacity,
     required_quota,
 )
-from capacity.figures import plot_capacity
+from capacity.figures import plot_quota_ask
 
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
+EVIDENCE_MODEL = "evidence_model"  # session key of the Evidence page's model (app.shared.MODEL)
 
 
-def _model(upload: object) -> CapacityModel | None:
+def _model(upload: object, use_evidence: bool) -> CapacityModel | None:
     if upload is None:
-        return None
+        fitted = st.session_state.get(EVIDENCE_MODEL)
+        return fitted if use_evidence and isinstance(fitted, CapacityModel) else None
     data = upload.getvalue()  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.json"
@@ -40,8 +43,7 @@ def _model(upload: object) -> CapacityModel | None:
 
 def main() -> None:
     """The page."""
-    st.set_page_config(page_title="llmcap — quota ↔ users", layout="wide")
-    st.title("Quota ↔ users")
+    st.title("What-if: quota ↔ users")
     st.caption(
         "Bedrock's rules: max_tokens reserved at admission, burndown × output at settlement."
     )
@@ -59,9 +61,14 @@ def main() -> None:
         st.header("Target")
         target = st.number_input("Target users", min_value=1, value=2_000, step=100)
         upload = st.file_uploader("Fitted model (model.json from llmcap fit)", type="json")
+        use_evidence = st.checkbox(
+            "Use the model fitted on the Evidence page",
+            value=True,
+            disabled=st.session_state.get(EVIDENCE_MODEL) is None,
+        )
         slo_ttft = st.number_input("SLO: p95 TTFT (s, 0 = none; needs a model)", min_value=0.0)
     try:
-        model = _model(upload)
+        model = _model(upload, use_evidence)
         quota = Quota(tpm=int(tpm), rpm=int(rpm) or None, model_id=model_id or None)
         workload = Workload(
             input_tokens=input_tokens, output_tokens=output_tokens, max_tokens=max_tokens,
@@ -69,7 +76,10 @@ def main() -> None:
         )  # fmt: skip
         slo = Slo(ttft_p95_s=slo_ttft) if slo_ttft > 0 and model is not None else None
         plan = plan_capacity(quota, workload, model, slo)
-        request = required_quota(workload, target, model, slo, model_id=model_id or None)
+        request = required_quota(
+            workload, target, model, slo, model_id=model_id or None,
+            rpm_enforced=True if quota.rpm is not None else None,
+        )  # fmt: skip
     except (CapacityError, ValueError, json.JSONDecodeError) as exc:
         st.error(str(exc))
         return
@@ -89,7 +99,7 @@ def main() -> None:
         }
     )
     st.dataframe(table.round(1), width="stretch")
-    st.pyplot(plot_capacity(quota, workload, model, slo, target_users=target))
+    st.pyplot(plot_quota_ask(quota, request, workload, model, slo))
     with st.expander("How every number was computed"):
         for key, formula in {**plan.formulas, **request.formulas}.items():
             st.text(f"{key}: {formula}")

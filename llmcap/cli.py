@@ -21,6 +21,7 @@ from llmcap.commands import (
     plan,
     probe,
     quotas,
+    report,
     request_increase,
     summarize,
     twin,
@@ -29,7 +30,8 @@ from llmcap.commands import (
 from llmcap.errors import EXIT_USAGE, describe
 
 COMMANDS = (
-    demo, bench, summarize, fit, plan, emulate, twin, probe, quotas, usage, request_increase,
+    demo, bench, summarize, fit, plan, report, emulate, twin, probe, quotas, usage,
+    request_increase,
 )  # fmt: skip
 
 

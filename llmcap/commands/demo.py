@@ -27,6 +27,7 @@ from capacity.records._summary import compare_prompts, summarize
 from capacity.serving._profile import DEFAULT_PROFILE, load_profile
 from llmcap.commands._args import nonneg_float, positive_float, positive_int
 from llmcap.commands.fit import knees_table
+from llmcap.commands.report import write_demo_reports
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
 from llmcap.embedded import run_sweep_embedded
 
@@ -66,6 +67,12 @@ def register(sub: Any) -> None:
         help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument(
+        "--no-account",
+        action="store_true",
+        help="skip the offline account flow (quotas read from the emulator, usage, the request)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip the quota-request report")
     p.set_defaults(func=cmd_demo)
 
 
@@ -108,6 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.print(knees)
     quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
     answers = []
+    cases = {}
     for pm in model.prompts:
         output_tokens = _mean_output(records, pm.prompt_label)
         workload = Workload(
@@ -120,8 +128,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             workload, args.target_users, model=model, slo=slo, model_id=MODEL_ID,
             rpm_enforced=True if args.rpm is not None else None,
         )  # fmt: skip
+        cases[pm.prompt_label] = (workload, slo, plan, request)
         answers.append(answer(pm.prompt_label, pm.input_tokens, quota, plan, request, args))
     figures = [] if args.no_figures else write_figures(records, model, quota, args)
+    if not args.no_account:
+        from llmcap.account_demo import run_account_demo  # boto3 control plane: only when used
+
+        run_account_demo(args.out / "account", out)
+    reports = [] if args.no_report else write_demo_reports(
+        records, model, quota, cases, args.out / "report"
+    )  # fmt: skip
     out.rule("The answer")
     for line in answers:
         out.print(line, highlight=False, soft_wrap=True)
@@ -130,6 +146,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{len(figures)} figures under {args.out}/figures. ({time.monotonic() - t0:.0f} s)",
         highlight=False,
     )
+    for path in reports:
+        out.print(f"Quota-request report (attach to the AWS case): {path}", highlight=False)
     return 0
 
 

@@ -76,6 +76,9 @@ def test_quick_demo_answers_and_writes_everything(
     assert "extrapolation" in out  # 2,000 users need far more in flight than the quick demo saw
     assert "Knees" in out and "System output throughput" in out
     assert (tmp_path / "model.json").is_file()
+    # The account flow, offline: quotas read from the emulator, usage, the filed request.
+    assert "Service Quotas API served by the emulator" in out and "filed:" in out
+    assert (tmp_path / "account" / "usage.parquet").is_file()
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert (run_dir / "records.parquet").is_file()
     pngs = sorted((tmp_path / "figures").glob("*.png"))

@@ -1,0 +1,43 @@
+"""The quota-increase justification (``QuotaRequestReport``): what AWS asks for a Bedrock quota
+increase, the evidence, the method and the ask per quota, rendered as Markdown, self-contained
+HTML, PDF (fpdf2, pure Python) and JSON, plus the plain-text support-case body.
+
+The report quotes the planner (``plan_capacity`` / ``required_quota``) and never recomputes its
+numbers; see docs/report.md.
+"""
+
+from capacity.report._build import build_report, check_region, default_monitoring
+from capacity.report._model import (
+    ABOVE_TOKENS,
+    CASE_BODY_LIMIT,
+    Ask,
+    CurrentQuota,
+    FigureImage,
+    GrowthStep,
+    QuotaRequestReport,
+    Traffic,
+)
+from capacity.report._pdf import to_pdf
+from capacity.report._render import case_body, to_html, to_markdown
+from capacity.report._write import FORMATS, parse_formats, write_report
+
+__all__ = [
+    "ABOVE_TOKENS",
+    "CASE_BODY_LIMIT",
+    "FORMATS",
+    "Ask",
+    "CurrentQuota",
+    "FigureImage",
+    "GrowthStep",
+    "QuotaRequestReport",
+    "Traffic",
+    "build_report",
+    "case_body",
+    "check_region",
+    "default_monitoring",
+    "parse_formats",
+    "to_html",
+    "to_markdown",
+    "to_pdf",
+    "write_report",
+]

@@ -1,0 +1,297 @@
+"""The report as a sequence of blocks (headings, paragraphs, tables, code, figures), which the
+Markdown, HTML and PDF renderers all draw: the three say the same thing in the same order."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from capacity.report._model import Ask, FigureImage, QuotaRequestReport
+
+KIND_LABEL = {"tpm": "TPM", "rpm": "RPM", "tpd": "TPD"}
+HEADINGS = {
+    "prompt_label": "Prompt",
+    "level": "Level",
+    "n": "Requests",
+    "n_ok": "OK",
+    "input_tokens_mean": "Input tok",
+    "output_tokens_mean": "Output tok",
+    "tps_p50": "tok/s p50",
+    "ttft_p50_s": "TTFT p50 s",
+    "ttft_p95_s": "TTFT p95 s",
+    "ttlt_p95_s": "TTLT p95 s",
+    "output_tps": "System out tok/s",
+    "achieved_rpm": "RPM",
+    "achieved_tpm": "TPM",
+    "concurrency_mean": "In flight",
+    "throttle_rate": "Throttled",
+    "n_throttled": "Throttled",
+}
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Markdown supplied by the user (kept as is in Markdown, preformatted elsewhere)."""
+
+    markdown: str
+
+
+@dataclass(frozen=True)
+class Image:
+    figure: FigureImage
+
+
+@dataclass(frozen=True)
+class PageBreak:
+    pass
+
+
+Block = Heading | Para | Bullets | Table | Code | Raw | Image | PageBreak
+
+
+def num(x: Any, digits: int = 0) -> str:
+    """A number with thousands separators (``digits`` decimals); n/a for None or non-finite."""
+    if x is None:
+        return "n/a"
+    v = float(x)
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:,.{digits}f}"
+
+
+def whole(x: float) -> str:
+    """Whole users (floor, tolerant of rounding noise) with separators."""
+    return f"{math.floor(float(x) + 1e-9):,}"
+
+
+def pct(x: float) -> str:
+    """A share as a percentage."""
+    return f"{100 * float(x):.1f} %"
+
+
+def cell(column: str, value: Any) -> str:
+    """One evidence table cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if column == "throttle_rate":
+        return pct(value)
+    if column in ("level", "n", "n_ok", "n_throttled", "input_tokens_mean", "achieved_tpm"):
+        return num(value)
+    if column.endswith("_s"):
+        return num(value, 2)
+    return num(value, 1)
+
+
+def ask_rows(report: QuotaRequestReport) -> tuple[tuple[str, ...], ...]:
+    """Quota, code, current, requested, per ask."""
+    return tuple(
+        (
+            a.name or KIND_LABEL.get(a.kind, a.kind),
+            a.code or "unknown",
+            num(a.current),
+            num(a.desired),
+        )
+        for a in report.asks
+    )
+
+
+def headline(report: QuotaRequestReport) -> str:
+    """The one-paragraph answer."""
+    asks = "; ".join(
+        f"{KIND_LABEL.get(a.kind, a.kind)} {num(a.current)} → {num(a.desired)}" for a in report.asks
+    )
+    text = (
+        f"Today's quota serves {whole(report.users_today)} users ({report.binding_today} binds). "
+        f"To serve {whole(report.target_users)} users with {report.headroom:.0%} headroom we "
+        f"request {asks or 'no increase (the current quota suffices)'}; the requested quota "
+        f"serves {whole(report.users_requested)} users ({report.binding_requested} binds)."
+    )
+    if report.latency is not None and report.latency.get("ttft_p95_s") is not None:
+        text += (
+            f" At the target's busiest minute {num(report.latency['inflight'], 1)} requests are "
+            f"in flight with a predicted p95 time to first token of "
+            f"{num(report.latency['ttft_p95_s'], 2)} s."
+        )
+    if not report.feasible and report.infeasible_reason:
+        text += f" Caveat: {report.infeasible_reason}."
+    return text
+
+
+def _ask_detail(a: Ask, region: str) -> list[Block]:
+    label = KIND_LABEL.get(a.kind, a.kind)
+    out: list[Block] = [
+        Heading(3, f"{label}: {a.name or 'quota name unknown'} ({a.code or 'code unknown'})"),
+        Para(f"Current {num(a.current)} → requested {num(a.desired)}. Why: {a.why}"),
+    ]
+    if a.cli is not None and a.boto3 is not None:
+        out += [Code(a.cli), Code(f"import boto3\n{a.boto3}")]
+    else:
+        out.append(
+            Para(
+                "No quota code is known for this model and quota: find it with "
+                f"`aws service-quotas list-service-quotas --service-code bedrock --region "
+                f"{region}` and request the value above."
+            )
+        )
+    return out
+
+
+def blocks(report: QuotaRequestReport) -> list[Block]:
+    """The report, section by section."""
+    r, t = report, report.traffic
+    out: list[Block] = [
+        Heading(1, r.title),
+        Para(f"Generated {r.generated_at} by llmcap."),
+        Heading(2, "The ask"),
+        Para(headline(r)),
+        Table(("Quota", "Code", "Current", "Requested"), ask_rows(r)),
+    ]
+    options = r.request.get("options") or []
+    if not r.feasible and options:
+        out += [
+            Para("What can close the gap (from the planner):"),
+            Bullets(tuple(f"{o.get('name')}: {o.get('effect')}" for o in options)),
+        ]
+    chart = next((f for f in r.figures if f.name == "quota_ask"), None)
+    if chart is not None:
+        out.append(Image(chart))
+    out += [
+        Para(r.measured_range),
+        Heading(2, "1. Use case"),
+        Para(r.use_case),
+        Heading(2, "2. Account, model, Region"),
+        Table(
+            ("Field", "Value"),
+            (
+                ("AWS account", r.account_id or "(not given)"),
+                ("Organization", r.organization or "(not given)"),
+                ("Contact", r.contact or "(not given)"),
+                ("Model id", r.model_id),
+                ("Region", r.region),
+                ("Cross-Region inference profile", r.inference_profile_id or "none (on-demand)"),
+                ("Quota scope", r.scope),
+            ),
+        ),
+        Heading(2, "3. Current quotas"),
+        Table(
+            ("Quota", "Code", "Value"),
+            tuple(
+                (q.name or KIND_LABEL.get(q.kind, q.kind), q.code or "unknown", num(q.value))
+                for q in r.current_quotas
+            ),
+        ),
+        Heading(2, "4. Expected traffic at the target"),
+        Table(
+            ("Measure", "Steady state (p50)", "Peak (p90)"),
+            (
+                ("Tokens per minute (TPM)", num(t.steady_tpm), num(t.peak_tpm)),
+                ("Requests per minute (RPM)", num(t.steady_rpm, 1), num(t.peak_rpm, 1)),
+            ),
+        ),
+        Bullets(
+            (
+                f"Target: {whole(r.target_users)} concurrent users"
+                + (f", SLO {r.slo}" if r.slo else ""),
+                f"Average input tokens per request: {num(t.input_tokens)}; average output "
+                f"tokens per request: {num(t.output_tokens)}; max_tokens {num(t.max_tokens)}",
+                f"Share of requests above 25,000 input tokens: {pct(t.share_above_25k)} "
+                f"({t.share_source})",
+                "Steady state is the average minute; peak is the busiest minute "
+                f"(peak-to-average {num(r.workload.get('peak_to_average'), 2)}).",
+            )
+        ),
+        Heading(2, "5. Growth projections"),
+    ]
+    if r.growth:
+        out.append(
+            Table(
+                ("When", "Users", "TPM needed", "RPM needed"),
+                tuple(
+                    (
+                        g.label,
+                        whole(g.users),
+                        num(g.tpm),
+                        "not enforced" if g.rpm is None else num(g.rpm),
+                    )
+                    for g in r.growth
+                ),
+            )
+        )
+    else:
+        out.append(Para("No growth beyond the target was given."))
+    out += [
+        Heading(2, "6. Monitoring and alarms"),
+        Para(r.monitoring),
+        Heading(2, "7. Historical usage"),
+        Raw(r.historical_usage)
+        if r.historical_usage
+        else Para("No historical usage was attached (new workload)."),
+        Heading(2, "8. The ask per quota"),
+    ]
+    for a in r.asks:
+        out += _ask_detail(a, r.region)
+    if not r.asks:
+        out.append(Para("Nothing to raise: the current quotas already serve the target."))
+    out += [PageBreak(), Heading(2, "9. Evidence")]
+    if r.evidence:
+        out += [
+            Para("Measured per prompt size and level (capacity.summarize of the runs):"),
+            Table(
+                tuple(HEADINGS.get(c, c) for c in r.evidence_columns),
+                tuple(tuple(cell(c, row.get(c)) for c in r.evidence_columns) for row in r.evidence),
+            ),
+        ]
+    else:
+        out.append(Para("No measured runs were attached."))
+    if r.throttles:
+        out += [
+            Para("Throttle history in the runs:"),
+            Table(
+                tuple(HEADINGS.get(c, c) for c in r.throttles[0]),
+                tuple(tuple(cell(c, v) for c, v in row.items()) for row in r.throttles),
+            ),
+        ]
+    elif r.evidence:
+        out.append(Para("No request was throttled in the runs."))
+    out += [Image(f) for f in r.figures if f.name != "quota_ask"]
+    out += [
+        Heading(2, "10. Method"),
+        Para(
+            "Every number above comes from llmcap's planner (plan_capacity for the quotas, "
+            "required_quota for the target); the arithmetic, with its numbers:"
+        ),
+        Table(("Quantity", "Formula"), tuple((k, v) for k, v in r.formulas.items())),
+        Heading(3, "Notes"),
+        Bullets(r.notes),
+    ]
+    return out

@@ -1,0 +1,190 @@
+"""The report's data: plain, JSON-ready values only, so ``to_dict`` / ``from_dict`` round-trip
+exactly (``QuotaRequestReport.from_dict(r.to_dict()) == r``, also through ``json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT = "llmcap.quota-request-report"
+VERSION = 1
+
+CASE_BODY_LIMIT = 8000
+"""Characters a support-case communication body may hold (AWS Support API ``Communication.body``
+and ``AddCommunicationToCase``'s ``communicationBody``: 1 to 8,000 characters)."""
+
+ABOVE_TOKENS = 25_000
+"""AWS asks for the share of requests above this many input tokens."""
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready data: dicts with string keys, lists for sequences, None for a
+    non-finite float (JSON has no NaN or infinity)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    if hasattr(value, "item"):  # numpy scalars
+        return plain(value.item())
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CurrentQuota:
+    """One quota the account has today: ``kind`` (tpm, rpm, tpd), Service Quotas ``code`` and
+    ``name`` where known, and the applied ``value``."""
+
+    kind: str
+    value: float
+    code: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One quota to raise: current → desired value, why that value, and how to ask."""
+
+    kind: str
+    name: str | None
+    code: str | None
+    current: float | None
+    desired: int
+    why: str
+    cli: str | None
+    boto3: str | None
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What AWS asks about the traffic: TPM and RPM at steady state (the average minute, p50)
+    and at peak (the busiest minute, p90), tokens per request and the share above 25k input."""
+
+    steady_tpm: float
+    peak_tpm: float
+    steady_rpm: float
+    peak_rpm: float
+    input_tokens: float
+    output_tokens: float
+    max_tokens: float
+    share_above_25k: float
+    share_source: str
+    formulas: dict[str, str]
+
+
+@dataclass(frozen=True)
+class GrowthStep:
+    """Projected users at a later date and the TPM/RPM they need (``required_quota``)."""
+
+    label: str
+    users: float
+    tpm: int
+    rpm: int | None
+
+
+@dataclass(frozen=True)
+class FigureImage:
+    """A figure embedded in the report: ``name``, ``caption`` and the PNG as base64."""
+
+    name: str
+    caption: str
+    png_base64: str
+
+
+@dataclass(frozen=True)
+class QuotaRequestReport:
+    """The quota-increase justification for one model in one Region (``build_report`` makes it).
+
+    Sections follow what AWS asks for a Bedrock quota increase; ``plan`` and ``request`` are the
+    planner's own ``to_dict()`` output (every number the report quotes comes from them), and
+    ``formulas`` their arithmetic. ``evidence`` holds summary rows per prompt size and level.
+    """
+
+    title: str
+    generated_at: str
+    use_case: str
+    account_id: str | None
+    organization: str | None
+    contact: str | None
+    model_id: str
+    region: str
+    inference_profile_id: str | None
+    scope: str
+    current_quotas: tuple[CurrentQuota, ...]
+    target_users: float
+    slo: str | None
+    headroom: float
+    workload: dict[str, Any]
+    traffic: Traffic
+    growth: tuple[GrowthStep, ...]
+    monitoring: str
+    historical_usage: str | None
+    users_today: float
+    binding_today: str
+    users_requested: float
+    binding_requested: str
+    feasible: bool
+    infeasible_reason: str | None
+    latency: dict[str, Any] | None
+    measured_range: str
+    evidence_columns: tuple[str, ...]
+    evidence: tuple[dict[str, Any], ...]
+    throttles: tuple[dict[str, Any], ...]
+    figures: tuple[FigureImage, ...]
+    formulas: dict[str, str]
+    notes: tuple[str, ...]
+    asks: tuple[Ask, ...]
+    plan: dict[str, Any]
+    request: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned, JSON-ready document."""
+        out: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+        out.update(plain(dataclasses.asdict(self)))
+        return out
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """``to_dict`` as strict JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> QuotaRequestReport:
+        """The report of a ``to_dict`` document (raises ``ValueError`` on another format)."""
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} document (format={doc.get('format')!r})")
+        if doc.get("version") != VERSION:
+            raise ValueError(f"unsupported report version {doc.get('version')!r}")
+        d = {k: v for k, v in doc.items() if k not in ("format", "version")}
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(d) != names:
+            missing, extra = sorted(names - set(d)), sorted(set(d) - names)
+            raise ValueError(f"report fields differ: missing {missing}, unexpected {extra}")
+        d["current_quotas"] = tuple(CurrentQuota(**q) for q in d["current_quotas"])
+        d["traffic"] = Traffic(**d["traffic"])
+        d["growth"] = tuple(GrowthStep(**g) for g in d["growth"])
+        d["figures"] = tuple(FigureImage(**f) for f in d["figures"])
+        d["asks"] = tuple(Ask(**a) for a in d["asks"])
+        d["evidence_columns"] = tuple(d["evidence_columns"])
+        d["evidence"] = tuple(d["evidence"])
+        d["throttles"] = tuple(d["throttles"])
+        d["notes"] = tuple(d["notes"])
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> QuotaRequestReport:
+        """The report of ``to_json`` text."""
+        return cls.from_dict(json.loads(text))
+
+    def ask(self, kind: str) -> Ask | None:
+        """The ask for quota ``kind`` (tpm, rpm, tpd), if the report raises it."""
+        return next((a for a in self.asks if a.kind == kind), None)
