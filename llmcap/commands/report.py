@@ -71,7 +71,7 @@ def register(sub: Any) -> None:
     a.add_argument(
         "--historical-usage",
         type=Path,
-        help="a Markdown file, or the JSON of capacity.usage (llmcap usage)",
+        help="usage.parquet from `llmcap usage`, its summary.md, or capacity.usage's JSON",
     )
     p.add_argument("--format", default="md,html,pdf,json", help="md,html,pdf,json")
     p.add_argument("-o", "--out", type=Path, default=Path("out/report"))
@@ -156,9 +156,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _history(path: Path | None) -> str | dict[str, Any] | None:
-    """The historical-usage file: JSON (a mapping) or Markdown text."""
+    """The historical-usage file: ``usage.parquet`` from ``llmcap usage`` (summarized here),
+    JSON (a mapping) or Markdown text."""
     if path is None:
         return None
+    if path.suffix.lower() == ".parquet":
+        from capacity.usage import read_usage, summarize_usage
+
+        frame, meta = read_usage(path)
+        summary: dict[str, Any] = summarize_usage(frame, meta).to_dict()
+        return summary
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         doc = json.loads(text)
