@@ -49,6 +49,14 @@ class LevelPlan:
     max_inflight: int | None = None
     seed: int = 0
 
+    def connections(self) -> int:
+        """Connections to open before the level starts: its first wave (a batch, or every slot
+        of a closed loop) and, for open-loop modes, what arrives in the first second."""
+        if self.mode == "rate":
+            first_second = math.ceil(self.level)
+            return min(first_second, self.max_inflight) if self.max_inflight else first_second
+        return math.ceil(self.level)
+
     def expected_requests(self) -> int | None:
         """How many requests the level will send, when that is known in advance."""
         if self.mode in ("sequential", "interval"):

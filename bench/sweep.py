@@ -215,6 +215,10 @@ class _Sweep:
         self._prompts, self._next_prompt = list(pset.prompts), 0
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
+        if not self.stop_all.is_set():
+            # Connections are opened here, outside the measurement, so the level's first wave
+            # is timed like the rest (no handshake inside its TTFT) and no token is spent.
+            await self.provider.preconnect(plan.connections())
         progress.start_level(self.state)
         ticker = asyncio.get_running_loop().create_task(self._tick(progress))
         try:

@@ -29,7 +29,9 @@ class Endpoint:
     api_key_env: str = "OPENAI_API_KEY"
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
-    client: str = "async"  # Bedrock only: "async" (http1, one event loop) or "boto3" (threads)
+    # "async": llmcap's lean HTTP/1.1 client on one event loop (the default for every provider);
+    # "boto3" (Bedrock, threads) or "httpx" (openai) for the general-purpose clients.
+    client: str = "async"
 
 
 @dataclass
@@ -88,6 +90,17 @@ class Provider(Protocol):
 
     async def send(self, call: Call) -> RawResult:
         """Send ``call``; never raises for request failures (they become the result's status)."""
+        ...
+
+    async def preconnect(self, n: int) -> int:
+        """Open up to ``n`` connections (TCP and TLS) without sending a request, so the first
+        requests of a level are not also timing a handshake; returns how many are open (0 for a
+        client that opens connections only on demand)."""
+        ...
+
+    def prepare(self, call: Call) -> None:
+        """Do the per-request work that precedes the send stamp (serialise, sign) ahead of time,
+        so a large batch leaves on schedule; a no-op where there is nothing to cache."""
         ...
 
     async def aclose(self) -> None:

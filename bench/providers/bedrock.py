@@ -138,6 +138,13 @@ class BedrockProvider:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, call)
 
+    async def preconnect(self, n: int) -> int:
+        """Nothing is pre-opened: boto3 opens connections on demand (``--warmup`` does it)."""
+        return 0
+
+    def prepare(self, call: Call) -> None:
+        """Nothing to do ahead of the send."""
+
     async def aclose(self) -> None:
         """Stop the threads (in-flight calls were cancelled by the runner)."""
         self._pool.shutdown(wait=False, cancel_futures=True)

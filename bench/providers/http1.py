@@ -286,6 +286,13 @@ class Client:
             raise ConnectTimeout(msg) from None
         return conn
 
+    async def preconnect(self, url: str, n: int) -> int:
+        """Open connections to ``url``'s host (TCP, and TLS for https) until ``n`` (at most
+        ``limit``) are open, without sending anything; they wait idle in the pool for the
+        requests that follow. Returns the number open."""
+        pool, _ = self._route(url)
+        return await pool.preopen(n)
+
     async def post(
         self,
         url: str,

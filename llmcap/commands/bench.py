@@ -40,9 +40,10 @@ def register(sub: Any) -> None:
     where.add_argument("--provider", choices=PROVIDERS, default="bedrock-converse")
     where.add_argument(
         "--client",
-        choices=("async", "boto3"),
+        choices=("async", "boto3", "httpx"),
         default="async",
-        help="Bedrock client: async (one event loop, default) or boto3 in threads",
+        help="async: llmcap's lean HTTP/1.1 client on one event loop (default); boto3 in "
+        "threads (Bedrock) or httpx (openai): the general-purpose clients",
     )
     where.add_argument("--model-id", default="us.meta.llama3-3-70b-instruct-v1:0")
     where.add_argument(
