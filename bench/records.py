@@ -49,6 +49,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "server_request_id": "string",
     "server_latency_ms": "float64",
     "retries": "int64",
+    "worker": "int64",
 }
 STATUSES = ("ok", "throttled", "error", "timeout", "cancelled")
 
@@ -112,7 +113,9 @@ def derive(
 
 def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str, Any]:
     """One record row from a provider result; ``context`` carries run_id, request_id, provider,
-    model_id, prompt_label, mode, level, batch, max_tokens, temperature, scheduled_s."""
+    model_id, prompt_label, mode, level, batch, max_tokens, temperature, scheduled_s (NaN when
+    the request had no scheduled instant) and worker (the worker process or actor that sent it,
+    0 in a single-process run)."""
     start = raw.start_pc - run_start_pc
     first = raw.first_token_pc - run_start_pc
     last = raw.last_token_pc - run_start_pc
@@ -137,6 +140,7 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
         "server_request_id": raw.server_request_id,
         "server_latency_ms": raw.server_latency_ms,
         "retries": raw.retries,
+        "worker": context.get("worker", 0),
     }
     return {name: row.get(name) for name in RECORD_COLUMNS}
 

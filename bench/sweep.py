@@ -10,27 +10,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import sys
-import threading
-import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from bench.config import SweepConfig, SweepError
 from bench.emulator.profile import DEFAULT_PROFILE
 from bench.emulator.runner import EmulatorProcess
+from bench.engine import Driver, LevelJob, LocalDriver, RecordContext
 from bench.loop import run
 from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
-from bench.records import RawResult, RecordWriter, make_record
+from bench.records import RecordWriter
 from bench.rundir import RunDir, read_config
-from bench.strategies import run_level
+from bench.workers import ProcessDriver, WorkerDied
 
-CANCEL_GRACE_S = 5.0
+
+class SweepIncomplete(Exception):
+    """A worker died (or a Ray actor was lost): finished requests are on disk in ``run_dir``,
+    the level it was running is not marked done."""
+
+    def __init__(self, run_dir: Path, reason: str) -> None:
+        super().__init__(
+            f"the run is incomplete: {reason}; finish it with: llmcap bench --resume {run_dir}"
+        )
+        self.run_dir = run_dir
+        self.reason = reason
+
+
+def provider_name(endpoint: Endpoint) -> str:
+    """The ``provider`` column of a run's rows (the same whichever client sends them)."""
+    return endpoint.provider
 
 
 class SweepInterrupted(Exception):
@@ -55,7 +71,12 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
         raise SweepError("run_sweep needs a SweepConfig or resume=RUN_DIR")
     config.validate()
     endpoint = config.endpoint
-    if endpoint.endpoint_url is None and endpoint.region is None:
+    embedded = endpoint.endpoint_url is None and endpoint.region is None
+    if resume is None and config.workers is None and config.ray is None:
+        here = embedded or _on_this_host(endpoint.endpoint_url)
+        n = config.default_workers(endpoint_on_this_host=here, cores=os.cpu_count())
+        config = replace(config, workers=n)
+    if embedded:
         profile = config.emulator_profile or DEFAULT_PROFILE
         config = replace(config, emulator_profile=profile)
         with EmulatorProcess(profile, seed=config.seed) as emu:
@@ -69,88 +90,32 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
     return run(_Sweep(config, resume, endpoint).run())
 
 
+def _on_this_host(url: str | None) -> bool:
+    """True when ``url`` points at this machine (then the server shares its cores)."""
+    host = (urlsplit(url or "").hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
+
+
 class _Sweep:
     def __init__(self, config: SweepConfig, resume: Path | None, endpoint: Endpoint) -> None:
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
-        self.inflight: dict[int, tuple[Call, float, int, float]] = {}
-        self._abandoned: set[int] = set()
-        self._lock = threading.Lock()
-        self._active = 0
         self.state: LevelState | None = None
         self.level_stopped = False
+        self._probe_provider: Provider | None = None
 
     @property
     def config(self) -> SweepConfig:
         """The run's configuration, as stored in run.json (the same on a resume)."""
         return self.rundir.config
 
-    # -- the LaunchContext the strategies use -------------------------------------------------
-    def launch(self, batch: int, scheduled_pc: float) -> asyncio.Task[None]:
-        assert self.state is not None
-        prompt = self._prompts[self._next_prompt % len(self._prompts)]
-        self._next_prompt += 1
-        call = Call(
-            prompt=prompt,
-            max_tokens=prompt.max_tokens or self.config.max_tokens,
-            temperature=self.config.temperature,
-            on_start=self._on_start,
-            on_end=self._on_end,
-        )
-        self.state.launched += 1
-        return asyncio.get_running_loop().create_task(self._request(call, batch, scheduled_pc))
-
-    def stopped(self) -> bool:
-        return self.level_stopped or self.stop_all.is_set()
-
-    async def sleep_until(self, pc: float) -> bool:
-        delay = pc - time.perf_counter()
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_all.wait(), delay)
-        return not self.stopped()
-
-    # -- request bookkeeping -------------------------------------------------------------------
-    def _on_start(self) -> int:
-        with self._lock:
-            self._active += 1
-            return self._active
-
-    def _on_end(self) -> None:
-        with self._lock:
-            self._active -= 1
-
-    async def _request(self, call: Call, batch: int, scheduled_pc: float) -> None:
-        key = id(call)
-        self.inflight[key] = (call, time.perf_counter(), batch, scheduled_pc)
-        try:
-            raw = await self.provider.send(call)
-        finally:
-            self.inflight.pop(key, None)
-        if key not in self._abandoned:  # else a cancelled row was already written for it
-            self._record(raw, call.max_tokens, batch, scheduled_pc)
-
-    def _record(self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float) -> None:
+    def _row(self, row: dict[str, Any]) -> None:
+        """A finished request's row, from this process or a worker: write, count, check."""
         state = self.state
         assert state is not None
-        row = make_record(
-            raw,
-            self.rundir.start_pc,
-            run_id=self.rundir.run_id,
-            request_id=uuid.uuid4().hex,
-            provider=self.provider.name,
-            model_id=self.config.endpoint.model_id,
-            prompt_label=state.label,
-            mode=self.config.mode,
-            level=state.level,
-            batch=batch,
-            max_tokens=max_tokens,
-            temperature=self.config.temperature,
-            scheduled_s=scheduled_pc - self.rundir.start_pc,
-        )
         self.writer.write(row)
-        state.add(raw.status, row["ttft_s"], row["tps"])
+        state.add(row["status"], row["ttft_s"], row["tps"])
         self._check_error_rate(state)
 
     def _check_error_rate(self, state: LevelState) -> None:
@@ -160,11 +125,18 @@ class _Sweep:
         rate = state.failure_rate()
         if rate > limit:
             self.level_stopped = True
+            self.driver.stop_level()
             counts = ", ".join(f"{k} {v}" for k, v in sorted(state.by_status.items()))
             state.stop_reason = (
                 f"failure rate {rate:.0%} > --stop-on-error-rate {limit:.0%} after "
                 f"{state.finished} requests ({counts})"
             )
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: launch nothing more and cancel what is in flight."""
+        if not self.stop_all.is_set():
+            self.stop_all.set()
+            self.driver.stop()
 
     # -- the run --------------------------------------------------------------------------------
     async def run(self) -> Path:
@@ -181,14 +153,42 @@ class _Sweep:
             gc.set_threshold(*thresholds)
             gc.unfreeze()
 
+    def _make_driver(self) -> Driver:
+        config = self.rundir.config
+        ctx = RecordContext(
+            run_id=self.rundir.run_id,
+            provider=provider_name(self.endpoint),
+            model_id=config.endpoint.model_id,
+            mode=config.mode,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            origin_pc=self.rundir.start_pc,
+        )
+        workers = config.workers or 1
+        if config.ray is not None:
+            from bench.distributed import RayDriver
+
+            pool = -(-config.pool_size() // workers) + 8
+            return RayDriver(self.endpoint, pool, ctx, workers, self._row, config.ray)
+        if workers > 1:
+            pool = -(-config.pool_size() // workers) + 8
+            return ProcessDriver(self.endpoint, pool, ctx, workers, self._row)
+        provider = make_provider(self.endpoint, config.pool_size())
+        self._probe_provider = provider
+        return LocalDriver(provider, ctx, self._row, self.stop_all)
+
     async def _run(self) -> Path:
         config = self.rundir.config
         loop = self.main_loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self.stop_all.set)
-        self.provider: Provider = make_provider(self.endpoint, config.pool_size())
+        self.driver = self._make_driver()
+        loop.add_signal_handler(signal.SIGINT, self._interrupt)
         self.writer = RecordWriter(self.rundir.path)
         progress = SweepProgress(config.progress)
+        incomplete: str | None = None
         try:
+            await self.driver.start()
+            self.rundir.meta["workers"] = self.driver.describe()
+            self.rundir.save()
             sets = await self._prepare_prompts(load_prompt_sets(config.prompt))
             with progress:
                 await self._warmup(sets)
@@ -199,42 +199,55 @@ class _Sweep:
                         if self.rundir.is_done(pset.label, level):
                             continue
                         await self._run_level(pset, level, progress)
+        except WorkerDied as exc:
+            incomplete = str(exc)
         finally:
-            await self._cancel_inflight()
             loop.remove_signal_handler(signal.SIGINT)
-            await self.provider.aclose()
+            await self.driver.close()
+            if self._probe_provider is not None and not isinstance(self.driver, LocalDriver):
+                await self._probe_provider.aclose()
             self.writer.compact()
             self.writer.close()
-            self.rundir.finish(interrupted=self.stop_all.is_set())
+            self.rundir.finish(interrupted=self.stop_all.is_set() or incomplete is not None)
+            if incomplete is not None:
+                self.rundir.meta["status"] = "incomplete"
+                self.rundir.meta["incomplete_reason"] = incomplete
+                self.rundir.save()
+        if incomplete is not None:
+            raise SweepIncomplete(self.rundir.path, incomplete)
         if self.stop_all.is_set():
             raise SweepInterrupted(self.rundir.path)
         return self.rundir.path
 
     async def _run_level(self, pset: PromptSet, level: float, progress: SweepProgress) -> None:
         plan = self.rundir.config.plan(level)
-        self._prompts, self._next_prompt = list(pset.prompts), 0
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
-        if not self.stop_all.is_set():
-            # Connections are opened here, outside the measurement, so the level's first wave
-            # is timed like the rest (no handshake inside its TTFT) and no token is spent.
-            await self.provider.preconnect(plan.connections())
         progress.start_level(self.state)
         ticker = asyncio.get_running_loop().create_task(self._tick(progress))
         try:
-            await run_level(plan, self)
+            # The driver opens the level's connections first, outside the measurement, so
+            # the first wave is timed like the rest (no handshake in its TTFT), no token spent.
+            await self.driver.run_level(LevelJob(pset.label, level, plan, pset.prompts))
         finally:
             ticker.cancel()
+            self.state.launched = self.driver.launched
         progress.end_level(self.state)
         if not self.stop_all.is_set():
             self.rundir.mark_done(pset.label, level, self.state.stop_reason)
             self.writer.compact()
             if self.rundir.config.drain_s > 0:
-                await self.sleep_until(time.perf_counter() + self.rundir.config.drain_s)
+                await self._sleep(self.rundir.config.drain_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_all.wait(), seconds)
 
     async def _tick(self, progress: SweepProgress) -> None:
         while True:
-            progress.inflight = self._active
+            if self.state is not None:
+                self.state.launched = self.driver.launched
+            progress.inflight = self.driver.active
             progress.refresh()
             await asyncio.sleep(0.25)
 
@@ -251,7 +264,12 @@ class _Sweep:
     def _probe(self, text: str) -> int:
         """The endpoint's input-token count of ``text`` (a 1-token request's usage)."""
         call = Call(prompt=Prompt(text), max_tokens=1, temperature=0.0)
-        future = asyncio.run_coroutine_threadsafe(self.provider.send(call), self.main_loop)
+        if self._probe_provider is None:  # the load runs in workers: probe from here
+            self._probe_provider = asyncio.run_coroutine_threadsafe(
+                self._new_provider(), self.main_loop
+            ).result()
+        provider = self._probe_provider
+        future = asyncio.run_coroutine_threadsafe(provider.send(call), self.main_loop)
         raw = future.result()
         if raw.input_tokens is None:
             raise SweepError(
@@ -260,32 +278,12 @@ class _Sweep:
             )
         return int(raw.input_tokens)
 
+    async def _new_provider(self) -> Provider:
+        return make_provider(self.endpoint, 1)
+
     async def _warmup(self, sets: list[PromptSet]) -> None:
         """``warmup`` unrecorded requests per prompt set, sent together: they open that many
-        connections (TCP, and TLS on AWS) so the first recorded requests do not pay for it."""
+        connections (TCP, and TLS on AWS) and warm whatever the endpoint caches."""
         n = self.rundir.config.warmup
         for pset in sets if n > 0 else []:
-            calls = [Call(pset.prompts[0], 1, self.rundir.config.temperature) for _ in range(n)]
-            await asyncio.gather(*(self.provider.send(call) for call in calls))
-
-    async def _cancel_inflight(self) -> None:
-        """Stop every request in flight; each still gets exactly one (``cancelled``) row."""
-        if not self.inflight:
-            return
-        for call, *_ in list(self.inflight.values()):
-            call.cancel.set()
-            if call.closer is not None:
-                # closing a half-open stream may race with its reader thread: ignore that
-                with contextlib.suppress(Exception):
-                    call.closer()
-        deadline = time.perf_counter() + CANCEL_GRACE_S
-        while self.inflight and time.perf_counter() < deadline:
-            await asyncio.sleep(0.02)
-        for key, (call, started, batch, scheduled) in list(self.inflight.items()):
-            # A thread still blocked in the SDK: write its row now; its late result is dropped.
-            self._abandoned.add(key)
-            raw = RawResult(
-                start_pc=started, end_pc=time.perf_counter(), status="cancelled",
-                error_code="Cancelled", error_message="cancelled by the user",
-            )  # fmt: skip
-            self._record(raw, call.max_tokens, batch, scheduled)
+            await self.driver.warmup(n, pset.prompts[0], self.rundir.config.temperature)

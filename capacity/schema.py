@@ -43,6 +43,7 @@ RECORD_COLUMNS: Final[dict[str, str]] = {
     "server_request_id": "string",
     "server_latency_ms": "float64",
     "retries": "int64",
+    "worker": "int64",
 }
 """Record column → pandas dtype, in file order (the seam between ``bench`` and ``capacity``)."""
 
@@ -64,6 +65,7 @@ DEFAULTS: Final = MappingProxyType(
         "max_tokens": 0,
         "tokens_estimated": False,
         "retries": 0,
+        "worker": 0,
     }
 )
 """Fill values of absent non-nullable columns (a note says so). ``max_tokens`` 0 = unknown.

@@ -157,6 +157,28 @@ class SseReader:
             return
         if self.done or self.ended:
             return
+        raw = self.raw
+        if (
+            not self.buf
+            and data.startswith(b"data:")
+            and data.endswith(b"\n")
+            and b"\ndata:" not in data
+            and b'"content":"' in data
+            and b'"usage":{' not in data
+        ):
+            # The hot path: one whole event, a delta (with chunked framing a server's write
+            # arrives as one body piece), told from its bytes and stamped with no other work.
+            if b'"content":""' not in data:
+                if raw.text_chunks == 0:
+                    raw.first_token_pc = now
+                raw.last_token_pc = now
+                raw.text_chunks += 1
+        else:
+            self._lines(data, now)
+        if self.call.cancel.is_set():
+            raise _Cancelled
+
+    def _lines(self, data: bytes, now: float) -> None:
         lines = (self.buf + data).split(b"\n") if self.buf else data.split(b"\n")
         self.buf = lines.pop()  # an incomplete last line (b"" when data ended with \n)
         raw = self.raw
@@ -174,8 +196,6 @@ class SseReader:
             if not self._event(payload, now):
                 self.ended = True
                 return
-        if self.call.cancel.is_set():
-            raise _Cancelled
 
     def _event(self, payload: bytes, now: float) -> bool:
         """Read one parsed event; False when it was an in-band error."""

@@ -13,7 +13,7 @@ from bench.emulator.profile import DEFAULT_PROFILE
 from bench.prompts import PromptError
 from bench.providers.base import PROVIDERS, Endpoint
 from bench.strategies import MODES
-from bench.sweep import SweepInterrupted, run_sweep
+from bench.sweep import SweepIncomplete, SweepInterrupted, run_sweep
 
 
 def _levels(text: str) -> tuple[float, ...]:
@@ -88,6 +88,18 @@ def register(sub: Any) -> None:
         help="end a level early when this share of requests fails (e.g. 0.5)",
     )
     load.add_argument("--seed", type=int, default=0)
+    scale = p.add_argument_group("scale-out")
+    scale.add_argument(
+        "--workers",
+        type=int,
+        help="load processes (default: one per ~500 planned streams, at most one per core, "
+        "one core left to a server on this machine); the schedule is split across them",
+    )
+    scale.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the workers as Ray actors across a cluster (pip install 'llmcap[distributed]')",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("runs"))
     out.add_argument("--run-id")
@@ -133,11 +145,14 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         seed=args.seed,
         progress=not args.quiet,
         emulator_profile=args.emulator_profile,
+        workers=args.workers,
+        ray=args.ray,
     )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run the sweep; exit 0 done, 2 bad input, 130 interrupted (with how to resume)."""
+    """Run the sweep; exit 0 done, 1 incomplete (a worker died), 2 bad input, 130 interrupted
+    (both with how to resume)."""
     try:
         if args.resume is not None:
             run_dir = run_sweep(resume=args.resume)
@@ -153,6 +168,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         # Threads blocked in an SDK read must not hold the exit; the data is already on disk.
         os._exit(130)
+    except SweepIncomplete as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (SweepError, PromptError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
