@@ -126,6 +126,10 @@ class Engine:
         if delay > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_all.wait(), delay)
+        # Loop timers have millisecond granularity and may fire up to 1 ms early: yield
+        # (other tasks run) until the instant, so nothing is sent before its schedule.
+        while time.perf_counter() < pc and not self.stopped():
+            await asyncio.sleep(0)
         return not self.stopped()
 
     # -- request bookkeeping -------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""Worker processes: the schedule split across processes, one merged file, Ctrl-C, resume, and a
+dead worker (emulator over loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import Endpoint, SweepConfig, SweepError, read_jsonl, run_sweep
+from bench.emulator import Emulator
+from bench.strategies import LevelPlan, arrival_offsets
+from llmcap.cli import main
+
+
+def shards(plan: LevelPlan, n: int) -> list[LevelPlan]:
+    return [LevelPlan(**{**plan.__dict__, "shard": i, "shards": n}) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_shards_partition_every_schedule(n: int) -> None:
+    interval = LevelPlan("interval", 7, batches=5)
+    for batch in range(5):
+        assert sum(p.batch_share(batch) for p in shards(interval, n)) == 7
+    rate = LevelPlan("rate", 20, n_requests=50)
+    owners = [[p.mine(i) for p in shards(rate, n)] for i in range(len(arrival_offsets(rate)))]
+    assert all(sum(o) == 1 for o in owners)  # each arrival belongs to exactly one worker
+    assert all(owners[i][i % n] for i in range(len(owners)))  # entry i → worker i mod N
+    closed = LevelPlan("concurrency", 10, n_requests=33)
+    slots = [s for p in shards(closed, n) for s in p.slots()]
+    assert sorted(slots) == list(range(10))
+    assert sum(p.request_budget() for p in shards(closed, n)) == 33
+    assert sum(p.connections() for p in shards(closed, n)) == 10
+
+
+def test_default_workers_follow_streams_and_cores() -> None:
+    def workers(mode: str, level: float, here: bool, cores: int) -> int:
+        cfg = SweepConfig(mode=mode, levels=(level,), n_requests=10)
+        return cfg.default_workers(endpoint_on_this_host=here, cores=cores)
+
+    assert workers("concurrency", 200, True, 2) == 1
+    assert workers("concurrency", 2000, True, 2) == 1  # one core left to the local server
+    assert workers("concurrency", 2000, False, 2) == 2
+    assert workers("concurrency", 2000, True, 8) == 4
+    assert workers("concurrency", 2, False, 8) == 1
+    assert workers("sequential", 2000, False, 8) == 1
+
+
+def test_sequential_mode_refuses_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SweepError, match="sequential"):
+        SweepConfig(mode="sequential", workers=2).validate()
+    code = main(["bench", "--quiet", "--mode", "sequential", "--workers", "2", "--out",
+                 str(tmp_path)])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one line naming the input and the fix
+
+
+def test_interval_schedule_split_across_two_workers(tmp_path: Path) -> None:
+    with Emulator("fast") as emu:
+        config = SweepConfig(
+            endpoint=Endpoint(provider="openai", endpoint_url=emu.url), prompt="small",
+            mode="interval", levels=(5,), batches=4, interval_s=0.1, max_tokens=20,
+            out=tmp_path, progress=False, workers=2,
+        )  # fmt: skip
+        run_dir = run_sweep(config)
+    df = read_jsonl(run_dir / "records.jsonl")
+    assert len(df) == 20 and (df.status == "ok").all(), df.error_message.tolist()
+    # entry i of batch b is b·5 + j; worker i mod 2: batches alternate 3/2 and 2/3
+    per = df.groupby(["batch", "worker"]).size().unstack()
+    assert per.to_dict("list") == {0: [3, 2, 3, 2], 1: [2, 3, 2, 3]}
+    # one schedule on one clock: a batch has one scheduled instant, whoever sent it
+    assert (df.groupby("batch").scheduled_s.nunique() == 1).all()
+    assert (df.groupby("batch").scheduled_s.first().diff().dropna().round(6) == 0.1).all()
+    assert (df.lateness_s >= 0).all()
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["workers"]["kind"] == "processes" and meta["workers"]["count"] == 2
+    assert meta["status"] == "complete" and (run_dir / "records.parquet").exists()
+
+
+def test_closed_loop_slots_and_budget_split(tmp_path: Path) -> None:
+    with Emulator("fast") as emu:
+        config = SweepConfig(
+            endpoint=Endpoint(endpoint_url=emu.url), prompt="small", mode="concurrency",
+            levels=(4,), n_requests=30, max_tokens=10, out=tmp_path, progress=False,
+            workers=2,
+        )  # fmt: skip
+        df = read_jsonl(run_sweep(config) / "records.jsonl")
+    assert len(df) == 30 and (df.status == "ok").all()
+    assert df.groupby("worker").size().to_dict() == {0: 15, 1: 15}
+    assert df.groupby("worker").batch.unique().map(sorted).to_dict() == {0: [0, 2], 1: [1, 3]}
+    assert df.scheduled_s.isna().all()  # a closed loop has no schedule
+
+
+def wait_for(cond: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_a_dead_worker_marks_the_run_incomplete_and_resume_finishes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "r1"
+    with Emulator("fast") as emu:
+        args = [
+            sys.executable, "-m", "llmcap", "bench", "--quiet", "--endpoint-url", emu.url,
+            "--prompt", "small", "--mode", "interval", "--levels", "4", "--batches", "40",
+            "--interval-s", "0.05", "--max-tokens", "50", "--workers", "2",
+            "--out", str(tmp_path), "--run-id", "r1",
+        ]  # fmt: skip
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        records = run_dir / "records.jsonl"
+        wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= 8)
+        pids = json.loads((run_dir / "run.json").read_text())["workers"]["pids"]
+        os.kill(pids[1], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)  # no hang
+        assert proc.returncode == 1, err
+        assert "worker 1" in err and "llmcap bench --resume" in err and "Traceback" not in err
+        meta = json.loads((run_dir / "run.json").read_text())
+        assert meta["status"] == "incomplete" and "worker 1" in meta["incomplete_reason"]
+        assert meta["completed_levels"] == []
+        run_sweep(resume=run_dir)
+    df = read_jsonl(records)
+    assert len(df) == 160 and (df.status == "ok").all()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+
+
+def test_ctrl_c_with_workers_keeps_rows_and_resume_completes(tmp_path: Path) -> None:
+    with Emulator("fast") as emu:
+        args = [
+            sys.executable, "-m", "llmcap", "bench", "--quiet", "--endpoint-url", emu.url,
+            "--prompt", "small", "--mode", "interval", "--levels", "4", "--batches", "60",
+            "--interval-s", "0.05", "--max-tokens", "400", "--workers", "2",
+            "--out", str(tmp_path), "--run-id", "r1",
+        ]  # fmt: skip
+        # A terminal's Ctrl-C reaches the whole process group: start one and signal it.
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        records = tmp_path / "r1" / "records.jsonl"
+        wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= 10)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "llmcap bench --resume" in err and "Traceback" not in err
+        rows = [json.loads(line) for line in records.read_text().splitlines()]
+        assert {r["status"] for r in rows} <= {"ok", "cancelled"}
+        assert {r["worker"] for r in rows} == {0, 1}
+        assert json.loads((tmp_path / "r1" / "run.json").read_text())["status"] == "interrupted"
+        resumed = subprocess.run(
+            [sys.executable, "-m", "llmcap", "bench", "--quiet", "--resume",
+             str(tmp_path / "r1")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+    df = read_jsonl(records)
+    assert len(df) == 240 and (df.status == "ok").all()
