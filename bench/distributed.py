@@ -16,6 +16,7 @@ records have the same schema and meaning as a single-process run's.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import replace
 from typing import Any
@@ -45,10 +46,12 @@ class LoadActor:
         return time.perf_counter()
 
     def node(self) -> str:
-        """Where this actor runs (hostname), for run.json."""
+        """Where this actor runs (hostname / Ray node id), for run.json."""
         import socket
 
-        return socket.gethostname()
+        import ray
+
+        return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
 
     async def command(self, msg: tuple[Any, ...]) -> None:
         """Run one driver command (the same as a worker process's); ``context`` first sets
@@ -72,7 +75,12 @@ class LoadActor:
         return out
 
 
-def _ray() -> Any:
+def _ray(address: str) -> Any:
+    if _node_ip(address) == "127.0.0.1":
+        # A cluster on loopback: Ray would replace 127.0.0.1 by this machine's address
+        # (services.resolve_ip_for_localhost) unless it treats the host as stand-alone, which
+        # this variable, read when ray is imported, asks for; the driver then stays on loopback.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -103,6 +111,7 @@ class RayDriver(ProcessDriver):
         self.clocks: list[dict[str, Any]] = []
         self._actors: list[Any] = []
         self._poller: asyncio.Task[None] | None = None
+        self._connected_here = False
 
     def describe(self) -> dict[str, Any]:
         """For run.json: the actors, their nodes and clock offsets with error bounds."""
@@ -110,15 +119,16 @@ class RayDriver(ProcessDriver):
 
     async def start(self) -> None:
         """Connect to the cluster, place the actors, estimate their clocks."""
-        ray = _ray()
+        ray = _ray(self.address)
         self.loop = asyncio.get_running_loop()
         self.ray = ray
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"address": self.address, "log_to_driver": False}
-            ip = _node_ip(self.address) if self.address != "auto" else None
+            ip = _node_ip(self.address)
             if ip is not None:
                 kwargs["_node_ip_address"] = ip
-            await asyncio.to_thread(ray.init, **kwargs)
+            ray.init(**kwargs)  # blocks this loop for a moment, before anything is measured
+            self._connected_here = True
         remote = ray.remote(num_cpus=1, max_concurrency=64)(LoadActor)
         for i in range(self.n):
             actor = remote.options(scheduling_strategy="SPREAD").remote(
@@ -206,3 +216,5 @@ class RayDriver(ProcessDriver):
             self._poller.cancel()
         for actor in self._actors:
             self.ray.kill(actor)
+        if self._connected_here:
+            self.ray.shutdown()
