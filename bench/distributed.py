@@ -27,6 +27,7 @@ from bench.providers.base import Endpoint
 from bench.workers import ProcessDriver, WorkerServer, _Worker
 
 PINGS = 15
+PLACE_S = 120.0  # an actor not running by then: the cluster lacks CPUs for it
 POLL_S = 0.1
 RAY_START_LEAD_S = 0.5  # t0 this far ahead: a broadcast crosses the cluster's network first
 INSTALL_HINT = "--ray needs Ray: pip install 'llmcap[distributed]'"
@@ -129,6 +130,8 @@ class RayDriver(ProcessDriver):
                 kwargs["_node_ip_address"] = ip
             ray.init(**kwargs)  # blocks this loop for a moment, before anything is measured
             self._connected_here = True
+        if self.n == 0:
+            self.n = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
         remote = ray.remote(num_cpus=1, max_concurrency=64)(LoadActor)
         for i in range(self.n):
             actor = remote.options(scheduling_strategy="SPREAD").remote(
@@ -137,7 +140,13 @@ class RayDriver(ProcessDriver):
             self._actors.append(actor)
             self.workers.append(_Worker(i, None, None))  # type: ignore[arg-type]
         for i, actor in enumerate(self._actors):
-            offset, bound, rtt = await self._offset(actor)
+            try:
+                offset, bound, rtt = await asyncio.wait_for(self._offset(actor), PLACE_S)
+            except TimeoutError:
+                raise SweepError(
+                    f"--ray: actor {i} of {self.n} was not placed within {PLACE_S:g} s; each "
+                    "needs 1 CPU of the cluster: lower --workers or add nodes"
+                ) from None
             node = await actor.node.remote()
             self.clocks.append(
                 {"worker": i, "node": node, "offset_s": offset, "error_bound_s": bound,

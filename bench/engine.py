@@ -25,6 +25,10 @@ from bench.records import RawResult, make_record
 from bench.strategies import LevelPlan, run_level
 
 CANCEL_GRACE_S = 5.0
+# After opening connections, this long for the server to accept them: the kernel completes a
+# TCP handshake before the server's accept loop has seen the connection, and a request sent at
+# once would wait for that inside its TTFT.
+SETTLE_S = 0.2
 RowSink = Callable[[dict[str, Any]], None]
 
 
@@ -271,7 +275,7 @@ class LocalDriver:
 
     async def run_level(self, job: LevelJob) -> None:
         """Open the level's connections (outside the measurement), then run it."""
-        await self.provider.preconnect(job.plan.connections())
+        await preopen(self.provider, job.plan.connections())
         await self.engine.run_level(job)
 
     def stop_level(self) -> None:
@@ -286,3 +290,13 @@ class LocalDriver:
         """Cancel anything left in flight and close the provider."""
         await self.engine.cancel_inflight()
         await self.provider.aclose()
+
+
+async def preopen(provider: Provider, n: int) -> int:
+    """Open up to ``n`` connections before a level (no request sent); when new ones were
+    opened, give the server ``SETTLE_S`` to accept them. Returns the number open."""
+    before = await provider.preconnect(0)
+    after = await provider.preconnect(n)
+    if after > before:
+        await asyncio.sleep(SETTLE_S)
+    return after

@@ -168,8 +168,10 @@ class _Sweep:
         if config.ray is not None:
             from bench.distributed import RayDriver
 
+            # Without --workers: one actor per live node of the cluster (counted on connect).
             pool = -(-config.pool_size() // workers) + 8
-            return RayDriver(self.endpoint, pool, ctx, workers, self._row, config.ray)
+            n = config.workers or 0
+            return RayDriver(self.endpoint, pool, ctx, n, self._row, config.ray)
         if workers > 1:
             pool = -(-config.pool_size() // workers) + 8
             return ProcessDriver(self.endpoint, pool, ctx, workers, self._row)

@@ -31,7 +31,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench.engine import Engine, LevelJob, RecordContext, RowSink
+from bench.engine import Engine, LevelJob, RecordContext, RowSink, preopen
 from bench.loop import run
 from bench.prompts import Prompt
 from bench.providers import make_provider
@@ -119,7 +119,7 @@ class WorkerServer:
         kind = msg[0]
         if kind == "prepare":
             self.job = job = msg[1]
-            opened = await self.provider.preconnect(job.plan.connections())
+            opened = await preopen(self.provider, job.plan.connections())
             self._send(("ready", opened))
         elif kind == "go":
             assert self.job is not None
