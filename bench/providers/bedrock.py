@@ -13,6 +13,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -144,6 +145,10 @@ class BedrockProvider:
 
     def prepare(self, call: Call) -> None:
         """Nothing to do ahead of the send."""
+
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """The request is sent when the returned coroutine first runs (in its task)."""
+        return self.send(call)
 
     async def aclose(self) -> None:
         """Stop the threads (in-flight calls were cancelled by the runner)."""

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,10 +24,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.providers.base import Call, Endpoint, measured
+from bench.providers.base import Call, Endpoint, open_result, settle
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
-from bench.providers.http1 import Client, Response
+from bench.providers.http1 import Client, Response, Started, finish
 from bench.records import RawResult
 
 LOCAL_CREDENTIALS = Credentials("llmcap-local", "llmcap-local")
@@ -137,22 +138,40 @@ class BedrockAsyncProvider:
 
     async def send(self, call: Call) -> RawResult:
         """Stream one request; failures become the result's status."""
-        body = self._body(call)
-        headers = self._signed(body)  # before the send stamp: signing is not the endpoint's time
-        return await measured(
-            call,
-            lambda raw: self._stream(call, raw, body, headers),
-            cancelled=(asyncio.CancelledError, _Cancelled),
-        )
+        return await self.begin(call)
 
-    async def _stream(
-        self, call: Call, raw: RawResult, body: bytes, headers: dict[str, str]
-    ) -> None:
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """Write the request now if a pooled connection is idle (signed before the send stamp:
+        signing is not the endpoint's time); the returned awaitable reads the stream."""
+        body = self._body(call)
+        headers = self._signed(body)
+        raw = open_result(call)
         reader = _StreamReader(self, raw, call)
+        started: Started | Exception | None
         try:
-            resp = await self._client().post(
-                self._url, headers, body, reader.on_body, reader.on_head
-            )
+            started = self._client().start(self._url, headers, body, reader.on_body, reader.on_head)
+        except Exception as exc:  # e.g. a closed client: the row says so
+            started = exc
+        work = self._finish(raw, body, headers, reader, started)
+        return settle(call, raw, work, cancelled=(asyncio.CancelledError, _Cancelled))
+
+    async def _finish(
+        self,
+        raw: RawResult,
+        body: bytes,
+        headers: dict[str, str],
+        reader: _StreamReader,
+        started: Started | Exception | None,
+    ) -> None:
+        try:
+            if isinstance(started, Exception):
+                raise started
+            if started is None:  # no idle connection: open one (or wait for one)
+                resp = await self._client().post(
+                    self._url, headers, body, reader.on_body, reader.on_head
+                )
+            else:
+                resp = await finish(started)
         except (ConnectionError, TimeoutError):
             if reader.ended:  # the stream had already failed: that error is the result
                 return

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Awaitable
 from typing import Any
 
-from bench.providers.base import Call, Endpoint, measured
-from bench.providers.http1 import Client, Response
+from bench.providers.base import Call, Endpoint, open_result, settle
+from bench.providers.http1 import Client, Response, Started, finish
 from bench.records import RawResult
 
 CHAT_PATH = "/v1/chat/completions"
@@ -104,19 +105,36 @@ class OpenAIProvider:
 
     async def send(self, call: Call) -> RawResult:
         """Stream one chat completion; failures become the result's status."""
-        body = self._body(call)
-        return await measured(
-            call,
-            lambda raw: self._stream(call, raw, body),
-            cancelled=(asyncio.CancelledError, _Cancelled),
-        )
+        return await self.begin(call)
 
-    async def _stream(self, call: Call, raw: RawResult, body: bytes) -> None:
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """Write the request now if a pooled connection is idle (the send stamp is taken just
+        before); the returned awaitable reads the stream to its end."""
+        body = self._body(call)
+        raw = open_result(call)
         reader = SseReader(raw, call)
+        client = self._client()
+        started: Started | Exception | None
         try:
-            resp = await self._client().post(
-                self._url, self._headers, body, reader.on_body, reader.on_head
-            )
+            started = client.start(self._url, self._headers, body, reader.on_body, reader.on_head)
+        except Exception as exc:  # e.g. a closed client: the row says so
+            started = exc
+        work = self._finish(raw, body, reader, started)
+        return settle(call, raw, work, cancelled=(asyncio.CancelledError, _Cancelled))
+
+    async def _finish(
+        self, raw: RawResult, body: bytes, reader: SseReader, started: Started | Exception | None
+    ) -> None:
+        try:
+            if isinstance(started, Exception):
+                raise started
+            if started is None:  # no idle connection: open one (or wait for one)
+                client = self._client()
+                resp = await client.post(
+                    self._url, self._headers, body, reader.on_body, reader.on_head
+                )
+            else:
+                resp = await finish(started)
         except (ConnectionError, TimeoutError):
             if reader.ended:  # an in-band error was read first: that error is the result
                 return

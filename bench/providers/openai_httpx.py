@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable
 
 import httpx
 
@@ -48,6 +49,10 @@ class OpenAIHttpxProvider:
 
     def prepare(self, call: Call) -> None:
         """Nothing to do ahead of the send."""
+
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """The request is sent when the returned coroutine first runs (in its task)."""
+        return self.send(call)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
