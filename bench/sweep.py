@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import signal
 import sys
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 from bench.config import SweepConfig, SweepError
 from bench.emulator.profile import DEFAULT_PROFILE
 from bench.emulator.runner import EmulatorProcess
-from bench.engine import Driver, LevelJob, LocalDriver, RecordContext
+from bench.engine import Driver, LevelJob, LocalDriver, RecordContext, quiet_gc
 from bench.loop import run
 from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
@@ -140,18 +139,8 @@ class _Sweep:
 
     # -- the run --------------------------------------------------------------------------------
     async def run(self) -> Path:
-        # A full garbage collection of a large heap stalls the loop for tens of milliseconds,
-        # which would show up as launch lateness. Freeze what exists now and collect young
-        # objects less often; the sweep's own garbage is short-lived and acyclic.
-        thresholds = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 1_000)
-        try:
+        with quiet_gc():
             return await self._run()
-        finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
 
     def _make_driver(self) -> Driver:
         config = self.rundir.config

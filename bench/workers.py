@@ -31,7 +31,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bench.engine import Engine, LevelJob, RecordContext, RowSink, preopen
+from bench.engine import Engine, LevelJob, RecordContext, RowSink, preopen, quiet_gc
 from bench.loop import run
 from bench.prompts import Prompt
 from bench.providers import make_provider
@@ -51,7 +51,8 @@ def worker_main(conn: Connection, endpoint: Endpoint, pool_size: int, ctx: Recor
     """A worker process's entry point: serve the parent's commands until ``exit``."""
     # Ctrl-C reaches every process of the terminal's group; the parent coordinates the stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    run(WorkerServer(conn, endpoint, pool_size, ctx).serve())
+    with quiet_gc():
+        run(WorkerServer(conn, endpoint, pool_size, ctx).serve())
 
 
 class WorkerServer:

@@ -338,13 +338,16 @@ def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
                     streams=streams, workers=workers,
                     events_per_s=float(df.output_tokens.sum() / span),
                     client_cpu_cores=cpu / wall, load_avg_1m=os.getloadavg()[0],
+                    # the per-core ceiling: stream events one client CPU-second reads
+                    events_per_client_cpu_s=float(df.output_tokens.sum() / cpu),
                 )  # fmt: skip
                 rows.append(row)
                 print(
                     f"{streams:>5} streams, {workers} worker(s): TTFT − server p50 "
                     f"{row['ttft_p50_minus_server_ms']:8.2f} ms, p99 "
                     f"{row['ttft_p99_minus_server_ms']:8.2f} ms | {row['events_per_s']:9,.0f} "
-                    f"events/s | client {row['client_cpu_cores']:.2f} cores | n={len(df)} | "
+                    f"events/s | client {row['client_cpu_cores']:.2f} cores, "
+                    f"{row['events_per_client_cpu_s']:,.0f} events per CPU-s | n={len(df)} | "
                     f"load {row['load_avg_1m']:.2f}",
                     flush=True,
                 )
