@@ -16,7 +16,9 @@ records have the same schema and meaning as a single-process run's.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
+import socket
 import time
 from dataclasses import replace
 from typing import Any
@@ -27,6 +29,7 @@ from bench.providers.base import Endpoint
 from bench.workers import ProcessDriver, WorkerServer, _Worker
 
 PINGS = 15
+CONNECT_S = 5.0
 PLACE_S = 120.0  # an actor not running by then: the cluster lacks CPUs for it
 POLL_S = 0.1
 RAY_START_LEAD_S = 0.5  # t0 this far ahead: a broadcast crosses the cluster's network first
@@ -48,8 +51,6 @@ class LoadActor:
 
     def node(self) -> str:
         """Where this actor runs (hostname / Ray node id), for run.json."""
-        import socket
-
         import ray
 
         return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:12]}"
@@ -74,6 +75,23 @@ class LoadActor:
             self.server.flush()
         out, self.outbox[:] = list(self.outbox), []
         return out
+
+
+def check_cluster(address: str) -> None:
+    """Fail fast, before a run directory exists: Ray installed, and (for host:port) the
+    cluster's GCS port answering within ``CONNECT_S``."""
+    if importlib.util.find_spec("ray") is None:
+        raise SweepError(INSTALL_HINT)
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), CONNECT_S).close()
+    except (OSError, ValueError):
+        raise SweepError(
+            f"--ray {address}: no Ray cluster answers there; give the head's host:port "
+            "(ray start --head prints it) or auto"
+        ) from None
 
 
 def _ray(address: str) -> Any:

@@ -69,6 +69,10 @@ def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) 
     if config is None:
         raise SweepError("run_sweep needs a SweepConfig or resume=RUN_DIR")
     config.validate()
+    if config.ray is not None:
+        from bench.distributed import check_cluster
+
+        check_cluster(config.ray)
     endpoint = config.endpoint
     embedded = endpoint.endpoint_url is None and endpoint.region is None
     if resume is None and config.workers is None and config.ray is None:
