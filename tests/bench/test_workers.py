@@ -165,3 +165,16 @@ def test_ctrl_c_with_workers_keeps_rows_and_resume_completes(tmp_path: Path) -> 
         assert resumed.returncode == 0, resumed.stderr
     df = read_jsonl(records)
     assert len(df) == 240 and (df.status == "ok").all()
+
+
+def test_ray_without_a_cluster_fails_fast_before_a_run_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([
+        "bench", "--quiet", "--ray", "127.0.0.1:1", "--provider", "openai",
+        "--endpoint-url", "http://127.0.0.1:9", "--out", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --ray") and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
