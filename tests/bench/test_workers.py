@@ -178,3 +178,20 @@ def test_ray_without_a_cluster_fails_fast_before_a_run_directory(
     err = capsys.readouterr().err
     assert err.startswith("error: --ray") and err.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_rate_arrivals_go_to_worker_i_mod_n_and_warmup_is_unrecorded(tmp_path: Path) -> None:
+    with Emulator("fast") as emu:
+        config = SweepConfig(
+            endpoint=Endpoint(endpoint_url=emu.url), prompt="small", mode="rate",
+            levels=(80,), n_requests=24, max_tokens=10, out=tmp_path, progress=False,
+            workers=2, warmup=4,
+        )  # fmt: skip
+        df = read_jsonl(run_sweep(config) / "records.jsonl")
+    assert len(df) == 24 and (df.status == "ok").all()
+    assert sorted(df.batch) == list(range(24))  # the arrival index
+    assert (df.worker == df.batch % 2).all()
+    offsets = arrival_offsets(LevelPlan("rate", 80, n_requests=24))
+    scheduled = df.sort_values("batch").scheduled_s.to_numpy()
+    expected = [o - offsets[0] for o in offsets]
+    assert abs((scheduled - scheduled[0]) - expected).max() < 1e-6  # one schedule, split
