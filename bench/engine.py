@@ -82,6 +82,7 @@ class Engine:
         self._prompts: list[Prompt] = []
         self._next_prompt = 0
         self._prepared: deque[Call] = deque()
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def active(self) -> int:
@@ -109,11 +110,21 @@ class Engine:
         )
 
     def prepare(self, n: int) -> None:
-        """Build the next ``n`` calls and let the provider serialise and sign them now."""
+        """Build the next ``n`` calls and let the provider serialise and sign them now; and,
+        in the background, top the pool up to what is in flight plus ``n``, so a batch sent
+        while earlier ones still stream finds its connections open (no handshake inside its
+        TTFT)."""
         for _ in range(n - len(self._prepared)):
             call = self._new_call()
             self.provider.prepare(call)
             self._prepared.append(call)
+        task = asyncio.get_running_loop().create_task(self._top_up(self._active + n))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _top_up(self, n: int) -> None:
+        with contextlib.suppress(Exception):  # a failed open is retried by the request itself
+            await self.provider.preconnect(n)
 
     def launch(self, batch: int, scheduled_pc: float) -> asyncio.Task[None]:
         """Send the next request (a prepared one first) now; a task reads its response. The
