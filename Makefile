@@ -20,9 +20,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(STAMP)
-	$(BIN)/mypy capacity bench llmcap
+	$(BIN)/mypy capacity bench emulator contracts llmcap account app tests
 
 unit: $(STAMP)
 	$(BIN)/pytest

@@ -76,10 +76,10 @@ def main() -> None:
     left, right = st.columns(2)
     left.metric("Users supported", f"{plan.users_whole:,}", help=f"binding: {plan.binding}")
     right.metric(f"TPM to request for {int(target):,} users", f"{request.tpm:,}")
+    rpm_ask = "" if request.rpm is None else f" and **{request.rpm:,} RPM**"
     st.write(
-        f"**Binding constraint:** {plan.binding}; {plan.inflight:,.0f} requests in flight at the "
-        f"busiest minute; request **{request.tpm:,} TPM** and **{request.rpm:,} RPM** for "
-        f"{int(target):,} users" + ("" if request.feasible else f" — {request.reason}")
+        f"**Answer:** {plan.answer()}. For {int(target):,} users request "
+        f"**{request.tpm:,} TPM**{rpm_ask}" + ("" if request.feasible else f" — {request.reason}")
     )
     table = pd.DataFrame(
         {

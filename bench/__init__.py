@@ -1,5 +1,5 @@
 """bench: the I/O side of llmcap — providers, load strategies, sweeps and request records —
-and the built-in emulator (``bench.emulator``). ``bench`` never imports ``capacity``."""
+and the built-in emulator (``emulator``). ``bench`` never imports ``capacity``."""
 
 from bench.config import SweepConfig, SweepError
 from bench.prompts import Prompt, PromptError, PromptSet, load_prompt_sets

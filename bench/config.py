@@ -38,6 +38,9 @@ class SweepConfig:
     warmup: int = 0
     drain_s: float = 0.0
     stop_on_error_rate: float | None = None
+    # Stop when every request of the first batch fails (`llmcap bench` sets it unless
+    # --keep-going; off by default for library callers measuring failures on purpose).
+    stop_on_first_batch_failure: bool = False
     out: Path = Path("runs")
     run_id: str | None = None
     seed: int = 0

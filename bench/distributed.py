@@ -11,6 +11,10 @@ smallest round trip wins, offset = remote − midpoint, error bound = half that 
 stores them in run.json. Every actor is given the run origin and the start instant t0 on its own
 clock (driver value + offset), so its rows arrive already on the driver's time line: the merged
 records have the same schema and meaning as a single-process run's.
+
+An actor has no disk of the run's: it reports each request's journal entry with its rows and the
+driver writes it to its own ``records.sent.jsonl``, so a request sent in the last ``POLL_S``
+before the driver was killed may have no journal line (and after ``--resume``, no row).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from bench.config import SweepError
 from bench.engine import RecordContext, RowSink
 from bench.providers.base import Endpoint
-from bench.workers import ProcessDriver, WorkerServer, _Worker
+from bench.workers import ProcessDriver, SentReport, WorkerServer, _Worker
 
 PINGS = 15
 CONNECT_S = 5.0
@@ -71,7 +75,7 @@ class LoadActor:
 
     def drain(self) -> list[tuple[Any, ...]]:
         """The messages (rows, ready, done) since the last call."""
-        if self.started and self.server.rows:
+        if self.started and (self.server.rows or self.server.sent):
             self.server.flush()
         out, self.outbox[:] = list(self.outbox), []
         return out
@@ -123,9 +127,11 @@ class RayDriver(ProcessDriver):
         ctx: RecordContext,
         n: int,
         sink: RowSink,
+        sent: SentReport,
         address: str,
     ) -> None:
-        super().__init__(endpoint, pool_size, ctx, n, sink)
+        # No shared disk: each actor reports its journal entries and the driver journals them.
+        super().__init__(endpoint, pool_size, ctx, n, sink, sent, None)
         self.address = address
         self.clocks: list[dict[str, Any]] = []
         self._actors: list[Any] = []

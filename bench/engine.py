@@ -31,6 +31,9 @@ CANCEL_GRACE_S = 5.0
 # once would wait for that inside its TTFT.
 SETTLE_S = 0.2
 RowSink = Callable[[dict[str, Any]], None]
+# Receives each request's journal entry (``bench.records.SentJournal``) as it is launched,
+# before it is sent; it must be on disk (or with the process that writes it) when it returns.
+SentSink = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -66,16 +69,19 @@ class Engine:
         context: RecordContext,
         sink: RowSink,
         stop_all: asyncio.Event,
+        journal: SentSink | None = None,
     ) -> None:
         self.provider = provider
         self.context = context
         self.sink = sink
+        self.journal = journal
         self.stop_all = stop_all
         self.level_stopped = False
         self.launched = 0
         self.label = ""
         self.level = 0.0
-        self.inflight: dict[int, tuple[Call, float, int, float]] = {}
+        # id(call) → call, launch instant, batch, scheduled instant, request id
+        self.inflight: dict[int, tuple[Call, float, int, float, str]] = {}
         self._abandoned: set[int] = set()
         self._lock = threading.Lock()  # on_start/on_end may run in a provider's threads
         self._active = 0
@@ -129,18 +135,28 @@ class Engine:
     def launch(self, batch: int, scheduled_pc: float) -> asyncio.Task[None]:
         """Send the next request (a prepared one first) now; a task reads its response. The
         lean clients write the request before ``begin`` returns, so a batch of launches leaves
-        in one pass of the loop instead of one task switch per request."""
+        in one pass of the loop instead of one task switch per request. The request id is made
+        here and the send journalled first: if the process is killed before the row is written,
+        ``--resume`` writes it."""
         call = self._prepared.popleft() if self._prepared else self._new_call()
         self.launched += 1
-        key = id(call)
-        self.inflight[key] = (call, time.perf_counter(), batch, scheduled_pc)
+        key, rid, now = id(call), uuid.uuid4().hex, time.perf_counter()
+        if self.journal is not None:
+            ctx = self.context
+            self.journal({
+                "request_id": rid, "prompt_label": self.label, "level": self.level,
+                "batch": batch, "max_tokens": call.max_tokens,
+                "scheduled_s": scheduled_pc - ctx.origin_pc, "start_s": now - ctx.origin_pc,
+                "worker": ctx.worker,
+            })  # fmt: skip
+        self.inflight[key] = (call, now, batch, scheduled_pc, rid)
         try:
             result = self.provider.begin(call)
         except BaseException:
             self.inflight.pop(key, None)
             raise
         return asyncio.get_running_loop().create_task(
-            self._request(call, result, batch, scheduled_pc)
+            self._request(call, result, batch, scheduled_pc, rid)
         )
 
     def stopped(self) -> bool:
@@ -170,7 +186,7 @@ class Engine:
             self._active -= 1
 
     async def _request(
-        self, call: Call, result: Awaitable[RawResult], batch: int, scheduled_pc: float
+        self, call: Call, result: Awaitable[RawResult], batch: int, scheduled_pc: float, rid: str
     ) -> None:
         key = id(call)
         try:
@@ -178,16 +194,18 @@ class Engine:
         finally:
             self.inflight.pop(key, None)
         if key not in self._abandoned:  # else a cancelled row was already written for it
-            self.record(raw, call.max_tokens, batch, scheduled_pc)
+            self.record(raw, call.max_tokens, batch, scheduled_pc, rid)
 
-    def record(self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float) -> None:
-        """Make the row of one finished request and hand it to the sink."""
+    def record(
+        self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float, rid: str
+    ) -> None:
+        """Make the row of one finished request (``rid``, made at launch) for the sink."""
         ctx = self.context
         row = make_record(
             raw,
             ctx.origin_pc,
             run_id=ctx.run_id,
-            request_id=uuid.uuid4().hex,
+            request_id=rid,
             provider=ctx.provider,
             model_id=ctx.model_id,
             prompt_label=self.label,
@@ -214,14 +232,16 @@ class Engine:
         deadline = time.perf_counter() + CANCEL_GRACE_S
         while self.inflight and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
-        for key, (call, started, batch, scheduled) in list(self.inflight.items()):
+        for key, (call, started, batch, scheduled, rid) in list(self.inflight.items()):
+            if key in self._abandoned:  # a concurrent call (the second Ctrl-C) wrote its row
+                continue
             # A thread still blocked in the SDK: write its row now; its late result is dropped.
             self._abandoned.add(key)
             raw = RawResult(
                 start_pc=started, end_pc=time.perf_counter(), status="cancelled",
                 error_code="Cancelled", error_message="cancelled by the user",
             )  # fmt: skip
-            self.record(raw, call.max_tokens, batch, scheduled)
+            self.record(raw, call.max_tokens, batch, scheduled, rid)
 
 
 @contextlib.contextmanager
@@ -253,6 +273,11 @@ class Driver(Protocol):
         """Requests in flight."""
         ...
 
+    @property
+    def inflight(self) -> int:
+        """Launched requests without a row yet (what a drain waits for)."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """For run.json: how the load was spread (and, across hosts, the clock offsets)."""
         ...
@@ -273,8 +298,13 @@ class Driver(Protocol):
         """Stop launching in the current level."""
         ...
 
+    def drain(self) -> None:
+        """Launch nothing more in this run; what is in flight finishes (the first Ctrl-C, a
+        failed first batch)."""
+        ...
+
     def stop(self) -> None:
-        """Cancel what is in flight (Ctrl-C)."""
+        """Cancel what is in flight (the second Ctrl-C)."""
         ...
 
     async def close(self) -> None:
@@ -286,10 +316,17 @@ class LocalDriver:
     """The single-process driver: one ``Engine`` on the sweep's own loop."""
 
     def __init__(
-        self, provider: Provider, ctx: RecordContext, sink: RowSink, stop_all: asyncio.Event
+        self,
+        provider: Provider,
+        ctx: RecordContext,
+        sink: RowSink,
+        stop_all: asyncio.Event,
+        journal: SentSink | None = None,
     ) -> None:
         self.provider = provider
-        self.engine = Engine(provider, ctx, sink, stop_all)
+        self.stop_all = stop_all
+        self.engine = Engine(provider, ctx, sink, stop_all, journal)
+        self._cancelling: asyncio.Task[None] | None = None
 
     @property
     def launched(self) -> int:
@@ -300,6 +337,11 @@ class LocalDriver:
     def active(self) -> int:
         """Requests in flight."""
         return self.engine.active
+
+    @property
+    def inflight(self) -> int:
+        """Launched requests without a row yet."""
+        return len(self.engine.inflight)
 
     def describe(self) -> dict[str, Any]:
         """For run.json: how the load was spread."""
@@ -322,9 +364,14 @@ class LocalDriver:
         """Stop launching in this level."""
         self.engine.level_stopped = True
 
+    def drain(self) -> None:
+        """Launch nothing more; the level ends when what is in flight has finished."""
+        self.stop_all.set()
+
     def stop(self) -> None:
-        """Ctrl-C: cancel what is in flight (each request still gets its row)."""
-        asyncio.get_running_loop().create_task(self.engine.cancel_inflight())
+        """The second Ctrl-C: cancel what is in flight now (each request still gets its row)."""
+        self.stop_all.set()
+        self._cancelling = asyncio.get_running_loop().create_task(self.engine.cancel_inflight())
 
     async def close(self) -> None:
         """Cancel anything left in flight and close the provider."""

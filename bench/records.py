@@ -1,8 +1,9 @@
 """Request records: the seam between ``bench`` (which writes them) and ``capacity`` (which reads).
 
-One row per sent request (DESIGN §3.2). ``records.jsonl`` is appended and flushed as each request
-ends, so a crash or Ctrl-C loses nothing that finished; ``records.parquet`` is compacted from it
-when a level or the run completes.
+One row per sent request, with the raw columns of ``contracts.records`` (docs/architecture.md).
+``records.jsonl`` is appended and flushed as each request ends, so a crash or Ctrl-C loses
+nothing that finished; ``records.parquet`` is compacted from it when a level or the run
+completes.
 """
 
 from __future__ import annotations
@@ -16,48 +17,16 @@ from typing import IO, Any, cast
 
 import pandas as pd
 
-# Column → pandas dtype. The order is the file's column order.
-RECORD_COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "request_id": "string",
-    "provider": "string",
-    "model_id": "string",
-    "prompt_label": "string",
-    "mode": "string",
-    "level": "float64",
-    "batch": "int64",
-    "max_tokens": "int64",
-    "temperature": "float64",
-    "scheduled_s": "float64",
-    "lateness_s": "float64",
-    "start_s": "float64",
-    "first_token_s": "float64",
-    "last_token_s": "float64",
-    "end_s": "float64",
-    "input_tokens": "float64",
-    "output_tokens": "float64",
-    "tokens_estimated": "bool",
-    "ttft_s": "float64",
-    "ttlt_s": "float64",
-    "e2e_s": "float64",
-    "tpot_s": "float64",
-    "tps": "float64",
-    "active_at_start": "int64",
-    "status": "string",
-    "error_code": "string",
-    "error_message": "string",
-    "server_request_id": "string",
-    "server_latency_ms": "float64",
-    "retries": "int64",
-    "worker": "int64",
-}
-STATUSES = ("ok", "throttled", "error", "timeout", "cancelled")
+from contracts.records import RAW_COLUMNS
+
+RECORD_COLUMNS = RAW_COLUMNS
+"""The columns ``RecordWriter`` writes (the one schema: ``contracts.records``)."""
 
 
 @dataclass
 class RawResult:
     """What a provider observed for one request: raw ``time.perf_counter()`` stamps, usage and
-    the outcome. No derived metrics (those are computed once, in ``derive``)."""
+    the outcome. No derived metrics: ``capacity.records`` computes them, once."""
 
     start_pc: float
     first_token_pc: float = math.nan
@@ -91,24 +60,9 @@ class RawResult:
             self.error_code, self.error_message = type(exc).__name__, str(exc)
 
     def settle_usage(self) -> None:
-        """Without server usage, count text chunks instead and say so (DESIGN §3.2)."""
+        """Without server usage, count text chunks instead and say so (``tokens_estimated``)."""
         if self.output_tokens is None and self.text_chunks:
             self.output_tokens, self.tokens_estimated = self.text_chunks, True
-
-
-def derive(
-    start: float, first: float, last: float, end: float, n: float | None
-) -> dict[str, float]:
-    """DESIGN §4 metrics from offsets (same clock): ttft, ttlt, e2e, tpot (NaN below 2 tokens,
-    never inf), tps = 1 / tpot."""
-    ttft = first - start
-    ttlt = last - start
-    e2e = end - start
-    tpot = math.nan
-    if n is not None and n >= 2 and not math.isnan(ttlt - ttft):
-        tpot = (ttlt - ttft) / (n - 1)
-    tps = 1.0 / tpot if tpot > 0 else math.nan
-    return {"ttft_s": ttft, "ttlt_s": ttlt, "e2e_s": e2e, "tpot_s": tpot, "tps": tps}
 
 
 def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str, Any]:
@@ -120,11 +74,8 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
     first = raw.first_token_pc - run_start_pc
     last = raw.last_token_pc - run_start_pc
     end = raw.end_pc - run_start_pc
-    scheduled = context.pop("scheduled_s", math.nan)
     row: dict[str, Any] = {
         **context,
-        "scheduled_s": scheduled,
-        "lateness_s": start - scheduled,
         "start_s": start,
         "first_token_s": first,
         "last_token_s": last,
@@ -132,7 +83,6 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
         "input_tokens": raw.input_tokens,
         "output_tokens": raw.output_tokens,
         "tokens_estimated": raw.tokens_estimated,
-        **derive(start, first, last, end, raw.output_tokens),
         "active_at_start": raw.active_at_start,
         "status": raw.status,
         "error_code": raw.error_code,
@@ -145,25 +95,84 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
     return {name: row.get(name) for name in RECORD_COLUMNS}
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """A JSON-ready value: NaN and infinities become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN: null means "did not happen"
     return value
 
 
+# The row of a request whose client was killed before it could write one (see RecordWriter).
+CLIENT_STOPPED = (
+    "ClientStopped",
+    "the client stopped while this request was in flight (no response recorded)",
+)
+SENT_JOURNAL = "records.sent.jsonl"
+SENT_JOURNALS = "records.sent*.jsonl"  # the sweep's journal and its worker processes' own
+
+
+def worker_journal(worker: int) -> str:
+    """The file name of worker process ``worker``'s send journal (in the run directory)."""
+    return f"records.sent.w{worker}.jsonl"
+
+
+class SentJournal:
+    """Journals each request as it is sent: its id, prompt label, level, batch, max_tokens,
+    scheduled_s, start_s and worker, one JSON line each, so a resumed run can give every sent
+    request a row (``CLIENT_STOPPED``) even if the process was killed before writing it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] = path.open("a", encoding="utf-8")
+        self._lines: list[str] = []
+
+    def note(self, entry: dict[str, Any]) -> None:
+        """Journal a request about to be sent; ``flush`` writes it before it goes out."""
+        self._lines.append(json.dumps({k: clean(v) for k, v in entry.items()}))
+
+    def flush(self) -> None:
+        """Write the journalled lines to the OS (so a killed process keeps them)."""
+        if self._lines and not self._fh.closed:
+            self._fh.write("\n".join(self._lines) + "\n")
+            self._lines.clear()
+            self._fh.flush()
+
+    def close(self, *, delete: bool) -> None:
+        """Close the file; ``delete`` it when every journalled request has its row."""
+        if not self._fh.closed:
+            self.flush()
+            self._fh.close()
+        if delete:
+            self.path.unlink(missing_ok=True)
+
+
 class RecordWriter:
-    """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet."""
+    """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet.
+
+    ``note_sent`` journals each request as it is sent (``records.sent.jsonl``, a
+    ``SentJournal``), so a resumed run can give every sent request a row (``CLIENT_STOPPED``)
+    even if the process was killed before writing it.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.jsonl = run_dir / "records.jsonl"
         self.parquet = run_dir / "records.parquet"
         self._fh: IO[str] = self.jsonl.open("a", encoding="utf-8")
+        self._sent = SentJournal(run_dir / SENT_JOURNAL)
         self.rows_written = 0
+
+    def note_sent(self, entry: dict[str, Any]) -> None:
+        """Journal a request about to be sent; ``flush_sent`` writes it before it goes out."""
+        self._sent.note(entry)
+
+    def flush_sent(self) -> None:
+        """Write the journalled lines to the OS (so a killed process keeps them)."""
+        self._sent.flush()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one row and flush it to the OS, so a killed process keeps it."""
-        line = json.dumps({k: _clean(v) for k, v in record.items()})
+        line = json.dumps({k: clean(v) for k, v in record.items()})
         self._fh.write(line + "\n")
         self._fh.flush()
         self.rows_written += 1
@@ -183,12 +192,14 @@ class RecordWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
+        self._sent.close(delete=True)  # every journalled request has its row now
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:
     """Records from a JSONL file as a typed DataFrame (bench's own reader, for compaction and
     resume; ``capacity.load_records`` is the validating reader for analysis)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    # Runs written before the one schema also carry derived columns: they are not bench's.
     frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
     for name, dtype in RECORD_COLUMNS.items():
         if dtype == "float64":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -16,7 +18,7 @@ from typing import Any
 
 from bench.config import SweepConfig
 from bench.providers.base import Endpoint
-from bench.records import read_jsonl
+from bench.records import CLIENT_STOPPED, SENT_JOURNALS, RawResult, clean, make_record, read_jsonl
 
 TOOL_VERSION = "0.1.0"
 RESUME_GAP_S = 1.0
@@ -76,6 +78,7 @@ class RunDir:
         meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
         done = set(meta.get("completed_levels", []))
         records = path / "records.jsonl"
+        _recover_unrecorded(path, config, str(meta["run_id"]))
         last_end = 0.0
         if records.is_file():
             frame = read_jsonl(records)
@@ -117,17 +120,81 @@ class RunDir:
             self.meta.setdefault("early_stops", {})[_level_key(label, level)] = stop_reason
         self.save()
 
-    def finish(self, *, interrupted: bool) -> None:
-        """Mark the run complete or interrupted."""
-        self.meta["status"] = "interrupted" if interrupted else "complete"
+    def finish(self, *, interrupted: bool, failed: str | None = None) -> None:
+        """Mark the run complete, interrupted, or failed (``failed`` says why)."""
+        self.meta["status"] = "failed" if failed else "interrupted" if interrupted else "complete"
+        if failed:
+            self.meta["failure"] = failed
         self.meta["ended_at"] = dt.datetime.now(dt.UTC).isoformat()
         self.save()
+
+    def fail(self, reason: str, *, discard_if_empty: bool) -> None:
+        """The sweep raised: remove this directory if it holds no records (and
+        ``discard_if_empty``), else mark it failed with ``reason`` in run.json."""
+        records = self.path / "records.jsonl"
+        empty = not records.is_file() or records.stat().st_size == 0
+        if discard_if_empty and empty:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        self.finish(interrupted=False, failed=reason)
 
     def save(self) -> None:
         """Write run.json atomically."""
         tmp = self.path / "run.json.tmp"
         tmp.write_text(json.dumps(self.meta, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.path / "run.json")
+
+
+def _recover_unrecorded(path: Path, config: SweepConfig, run_id: str) -> int:
+    """Give every request the killed process (or a dead worker process) sent but never
+    recorded a row (status ``cancelled``, code ``ClientStopped``) from its journal line;
+    returns how many."""
+    journals = sorted(path.glob(SENT_JOURNALS))
+    if not journals:
+        return 0
+    records = path / "records.jsonl"
+    lines = records.read_text(encoding="utf-8").splitlines() if records.is_file() else []
+    recorded = {row["request_id"] for row in _rows(lines)}
+    code, message = CLIENT_STOPPED
+    missing = []
+    for journal in journals:
+        for sent in _rows(journal.read_text(encoding="utf-8").splitlines()):
+            if sent["request_id"] in recorded:
+                continue
+            recorded.add(sent["request_id"])
+            raw = RawResult(
+                sent["start_s"], status="cancelled", error_code=code, error_message=message
+            )
+            row = make_record(
+                raw, 0.0, run_id=run_id, request_id=sent["request_id"],
+                provider=config.endpoint.provider, model_id=config.endpoint.model_id,
+                prompt_label=sent["prompt_label"], mode=config.mode, level=sent["level"],
+                batch=sent["batch"], max_tokens=sent["max_tokens"],
+                temperature=config.temperature, scheduled_s=_nan(sent["scheduled_s"]),
+                worker=sent.get("worker", 0),
+            )  # fmt: skip
+            missing.append(json.dumps({k: clean(v) for k, v in row.items()}))
+    if missing:
+        with records.open("a", encoding="utf-8") as fh:
+            fh.write("".join(f"{line}\n" for line in missing))
+    for journal in journals:
+        journal.unlink()
+    return len(missing)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _rows(lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON objects of ``lines``; a line cut by a kill (the last one) is skipped."""
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def read_config(path: Path) -> SweepConfig:

@@ -1,4 +1,4 @@
-"""Load strategies (DESIGN §5): when each request of a level is sent.
+"""Load strategies (docs/architecture.md): when each request of a level is sent.
 
 A strategy only decides *when*; it calls ``ctx.launch(batch, scheduled_pc)``, which sends one
 request and returns its task. Schedules are computed up front from ``time.perf_counter()`` so a

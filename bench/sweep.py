@@ -1,8 +1,15 @@
 """Sweeps: one load mode over a list of levels, per prompt set, recorded request by request.
 
 ``run_sweep(config)`` returns the run directory (``run.json``, ``records.jsonl``,
-``records.parquet``). Ctrl-C cancels what is in flight (``cancelled`` rows), flushes, and raises
-``SweepInterrupted`` naming the directory to ``--resume``.
+``records.parquet``). The level runner is ``bench.engine``: one ``Engine`` on this loop
+(``LocalDriver``), or shards of each level in worker processes (``--workers``,
+``bench.workers``) or Ray actors (``--ray``, ``bench.distributed``) whose rows this process
+writes. Every request is journalled (``records.sent*.jsonl``) before it is sent. The first
+Ctrl-C stops sending and finishes the requests in flight (it says how many, counting down); a
+second one cancels them now (``cancelled`` rows). Either way every sent request has one row, and
+``SweepInterrupted`` names the directory to ``--resume``. When every request of the run's first
+batch fails, the sweep stops and raises ``SweepFailed``; a dead worker raises
+``SweepIncomplete``.
 """
 
 from __future__ import annotations
@@ -12,23 +19,41 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from bench.config import SweepConfig, SweepError
-from bench.emulator.profile import DEFAULT_PROFILE
-from bench.emulator.runner import EmulatorProcess
 from bench.engine import Driver, LevelJob, LocalDriver, RecordContext, quiet_gc
 from bench.loop import run
 from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
-from bench.records import RecordWriter
+from bench.records import SENT_JOURNAL, SENT_JOURNALS, RecordWriter
 from bench.rundir import RunDir, read_config
 from bench.workers import ProcessDriver, WorkerDied
+
+FIRST_BATCH_MAX = 10  # the first-batch check looks at most at this many requests
+
+
+class SweepInterrupted(Exception):
+    """The sweep was stopped by Ctrl-C; finished requests are on disk in ``run_dir``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(f"sweep interrupted; resume with: llmcap bench --resume {run_dir}")
+        self.run_dir = run_dir
+
+
+class SweepFailed(Exception):
+    """Every request of the first batch failed; the sweep stopped. ``reason`` says how."""
+
+    def __init__(self, run_dir: Path, reason: str) -> None:
+        super().__init__(f"{reason}; the rows are in {run_dir}/records.jsonl")
+        self.run_dir = run_dir
+        self.reason = reason
 
 
 class SweepIncomplete(Exception):
@@ -48,49 +73,50 @@ def provider_name(endpoint: Endpoint) -> str:
     return endpoint.provider
 
 
-class SweepInterrupted(Exception):
-    """The sweep was stopped by Ctrl-C; finished requests are on disk in ``run_dir``."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(f"sweep interrupted; resume with: llmcap bench --resume {run_dir}")
-        self.run_dir = run_dir
-
-
-def run_sweep(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:
+def run_sweep(
+    config: SweepConfig | None = None,
+    *,
+    resume: Path | None = None,
+    live_endpoint_url: str | None = None,
+) -> Path:
     """Run a sweep, or resume the one in ``resume`` (its stored configuration is used); returns
     the run directory.
 
-    With neither ``endpoint.endpoint_url`` nor ``endpoint.region`` set, the built-in emulator
-    (``emulator_profile``, default ``llama3.3-70b-bedrock``) is started in a child process and
-    measured instead: the embedded default.
+    ``live_endpoint_url`` points the sweep at an endpoint that is not part of its stored
+    configuration — the embedded emulator, which the ``llmcap`` command starts when neither
+    ``endpoint.endpoint_url`` nor ``endpoint.region`` is set (bench reaches endpoints by URL
+    only and never starts one itself).
     """
     if resume is not None:
         config = read_config(resume)
     if config is None:
         raise SweepError("run_sweep needs a SweepConfig or resume=RUN_DIR")
     config.validate()
+    load_prompt_sets(config.prompt)  # a bad --prompt fails before anything starts
     if config.ray is not None:
         from bench.distributed import check_cluster
 
         check_cluster(config.ray)
     endpoint = config.endpoint
-    embedded = endpoint.endpoint_url is None and endpoint.region is None
+    if live_endpoint_url is not None:
+        endpoint = replace(endpoint, endpoint_url=live_endpoint_url)
+    elif endpoint.endpoint_url is None and endpoint.region is None:
+        raise SweepError(
+            "no endpoint: set Endpoint(endpoint_url=...) or Endpoint(region=...), or run "
+            "`llmcap bench` without either to measure the built-in emulator"
+        )
     if resume is None and config.workers is None and config.ray is None:
-        here = embedded or _on_this_host(endpoint.endpoint_url)
+        here = _on_this_host(endpoint.endpoint_url)
         n = config.default_workers(endpoint_on_this_host=here, cores=os.cpu_count())
         config = replace(config, workers=n)
-    if embedded:
-        profile = config.emulator_profile or DEFAULT_PROFILE
-        config = replace(config, emulator_profile=profile)
-        with EmulatorProcess(profile, seed=config.seed) as emu:
-            print(
-                f"No --endpoint-url or --region given: measuring the built-in emulator "
-                f"(profile {profile}) at {emu.url}. Pass --region to measure Amazon Bedrock.",
-                file=sys.stderr,
-            )
-            live = replace(endpoint, endpoint_url=emu.url)
-            return run(_Sweep(config, resume, live).run())
-    return run(_Sweep(config, resume, endpoint).run())
+    sweep = _Sweep(config, resume, endpoint)
+    try:
+        return run(sweep.run())
+    except (SweepInterrupted, SweepFailed, SweepIncomplete):
+        raise
+    except BaseException as exc:  # never leave an empty run directory behind
+        sweep.rundir.fail(f"{type(exc).__name__}: {exc}", discard_if_empty=resume is None)
+        raise
 
 
 def _on_this_host(url: str | None) -> bool:
@@ -106,20 +132,75 @@ class _Sweep:
         self.stop_all = asyncio.Event()
         self.state: LevelState | None = None
         self.level_stopped = False
+        self.interrupts = 0  # Ctrl-Cs so far: 1 finishes what is in flight, 2 cancels it
         self._probe_provider: Provider | None = None
+        # The run's first batch (its first requests sent, up to FIRST_BATCH_MAX), to stop the
+        # run when all of them fail; judged by what was sent first, not what finished first.
+        # With workers, "first" is the order their journal entries reach this process.
+        self.first_batch_size = 0
+        self.first_batch: set[str] = set()
+        self.first_batch_failed: set[str] = set()
+        self.first_batch_judged = False
+        self.failed_reason: str | None = None
 
     @property
     def config(self) -> SweepConfig:
         """The run's configuration, as stored in run.json (the same on a resume)."""
         return self.rundir.config
 
+    # -- what the driver reports ----------------------------------------------------------------
+    def _sent_here(self, entry: dict[str, Any]) -> None:
+        """A request of this process is about to leave: its journal line goes to the OS first
+        (``bench.records.RecordWriter.note_sent``), so ``--resume`` can write its row if this
+        process is killed before it does."""
+        self.writer.note_sent(entry)
+        self.writer.flush_sent()
+        self._note_first(entry["request_id"])
+
+    def _sent_by_workers(self, entries: list[dict[str, Any]], journaled: bool) -> None:
+        """Journal entries a worker reported (already on disk there when ``journaled``)."""
+        for entry in entries:
+            if not journaled:
+                self.writer.note_sent(entry)
+            self._note_first(entry["request_id"])
+        self.writer.flush_sent()
+
+    def _note_first(self, rid: str) -> None:
+        if len(self.first_batch) < self.first_batch_size:
+            self.first_batch.add(rid)
+
     def _row(self, row: dict[str, Any]) -> None:
         """A finished request's row, from this process or a worker: write, count, check."""
         state = self.state
         assert state is not None
         self.writer.write(row)
-        state.add(row["status"], row["ttft_s"], row["tps"])
+        status = row["status"]
+        waited_s = _num(row["first_token_s"]) - _num(row["start_s"])
+        state.add(status, waited_s, row["output_tokens"], row["error_code"], row["error_message"])
+        self._check_first_batch(state, status, row["request_id"])
         self._check_error_rate(state)
+
+    def _check_first_batch(self, state: LevelState, status: str, rid: str) -> None:
+        """Stop the run when every request of its first batch failed (a wrong endpoint, key
+        or model id), instead of recording a whole sweep of errors. Throttles do not count:
+        a quota that binds is what a sweep measures."""
+        if self.first_batch_judged or rid not in self.first_batch:
+            return
+        if status in ("ok", "cancelled", "throttled"):
+            self.first_batch_judged = True
+            return
+        self.first_batch_failed.add(rid)
+        if len(self.first_batch_failed) < self.first_batch_size:
+            return
+        self.first_batch_judged = True
+        if self.config.stop_on_first_batch_failure:
+            self.failed_reason = (
+                f"all {self.first_batch_size} requests of the first batch failed "
+                f"({state.failures_by_code()})"
+            )
+            self.level_stopped = True
+            self.stop_all.set()
+            self.driver.drain()
 
     def _check_error_rate(self, state: LevelState) -> None:
         limit = self.config.stop_on_error_rate
@@ -135,10 +216,25 @@ class _Sweep:
                 f"{state.finished} requests ({counts})"
             )
 
-    def _interrupt(self) -> None:
-        """Ctrl-C: launch nothing more and cancel what is in flight."""
-        if not self.stop_all.is_set():
-            self.stop_all.set()
+    def _on_interrupt(self) -> None:
+        """Ctrl-C: the first stops sending and lets the requests in flight finish; the
+        second cancels them now."""
+        self.interrupts += 1
+        self.stop_all.set()
+        n = self.driver.inflight
+        if self.interrupts == 1:
+            self.driver.drain()
+        if self.interrupts == 1 and n == 0:
+            print("\nCtrl-C: sending stopped.", file=sys.stderr, flush=True)
+        elif self.interrupts == 1:
+            print(
+                f"\nCtrl-C: sending stopped; finishing the {n} requests in flight "
+                "(Ctrl-C again cancels them now).",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif self.interrupts == 2:
+            print(f"\nCtrl-C again: cancelling the {n} requests in flight.", file=sys.stderr)
             self.driver.stop()
 
     # -- the run --------------------------------------------------------------------------------
@@ -164,20 +260,25 @@ class _Sweep:
             # Without --workers: one actor per live node of the cluster (counted on connect).
             pool = -(-config.pool_size() // workers) + 8
             n = config.workers or 0
-            return RayDriver(self.endpoint, pool, ctx, n, self._row, config.ray)
+            return RayDriver(
+                self.endpoint, pool, ctx, n, self._row, self._sent_by_workers, config.ray
+            )
         if workers > 1:
             pool = -(-config.pool_size() // workers) + 8
-            return ProcessDriver(self.endpoint, pool, ctx, workers, self._row)
+            return ProcessDriver(
+                self.endpoint, pool, ctx, workers, self._row, self._sent_by_workers,
+                self.rundir.path,
+            )  # fmt: skip
         provider = make_provider(self.endpoint, config.pool_size())
         self._probe_provider = provider
-        return LocalDriver(provider, ctx, self._row, self.stop_all)
+        return LocalDriver(provider, ctx, self._row, self.stop_all, self._sent_here)
 
     async def _run(self) -> Path:
         config = self.rundir.config
         loop = self.main_loop = asyncio.get_running_loop()
-        self.driver = self._make_driver()
-        loop.add_signal_handler(signal.SIGINT, self._interrupt)
         self.writer = RecordWriter(self.rundir.path)
+        self.driver = self._make_driver()
+        loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
         progress = SweepProgress(config.progress)
         incomplete: str | None = None
         try:
@@ -203,13 +304,22 @@ class _Sweep:
                 await self._probe_provider.aclose()
             self.writer.compact()
             self.writer.close()
-            self.rundir.finish(interrupted=self.stop_all.is_set() or incomplete is not None)
+            if incomplete is None:  # every worker's journalled request has its row
+                for journal in self.rundir.path.glob(SENT_JOURNALS):
+                    if journal.name != SENT_JOURNAL:
+                        journal.unlink(missing_ok=True)
+            self.rundir.finish(
+                interrupted=self.interrupts > 0 or incomplete is not None,
+                failed=self.failed_reason,
+            )
             if incomplete is not None:
                 self.rundir.meta["status"] = "incomplete"
                 self.rundir.meta["incomplete_reason"] = incomplete
                 self.rundir.save()
         if incomplete is not None:
             raise SweepIncomplete(self.rundir.path, incomplete)
+        if self.failed_reason is not None:
+            raise SweepFailed(self.rundir.path, self.failed_reason)
         if self.stop_all.is_set():
             raise SweepInterrupted(self.rundir.path)
         return self.rundir.path
@@ -218,6 +328,8 @@ class _Sweep:
         plan = self.rundir.config.plan(level)
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
+        if self.first_batch_size == 0:
+            self.first_batch_size = max(1, min(FIRST_BATCH_MAX, int(level)))
         progress.start_level(self.state)
         ticker = asyncio.get_running_loop().create_task(self._tick(progress))
         try:
@@ -228,7 +340,7 @@ class _Sweep:
             ticker.cancel()
             self.state.launched = self.driver.launched
         progress.end_level(self.state)
-        if not self.stop_all.is_set():
+        if self.failed_reason is None and not self.stop_all.is_set():
             self.rundir.mark_done(pset.label, level, self.state.stop_reason)
             self.writer.compact()
             if self.rundir.config.drain_s > 0:
@@ -239,11 +351,17 @@ class _Sweep:
             await asyncio.wait_for(self.stop_all.wait(), seconds)
 
     async def _tick(self, progress: SweepProgress) -> None:
+        last = -1.0
         while True:
             if self.state is not None:
                 self.state.launched = self.driver.launched
             progress.inflight = self.driver.active
             progress.refresh()
+            now = time.monotonic()
+            inflight = self.driver.inflight
+            if self.interrupts == 1 and inflight and now - last >= 1.0:
+                last = now  # the countdown of the first Ctrl-C, once a second
+                progress.finishing(inflight)
             await asyncio.sleep(0.25)
 
     async def _prepare_prompts(self, sets: list[PromptSet]) -> list[PromptSet]:
@@ -282,3 +400,8 @@ class _Sweep:
         n = self.rundir.config.warmup
         for pset in sets if n > 0 else []:
             await self.driver.warmup(n, pset.prompts[0], self.rundir.config.temperature)
+
+
+def _num(value: Any) -> float:
+    """A row's time (NaN when it never happened: None after a JSON round trip)."""
+    return float("nan") if value is None else float(value)

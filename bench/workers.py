@@ -8,14 +8,22 @@ writes the rows the workers stream back into the one ``records.jsonl`` (with a `
 column). Every process stamps with ``time.perf_counter()`` — ``CLOCK_MONOTONIC`` on Linux, one
 clock for the whole host — relative to the parent's origin, so rows need no clock correction.
 
-Ctrl-C reaches the parent, which tells every worker to cancel what is in flight; each
-cancelled request still sends its row. A worker that dies ends the level: the others are
+Each worker journals every request as it launches it in its own file in the run directory
+(``records.sent.wN.jsonl``, on disk before the request leaves) and reports the journal entries to
+the parent with its rows, so the parent knows which requests were sent first (the first-batch
+stop). After a killed sweep or a dead worker, ``--resume`` gives every journalled request
+without a row its ``ClientStopped`` row; a clean end deletes the worker journals.
+
+Ctrl-C reaches the parent (workers ignore SIGINT): the first one tells every worker to launch
+nothing more and finish what is in flight (``drain``), a second one to cancel it now (``stop``);
+each cancelled request still sends its row. A worker that dies ends the level: the others are
 stopped, the level is not marked done and the run is marked incomplete (``WorkerDied``), to be
 finished with ``--resume``.
 
 Messages (pickled over a pipe), parent → worker: ``prepare`` (a ``LevelJob``), ``go`` (t0),
-``warmup`` (n, prompt), ``stop_level``, ``stop``, ``exit``; worker → parent: ``ready``,
-``rows`` (rows, launched, in flight), ``done``, ``failed`` (message).
+``warmup`` (n, prompt), ``stop_level``, ``drain``, ``stop``, ``exit``; worker → parent:
+``ready``, ``rows`` (journal entries, rows, launched, active, in flight), ``done``, ``failed``
+(message).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from bench.engine import Engine, LevelJob, RecordContext, RowSink, preopen, quiet_gc
@@ -36,6 +45,7 @@ from bench.loop import run
 from bench.prompts import Prompt
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint
+from bench.records import SentJournal, worker_journal
 
 START_LEAD_S = 0.1  # t0 is this far ahead of the broadcast: every worker hears it in time
 FLUSH_S = 0.05  # rows are sent to the parent in batches this often
@@ -46,13 +56,24 @@ class WorkerDied(RuntimeError):
     """A worker process ended without finishing its shard; the run is incomplete."""
 
 
+# Receives journal entries reported by a worker, in its launch order; ``journaled`` is False
+# when the worker has no disk of the run's own (a Ray actor) and the parent must journal them.
+SentReport = Callable[[list[dict[str, Any]], bool], None]
+
+
 # -- the worker side ----------------------------------------------------------------------------
-def worker_main(conn: Connection, endpoint: Endpoint, pool_size: int, ctx: RecordContext) -> None:
+def worker_main(
+    conn: Connection,
+    endpoint: Endpoint,
+    pool_size: int,
+    ctx: RecordContext,
+    run_dir: Path | None = None,
+) -> None:
     """A worker process's entry point: serve the parent's commands until ``exit``."""
     # Ctrl-C reaches every process of the terminal's group; the parent coordinates the stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with quiet_gc():
-        run(WorkerServer(conn, endpoint, pool_size, ctx).serve())
+        run(WorkerServer(conn, endpoint, pool_size, ctx, run_dir=run_dir).serve())
 
 
 class WorkerServer:
@@ -66,13 +87,17 @@ class WorkerServer:
         pool_size: int,
         ctx: RecordContext,
         send: Callable[[tuple[Any, ...]], None] | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         self.conn = conn
         self._send = send or self._pipe_send
         self.endpoint = endpoint
         self.pool_size = pool_size
         self.ctx = ctx
+        self.run_dir = run_dir  # None: no shared disk (a Ray actor), the parent journals
         self.rows: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.journal: SentJournal | None = None
         self.job: LevelJob | None = None
 
     def _pipe_send(self, msg: tuple[Any, ...]) -> None:
@@ -111,7 +136,9 @@ class WorkerServer:
         """Create the provider and the engine (on the running loop)."""
         self.stop_all = asyncio.Event()
         self.provider = make_provider(self.endpoint, self.pool_size)
-        self.engine = Engine(self.provider, self.ctx, self.rows.append, self.stop_all)
+        if self.run_dir is not None:
+            self.journal = SentJournal(self.run_dir / worker_journal(self.ctx.worker))
+        self.engine = Engine(self.provider, self.ctx, self.rows.append, self.stop_all, self._sent)
         self._flusher = asyncio.get_running_loop().create_task(self._flush_every())
         self._level: asyncio.Task[None] | None = None
 
@@ -132,6 +159,8 @@ class WorkerServer:
             self._send(("ready", n))
         elif kind == "stop_level":
             self.engine.level_stopped = True
+        elif kind == "drain":
+            self.stop_all.set()
         elif kind == "stop":
             self.stop_all.set()
             await self.engine.cancel_inflight()
@@ -146,15 +175,24 @@ class WorkerServer:
         self.flush()
         self._send(("done",))
 
+    def _sent(self, entry: dict[str, Any]) -> None:
+        """A request is about to leave: journal it on disk here, and report it."""
+        if self.journal is not None:
+            self.journal.note(entry)
+            self.journal.flush()
+        self.sent.append(entry)
+
     def flush(self) -> None:
-        """Send the rows finished since the last flush, with the live counters."""
+        """Send the journal entries and rows since the last flush, with the live counters."""
+        sent, self.sent[:] = list(self.sent), []
         rows, self.rows[:] = list(self.rows), []
-        self._send(("rows", rows, self.engine.launched, self.engine.active))
+        engine = self.engine
+        self._send(("rows", sent, rows, engine.launched, engine.active, len(engine.inflight)))
 
     async def _flush_every(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_S)
-            if self.rows or self.engine.active:
+            if self.rows or self.sent or self.engine.active or self.engine.inflight:
                 self.flush()
 
     async def close(self) -> None:
@@ -167,6 +205,8 @@ class WorkerServer:
         self._flusher.cancel()
         with contextlib.suppress(Exception):
             self.flush()
+        if self.journal is not None:  # the parent deletes it once every row is written
+            self.journal.close(delete=False)
         await self.provider.aclose()
 
 
@@ -184,6 +224,7 @@ class _Worker:
         self.conn = conn
         self.launched = 0
         self.active = 0
+        self.inflight = 0
         self.alive = True
         self.waiting: asyncio.Future[tuple[Any, ...]] | None = None
 
@@ -192,13 +233,22 @@ class ProcessDriver:
     """N worker processes driven level by level; rows go to ``sink`` on the parent's loop."""
 
     def __init__(
-        self, endpoint: Endpoint, pool_size: int, ctx: RecordContext, n: int, sink: RowSink
+        self,
+        endpoint: Endpoint,
+        pool_size: int,
+        ctx: RecordContext,
+        n: int,
+        sink: RowSink,
+        sent: SentReport,
+        run_dir: Path | None,
     ) -> None:
         self.endpoint = endpoint
         self.pool_size = pool_size
         self.ctx = ctx
         self.n = n
         self.sink = sink
+        self.sent = sent
+        self.run_dir = run_dir
         self.workers: list[_Worker] = []
         self.dead: str | None = None
         self._closing = False
@@ -213,6 +263,11 @@ class ProcessDriver:
         """Requests in flight, all workers (as of their last report)."""
         return sum(w.active for w in self.workers)
 
+    @property
+    def inflight(self) -> int:
+        """Launched requests without a row yet, all workers (as of their last report)."""
+        return sum(w.inflight for w in self.workers)
+
     def describe(self) -> dict[str, Any]:
         """For run.json: how the load was spread."""
         return {"kind": "processes", "count": self.n, "pids": [w.proc.pid for w in self.workers]}
@@ -226,7 +281,7 @@ class ProcessDriver:
             ctx = replace(self.ctx, worker=i)
             proc = mp.Process(
                 target=worker_main,
-                args=(child, self.endpoint, self.pool_size, ctx),
+                args=(child, self.endpoint, self.pool_size, ctx, self.run_dir),
                 name=f"llmcap-worker-{i}",
                 daemon=True,
             )
@@ -250,7 +305,9 @@ class ProcessDriver:
 
     def _on_message(self, worker: _Worker, msg: tuple[Any, ...]) -> None:
         if msg[0] == "rows":
-            _, rows, worker.launched, worker.active = msg
+            _, sent, rows, worker.launched, worker.active, worker.inflight = msg
+            if sent:  # before the rows: a request's journal entry comes no later than its row
+                self.sent(sent, self.run_dir is not None)
             for row in rows:
                 self.sink(row)
             return
@@ -316,8 +373,15 @@ class ProcessDriver:
         for worker in self.workers:
             self._send(worker, ("stop_level",))
 
+    def drain(self) -> None:
+        """The first Ctrl-C (or a failed first batch): every worker launches nothing more and
+        finishes what it has in flight."""
+        for worker in self.workers:
+            self._send(worker, ("drain",))
+
     def stop(self) -> None:
-        """Ctrl-C: every worker cancels what it has in flight (each still sends its row)."""
+        """The second Ctrl-C: every worker cancels what it has in flight (each still sends its
+        row)."""
         for worker in self.workers:
             self._send(worker, ("stop",))
 

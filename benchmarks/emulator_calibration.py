@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from bench.emulator import DEFAULT_PROFILE, Profile, load_profile
-from bench.emulator.simulate import interval_medians
+from capacity.serving._simulate import interval_medians
+from emulator import DEFAULT_PROFILE, Profile, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / "data" / "reference" / "seed_blog_interval_medians.csv"

@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.emulator.runner import free_port
+from emulator.runner import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "us.meta.llama3-3-70b-instruct-v1%3A0"

@@ -1,7 +1,7 @@
 """Speed of the modelling core: load, summarize and fit 1,000,000 request records.
 
 Writes a synthetic closed-loop sweep (two prompt sizes × 7 levels, 2 % throttled; see
-``capacity.synthetic``) as a run directory with ``records.parquet``, then times
+``capacity.records._synthetic``) as a run directory with ``records.parquet``, then times
 ``load_records`` (with full validation), ``summarize`` and ``fit_capacity`` (USL fits, quantile
 regressions on ≤ 1,000 rows per level, 200 bootstrap replicates). Target: under 5 s in total.
 
@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from capacity.fit import fit_capacity
-from capacity.records import load_records
-from capacity.summary import summarize
-from capacity.synthetic import SyntheticPrompt, synthetic_records
+from capacity.fitting._fit import fit_capacity
+from capacity.records._load import load_records
+from capacity.records._summary import summarize
+from capacity.records._synthetic import SyntheticPrompt, synthetic_records
 
 PROMPTS = (
     SyntheticPrompt("small", 43),

@@ -55,9 +55,9 @@ import numpy as np
 import pandas as pd
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator.runner import EmulatorProcess
 from bench.prompts import load_prompt_sets
 from bench.providers.bedrock import bedrock_client
+from emulator.runner import EmulatorProcess
 
 MODEL = "us.meta.llama3-3-70b-instruct-v1:0"
 AIPERF = Path("/work/shared/peers/aiperf.sh")
@@ -119,13 +119,22 @@ def seed_baseline(
     return df
 
 
+def sweep_records(run_dir: Path) -> pd.DataFrame:
+    """A run's raw records with the client's TTFT and TPOT beside them (bench writes raw
+    stamps only; these are capacity.records' definitions)."""
+    df = read_jsonl(run_dir / "records.jsonl")
+    df["ttft_s"] = df.first_token_s - df.start_s
+    df["tpot_s"] = (df.last_token_s - df.first_token_s) / (df.output_tokens - 1)
+    return df
+
+
 def llmcap_run(url: str, client: str, level: int, duration_s: float, out: Path) -> pd.DataFrame:
     config = SweepConfig(
         endpoint=Endpoint(endpoint_url=url, client=client), prompt="small", mode="concurrency",
         levels=(level,), duration_s=duration_s, max_tokens=350, out=out, progress=False,
         warmup=level,
     )  # fmt: skip
-    df = read_jsonl(run_sweep(config) / "records.jsonl")
+    df = sweep_records(run_sweep(config))
     df["chunks"] = df.output_tokens  # one token per event in the default profile
     return df[df.status == "ok"]
 
@@ -169,8 +178,8 @@ def heaviest_level(url: str, out: Path, batches: int) -> dict[str, float]:
         endpoint=Endpoint(endpoint_url=url), prompt="large", mode="interval", levels=(50,),
         batches=batches, interval_s=1.0, max_tokens=350, out=out, progress=False,
     )  # fmt: skip
-    df = read_jsonl(run_sweep(config) / "records.jsonl")
-    per_batch = df.groupby("batch").lateness_s.max() * 1e3
+    df = sweep_records(run_sweep(config))
+    per_batch = (df.start_s - df.scheduled_s).groupby(df.batch).max() * 1e3
     return {
         "batches": float(len(per_batch)),
         "p50_ms": float(per_batch.median()),
@@ -235,7 +244,7 @@ def llmcap_closed(
         max_tokens=tokens, out=out, progress=False, workers=workers,
     )  # fmt: skip
     cpu0, child0 = time.process_time(), children_cpu_s()
-    df = read_jsonl(run_sweep(config) / "records.jsonl")
+    df = sweep_records(run_sweep(config))
     cpu = time.process_time() - cpu0 + children_cpu_s() - child0
     return df[df.status == "ok"], cpu
 
@@ -377,7 +386,7 @@ def burst_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
                 mode="interval", levels=(args.burst_size,), batches=args.burst_batches,
                 interval_s=args.burst_interval_s, max_tokens=20, out=out, progress=False,
             )  # fmt: skip
-            df = read_jsonl(run_sweep(config) / "records.jsonl")
+            df = sweep_records(run_sweep(config))
             late = (df.start_s - df.scheduled_s) * 1e3
             spread = late.groupby(df.batch).max()
             row = {

@@ -25,7 +25,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from bench.emulator import (
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._model import Basis
+from capacity.fitting._usl import fit_usl
+from capacity.records._summary import summarize
+from capacity.records._validate import validate_records
+from emulator import (
     DEFAULT_PROFILE,
     Profile,
     SimResult,
@@ -34,11 +39,6 @@ from bench.emulator import (
     simulate,
     simulate_closed_loop,
 )
-from capacity.fit import fit_capacity
-from capacity.model import Basis
-from capacity.summary import summarize
-from capacity.usl import fit_usl
-from capacity.validate import validate_records
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FIGURES = ROOT / "data" / "reference" / "seed_blog_figures.csv"

@@ -1,10 +1,10 @@
 """Errors of the modelling core: bad input is named with its location and the fix.
 
 CapacityError
-├── RecordsError   a records file or frame breaks the schema or the metric rules (DESIGN §3–4)
+├── RecordsError   a records file or frame breaks the schema or the metric rules
 ├── FitError       the data cannot support the requested fit (too few levels, no ok requests)
 ├── ModelFileError a saved CapacityModel cannot be read (format, version, fields)
-└── PlanInputError an invalid quota, workload or SLO (capacity.quota)
+└── PlanInputError an invalid quota, workload or SLO (capacity.planning._inputs)
 """
 
 from __future__ import annotations

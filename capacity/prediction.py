@@ -1,5 +1,5 @@
-"""What a fitted performance model predicts at one operating point: the seam between the
-modelling core (``capacity.model``) and the quota planner (``capacity.plan``)."""
+"""What a performance model predicts at one operating point: the seam between the models (the
+fitted ``CapacityModel``, the calibrated twin) and the quota planner (``capacity.planning``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ class Prediction:
 
     ``tps_*`` are per-request decode speeds (1 / TPOT, tokens/s); ``system_output_tps`` is the
     output tokens/s of the whole endpoint at that concurrency; latency quantiles are keyed by
-    quantile (0.5, 0.95, 0.99), in seconds, for the output length the model was fitted on.
+    quantile (0.5, 0.95, 0.99), in seconds, for ``output_tokens``-token answers (the output
+    length the model was fitted on; None when unknown). ``measured_concurrency_max`` is the
+    largest in-flight count the model's evidence covered (None when unknown): beyond it the
+    prediction is an extrapolation, and ``extrapolated`` says so.
     """
 
     concurrency: float
@@ -26,6 +29,8 @@ class Prediction:
     ttlt_s: Mapping[float, float]
     extrapolated: bool = False
     notes: tuple[str, ...] = field(default=())
+    output_tokens: float | None = None
+    measured_concurrency_max: float | None = None
 
 
 class Predictor(Protocol):

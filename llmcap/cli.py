@@ -1,41 +1,72 @@
 """``llmcap``: the one console script; the composition root over ``bench`` and ``capacity``.
 
 Each subcommand lives in ``llmcap/commands/<name>.py`` and exposes ``register(subparsers)``,
-which adds its parser and sets ``func``, the handler returning the exit code.
+which adds its parser and sets ``func``, the handler returning the exit code. Handlers raise
+typed errors; ``main`` turns every one of them into a single line (``llmcap.errors``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from bench.emulator.profile import ProfileError
-from llmcap.commands import bench, demo, emulate, fit, plan, summarize
+from llmcap.commands import (
+    bench,
+    demo,
+    emulate,
+    fit,
+    plan,
+    probe,
+    quotas,
+    request_increase,
+    summarize,
+    twin,
+    usage,
+)
+from llmcap.errors import EXIT_USAGE, describe
 
-COMMANDS = (demo, bench, summarize, fit, plan, emulate)
+COMMANDS = (
+    demo, bench, summarize, fit, plan, emulate, twin, probe, quotas, usage, request_increase,
+)  # fmt: skip
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line with the fix, not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message> (see <prog> --help)`` and exit 2."""
+        first = message.strip().splitlines()[0] if message.strip() else "invalid arguments"
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {first} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="llmcap",
         description="Capacity planning and quota modelling for LLM endpoints.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in COMMANDS:
         command.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``llmcap`` console script."""
+    """Entry point of the ``llmcap`` console script: one line per failure, never a traceback
+    (``LLMCAP_DEBUG=1`` re-raises for one)."""
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except ProfileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as exc:
+        if os.environ.get("LLMCAP_DEBUG") == "1":
+            raise
+        failure = describe(exc, aws_profile=getattr(args, "aws_profile", None))
+        sys.stdout.flush()
+        print(failure.line, file=sys.stderr)
+        return failure.code
     return code
 
 

@@ -1,4 +1,4 @@
-"""Providers: how a request reaches an endpoint (DESIGN §2: I/O lives in ``bench``)."""
+"""Providers: how a request reaches an endpoint (docs/architecture.md: I/O lives in ``bench``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A lean incremental decoder of the AWS event-stream framing (the client side of DESIGN §6).
+"""A lean incremental decoder of the AWS event-stream framing (the client side; see
+docs/architecture.md, "Bedrock facts").
 
 botocore's decoder is general and slow per message; a load generator decodes tens of thousands
 of messages a second, so this one does only what a stream reader needs: validate both CRCs,

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
-from capacity.validate import ensure_records
+from capacity.records._validate import ensure_records
 
 Floats = npt.NDArray[np.float64]
 

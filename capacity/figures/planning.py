@@ -9,18 +9,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from capacity.figures._common import SI_FORMATTER, new_figure, si, style_axes
-from capacity.plan import CONSTRAINTS, CapacityPlan, plan_capacity
+from capacity.planning._inputs import Quota, Slo, Workload
+from capacity.planning._plan import CONSTRAINTS, CapacityPlan, plan_capacity
+from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Prediction, Predictor
-from capacity.quota import Quota, Slo, Workload
-from capacity.request import QuotaRequest, required_quota
 
 POINTS = 80
 """TPM values evaluated across the range."""
 
 DESCRIPTIONS = {
-    "tpm_admission": "TPM, admission view (input + max_tokens reserved)",
-    "tpm_settlement": "TPM, settlement view (input + burndown × output)",
-    "rpm": "RPM",
+    "tpm": "TPM, sustained (refill pays input + burndown × output)",
+    "tpm_inflight": "TPM, reservations held by requests in flight",
+    "rpm": "RPM (where enforced)",
     "tpd": "TPD (tokens per day)",
     "slo": "endpoint (SLO or peak throughput, from the model)",
 }
@@ -159,7 +159,7 @@ def _mark_quotas(ax: Axes, plan: CapacityPlan, request: QuotaRequest | None) -> 
                 ("rpm", plan.quota.rpm, request.rpm),
                 ("tpd", plan.quota.tpd, request.tpd),
             )
-            if current is not None and value > current
+            if current is not None and value is not None and value > current
         ]
         if raise_too:
             verdict += "; also raise " + " and ".join(raise_too)

@@ -2,7 +2,7 @@
 
 The x axis is the **measured** in-flight concurrency of each level (time-weighted sweep-line
 mean, ``summarize``'s ``concurrency_mean``) unless a model fitted on offered levels is given:
-curves are drawn on the basis they were fitted on (DESIGN §4).
+curves are drawn on the basis they were fitted on (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from capacity.figures._common import PALETTE, Floats, new_figure, si, style_axes, text_of
-from capacity.model import Basis, CapacityModel, Knees, PromptModel
-from capacity.summary import summarize
-from capacity.usl import EXTRAPOLATION_LIMIT, UslFit
-from capacity.validate import ensure_records
+from capacity.fitting._model import CapacityModel
+from capacity.fitting._prompt import Basis, Knees, PromptModel
+from capacity.fitting._usl import EXTRAPOLATION_LIMIT, UslFit
+from capacity.records._summary import summarize
+from capacity.records._validate import ensure_records
 
 BAND = (25.0, 75.0)
 """Percentiles of the shaded band around each median (the seed's ``errorbar=("pi", 50)``)."""
@@ -151,8 +152,9 @@ def throughput_band(fit: UslFit, n: Floats) -> tuple[Floats, Floats] | None:
 
 def plot_throughput(records_or_summary: pd.DataFrame, model: CapacityModel) -> Figure:
     """System output throughput (tokens/s) vs concurrency, one colour per prompt size: measured
-    levels, the USL fit with its confidence band, and the knees marked — the USL peak N* (★) and
-    the point where efficiency X/(λN) falls to 80 % (◆); their values are in the legend (one
+    levels, the USL fit with its confidence band, and the knees marked — N*, where requests/s
+    peak on the planner's capacity curve (★), and the point where efficiency X/(λN) falls to
+    80 % (◆); their values are in the legend (one
     column per prompt size, below the plot, so no text covers the data).
 
     ``records_or_summary`` is request records or ``summarize``'s table (detected by its columns).
@@ -223,7 +225,7 @@ def _throughput_lines(
         ax.fill_between(grid, band[0], band[1], color=color, alpha=0.15, linewidth=0)
     x_hi = float(grid[-1])
     for n, marker, what, never in (
-        (knees.peak_concurrency, "*", "USL peak N*", "none (κ = 0: rises to λ/σ)"),
+        (knees.peak_concurrency, "*", "peak N*", "none (requests/s still rising)"),
         (knees.efficient_concurrency, "D", f"{knees.efficiency:.0%} efficiency", "never"),
     ):
         size = 14 if marker == "*" else 8

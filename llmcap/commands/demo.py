@@ -16,22 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import SweepConfig
-from bench.emulator.profile import DEFAULT_PROFILE, load_profile
 from bench.providers.base import Endpoint
-from bench.sweep import run_sweep
-from capacity.fit import fit_capacity
-from capacity.model import CapacityModel
-from capacity.plan import CapacityPlan, plan_capacity
-from capacity.quota import Quota, Workload
-from capacity.records import load_records
-from capacity.request import QuotaRequest, required_quota
-from capacity.summary import compare_prompts, summarize
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._model import CapacityModel
+from capacity.planning._inputs import Quota, Slo, Workload
+from capacity.planning._plan import CapacityPlan, plan_capacity
+from capacity.planning._request import QuotaRequest, required_quota
+from capacity.records._load import load_records
+from capacity.records._summary import compare_prompts, summarize
+from capacity.serving._profile import DEFAULT_PROFILE, load_profile
+from llmcap.commands._args import nonneg_float, positive_float, positive_int
 from llmcap.commands.fit import knees_table
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
+from llmcap.embedded import run_sweep_embedded
 
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
-DEFAULT_TPM, DEFAULT_RPM = 600_000, 800  # L-0E7AA8B7, L-DEDE703C (cross-region defaults)
-FULL: tuple[tuple[float, ...], int] = ((1, 10, 20, 30, 40, 50), 10)  # levels, batches per level
+DEFAULT_TPM = 600_000  # L-0E7AA8B7, the cross-region default (RPM is no longer enforced)
+SLO_FACTOR = 2.0
+"""The default SLO: p95 TTFT at most this multiple of the unloaded p95 TTFT (one in flight)."""
+# Levels and batches per level: 24 one-second batches let the in-flight count settle (the large
+# prompt at level 50 takes about 7 s to ramp up), so every level has a steady plateau.
+FULL: tuple[tuple[float, ...], int] = ((1, 10, 30, 50), 24)
 QUICK: tuple[tuple[float, ...], int] = ((1, 10, 30), 2)
 
 
@@ -46,17 +51,31 @@ def register(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a smaller study (under a minute)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="emulator profile")
-    p.add_argument("--target-users", type=int, default=2_000)
-    p.add_argument("--think-time-s", type=float, default=30.0)
-    p.add_argument("--tpm", type=int, default=DEFAULT_TPM)
-    p.add_argument("--rpm", type=int, default=DEFAULT_RPM)
+    p.add_argument("--target-users", type=positive_int, default=2_000)
+    p.add_argument("--think-time-s", type=nonneg_float, default=30.0)
+    p.add_argument("--tpm", type=positive_int, default=DEFAULT_TPM)
+    p.add_argument(
+        "--rpm",
+        type=positive_int,
+        help="an RPM quota, only where still enforced (Bedrock no longer enforces Llama's)",
+    )
+    p.add_argument(
+        "--slo-ttft-factor",
+        type=positive_float,
+        default=SLO_FACTOR,
+        help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sweep, summarize, fit, plan, print the answer, write everything under ``--out``."""
-    load_profile(args.profile)  # a bad name fails here, before anything starts
+    # Every argument is checked before the sweep starts: a bad one fails in a second, not
+    # after the study.
+    load_profile(args.profile)
+    Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
+    Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=args.think_time_s)
     out = console()
     levels, batches = QUICK if args.quick else FULL
     t0 = time.monotonic()
@@ -75,16 +94,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         interval_s=1.0, max_tokens=350, temperature=0.5, out=args.out / "runs",
         emulator_profile=args.profile,
     )  # fmt: skip
-    run_dir = run_sweep(config)
+    run_dir = run_sweep_embedded(config)
     records = load_records(run_dir)
     summary = summarize(records)
     out.print(seed_summary_table(summary))
+    out.print(plateau_line(summary), highlight=False, soft_wrap=True)
     comparison = compare_prompts(summary)
     if comparison is not None and not comparison.empty:
         out.print(comparison_table(comparison))
     model = fit_capacity(records)
     model_path = model.save(args.out / "model.json")
-    knees, _ = knees_table(model, {})
+    knees, _ = knees_table(model, None)
     out.print(knees)
     quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
     answers = []
@@ -94,8 +114,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             input_tokens=pm.input_tokens, output_tokens=output_tokens, max_tokens=350,
             think_time_s=args.think_time_s,
         )  # fmt: skip
-        plan = plan_capacity(quota, workload, model=model)
-        request = required_quota(workload, args.target_users, model=model, model_id=MODEL_ID)
+        slo = default_slo(model, pm.input_tokens, args.slo_ttft_factor)
+        plan = plan_capacity(quota, workload, model=model, slo=slo)
+        request = required_quota(
+            workload, args.target_users, model=model, slo=slo, model_id=MODEL_ID,
+            rpm_enforced=True if args.rpm is not None else None,
+        )  # fmt: skip
         answers.append(answer(pm.prompt_label, pm.input_tokens, quota, plan, request, args))
     figures = [] if args.no_figures else write_figures(records, model, quota, args)
     out.rule("The answer")
@@ -115,6 +139,27 @@ def _mean_output(records: Any, label: str) -> float:
     return mean if math.isfinite(mean) and mean > 0 else 350.0
 
 
+def plateau_line(summary: Any) -> str:
+    """How much of each level ran in steady state (capacity.summarize's ``plateau_share``)."""
+    parts = [
+        f"{row.prompt_label} L{row.level:g} {100 * row.plateau_share:.0f} %"
+        f" (~{row.concurrency_plateau_mean:.0f} in flight)"
+        if row.plateau_share > 0
+        else f"{row.prompt_label} L{row.level:g} none"
+        for row in summary.itertuples()
+    ]
+    return (
+        "Steady state — share of requests sent on each level's plateau (one mean latency after "
+        "the first send until one before the last): " + "; ".join(parts)
+    )
+
+
+def default_slo(model: CapacityModel, input_tokens: float, factor: float) -> Slo:
+    """p95 TTFT ≤ ``factor`` × the unloaded p95 TTFT (one request in flight) of this prompt."""
+    unloaded = model.predict(1.0, input_tokens).ttft_s[0.95]
+    return Slo(ttft_p95_s=round(factor * unloaded, 2))
+
+
 def answer(
     label: str,
     input_tokens: float,
@@ -123,18 +168,38 @@ def answer(
     request: QuotaRequest,
     args: argparse.Namespace,
 ) -> str:
-    """One sentence per prompt size."""
-    ttft = f"{plan.ttft_p95_s:.2f} s" if plan.ttft_p95_s is not None else "n/a"
+    """One paragraph per prompt size, in users, requests in flight, tokens and seconds."""
+    rpm = "" if quota.rpm is None else f" and {quota.rpm:,.0f} requests per minute"
+    ttft = "" if plan.ttft_p95_s is None else f" at p95 first token {plan.ttft_p95_s:.2f} s"
+    slo = "" if plan.slo is None else f" (target: {plan.slo.describe()})"
     line = (
-        f"{label} prompt ({input_tokens:,.0f} input tokens): with {quota.tpm:,} TPM and "
-        f"{quota.rpm:,} RPM you can serve {plan.users_whole:,} users at p95 TTFT {ttft} "
-        f"(binding: {plan.binding}, {plan.inflight:,.0f} requests in flight); "
-        f"for {args.target_users:,} users at {args.think_time_s:g} s think time request "
-        f"{request.tpm:,} TPM and {request.rpm:,} RPM"
+        f"{label} prompt ({input_tokens:,.0f} input tokens): {quota.tpm:,.0f} tokens per minute"
+        f"{rpm} serve {plan.users_whole:,} users{ttft}{slo}, limited by {plan.binding_words} "
+        f"({plan.inflight:,.0f} requests in flight)."
     )
+    asks = [
+        f"{line_.value:,} {line_.kind.upper()}" for line_ in request.lines if line_.kind != "tpd"
+    ]
+    line += (
+        f" For {args.target_users:,} users at {args.think_time_s:g} s think time request "
+        f"{' and '.join(asks)}"
+    )
+    tpm_code = next((q.code for q in request.lines if q.kind == "tpm" and q.code), None)
+    if tpm_code:
+        line += f" (quota {tpm_code})"
+    line += "."
+    k, measured = request.extrapolation_factor, request.measured_max_inflight
+    if k is not None and measured is not None:
+        line += (
+            f" That load means {request.peak_inflight:,.0f} requests in flight, ×{k:.1f} beyond "
+            f"the {measured:,.0f} measured: an extrapolation — measure closer to it or fit a "
+            "twin (llmcap twin fit) before relying on its latency."
+        )
     if not request.feasible and request.reason:
-        line += f" — but {request.reason}"
-    return line + "."
+        line += f" The SLO cannot hold there: {request.reason}."
+        if request.options:
+            line += " Options: " + "; ".join(o.name for o in request.options) + "."
+    return line
 
 
 def write_figures(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.emulator.cli import add_arguments, serve
+from emulator.cli import add_arguments, serve
 
 
 def register(sub: Any) -> None:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from capacity.errors import CapacityError
-from capacity.fit import fit_capacity
-from capacity.model import CapacityModel, PromptModel
-from capacity.records import load_records
-from capacity.usl import UslFit
-from llmcap.commands.summarize import console, fmt, print_notes
+from capacity.fitting import EXTRAPOLATION_LIMIT, CapacityModel, PromptModel
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._usl import UslFit
+from capacity.planning import Slo
+from capacity.records._load import load_records
+from llmcap.commands.summarize import check_not_empty, console, fmt, print_notes
 
 
 def register(sub: Any) -> None:
@@ -39,7 +38,8 @@ def register(sub: Any) -> None:
         "--output",
         type=Path,
         metavar="MODEL_JSON",
-        help="write the fitted model here (read by plan, report and the app)",
+        help="write the fitted model here (read by plan and the app); default: model.json in "
+        "the run directory",
     )
     cmd.add_argument(
         "--concurrency",
@@ -48,30 +48,18 @@ def register(sub: Any) -> None:
         help="fit against measured in-flight concurrency (default) or the "
         "offered level (closed-loop sweeps only)",
     )
-    cmd.add_argument(
-        "--slo",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="SLO for the knee, repeatable: ttft_p95_s=1.0, ttlt_p99_s=8, tps_p50=100, tps_p5=50",
-    )
+    cmd.add_argument("--slo-ttft-p95", type=float, help="SLO for the knee: p95 TTFT, seconds")
+    cmd.add_argument("--slo-ttlt-p95", type=float, help="SLO for the knee: p95 TTLT, seconds")
+    cmd.add_argument("--slo-min-tps-p5", type=float, help="SLO for the knee: p5 tokens/s floor")
     cmd.add_argument("--boot", type=int, default=200, help="bootstrap replicates (default 200)")
     cmd.add_argument("--seed", type=int, default=0, help="seed of subsampling and bootstrap")
     cmd.set_defaults(func=cmd_fit)
 
 
-def parse_slo(items: list[str]) -> dict[str, float]:
-    """``["ttft_p95_s=1.0"]`` → ``{"ttft_p95_s": 1.0}``; ``ValueError`` names a bad item."""
-    slo = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        try:
-            slo[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise ValueError(f"--slo wants KEY=VALUE such as ttft_p95_s=1.0, got {item!r}")
-    return slo
+def slo_from_args(args: argparse.Namespace) -> Slo | None:
+    """The ``--slo-*`` options as the planner's ``Slo`` (None when none is given)."""
+    targets = (args.slo_ttft_p95, args.slo_ttlt_p95, args.slo_min_tps_p5)
+    return None if all(t is None for t in targets) else Slo(*targets)
 
 
 def _ci(value: float, ci: tuple[float, float]) -> str:
@@ -132,23 +120,32 @@ def levels_table(pm: PromptModel) -> Table:
     return table
 
 
-def knees_table(model: CapacityModel, slo: dict[str, float]) -> tuple[Table, list[str]]:
-    """Knees per prompt size, and their notes."""
-    title = "Knees (concurrency)" + (f", SLO {slo}" if slo else "")
+def knees_table(model: CapacityModel, slo: Slo | None) -> tuple[Table, list[str]]:
+    """Knees per prompt size (requests in flight), and their notes."""
+    title = "Knees (requests in flight)" + (f", SLO {slo.describe()}" if slo else "")
     table = Table(title=title)
-    for head in ("Prompt", "USL peak N*", "80% efficiency", "SLO limit", "recommended"):
+    heads = ("Prompt", "measured up to", "peak N*", "80% efficiency", "SLO limit", "recommended")
+    for head in heads:
         table.add_column(head, justify="left" if head == "Prompt" else "right")
     notes = []
     for pm in model.prompts:
         k = model.knees(pm.input_tokens, slo=slo)
+
+        def show(n: float | None, pm: PromptModel = pm) -> str:
+            if n is None:
+                return "–"
+            if not math.isfinite(n):
+                return "no peak"
+            far = n / pm.n_max
+            return fmt(n) + (f" (×{far:.1f} beyond)" if far > EXTRAPOLATION_LIMIT else "")
+
         table.add_row(
             pm.prompt_label,
-            fmt(k.peak_concurrency) if math.isfinite(k.peak_concurrency) else "none (κ = 0)",
-            fmt(k.efficient_concurrency),
-            "–" if k.slo_concurrency is None else fmt(k.slo_concurrency),
-            fmt(k.recommended_concurrency)
-            if math.isfinite(k.recommended_concurrency)
-            else "no peak",
+            fmt(pm.n_max),
+            show(k.peak_concurrency),
+            show(k.efficient_concurrency),
+            show(k.slo_concurrency),
+            show(k.recommended_concurrency),
         )
         notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
     return table, notes
@@ -169,18 +166,20 @@ def print_warnings(out: Console, model: CapacityModel, extra: list[str]) -> None
         out.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
 
 
+def default_output(paths: list[str]) -> Path:
+    """Where the model goes without ``-o``: ``model.json`` in the (first) run directory, or
+    next to the (first) records file."""
+    first = Path(paths[0])
+    return (first if first.is_dir() else first.parent) / "model.json"
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Load records, fit, print parameters/knees/warnings, optionally save."""
-    try:
-        slo = parse_slo(args.slo)
-        records = load_records(args.paths)
-        model = fit_capacity(
-            records, concurrency=args.concurrency, n_boot=args.boot, seed=args.seed
-        )
-        knees, knee_notes = knees_table(model, slo)
-    except (CapacityError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Load records, fit, print parameters/knees/warnings, save the model."""
+    slo = slo_from_args(args)
+    check_not_empty(args.paths)
+    records = load_records(args.paths)
+    model = fit_capacity(records, concurrency=args.concurrency, n_boot=args.boot, seed=args.seed)
+    knees, knee_notes = knees_table(model, slo)
     out = console()
     out.print(usl_table(model))
     for pm in model.prompts:
@@ -188,14 +187,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out.print(knees)
     print_warnings(out, model, knee_notes)
     print_notes(out, records.attrs.get("notes", ()))
-    if args.output:
-        try:
-            model.save(args.output)
-        except OSError as exc:
-            print(
-                f"error: cannot write {args.output}: {exc.strerror}; check the path",
-                file=sys.stderr,
-            )
-            return 2
-        out.print(f"wrote {args.output}", markup=False, highlight=False)
+    output = args.output or default_output(args.paths)
+    model.save(output)
+    hint = "" if args.output else " (-o PATH writes elsewhere)"
+    out.print(f"wrote {output}{hint}", markup=False, highlight=False)
     return 0

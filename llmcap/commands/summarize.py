@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from capacity.errors import CapacityError
-from capacity.records import load_records
-from capacity.summary import compare_prompts, summarize
+from capacity.records._load import load_records
+from capacity.records._summary import compare_prompts, summarize
+from llmcap.errors import UserError
 
 
 def register(sub: Any) -> None:
@@ -151,17 +150,62 @@ def print_notes(out: Console, notes: tuple[str, ...]) -> None:
         out.print(f"note: {note}", style="dim", markup=False, highlight=False)
 
 
+def empty_runs(paths: list[str]) -> list[Path]:
+    """The run directories among ``paths`` that hold no request rows."""
+    empty = []
+    for p in map(Path, paths):
+        jsonl, parquet = p / "records.jsonl", p / "records.parquet"
+        if (p / "run.json").is_file() and (
+            (jsonl.is_file() and jsonl.stat().st_size == 0)
+            or (not jsonl.exists() and not parquet.exists())
+        ):
+            empty.append(p)
+    return empty
+
+
+def check_not_empty(paths: list[str]) -> None:
+    """A run directory without rows is an error that points at its run.json."""
+    for run in empty_runs(paths):
+        raise UserError(
+            f"no requests recorded in {run} (the sweep failed before sending: see "
+            f"{run / 'run.json'})",
+            "fix what it names and run `llmcap bench` again",
+        )
+
+
+def failures_table(records: pd.DataFrame) -> Table | None:
+    """Requests that did not succeed, by status and error code, with the first message."""
+    bad = records[records["status"] != "ok"]
+    if bad.empty:
+        return None
+    table = Table(title="Failures by code (first message)")
+    for head in ("Prompt", "Status", "Code", "Requests", "First message"):
+        table.add_column(head, justify="right" if head == "Requests" else "left")
+    keys = ["prompt_label", "status", "error_code"]
+    for (label, status, code), group in bad.groupby(keys, dropna=False, sort=True):
+        messages = group["error_message"].dropna()
+        first = str(messages.iloc[0])[:100] if len(messages) else ""
+        code_text = code if isinstance(code, str) else "–"
+        table.add_row(str(label), str(status), code_text, str(len(group)), first)
+    return table
+
+
 def cmd_summarize(args: argparse.Namespace) -> int:
     """Load, summarize, print (and optionally write CSV)."""
-    try:
-        records = load_records(args.paths)
-    except CapacityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_not_empty(args.paths)
+    records = load_records(args.paths)
+    if records.empty:
+        raise UserError(
+            f"no requests recorded in {', '.join(args.paths)}",
+            "point at a run directory or records file of a sweep that sent requests",
+        )
     summary = summarize(records)
     out = console()
     out.print(seed_summary_table(summary))
     out.print(latency_table(summary))
+    failures = failures_table(records)
+    if failures is not None:
+        out.print(failures)
     comparison = compare_prompts(summary)
     if comparison is not None and not comparison.empty:
         out.print(comparison_table(comparison))
@@ -170,9 +214,6 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         try:
             summary.to_csv(args.csv, index=False)
         except OSError as exc:
-            print(
-                f"error: cannot write {args.csv}: {exc.strerror}; check the path", file=sys.stderr
-            )
-            return 2
+            raise UserError(f"cannot write {args.csv}: {exc.strerror}", "check the path") from exc
         out.print(f"wrote {args.csv}", markup=False, highlight=False)
     return 0

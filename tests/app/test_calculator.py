@@ -21,7 +21,7 @@ def test_default_page_answers_with_the_planners_numbers() -> None:
     workload = Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=30.0)
     expected = required_quota(workload, 2_000, model_id="us.meta.llama3-3-70b-instruct-v1:0")
     assert tpm.value == f"{expected.tpm:,}"  # the page shows the planner's answer
-    assert "**Binding constraint:** rpm" in at.markdown[0].value
+    assert "limited by requests per minute" in at.markdown[0].value
     assert len(at.dataframe) == 1
 
 

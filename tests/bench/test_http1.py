@@ -14,8 +14,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bench.emulator import Emulator
-from bench.emulator.eventstream import event_frame
 from bench.loop import new_event_loop
 from bench.providers.eventstream import EventStreamDecodeError, EventStreamDecoder
 from bench.providers.http1 import (
@@ -25,6 +23,8 @@ from bench.providers.http1 import (
     ReadTimeout,
     Response,
 )
+from emulator import Emulator
+from emulator.eventstream import event_frame
 
 T = TypeVar("T")
 LLAMA = "us.meta.llama3-3-70b-instruct-v1%3A0"

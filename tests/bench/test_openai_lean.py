@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
 from bench.prompts import Prompt
 from bench.providers.base import Call
 from bench.providers.http1 import Response
 from bench.providers.openai import SseReader
 from bench.records import RawResult
+from emulator import Emulator
 
 HEAD = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m"'
 

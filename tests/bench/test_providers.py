@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
-from bench.emulator.profile import FaultConfig, load_profile
-from bench.emulator.tokens import count_tokens
+from bench import Endpoint, SweepConfig, run_sweep
 from bench.prompts import DATA_DIR
+from capacity.records import load_records
+from capacity.serving._profile import FaultConfig, load_profile
+from emulator import Emulator
+from emulator.tokens import count_tokens
 
 SMALL_INPUT = count_tokens((DATA_DIR / "small.txt").read_text().strip()) + 35
 CASES = [
@@ -44,7 +45,7 @@ def sweep(url: str, tmp_path: Path, endpoint: Endpoint | None = None, **kw: obje
         progress=False,
         **kw,  # type: ignore[arg-type]
     )
-    return read_jsonl(run_sweep(config) / "records.jsonl")
+    return load_records(run_sweep(config))  # derived metrics come from capacity
 
 
 @pytest.mark.parametrize(("provider", "client", "model_id"), CASES)

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
+from bench import Endpoint, SweepConfig, run_sweep
 from bench.strategies import LevelPlan, arrival_offsets
+from capacity.records import load_records
+from emulator import Emulator
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def sweep(url: str, tmp_path: Path, **kw: object) -> pd.DataFrame:
         progress=False,
         **kw,  # type: ignore[arg-type]
     )
-    return read_jsonl(run_sweep(config) / "records.jsonl")
+    return load_records(run_sweep(config))  # derived metrics come from capacity
 
 
 def test_interval_writes_batches_times_level_rows_on_schedule(url: str, tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from bench.emulator import Emulator
 from bench.prompts import PromptError, load_prompt_sets, size_synthetic
 from bench.records import RECORD_COLUMNS
+from emulator import Emulator
 from llmcap.cli import main
 
 FAKE = {
@@ -162,7 +162,7 @@ def test_bench_cli_reports_bad_prompt_without_traceback(
 def test_prompt_specs() -> None:
     small, large = load_prompt_sets("small,large")
     assert small.prompts[0].text == "What is the meaning of life?"
-    from bench.emulator.tokens import count_tokens
+    from emulator.tokens import count_tokens
 
     assert 5960 <= count_tokens(large.prompts[0].text) <= 6020  # ≈ the seed's 6,027 with template
     with pytest.raises(PromptError, match="synthetic:N"):
@@ -173,7 +173,7 @@ def test_prompt_specs() -> None:
 
 
 def test_synthetic_prompt_is_sized_against_the_endpoints_count() -> None:
-    from bench.emulator.tokens import count_tokens
+    from emulator.tokens import count_tokens
 
     def endpoint_count(text: str) -> int:  # what the emulator reports: counter + template
         return count_tokens(text) + 35

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import Endpoint, SweepConfig, SweepError, read_jsonl, run_sweep
-from bench.emulator import Emulator
 from bench.strategies import LevelPlan, arrival_offsets
+from emulator import Emulator
 from llmcap.cli import main
 
 
@@ -79,7 +79,7 @@ def test_interval_schedule_split_across_two_workers(tmp_path: Path) -> None:
     # one schedule on one clock: a batch has one scheduled instant, whoever sent it
     assert (df.groupby("batch").scheduled_s.nunique() == 1).all()
     assert (df.groupby("batch").scheduled_s.first().diff().dropna().round(6) == 0.1).all()
-    assert (df.lateness_s >= 0).all()
+    assert (df.start_s >= df.scheduled_s).all()  # never sent before its instant
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["workers"]["kind"] == "processes" and meta["workers"]["count"] == 2
     assert meta["status"] == "complete" and (run_dir / "records.parquet").exists()
@@ -195,3 +195,108 @@ def test_rate_arrivals_go_to_worker_i_mod_n_and_warmup_is_unrecorded(tmp_path: P
     scheduled = df.sort_values("batch").scheduled_s.to_numpy()
     expected = [o - offsets[0] for o in offsets]
     assert abs((scheduled - scheduled[0]) - expected).max() < 1e-6  # one schedule, split
+
+
+def bench_in_group(*args: str) -> subprocess.Popen[str]:
+    """``llmcap bench`` in its own process group (a terminal's Ctrl-C signals the group)."""
+    cmd = [sys.executable, "-m", "llmcap", "bench", "--quiet", *args]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def one_row_per_request(rows: list[dict[str, object]], truth: Path) -> None:
+    served = [r["server_request_id"] for r in rows if r["server_request_id"]]
+    logged = [json.loads(line)["request_id"] for line in truth.read_text().splitlines()]
+    assert len({r["request_id"] for r in rows}) == len(rows)  # no duplicates
+    assert len(set(served)) == len(served) and set(served) == set(logged)  # nothing lost
+    assert len(rows) == len(logged)  # every request the emulator received, once
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_with_workers_finishes_in_flight_then_cancels(tmp_path: Path, presses: int) -> None:
+    """Once: the workers launch nothing more and finish what is in flight; twice: they cancel
+    it now. Either way every request the emulator received has exactly one row."""
+    log, run = tmp_path / "truth.jsonl", tmp_path / "r"
+    with Emulator("fast", truth_log=log) as emu:
+        proc = bench_in_group(
+            "--endpoint-url", emu.url, "--prompt", "small", "--mode", "interval",
+            "--levels", "4", "--batches", "400", "--interval-s", "0.05",
+            "--max-tokens", "300" if presses == 1 else "4000", "--workers", "2",
+            "--out", str(tmp_path), "--run-id", "r",
+        )  # fmt: skip
+        wait_for(lambda: emu.service.stats.requests >= 20)
+        os.killpg(proc.pid, signal.SIGINT)
+        if presses == 2:
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        rows = [json.loads(line) for line in (run / "records.jsonl").open()]
+        wait_for(lambda: len(log.read_text().splitlines()) >= len(rows), timeout=10)
+    assert proc.returncode == 130, err
+    assert "Ctrl-C: sending stopped; finishing the " in err and "Traceback" not in err
+    statuses = [r["status"] for r in rows]
+    if presses == 1:
+        assert set(statuses) == {"ok"}  # drained to completion, none cancelled
+    else:
+        assert "Ctrl-C again: cancelling the " in err
+        assert statuses.count("cancelled") > 0 and set(statuses) <= {"ok", "cancelled"}
+    assert {r["worker"] for r in rows} == {0, 1}
+    one_row_per_request(rows, log)
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert not list(run.glob("records.sent*.jsonl"))  # every sent request has its row
+
+
+def test_sigkill_with_workers_then_resume_accounts_for_every_request(tmp_path: Path) -> None:
+    log, run = tmp_path / "truth.jsonl", tmp_path / "r"
+    with Emulator("fast", truth_log=log) as emu:
+        proc = bench_in_group(
+            "--endpoint-url", emu.url, "--prompt", "small", "--mode", "interval",
+            "--levels", "4,2", "--batches", "40", "--interval-s", "0.05", "--max-tokens", "300",
+            "--workers", "2", "--out", str(tmp_path), "--run-id", "r",
+        )  # fmt: skip
+        wait_for(lambda: emu.service.stats.requests >= 30)
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers: no handler runs
+        proc.communicate(timeout=30)
+        journals = {p.name for p in run.glob("records.sent*.jsonl")}
+        assert {"records.sent.w0.jsonl", "records.sent.w1.jsonl"} <= journals
+        journalled = sum(len(p.read_text().splitlines()) for p in run.glob("records.sent*.jsonl"))
+        wait_for(lambda: len(log.read_text().splitlines()) >= journalled, timeout=10)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "llmcap", "bench", "--quiet", "--resume", str(run)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        total = sum(len(p.read_text().splitlines()) for p in run.glob("records*.jsonl"))
+        wait_for(lambda: len(log.read_text().splitlines()) >= total, timeout=10)
+    rows = [
+        json.loads(line)
+        for name in ("records.jsonl", "records.partial.jsonl")
+        for line in (run / name).read_text().splitlines()
+    ]
+    stopped = [r for r in rows if r["error_code"] == "ClientStopped"]
+    assert stopped and all(r["status"] == "cancelled" for r in stopped)
+    assert {r["worker"] for r in stopped} <= {0, 1}
+    assert len({r["request_id"] for r in rows}) == len(rows)  # no duplicates
+    assert len(rows) == len(log.read_text().splitlines())  # every request received has a row
+    assert not list(run.glob("records.sent*.jsonl"))
+    complete = read_jsonl(run / "records.jsonl")
+    assert len(complete) == 4 * 40 + 2 * 40 and (complete.status == "ok").all()
+
+
+def test_a_failed_first_batch_stops_a_run_with_workers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Emulator("fast") as emu:
+        argv = ["bench", "--endpoint-url", emu.url, "--model-id", "no-such-model",
+                "--prompt", "small", "--levels", "4", "--batches", "40", "--interval-s", "0.05",
+                "--workers", "2", "--out", str(tmp_path), "--run-id", "r"]  # fmt: skip
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: stopped: all 4 requests of the first batch failed")
+    assert "ValidationException" in last and "Traceback" not in err
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["status"] == "failed" and meta["workers"]["count"] == 2
+    rows = read_jsonl(tmp_path / "r" / "records.jsonl")
+    assert set(rows.worker) == {0, 1} and len(rows) < 160  # stopped long before the end

@@ -1,4 +1,5 @@
-"""Metric derivation from raw offsets (DESIGN §4) and the exact sweep-line concurrency."""
+"""Metric derivation from raw offsets and the exact sweep-line concurrency
+(docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from capacity.metrics import (
+from capacity.records._derive import (
     active_at_start,
     concurrency_stats,
     concurrency_timeline,
     derive_metrics,
     interval_end_s,
 )
-from capacity.validate import validate_records
+from capacity.records._validate import validate_records
 from tests.capacity.record_factory import frame, rec
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from capacity.errors import FitError, ModelFileError
-from capacity.fit import fit_capacity
-from capacity.model import CapacityModel
+from capacity.fitting._fit import fit_capacity
+from capacity.fitting._model import CapacityModel
+from capacity.planning import Quota, Slo, Workload, plan_capacity
+from capacity.planning._loadcurve import LoadCurve
 from capacity.prediction import Prediction, Predictor
-from capacity.synthetic import SyntheticPrompt, synthetic_records
+from capacity.records._synthetic import SyntheticPrompt, synthetic_records
 from tests.capacity.record_factory import frame, rec
 
 SMALL = SyntheticPrompt("small", 43)
@@ -69,21 +71,28 @@ def test_interpolates_between_prompt_sizes_and_says_when_it_extrapolates(
         model.predict(-1, 43)
 
 
-def test_knees(model: CapacityModel) -> None:
+def test_knees_are_read_off_the_planners_capacity_curve(model: CapacityModel) -> None:
     large = model.prompts[1]
     k = model.knees(6027)
-    assert k.peak_concurrency == pytest.approx(large.throughput.peak_concurrency())
+    curve = LoadCurve(Workload(6027, large.output_tokens, large.output_tokens), model)
+    assert k.peak_concurrency == pytest.approx(curve.n_peak)
+    assert k.output_tokens == pytest.approx(large.output_tokens)
     assert k.efficient_concurrency == pytest.approx(large.throughput.concurrency_at_efficiency(0.8))
     assert k.slo_concurrency is None and k.recommended_concurrency == k.peak_concurrency
     bound = model.predict(30, 6027).ttft_s[0.95]
-    k = model.knees(6027, slo={"ttft_p95_s": bound})
+    k = model.knees(6027, slo=Slo(ttft_p95_s=bound))
     assert k.slo_concurrency == pytest.approx(30, abs=0.05)
     assert k.recommended_concurrency == pytest.approx(min(k.peak_concurrency, 30), abs=0.05)
-    tps = model.knees(43, slo={"tps_p50": 125.0})
-    assert model.predict(tps.slo_concurrency or 0, 43).tps_p50 == pytest.approx(125.0, rel=1e-6)
-    assert model.knees(43, slo={"ttft_p50_s": 0.01}).slo_concurrency == 0.0
-    with pytest.raises(ValueError, match="unknown SLO 'ttft_p42_s'"):
-        model.knees(43, slo={"ttft_p42_s": 1.0})
+    assert k.slo == f"p95 TTFT <= {bound:g} s"
+    # The planner finds the same SLO limit: one curve, one Slo.
+    plan = plan_capacity(Quota(tpm=1e9), Workload(6027, large.output_tokens,
+                         large.output_tokens), model, Slo(ttft_p95_s=bound))  # fmt: skip
+    assert plan.inflight == pytest.approx(k.slo_concurrency, rel=1e-3)
+    floor = model.predict(20, 43).tps_p5
+    tps = model.knees(43, slo=Slo(min_tps_p5=floor))
+    assert model.predict(tps.slo_concurrency or 0, 43).tps_p5 == pytest.approx(floor, rel=1e-4)
+    fails = model.knees(43, slo=Slo(ttft_p95_s=0.01))
+    assert fails.slo_concurrency == 0.0 and any("fails with one" in n for n in fails.notes)
 
 
 def test_json_round_trip_is_exact(model: CapacityModel, tmp_path: Path) -> None:

@@ -44,9 +44,30 @@ def test_table_shows_users_per_constraint_and_the_binding_one(
     assert run(SEED_COMPLEX) == 0
     out = capsys.readouterr().out
     assert "Users supported, by constraint" in out
-    assert binding_row(out).startswith("│ TPM at admission ")
-    assert "Supported users: 100 " in out
-    assert "10,000 / 1,000" in out  # the arithmetic is shown
+    # The bucket rule: 10,000 / settlement 900 = 11.1 req/min → 111 users at 0.1 req/min each.
+    assert binding_row(out).startswith("│ tokens per minute (sustained) ")
+    assert "Answer: 111 users" in out
+    assert "10,000 / 900" in out  # the arithmetic is shown
+
+
+def test_window_rule_reproduces_the_seed_blogs_100_users(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run([*SEED_COMPLEX, "--quota-rule", "window"]) == 0
+    out = capsys.readouterr().out
+    assert "Answer: 100 users" in out and "10,000 / 1,000" in out
+
+
+def test_verify_replays_the_plan_through_the_ledger(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--tpm", "2000000", "--input-tokens", "500", "--output-tokens", "300",
+            "--max-tokens", "1000", "--think-time-s", "30", "--verify", "--json"]  # fmt: skip
+    assert run(argv) == 0
+    doc = json.loads(capsys.readouterr().out)["plan"]
+    assert doc["requests_per_min"] == pytest.approx(2500)
+    assert doc["reservation_slots"] == pytest.approx(1333.33, abs=0.01)
+    check = doc["verification"]
+    assert check["throttled_share"] < 0.01
+    assert check["agreement"] == pytest.approx(1.0, abs=0.05)
 
 
 def test_target_users_adds_the_quota_to_request(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,22 +77,24 @@ def test_target_users_adds_the_quota_to_request(capsys: pytest.CaptureFixture[st
     assert run(argv) == 0
     out = capsys.readouterr().out
     assert "Quota to request for 600 users" in out
-    assert "L-0E7AA8B7" in out and "1,995,165" in out
+    # --rpm given: RPM is requested too. TPM = 1.2 × 800 × 1,108.4 = 1,064,088.
+    assert "L-0E7AA8B7" in out and "1,064,088" in out and "1,331" in out
     assert "Feasible: yes" in out
 
 
 def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert run([*SEED_COMPLEX, "--json", "--target-users", "100", "--headroom", "0"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["plan"]["users"] == pytest.approx(100)
-    assert doc["plan"]["binding"] == "tpm_admission"
-    assert doc["request"]["tpm"] == 10_000
+    assert doc["plan"]["users"] == pytest.approx(10_000 / 900 / 0.1)
+    assert doc["plan"]["binding"] == "tpm"
+    assert doc["request"]["tpm"] == 9_000
 
 
 @pytest.mark.parametrize(
     ("argv", "text"),
     [
         (["--tpm", "0", *SEED_COMPLEX[2:]], "Quota.tpm must be > 0"),
+        (SEED_COMPLEX[2:], "give --tpm, --input-tokens and --output-tokens, or --from-usage"),
         ([*SEED_COMPLEX[:6], "--max-tokens", "100"], "Workload.output_tokens (300) must be <="),
         ([*SEED_COMPLEX, "--peak-to-average", "0.5"], "Workload.peak_to_average must be >= 1"),
         ([*SEED_COMPLEX, "--slo-ttft-p95", "1"], "--slo-* needs --model"),
@@ -89,7 +112,6 @@ def test_bad_values_print_one_line_and_exit_2(
 @pytest.mark.parametrize(
     ("argv", "text"),
     [
-        (SEED_COMPLEX[2:], "the following arguments are required: --tpm"),
         (["--tpm", "lots", *SEED_COMPLEX[2:]], "argument --tpm: invalid float value: 'lots'"),
         ([*SEED_COMPLEX, "--think-time-s", "3"], "not allowed with argument"),
     ],
@@ -105,7 +127,7 @@ def test_argument_errors_print_one_line_and_exit_2(
 
 @pytest.fixture
 def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for ``capacity.model`` (another module's CapacityModel) with a fake loader."""
+    """Stand in for ``capacity.fitting._model`` with a fake loader."""
 
     class CapacityModel:
         @staticmethod
@@ -114,9 +136,9 @@ def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
                 raise FileNotFoundError(f"no such model file: {path}")
             return FakeModel(ttft_per_inflight_s=0.02)
 
-    module = types.ModuleType("capacity.model")
+    module = types.ModuleType("capacity.fitting._model")
     module.CapacityModel = CapacityModel  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "capacity.model", module)
+    monkeypatch.setitem(sys.modules, "capacity.fitting._model", module)
 
 
 @pytest.mark.usefixtures("fake_model_module")

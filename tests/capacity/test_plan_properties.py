@@ -7,12 +7,11 @@ import dataclasses
 import math
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from capacity.plan import CapacityPlan, plan_capacity
-from capacity.quota import Quota, Slo, Workload
-from capacity.request import required_quota
+from capacity.planning._inputs import Quota, Slo, Workload
+from capacity.planning._plan import CapacityPlan, plan_capacity
+from capacity.planning._request import required_quota
 from tests.capacity.plan_fakes import FakeModel
 
 TOL = 1e-9

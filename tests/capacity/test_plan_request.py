@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from capacity.plan import plan_capacity
-from capacity.quota import PlanInputError, Slo, Workload
-from capacity.request import required_quota
+from capacity.planning._inputs import PlanInputError, Slo, Workload
+from capacity.planning._plan import plan_capacity
+from capacity.planning._request import required_quota
 from tests.capacity.plan_fakes import FakeModel
 
 approx = pytest.approx
@@ -23,32 +23,37 @@ LLAMA_US = "us.meta.llama3-3-70b-instruct-v1:0"
 def test_seed_blog_users_need_10k_tpm_back(
     users: int, input_tokens: int, output_tokens: int, max_tokens: int
 ) -> None:
-    # The inverse of the seed-blog example: 100 users × 0.1 req/min = 10 req/min × 1,000
-    # reserved tokens = 10,000 TPM; 500 × 0.1 = 50 req/min × 200 = 10,000 TPM. No headroom.
-    # RPM = 10 and 50; TPD = λ × 1,440 min × settlement (900 and 180 tokens) = 12,960,000.
+    # The inverse of the seed-blog example under the window rule: 100 users × 0.1 req/min =
+    # 10 req/min × 1,000 reserved tokens = 10,000 TPM; 500 × 0.1 = 50 req/min × 200 = 10,000.
+    # Under the bucket rule the settled charge sets it: 10 × 900 = 50 × 180 = 9,000 TPM.
+    # RPM (asked for only when enforced) = 10 and 50; TPD = λ × 1,440 × settlement = 12,960,000.
     w = Workload(input_tokens, output_tokens, max_tokens, requests_per_user_per_min=0.1)
-    request = required_quota(w, users, headroom=0)
-    assert request.tpm == 10_000
-    assert request.rpm == users // 10
-    assert request.tpd == 12_960_000
-    assert request.feasible and request.inflight_limit is None
+    window = required_quota(w, users, headroom=0, rule="window", rpm_enforced=True)
+    assert window.tpm == 10_000
+    assert window.rpm == users // 10
+    assert window.tpd == 12_960_000
+    assert window.feasible and window.inflight_limit is None
+    bucket = required_quota(w, users, headroom=0)
+    assert bucket.tpm == 9_000 and bucket.rpm is None
+    assert [line.kind for line in bucket.lines] == ["tpm", "tpd"]
 
 
 def test_headroom_inflight_and_quota_codes_for_llama() -> None:
     # 600 users, think 30 s, default R = 0.28 + 299/136 = 2.4786 s:
     # λ = 600 × 60 / 32.4786 = 1,108.4 req/min; N = 1,108.4/60 × 2.4786 = 45.8 in flight.
-    # TPM = 1.2 × max(1,500 × 1,108.4, 800 × 1,108.4) = 1,995,165; RPM = 1.2 × 1,108.4 → 1,331.
+    # TPM = 1.2 × max(settlement 800 × 1,108.4, ramp (45.8 + 1) × 1,500 / (1 + 2.4786/60))
+    # = 1.2 × 886,740 = 1,064,088. Bedrock no longer enforces Llama's RPM: none is asked for.
     w = Workload(500, 300, 1000, think_time_s=30)
     request = required_quota(w, 600, model_id=LLAMA_US)
     rate = 600 * 60 / (0.28 + 299 / 136 + 30)
     assert request.requests_per_min == approx(rate)
     assert request.inflight == approx(rate / 60 * (0.28 + 299 / 136))
-    assert request.tpm == math.ceil(1.2 * 1500 * rate) == 1_995_165
-    assert request.rpm == math.ceil(1.2 * rate) == 1331
+    assert request.tpm == math.ceil(1.2 * 800 * rate) == 1_064_088
+    assert request.rpm is None
     assert request.scope == "cross-region"
     lines = {line.kind: line for line in request.lines}
     assert (lines["tpm"].code, lines["tpm"].default) == ("L-0E7AA8B7", 600_000)
-    assert (lines["rpm"].code, lines["rpm"].default) == ("L-DEDE703C", 800)
+    assert "rpm" not in lines
     assert lines["tpd"].code is None
     assert plan_capacity(request.to_quota(), w).users >= 600
     json.dumps(request.to_dict(), allow_nan=False)
@@ -83,9 +88,11 @@ def test_infeasible_slo_lists_the_options_with_their_effect() -> None:
         "client-side concurrency cap",
     ]
     by_name = {o.name: o for o in request.options}
-    # max_tokens 1,024 → ceil(1.5 × 350) = 525: the reservation falls from 1,067 to 568 tokens.
-    tight = by_name["tighter max_tokens"].figures
-    assert tight["max_tokens"] == 525 and tight["tpm"] < request.tpm
+    # max_tokens 1,024 → ceil(1.5 × 350) = 525: the reservation falls from 1,067 to 568 tokens;
+    # the settled charge (393) sets the TPM, so it stays, and the option says so.
+    tight = by_name["tighter max_tokens"]
+    assert tight.figures["max_tokens"] == 525 and tight.figures["tpm"] <= request.tpm
+    assert "stays the same" in tight.effect
     # The SLO carries at most 60 × 35.83 / 3.841 = 559.7 req/min (see test_plan); the busiest
     # minute needs 1.5 × 533 = 799.5 req/min → 2 Regions.
     assert request.peak_requests_per_min == approx(1.5 * request.requests_per_min)

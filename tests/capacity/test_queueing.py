@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from capacity.queueing import erlang_b, erlang_c, mgc_wait, min_servers
-from capacity.quota import PlanInputError
+from capacity.planning._inputs import PlanInputError
+from capacity.planning._queueing import erlang_b, erlang_c, mgc_wait, min_servers
 
 approx = pytest.approx
 
@@ -42,7 +41,7 @@ def test_mm1_wait() -> None:
 def test_notes_example_cap_50_at_r_3_32_s(
     rate: float, p_wait: float, mean_wait_s: float | None, p_over_1s: float
 ) -> None:
-    # notes/modeling.md §3: c = 50, R = 3.32 s, C_s² = 0.1 (Poisson arrivals).
+    # A worked example: c = 50, R = 3.32 s, C_s² = 0.1 (Poisson arrivals).
     # λ = 13/s: ρ = 0.86, P_wait = 0.23, P(W > 1 s) = 0.55 %.
     # λ = 14.5/s: ρ = 0.96, P_wait = 0.72, W_q = 0.72 / (50/3.32 − 14.5) × 0.55 = 0.71 s,
     # P(W > 1 s) = 0.72 e^{−0.72/0.71} = 26 %.

@@ -8,15 +8,21 @@ from typing import Any
 
 import pytest
 
-from capacity.errors import CapacityError
-from capacity.models_data import (
+from capacity.errors import CapacityError, ModelFileError
+from capacity.planning._inputs import (
+    DEFAULT_THINK_TIME_S,
+    PlanInputError,
+    Quota,
+    Slo,
+    Workload,
+    default_quota,
+)
+from capacity.serving._models import (
     base_model_id,
     burndown_for,
-    default_quota,
     load_model_table,
     resolve_burndown,
 )
-from capacity.quota import DEFAULT_THINK_TIME_S, PlanInputError, Quota, Slo, Workload
 
 LLAMA_US = "us.meta.llama3-3-70b-instruct-v1:0"
 
@@ -160,7 +166,8 @@ def test_quota_codes_and_defaults() -> None:
 
 def test_default_quota_is_bedrocks_published_default() -> None:
     q = default_quota(LLAMA_US)
-    assert (q.tpm, q.rpm, q.tpd, q.scope) == (600_000, 800, None, "cross-region")
+    # Llama's RPM (800) is no longer enforced on bedrock-runtime: the default leaves it out.
+    assert (q.tpm, q.rpm, q.tpd, q.scope) == (600_000, None, None, "cross-region")
     with pytest.raises(PlanInputError, match="no published on-demand TPM"):
         default_quota("amazon.nova-lite-v1:0", scope="on-demand")
 
@@ -174,5 +181,5 @@ def test_a_table_file_overrides_the_shipped_one(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert burndown_for(LLAMA_US, load_model_table(path)).value == 2
     path.write_text("{}", encoding="utf-8")
-    with pytest.raises(PlanInputError, match="invalid"):
+    with pytest.raises(ModelFileError, match="invalid"):
         load_model_table(path)

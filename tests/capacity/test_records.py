@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from capacity.errors import RecordsError
-from capacity.records import load_records
-from capacity.schema import RECORD_COLUMNS
-from capacity.validate import is_validated, validate_records
+from capacity.records._load import load_records
+from capacity.records._schema import RECORD_COLUMNS
+from capacity.records._validate import is_validated, validate_records
 from tests.capacity.record_factory import frame, rec
 
 
@@ -149,7 +149,7 @@ def test_rule_notes_count_what_was_handled() -> None:
     notes = " | ".join(got.attrs["notes"])
     for text in (
         "ok requests without output-token usage (tpot_s and tps are NaN): 1",
-        "ok requests with fewer than 2 output tokens (tpot_s and tps are NaN, DESIGN §4): 1",
+        "ok requests with fewer than 2 output tokens (tpot_s and tps are NaN): 1",
         "ok requests delivered in a single chunk (tpot_s 0, tps NaN): 1",
         "requests with estimated token counts (tokens_estimated): 1",
         "failed requests without end_s (in flight until their last known time): 1",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capacity.schema import SEED_SUMMARY_COLUMNS
-from capacity.summary import SUMMARY_COLUMNS, compare_prompts, seed_table, summarize
+from capacity.records._schema import SEED_SUMMARY_COLUMNS
+from capacity.records._summary import SUMMARY_COLUMNS, compare_prompts, seed_table, summarize
 from tests.capacity.record_factory import frame, rec
 
 
@@ -95,3 +95,29 @@ def test_rows_ordered_by_prompt_size_then_level_and_seed_views() -> None:
     expected = 100 * ((349 + 1) / 3.0 / ((349 + 1) / 2.4) - 1)
     assert comparison["difference_pct"][0] == pytest.approx(expected)
     assert compare_prompts(summarize(frame(rec()))) is None
+
+
+def test_plateau_share_and_in_flight_count_of_an_interval_level() -> None:
+    # 20 one-second batches of 2 requests, each lasting 3 s: the in-flight count ramps for 3 s,
+    # holds 6 from t = 3 s to the last send at 19 s, then drains. The plateau window is
+    # [0 + 3, 19 − 3] = [3, 16]: batches 3..16, 28 of 40 requests (70 %), 6 in flight.
+    rows = [
+        rec(
+            start_s=b + 0.01 * i,
+            first_token_s=b + 0.5 + 0.01 * i,
+            last_token_s=b + 2.9 + 0.01 * i,
+            end_s=b + 3.0 + 0.01 * i,
+            mode="interval",
+            level=2.0,
+            batch=b,
+        )
+        for b in range(20)
+        for i in range(2)
+    ]
+    (row,) = summarize(frame(*rows)).itertuples()
+    assert row.plateau_share == pytest.approx(28 / 40)
+    assert row.concurrency_plateau_mean == pytest.approx(6.0, abs=0.01)
+    # Two batches are all ramp: no plateau, and the summary says so.
+    short = summarize(frame(*rows[:4]))
+    assert short["plateau_share"].iloc[0] == 0
+    assert short["concurrency_plateau_mean"].isna().all()

@@ -21,4 +21,4 @@ def _as_given(host: str) -> str:
 if __name__ == "__main__":
     services.resolve_ip_for_localhost = _as_given
     sys.argv = ["ray", *sys.argv[1:]]
-    main()
+    main()  # type: ignore[no-untyped-call]  # ray's click entry point is untyped

@@ -14,12 +14,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from urllib3.exceptions import ProtocolError
-from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
+from urllib3.exceptions import ProtocolError, ReadTimeoutError as Urllib3ReadTimeout
 
-from bench.emulator import Emulator
-from bench.emulator.profile import FaultConfig, load_profile
-from bench.emulator.tokens import count_tokens
+from capacity.serving._profile import FaultConfig, load_profile
+from emulator import Emulator
+from emulator.tokens import count_tokens
 from tests.conftest import LLAMA, QUESTION, bedrock_client
 
 OVERHEAD = load_profile("fast").prompt_overhead_tokens

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.emulator import Emulator
-from bench.emulator.tokens import count_tokens
+from emulator import Emulator
+from emulator.tokens import count_tokens
 from tests.conftest import LLAMA
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.emulator.runner import free_port
+from emulator.runner import free_port
 from llmcap.cli import main
 from tests.conftest import LLAMA, QUESTION, bedrock_client
 
@@ -69,8 +69,11 @@ def test_quick_demo_answers_and_writes_everything(
 ) -> None:
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "small prompt (43 input tokens): with 600,000 TPM and 800 RPM you can serve" in out
-    assert "large prompt" in out and "for 2,000 users at 30 s think time request" in out
+    assert "small prompt (43 input tokens): 600,000 tokens per minute serve" in out
+    assert "limited by" in out and "target: p95 TTFT <=" in out  # the default SLO is shown
+    assert "requests per minute" not in out.split("The answer")[1]  # no RPM unless enforced
+    assert "large prompt" in out and "For 2,000 users at 30 s think time request" in out
+    assert "extrapolation" in out  # 2,000 users need far more in flight than the quick demo saw
     assert "Knees" in out and "System output throughput" in out
     assert (tmp_path / "model.json").is_file()
     (run_dir,) = (tmp_path / "runs").iterdir()

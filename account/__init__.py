@@ -1,0 +1,51 @@
+"""account: the AWS control plane of one account — Bedrock quotas (Service Quotas), their increase
+requests, and per-minute usage (CloudWatch ``AWS/Bedrock``). See docs/account.md.
+
+This package is I/O: it makes boto3 calls and turns their answers and failures into values and
+typed errors. The arithmetic on those values (percentiles, growth, forecast, cost) is pure and
+lives in ``capacity.usage``.
+
+Import rule: ``account`` may import ``capacity`` (the model table in ``capacity.serving`` and the
+usage frame in ``capacity.usage``), boto3 and botocore; it imports nothing of ``bench``,
+``emulator``, ``llmcap`` or ``app``. Nothing in ``capacity`` imports ``account``. The CLI
+(``llmcap``) composes the two.
+
+Errors: every failure a user can fix is an ``AccountError`` (a ``UserError``) whose message is one
+line that already says the fix; commands print ``error: <message>`` and exit 2.
+"""
+
+from account.aws import connect
+from account.errors import (
+    AccessDenied,
+    AccountError,
+    DuplicateRequest,
+    NoCredentials,
+    QuotaNotFound,
+    SsoTokenExpired,
+    UnknownModel,
+    UserError,
+    WrongRegion,
+)
+from account.quotas import AppliedQuota, ModelQuotas, read_model_quotas, read_quotas
+from account.requests import IncreaseRequest, RequestStatus, plan_increase, request_status
+
+__all__ = [
+    "AccessDenied",
+    "AccountError",
+    "AppliedQuota",
+    "DuplicateRequest",
+    "IncreaseRequest",
+    "ModelQuotas",
+    "NoCredentials",
+    "QuotaNotFound",
+    "RequestStatus",
+    "SsoTokenExpired",
+    "UnknownModel",
+    "UserError",
+    "WrongRegion",
+    "connect",
+    "plan_increase",
+    "read_model_quotas",
+    "read_quotas",
+    "request_status",
+]

@@ -1,0 +1,503 @@
+"""The digital twin: a calibrated serving model that predicts far beyond its probe (docs/twin.md).
+
+A ``Twin`` holds one or more fitted members (replica counts the probe could not tell apart),
+each with the covariance of its log-coefficients, and the probe it was fitted on. It simulates
+any schedule (interval, sequential, closed loop, rate; with or without a quota) in virtual time,
+forecasts per-level statistics with intervals from the parameter uncertainty, and is a
+``capacity.prediction.Predictor`` for the quota planner. Every answer says when it extrapolates
+beyond what the probe measured.
+
+``twin.json`` is versioned (``format: llmcap-twin``) and is also a valid emulator profile: its
+top-level keys are a profile's, so ``llmcap emulate --profile twin.json`` serves the twin.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capacity.errors import ModelFileError
+from capacity.prediction import Prediction
+from capacity.serving._calibrate import (
+    STATS,
+    Identification,
+    Member,
+    ProbeCell,
+    draw_coefficients,
+    result_stats,
+)
+from capacity.serving._profile import (
+    OutputLength,
+    Profile,
+    QuotaConfig,
+    ServingModel,
+    spec_for,
+)
+from capacity.serving._simulate import (
+    SimRequest,
+    SimResult,
+    interval_schedule,
+    rate_schedule,
+    simulate,
+    simulate_closed_loop,
+    simulate_sequential,
+)
+
+TWIN_FORMAT = "llmcap-twin"
+TWIN_VERSION = 1
+MODES = ("interval", "sequential", "concurrency", "rate")
+EXTRAPOLATION_RATIO = 1.5
+"""A point is extrapolated when its in-flight count (or prompt size) is beyond 1.5× the probe's."""
+
+PREDICT_GRID = tuple(sorted({*range(1, 17), *(round(16 * 1.12**k) for k in range(1, 57)), 10_000}))
+"""In-flight counts ``Twin.predict`` simulates (then interpolates between)."""
+
+DEFAULT_MODEL_IDS = ("us.meta.llama3-3-70b-instruct-v1:0", "meta.llama3-3-70b-instruct-v1:0")
+
+FORECAST_STATS = (
+    "tps_p50",
+    "tps_p5",
+    "ttft_p50",
+    "ttft_p95",
+    "ttlt_p50",
+    "ttlt_p95",
+    "output_tps",
+    "inflight",
+    "throttled",
+)
+"""What a forecast reports per level: per-request tokens/s (median, 5th percentile), TTFT and
+TTLT (median, p95; s), the endpoint's output tokens/s, mean requests in flight, throttled share."""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The twin's forecast of one level: each statistic as (low, estimate, high), a 90 % band."""
+
+    mode: str
+    level: float
+    input_tokens: int
+    output_tokens: int
+    values: Mapping[str, tuple[float, float, float]]
+    extrapolation: float  # predicted in-flight / the probe's largest (≤ 1: inside the probe)
+    extrapolated: bool
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "mode": self.mode,
+            "level": self.level,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "values": {
+                k: {"low": v[0], "estimate": v[1], "high": v[2]} for k, v in self.values.items()
+            },
+            "extrapolation": self.extrapolation,
+            "extrapolated": self.extrapolated,
+            "notes": list(self.notes),
+        }
+
+
+def run_stats(results: Sequence[SimResult]) -> dict[str, float]:
+    """Forecast statistics of one simulated level (see ``FORECAST_STATS``)."""
+    ok = [r for r in results if r.status == "ok"]
+    out = dict.fromkeys(FORECAST_STATS, math.nan)
+    if not results:
+        return out
+    out["throttled"] = 1.0 - len(ok) / len(results)
+    if not ok:
+        return out
+    import numpy as np
+
+    tps = np.array([r.tps for r in ok if r.output_tokens >= 2])
+    ttft = np.array([r.ttft_s for r in ok])
+    ttlt = np.array([r.ttlt_s for r in ok])
+    if tps.size:
+        out["tps_p50"] = float(np.median(tps))
+        out["tps_p5"] = float(np.quantile(tps, 0.05))
+    out["ttft_p50"], out["ttft_p95"] = (float(np.quantile(ttft, q)) for q in (0.5, 0.95))
+    out["ttlt_p50"], out["ttlt_p95"] = (float(np.quantile(ttlt, q)) for q in (0.5, 0.95))
+    span = max(r.last_token_s for r in ok) - min(r.start_s for r in results)
+    if span > 0:
+        out["output_tps"] = sum(r.output_tokens for r in ok) / span
+        out["inflight"] = float(np.sum(ttlt)) / span
+    return out
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A calibrated serving model with its uncertainty and its probe (``calibrate`` builds one)."""
+
+    members: tuple[Member, ...]
+    cells: tuple[ProbeCell, ...]
+    identification: Identification
+    output_tokens: int
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    ensemble: tuple[ServingModel, ...] = ()
+    model_ids: tuple[str, ...] = ()
+    _cache: dict[tuple[int, int], Prediction] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    # -- the model -----------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> ServingModel:
+        """The best member's coefficients."""
+        return self.members[0].serving
+
+    def profile(
+        self, serving: ServingModel | None = None, quotas: QuotaConfig | None = None
+    ) -> Profile:
+        """An emulator profile of the twin (the best member unless ``serving`` is given)."""
+        return Profile(
+            name="twin",
+            description="A digital twin calibrated by `llmcap twin fit` (docs/twin.md).",
+            models=tuple(spec_for(m) for m in self.model_ids or DEFAULT_MODEL_IDS),
+            prompt_overhead_tokens=0,
+            serving=serving or self.serving,
+            output=OutputLength(),
+            quotas=quotas or QuotaConfig(),
+        )
+
+    def samples(self, n: int, seed: int = 0) -> list[ServingModel]:
+        """``n`` coefficient sets for prediction bands: the probe-consistent ensemble that
+        calibration kept (evenly thinned to ``n``), else draws from the members' covariances."""
+        if self.ensemble:
+            if n >= len(self.ensemble):
+                return list(self.ensemble)
+            step = len(self.ensemble) / max(n, 1)
+            return [self.ensemble[int(i * step)] for i in range(n)]
+        return draw_coefficients(self.members, n, seed)
+
+    # -- simulation ----------------------------------------------------------------------------
+
+    def simulate(
+        self,
+        schedule: Iterable[SimRequest],
+        *,
+        quotas: QuotaConfig | None = None,
+        seed: int = 0,
+        serving: ServingModel | None = None,
+    ) -> list[SimResult]:
+        """Open-loop arrivals through the twin (and ``quotas``, Bedrock's rules) in virtual time.
+
+        ``SimRequest.input_tokens`` is the server-side prompt count (the twin adds no overhead).
+        """
+        return simulate(self.profile(serving, quotas), schedule, seed=seed)
+
+    def run(
+        self,
+        mode: str,
+        level: float,
+        input_tokens: int,
+        output_tokens: int | None = None,
+        *,
+        batches: int = 60,
+        interval_s: float = 1.0,
+        duration_s: float = 60.0,
+        n_requests: int | None = None,
+        quotas: QuotaConfig | None = None,
+        seed: int = 0,
+        serving: ServingModel | None = None,
+    ) -> list[SimResult]:
+        """One level of a sweep in ``mode`` (as ``llmcap bench`` would drive it), simulated."""
+        out = output_tokens or self.output_tokens
+        lvl = max(1, round(level))
+        if mode == "interval":
+            schedule = interval_schedule(
+                lvl, batches, interval_s, input_tokens=input_tokens, max_tokens=out
+            )
+            return self.simulate(schedule, quotas=quotas, seed=seed, serving=serving)
+        if mode == "rate":
+            schedule = rate_schedule(
+                level, duration_s, input_tokens=input_tokens, max_tokens=out, seed=seed
+            )
+            return self.simulate(schedule, quotas=quotas, seed=seed, serving=serving)
+        profile = self.profile(serving, quotas)
+        if mode == "concurrency":
+            n = n_requests or max(200, 6 * lvl)
+            return simulate_closed_loop(
+                profile, lvl, n, input_tokens=input_tokens, max_tokens=out, seed=seed
+            )
+        if mode == "sequential":
+            return simulate_sequential(
+                profile, lvl, batches, input_tokens=input_tokens, max_tokens=out, seed=seed
+            )
+        raise ValueError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
+
+    # -- forecasts -----------------------------------------------------------------------------
+
+    @property
+    def probe_inflight(self) -> float:
+        """The largest mean in-flight count the probe measured (or simulated for its cells)."""
+        known = [c.inflight for c in self.cells if not math.isnan(c.inflight)]
+        if known:
+            return max(known)
+        return float(self.meta.get("probe_inflight", max(c.level for c in self.cells)))
+
+    @property
+    def probe_prompts(self) -> tuple[int, int]:
+        """Smallest and largest prompt (input tokens) of the probe."""
+        sizes = [c.input_tokens for c in self.cells]
+        return min(sizes), max(sizes)
+
+    def extrapolation_notes(self, inflight: float, input_tokens: float) -> tuple[float, list[str]]:
+        """How far beyond the probe a point is (in-flight ratio) and what to say about it."""
+        ratio = inflight / self.probe_inflight if self.probe_inflight > 0 else math.inf
+        notes: list[str] = []
+        if ratio > EXTRAPOLATION_RATIO:
+            notes.append(
+                f"extrapolated: {inflight:.0f} requests in flight is {ratio:.1f}× the most the "
+                f"probe measured ({self.probe_inflight:.0f}); the serving model carries it, "
+                "the probe does not"
+            )
+        lo, hi = self.probe_prompts
+        if input_tokens > hi * EXTRAPOLATION_RATIO or input_tokens < lo / EXTRAPOLATION_RATIO:
+            notes.append(
+                f"extrapolated: prompts of {input_tokens:.0f} tokens are outside the probe's "
+                f"{lo}–{hi}"
+            )
+        bound = float(self.meta.get("running_lower_bound") or math.inf)
+        per_replica = inflight / self.serving.replicas
+        if "max_running" in self.identification.not_identified and per_replica > bound:
+            notes.append(
+                f"unverified: about {per_replica:.0f} requests per replica would be in flight; "
+                f"the probe only showed {bound:.0f} without queueing, so a lower "
+                "running-sequence limit (TTFT queueing) cannot be ruled out"
+            )
+        for name, why in self.identification.not_identified.items():
+            if name in ("replicas", "c_f_s", "c_kv_s", "c_b_s"):
+                notes.append(f"{name}: {why}")
+        return ratio, notes
+
+    def forecast(
+        self,
+        mode: str,
+        level: float,
+        input_tokens: int,
+        output_tokens: int | None = None,
+        *,
+        samples: int = 10,
+        batches: int = 60,
+        duration_s: float = 60.0,
+        quotas: QuotaConfig | None = None,
+        seed: int = 0,
+    ) -> Forecast:
+        """Per-level statistics with 90 % intervals from the coefficients' uncertainty."""
+        import numpy as np
+
+        kw: dict[str, Any] = {"batches": batches, "duration_s": duration_s, "quotas": quotas,
+                              "seed": seed}  # fmt: skip
+        out = output_tokens or self.output_tokens
+        centre = run_stats(self.run(mode, level, input_tokens, out, **kw))
+        draws = [
+            run_stats(self.run(mode, level, input_tokens, out, serving=s, **kw))
+            for s in self.samples(samples, seed)
+        ]
+        values: dict[str, tuple[float, float, float]] = {}
+        for name in FORECAST_STATS:
+            xs = np.array([d[name] for d in draws if math.isfinite(d[name])] + [centre[name]])
+            xs = xs[np.isfinite(xs)]
+            if not xs.size:
+                values[name] = (math.nan, math.nan, math.nan)
+                continue
+            low, high = (float(np.quantile(xs, q)) for q in (0.05, 0.95))
+            values[name] = (min(low, centre[name]), centre[name], max(high, centre[name]))
+        ratio, notes = self.extrapolation_notes(centre["inflight"], input_tokens)
+        return Forecast(
+            mode, float(level), int(input_tokens), int(out), values, ratio,
+            any(n.startswith("extrapolated") for n in notes), tuple(notes),
+        )  # fmt: skip
+
+    def predict(self, concurrency: float, input_tokens: float) -> Prediction:
+        """Closed loop at ``concurrency`` in flight (``Predictor``): the best member, no band.
+
+        The twin simulates a fixed ladder of in-flight counts (``PREDICT_GRID``: whole numbers
+        up to 16, then 12 % steps to 10,000) once per prompt size and interpolates between its
+        rungs (linearly in log N), so a planner's hundreds of queries cost a few simulations.
+        """
+        n = min(max(float(concurrency), 1.0), PREDICT_GRID[-1])
+        i = bisect.bisect_left(PREDICT_GRID, n)
+        hi_n = PREDICT_GRID[i]
+        b = self._predict_whole(hi_n, round(input_tokens))
+        if hi_n == n or i == 0:
+            return b
+        lo_n = PREDICT_GRID[i - 1]
+        a = self._predict_whole(lo_n, round(input_tokens))
+        w = math.log(n / lo_n) / math.log(hi_n / lo_n)
+
+        def mix(x: float, y: float) -> float:
+            return (1 - w) * x + w * y
+
+        return Prediction(
+            concurrency=n,
+            input_tokens=float(input_tokens),
+            tps_p50=mix(a.tps_p50, b.tps_p50),
+            tps_p5=mix(a.tps_p5, b.tps_p5),
+            system_output_tps=mix(a.system_output_tps, b.system_output_tps),
+            ttft_s={q: mix(a.ttft_s[q], b.ttft_s[q]) for q in a.ttft_s},
+            ttlt_s={q: mix(a.ttlt_s[q], b.ttlt_s[q]) for q in a.ttlt_s},
+            extrapolated=a.extrapolated or b.extrapolated,
+            notes=b.notes,
+        )
+
+    def _predict_whole(self, n: int, input_tokens: int) -> Prediction:
+        key = (n, input_tokens)
+        if key in self._cache:
+            return self._cache[key]
+        import numpy as np
+
+        results = self.run("concurrency", n, input_tokens, n_requests=n + max(150, n))
+        results.sort(key=lambda r: r.start_s)
+        steady = results[n:]
+        tps = np.array([r.tps for r in steady if r.output_tokens >= 2])
+        ttft = np.array([r.ttft_s for r in steady])
+        ttlt = np.array([r.ttlt_s for r in steady])
+        qs = (0.5, 0.95, 0.99)
+        span = max(r.last_token_s for r in steady) - min(r.start_s for r in steady)
+        ratio, notes = self.extrapolation_notes(float(n), input_tokens)
+        pred = Prediction(
+            concurrency=float(n),
+            input_tokens=float(input_tokens),
+            tps_p50=float(np.median(tps)),
+            tps_p5=float(np.quantile(tps, 0.05)),
+            system_output_tps=sum(r.output_tokens for r in steady) / span,
+            ttft_s={q: float(np.quantile(ttft, q)) for q in qs},
+            ttlt_s={q: float(np.quantile(ttlt, q)) for q in qs},
+            extrapolated=ratio > EXTRAPOLATION_RATIO or (len(notes) > 0 and "prompts" in notes[0]),
+            notes=(f"digital twin: closed-loop simulation, {self.output_tokens} output tokens",
+                   *notes),
+        )  # fmt: skip
+        self._cache[key] = pred
+        return pred
+
+    # -- fit quality ---------------------------------------------------------------------------
+
+    def fit_quality(self, seed: int = 0) -> list[dict[str, Any]]:
+        """Per probe cell: measured vs the twin's simulation of the same schedule."""
+        from capacity.serving._calibrate import simulate_cell
+
+        rows: list[dict[str, Any]] = []
+        for c in self.cells:
+            got = result_stats(simulate_cell(self.serving, c, seed))
+            row: dict[str, Any] = {
+                "cell": c.label,
+                "level": c.level,
+                "input_tokens": c.input_tokens,
+            }
+            for s in STATS:
+                if s in c.observed:
+                    row[s] = {"measured": c.observed[s], "twin": got[s],
+                              "error": got[s] / c.observed[s] - 1}  # fmt: skip
+            rows.append(row)
+        return rows
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON form: an emulator profile plus the twin's own section."""
+        profile = self.profile()
+        return {
+            "format": TWIN_FORMAT,
+            "version": TWIN_VERSION,
+            "name": profile.name,
+            "description": profile.description,
+            "models": [{"model_id": m.model_id} for m in profile.models],
+            "prompt_overhead_tokens": 0,
+            "tokens_per_event": 1,
+            "serving": dataclasses.asdict(profile.serving),
+            "output": dataclasses.asdict(profile.output),
+            "quotas": dataclasses.asdict(profile.quotas),
+            "faults": {},
+            "twin": {
+                "output_tokens": self.output_tokens,
+                "members": [m.to_dict() for m in self.members],
+                "ensemble": [dataclasses.asdict(s) for s in self.ensemble],
+                "identification": self.identification.to_dict(),
+                "cells": [c.to_dict() | {"se": dict(c.se)} for c in self.cells],
+                "meta": dict(self.meta),
+            },
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``twin.json``."""
+        target = Path(path)
+        target.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        return target
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], origin: str = "<dict>") -> Twin:
+        """Inverse of ``to_dict``; raises ``ModelFileError`` naming the problem."""
+        if raw.get("format") != TWIN_FORMAT:
+            raise ModelFileError(f'{origin}: not a twin file (no "format": "{TWIN_FORMAT}")')
+        if raw.get("version") != TWIN_VERSION:
+            raise ModelFileError(
+                f"{origin}: twin format version {raw.get('version')!r}; this llmcap reads "
+                f"version {TWIN_VERSION}: refit with `llmcap twin fit`"
+            )
+        try:
+            t = raw["twin"]
+            ident = t["identification"]
+            cells = tuple(
+                ProbeCell(
+                    label=c["label"],
+                    mode=c["mode"],
+                    level=float(c["level"]),
+                    input_tokens=int(c["input_tokens"]),
+                    output_tokens=int(c["output_tokens"]),
+                    n_requests=int(c["n_requests"]),
+                    observed=dict(c["observed"]),
+                    se=dict(c.get("se", {})),
+                    inflight=math.nan if c.get("inflight") is None else float(c["inflight"]),
+                )
+                for c in t["cells"]
+            )
+            return cls(
+                members=tuple(Member.from_dict(m) for m in t["members"]),
+                cells=cells,
+                identification=Identification(
+                    {
+                        k: (float(v[0]), float(v[1]), float(v[2]))
+                        for k, v in ident["intervals"].items()
+                    },
+                    dict(ident["not_identified"]),
+                    tuple(int(r) for r in ident["replicas_consistent"]),
+                ),
+                output_tokens=int(t["output_tokens"]),
+                meta=dict(t.get("meta", {})),
+                ensemble=tuple(ServingModel(**s) for s in t.get("ensemble", [])),
+                model_ids=tuple(m["model_id"] for m in raw.get("models", [])),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelFileError(f"{origin}: malformed twin file ({exc!r}); refit it") from exc
+
+
+def is_twin_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a JSON file tagged ``"format": "llmcap-twin"``."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(raw, dict) and raw.get("format") == TWIN_FORMAT
+
+
+def load_twin(path: str | os.PathLike[str]) -> Twin:
+    """Read ``twin.json``; raises ``ModelFileError`` naming the file and the fix."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelFileError(f"{p}: cannot read the twin file ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise ModelFileError(f"{p}: not JSON ({exc}); write it with `llmcap twin fit`") from exc
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{p}: a twin file is a JSON object")
+    return Twin.from_dict(raw, origin=str(p))

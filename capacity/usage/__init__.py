@@ -1,0 +1,101 @@
+"""Measured usage of a Bedrock model id (per-minute CloudWatch data): quota-token usage with
+burndown, percentiles of TPM and RPM, daily totals, the growth trend and the exhaustion forecast;
+and on-demand cost (``load_prices``, ``monthly_cost``). Pure: the frame comes from ``account``
+(CloudWatch) or from ``synthetic_usage``; see docs/account.md.
+
+Names load lazily: ``import capacity.usage`` and the cost functions pay for neither pandas
+nor statsmodels; statsmodels loads when a forecast is fitted. ``capacity.planning`` does not
+import this package (the arrow goes the other way: ``UsageSummary.workload()`` builds a
+planning ``Workload``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "LATENCY_COLUMNS": "capacity.usage._frame",
+    "SUM_COLUMNS": "capacity.usage._frame",
+    "USAGE_COLUMNS": "capacity.usage._frame",
+    "UsageMeta": "capacity.usage._frame",
+    "DailyRow": "capacity.usage._analysis",
+    "Stats": "capacity.usage._analysis",
+    "UsageSummary": "capacity.usage._analysis",
+    "per_minute": "capacity.usage._analysis",
+    "quota_tokens": "capacity.usage._analysis",
+    "summarize_usage": "capacity.usage._analysis",
+    "Forecast": "capacity.usage._forecast",
+    "fit_growth": "capacity.usage._forecast",
+    "forecast_exhaustion": "capacity.usage._forecast",
+    "UsageFileError": "capacity.usage._io",
+    "read_usage": "capacity.usage._io",
+    "write_usage": "capacity.usage._io",
+    "SyntheticTraffic": "capacity.usage._synthetic",
+    "synthetic_usage": "capacity.usage._synthetic",
+    "usage_figures": "capacity.usage._figures",
+    "MonthlyCost": "capacity.usage._cost",
+    "Price": "capacity.usage._cost",
+    "PriceError": "capacity.usage._cost",
+    "PriceTable": "capacity.usage._cost",
+    "load_prices": "capacity.usage._cost",
+    "monthly_cost": "capacity.usage._cost",
+}
+
+if TYPE_CHECKING:
+    from capacity.usage._analysis import (
+        DailyRow,
+        Stats,
+        UsageSummary,
+        per_minute,
+        quota_tokens,
+        summarize_usage,
+    )
+    from capacity.usage._cost import (
+        MonthlyCost,
+        Price,
+        PriceError,
+        PriceTable,
+        load_prices,
+        monthly_cost,
+    )
+    from capacity.usage._figures import usage_figures
+    from capacity.usage._forecast import Forecast, fit_growth, forecast_exhaustion
+    from capacity.usage._frame import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS, UsageMeta
+    from capacity.usage._io import UsageFileError, read_usage, write_usage
+    from capacity.usage._synthetic import SyntheticTraffic, synthetic_usage
+
+__all__ = [
+    "LATENCY_COLUMNS",
+    "SUM_COLUMNS",
+    "USAGE_COLUMNS",
+    "DailyRow",
+    "Forecast",
+    "MonthlyCost",
+    "Price",
+    "PriceError",
+    "PriceTable",
+    "Stats",
+    "SyntheticTraffic",
+    "UsageFileError",
+    "UsageMeta",
+    "UsageSummary",
+    "fit_growth",
+    "forecast_exhaustion",
+    "load_prices",
+    "monthly_cost",
+    "per_minute",
+    "quota_tokens",
+    "read_usage",
+    "summarize_usage",
+    "synthetic_usage",
+    "usage_figures",
+    "write_usage",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'capacity.usage' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,47 @@
+"""The one request-record schema: the raw columns a sweep writes, one row per sent request.
+
+Times are seconds from the run start on one monotonic clock: ``scheduled_s`` (when the schedule
+said to send), ``start_s`` (sent), ``first_token_s`` / ``last_token_s`` (first and last chunk
+carrying output text) and ``end_s`` (stream closed); a time that never happened is null. Token
+counts are the server's usage (``tokens_estimated`` marks a chunk-count fallback). ``worker``
+is the worker process or Ray actor that sent the request (0 in a single-process run). Every metric
+— TTFT, TTLT, TPOT, tps, lateness, in-flight counts — is derived from these by
+``capacity.records`` and nowhere else (docs/architecture.md, "Records").
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+RAW_COLUMNS: Final[dict[str, str]] = {
+    "run_id": "string",
+    "request_id": "string",
+    "provider": "string",
+    "model_id": "string",
+    "prompt_label": "string",
+    "mode": "string",
+    "level": "float64",
+    "batch": "int64",
+    "max_tokens": "int64",
+    "temperature": "float64",
+    "scheduled_s": "float64",
+    "start_s": "float64",
+    "first_token_s": "float64",
+    "last_token_s": "float64",
+    "end_s": "float64",
+    "input_tokens": "float64",
+    "output_tokens": "float64",
+    "tokens_estimated": "bool",
+    "active_at_start": "int64",
+    "status": "string",
+    "error_code": "string",
+    "error_message": "string",
+    "server_request_id": "string",
+    "server_latency_ms": "float64",
+    "retries": "int64",
+    "worker": "int64",
+}
+"""Raw column → pandas dtype, in file order: exactly what ``bench`` writes."""
+
+STATUSES: Final = ("ok", "throttled", "error", "timeout", "cancelled")
+"""Allowed values of ``status``: failures are data, every sent request has one row."""

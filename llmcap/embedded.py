@@ -1,0 +1,50 @@
+"""The embedded default: a sweep with no endpoint measures the built-in emulator.
+
+``bench`` reaches endpoints by URL and never starts one; this composition-root helper starts the
+emulator in a child process (so it never shares the client's GIL) when the sweep's configuration
+names neither an endpoint URL nor a Region, and hands its URL to the sweep
+(docs/architecture.md, "Composition").
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from bench import SweepConfig, SweepError, run_sweep
+from bench.prompts import load_prompt_sets
+from bench.rundir import read_config
+from capacity.serving import DEFAULT_PROFILE
+from emulator.runner import EmulatorProcess
+
+__all__ = ["run_sweep_embedded"]
+
+
+def run_sweep_embedded(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:
+    """``bench.run_sweep``, against the built-in emulator when no endpoint is configured.
+
+    The profile used is stored in the run's configuration (``emulator_profile``), so
+    ``--resume`` measures the same emulator again.
+    """
+    if resume is not None:
+        config = read_config(resume)
+    if config is None:
+        raise SweepError("a sweep needs a configuration or a run directory to resume")
+    endpoint = config.endpoint
+    if endpoint.endpoint_url is not None or endpoint.region is not None:
+        return run_sweep(config, resume=resume)
+    profile = config.emulator_profile or DEFAULT_PROFILE
+    if resume is None:
+        config = replace(config, emulator_profile=profile)
+    config.validate()  # bad settings fail before the emulator starts
+    load_prompt_sets(config.prompt)
+    with EmulatorProcess(profile, seed=config.seed) as emu:
+        print(
+            f"No --endpoint-url or --region given: measuring the built-in emulator "
+            f"(profile {profile}) at {emu.url}. Pass --region to measure Amazon Bedrock.",
+            file=sys.stderr,
+        )
+        if resume is not None:
+            return run_sweep(resume=resume, live_endpoint_url=emu.url)
+        return run_sweep(config, live_endpoint_url=emu.url)

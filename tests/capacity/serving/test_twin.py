@@ -1,0 +1,131 @@
+"""The digital twin: calibration recovers a known serving model from a small simulated probe,
+names what a bad probe lacks, predicts beyond the probe (saying so) and round-trips as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from capacity.planning import Quota, Workload, plan_capacity
+from capacity.serving import (
+    CalibrationError,
+    Twin,
+    calibrate,
+    interval_schedule,
+    load_profile,
+    load_twin,
+    simulate,
+)
+from capacity.serving._twin import run_stats
+from tests.capacity.serving.twin_probe import (
+    OUTPUT,
+    TRUTH,
+    fitted_twin,
+    probe_records,
+    truth_profile,
+)
+
+
+@pytest.mark.parametrize("name", ["t_w_s", "alpha0_s", "alpha_in_s", "c_f_s"])
+def test_calibration_recovers_known_coefficients_within_its_intervals(name: str) -> None:
+    low, estimate, high = fitted_twin().identification.intervals[name]
+    truth = getattr(TRUTH, name)
+    assert low <= truth <= high, (name, low, estimate, high, truth)
+    assert high / low < 4  # pinned down, not the prior's decade either way
+
+
+def test_the_twin_reproduces_its_probe_and_predicts_a_held_out_level() -> None:
+    twin = fitted_twin()
+    for row in twin.fit_quality():
+        assert abs(row["tpot_p50"]["error"]) < 0.05
+        assert abs(row["ttft_p50"]["error"]) < 0.05
+    # Level 16 (2x the probe's heaviest) against the known endpoint.
+    forecast = twin.forecast("interval", 16, 3000, samples=4, batches=20)
+    schedule = interval_schedule(16, 20, input_tokens=3000, max_tokens=OUTPUT)
+    truth = run_stats(simulate(truth_profile(), schedule, seed=3))
+    for key in ("tps_p50", "ttft_p50", "output_tps"):
+        assert forecast.values[key][1] == pytest.approx(truth[key], rel=0.10), key
+
+
+def test_unpinned_coefficients_and_replicas_are_reported() -> None:
+    ident = fitted_twin().identification
+    assert "chunk_budget_tokens" in ident.not_identified
+    assert "max_running" in ident.not_identified
+    assert TRUTH.replicas in ident.replicas_consistent
+
+
+def test_a_probe_with_one_level_says_so() -> None:
+    with pytest.raises(CalibrationError, match=r"one load level .*--levels"):
+        calibrate(probe_records(levels=(4,), batches=6), workers=1)
+
+
+def test_a_probe_where_everything_was_throttled_says_so() -> None:
+    with pytest.raises(CalibrationError, match="no request of the probe succeeded"):
+        calibrate(probe_records(batches=3, throttled=True), workers=1)
+
+
+def test_a_probe_without_streaming_timestamps_says_so() -> None:
+    records = probe_records(batches=3).copy()
+    records["first_token_s"] = records["last_token_s"]  # one chunk: a non-streaming API
+    records = records.drop(columns=["ttft_s", "tpot_s", "tps"])
+    with pytest.raises(CalibrationError, match="no streaming timestamps"):
+        calibrate(records, workers=1)
+
+
+def test_predict_is_a_predictor_that_flags_extrapolation_and_plans(tmp_path: Path) -> None:
+    twin = fitted_twin()
+    inside = twin.predict(2, 40)
+    beyond = twin.predict(200, 3000)
+    assert not inside.extrapolated
+    assert beyond.extrapolated and any("extrapolated" in n for n in beyond.notes)
+    assert beyond.tps_p50 < inside.tps_p50
+    assert beyond.ttft_s[0.95] >= beyond.ttft_s[0.5]
+    half = twin.predict(2.5, 40)  # fractional concurrency interpolates
+    assert min(inside.tps_p50, twin.predict(3, 40).tps_p50) <= half.tps_p50
+    plan = plan_capacity(
+        Quota(tpm=400_000),
+        Workload(input_tokens=3000, output_tokens=OUTPUT, max_tokens=OUTPUT, think_time_s=10),
+        model=twin,
+    )
+    assert plan.users > 0 and math.isfinite(plan.latency_s)
+
+
+def test_twin_json_round_trips_and_is_an_emulator_profile(tmp_path: Path) -> None:
+    twin = fitted_twin()
+    path = twin.save(tmp_path / "twin.json")
+    again = load_twin(path)
+    assert isinstance(again, Twin)
+    assert again.members == twin.members
+    assert again.identification == twin.identification
+    assert again.predict(4, 40) == twin.predict(4, 40)
+    profile = load_profile(path)
+    assert profile.serving == twin.serving
+    assert profile.prompt_overhead_tokens == 0
+
+
+def test_simulate_any_mode_with_or_without_a_quota() -> None:
+    twin = fitted_twin()
+    from capacity.serving import QuotaConfig
+
+    for mode in ("interval", "sequential", "concurrency", "rate"):
+        results = twin.run(mode, 3, 40, batches=5, duration_s=5, n_requests=20)
+        assert results and all(r.status == "ok" for r in results), mode
+    throttled = twin.run("interval", 8, 3000, batches=10, quotas=QuotaConfig(tpm=60_000))
+    assert any(r.status == "throttled" for r in throttled)
+    other = dataclasses.replace(twin.serving, replicas=1)
+    assert twin.run("interval", 8, 3000, batches=5, serving=other)
+
+
+def test_planning_does_not_load_the_twin_or_pandas() -> None:
+    code = (
+        "import sys, capacity.planning, capacity.serving\n"
+        "bad = [m for m in ('pandas', 'statsmodels', 'scipy', 'capacity.serving._calibrate')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,104 @@
+"""``llmcap twin fit|predict``, ``llmcap probe`` and ``plan --model twin.json``: results, and
+one-line errors with exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmcap.cli import main
+from tests.capacity.serving.twin_probe import fitted_twin, probe_records
+
+
+@pytest.fixture(scope="module")
+def twin_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fitted_twin().save(tmp_path_factory.mktemp("twin") / "twin.json")
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_predict_prints_levels_with_bands_and_flags_extrapolation(
+    twin_file: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plot = tmp_path / "twin.png"
+    argv = ["twin", "predict", str(twin_file), "--levels", "2,24", "--prompt", "large",
+            "--samples", "3", "--batches", "15", "--plot", str(plot)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "EXTRAPOLATED" in out and "note: extrapolated" in out
+    assert plot.stat().st_size > 10_000
+    assert main([*argv[:-2], "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [d["extrapolated"] for d in doc] == [False, True]
+    low, est, high = (doc[1]["values"]["tps_p50"][k] for k in ("low", "estimate", "high"))
+    assert low <= est <= high
+
+
+def test_predict_with_a_quota_reports_throttling(
+    twin_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["twin", "predict", str(twin_file), "--levels", "8", "--prompt", "3000",
+            "--samples", "0", "--batches", "10", "--tpm", "60000"]  # fmt: skip
+    assert main(argv) == 0
+    assert "throttled by the quota" in capsys.readouterr().out
+
+
+def test_plan_reads_a_twin(twin_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--tpm", "400000", "--input-tokens", "3000", "--output-tokens", "60",
+            "--max-tokens", "60", "--think-time-s", "10", "--json"]  # fmt: skip
+    argv += ["--model", str(twin_file)]
+    assert main(argv) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["users"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["twin", "predict", "missing.json", "--levels", "5"], ["missing.json", "cannot read"]),
+        (["twin", "predict", "{twin}", "--levels", "five"], ["--levels", "whole numbers"]),
+        (["twin", "predict", "{twin}", "--levels", "5", "--prompt", "huge"], ["huge", "small"]),
+        (["twin", "predict", "{twin}", "--levels", "5", "--mode", "concurrency", "--tpm", "9"],
+         ["--tpm", "open-loop"]),
+        (["twin", "predict", "{twin}"], ["--levels"]),
+        (["twin", "fit", "no/such/run"], ["no/such/run"]),
+        (["probe", "--dry-run"], ["--budget-tpm"]),
+        (["probe", "--budget-tpm", "1000", "--dry-run"], ["1000", "raise it"]),
+        (["probe", "--budget-usd", "0.0001", "--dry-run"], ["--budget-usd", "raise it"]),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], words: list[str], twin_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(twin_file) if a == "{twin}" else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(argv))
+    assert exc.value.code == 2
+    one_line_error(capsys, *words)
+
+
+def test_fit_names_what_the_probe_lacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "one-level.parquet"
+    probe_records(levels=(4,), batches=4).to_parquet(path)
+    assert main(["twin", "fit", str(path), "-o", str(tmp_path / "t.json")]) == 2
+    one_line_error(capsys, "one load level", "--levels")
+
+
+def test_probe_plan_fits_the_quota_and_prints_its_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", "--budget-tpm", "600000", "--dry-run", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tokens"] == sum(level["tokens"] for level in doc["levels"])
+    assert max(level["tokens"] for level in doc["levels"]) <= 0.9 * 600_000
+    for prompt in ("small", "large"):
+        assert len({lv["level"] for lv in doc["levels"] if lv["prompt"] == prompt}) == 3
+    assert main(["probe", "--budget-tpm", "600000", "--budget-usd", "0.65", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    cost = float(out.split("about $")[1].split()[0])
+    assert cost <= 0.65
