@@ -5,7 +5,7 @@ from bench.config import SweepConfig, SweepError
 from bench.prompts import Prompt, PromptError, PromptSet, load_prompt_sets
 from bench.providers.base import Endpoint
 from bench.records import RECORD_COLUMNS, RecordWriter, read_jsonl
-from bench.sweep import SweepInterrupted, run_sweep
+from bench.sweep import SweepIncomplete, SweepInterrupted, run_sweep
 
 __all__ = [
     "RECORD_COLUMNS",
@@ -16,6 +16,7 @@ __all__ = [
     "RecordWriter",
     "SweepConfig",
     "SweepError",
+    "SweepIncomplete",
     "SweepInterrupted",
     "load_prompt_sets",
     "read_jsonl",

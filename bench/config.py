@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,9 @@ from bench.providers.base import Endpoint
 from bench.strategies import MODES, LevelPlan
 
 SEED_LEVELS = (1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)  # the seed blog's sweep
+# One process reads ~500 streams with TTFT p99 error < 10 ms (docs/performance.md).
+STREAMS_PER_WORKER = 500
+EXPECTED_LATENCY_S = 4.0
 
 
 class SweepError(ValueError):
@@ -42,6 +46,8 @@ class SweepConfig:
     seed: int = 0
     progress: bool = True
     emulator_profile: str | None = None  # set when the sweep ran against the built-in emulator
+    workers: int | None = None  # load processes; None: chosen by ``default_workers``
+    ray: str | None = None  # "auto" or a Ray address: one actor per worker across the cluster
 
     def validate(self) -> None:
         """Raise SweepError naming the first bad option."""
@@ -63,6 +69,18 @@ class SweepConfig:
             raise SweepError("--stop-on-error-rate must be in (0, 1], e.g. 0.5")
         if self.arrival not in ("poisson", "constant"):
             raise SweepError("--arrival must be poisson or constant")
+        if self.workers is not None and self.workers < 1:
+            raise SweepError("--workers must be ≥ 1")
+        if self.mode == "sequential" and (self.workers or 1) > 1:
+            raise SweepError(
+                "sequential mode waits for each whole batch, so it runs in one process: "
+                "drop --workers (or use --mode interval)"
+            )
+        if self.mode == "concurrency" and self.workers and self.workers > min(self.levels):
+            raise SweepError(
+                f"--workers {self.workers} exceeds the smallest concurrency level "
+                f"{min(self.levels):g}: each worker needs at least one slot"
+            )
 
     def plan(self, level: float) -> LevelPlan:
         """The strategy plan of one level."""
@@ -71,6 +89,28 @@ class SweepConfig:
             duration_s=self.duration_s, n_requests=self.n_requests, arrival=self.arrival,
             max_inflight=self.max_inflight, seed=self.seed,
         )  # fmt: skip
+
+    def planned_streams(self) -> int:
+        """Streams the sweep's top level keeps in flight (estimated with ~4 s per request for
+        the modes that do not fix it)."""
+        top = max(self.levels)
+        if self.mode in ("concurrency", "sequential"):
+            return int(top)
+        if self.mode == "rate":
+            return self.max_inflight or math.ceil(top * EXPECTED_LATENCY_S)
+        return int(top) * max(1, math.ceil(EXPECTED_LATENCY_S / self.interval_s))
+
+    def default_workers(self, *, endpoint_on_this_host: bool, cores: int | None) -> int:
+        """Enough worker processes for ``planned_streams`` at ``STREAMS_PER_WORKER`` each, at
+        most one per core — one less when the endpoint (the emulator) shares the machine."""
+        if self.mode == "sequential":
+            return 1
+        cores = cores or 1
+        cap = max(1, cores - 1 if endpoint_on_this_host else cores)
+        wanted = math.ceil(self.planned_streams() / STREAMS_PER_WORKER)
+        if self.mode == "concurrency":
+            wanted = min(wanted, int(min(self.levels)))
+        return max(1, min(wanted, cap))
 
     def pool_size(self) -> int:
         """Connections/threads to provision: above any concurrency the sweep can reach."""

@@ -67,7 +67,9 @@ class RawResult:
 
 def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str, Any]:
     """One record row from a provider result; ``context`` carries run_id, request_id, provider,
-    model_id, prompt_label, mode, level, batch, max_tokens, temperature, scheduled_s."""
+    model_id, prompt_label, mode, level, batch, max_tokens, temperature, scheduled_s (NaN when
+    the request had no scheduled instant) and worker (the worker process or actor that sent it,
+    0 in a single-process run)."""
     start = raw.start_pc - run_start_pc
     first = raw.first_token_pc - run_start_pc
     last = raw.last_token_pc - run_start_pc
@@ -88,6 +90,7 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
         "server_request_id": raw.server_request_id,
         "server_latency_ms": raw.server_latency_ms,
         "retries": raw.retries,
+        "worker": context.get("worker", 0),
     }
     return {name: row.get(name) for name in RECORD_COLUMNS}
 
@@ -105,14 +108,50 @@ CLIENT_STOPPED = (
     "the client stopped while this request was in flight (no response recorded)",
 )
 SENT_JOURNAL = "records.sent.jsonl"
+SENT_JOURNALS = "records.sent*.jsonl"  # the sweep's journal and its worker processes' own
+
+
+def worker_journal(worker: int) -> str:
+    """The file name of worker process ``worker``'s send journal (in the run directory)."""
+    return f"records.sent.w{worker}.jsonl"
+
+
+class SentJournal:
+    """Journals each request as it is sent: its id, prompt label, level, batch, max_tokens,
+    scheduled_s, start_s and worker, one JSON line each, so a resumed run can give every sent
+    request a row (``CLIENT_STOPPED``) even if the process was killed before writing it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] = path.open("a", encoding="utf-8")
+        self._lines: list[str] = []
+
+    def note(self, entry: dict[str, Any]) -> None:
+        """Journal a request about to be sent; ``flush`` writes it before it goes out."""
+        self._lines.append(json.dumps({k: clean(v) for k, v in entry.items()}))
+
+    def flush(self) -> None:
+        """Write the journalled lines to the OS (so a killed process keeps them)."""
+        if self._lines and not self._fh.closed:
+            self._fh.write("\n".join(self._lines) + "\n")
+            self._lines.clear()
+            self._fh.flush()
+
+    def close(self, *, delete: bool) -> None:
+        """Close the file; ``delete`` it when every journalled request has its row."""
+        if not self._fh.closed:
+            self.flush()
+            self._fh.close()
+        if delete:
+            self.path.unlink(missing_ok=True)
 
 
 class RecordWriter:
     """Appends records to ``records.jsonl`` (flushed per row) and compacts them to Parquet.
 
-    ``note_sent`` journals each request as it is sent (``records.sent.jsonl``: its id, prompt
-    label, level, batch, max_tokens, scheduled_s and start_s), so a resumed run can give every
-    sent request a row (``CLIENT_STOPPED``) even if the process was killed before writing it.
+    ``note_sent`` journals each request as it is sent (``records.sent.jsonl``, a
+    ``SentJournal``), so a resumed run can give every sent request a row (``CLIENT_STOPPED``)
+    even if the process was killed before writing it.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -120,20 +159,16 @@ class RecordWriter:
         self.jsonl = run_dir / "records.jsonl"
         self.parquet = run_dir / "records.parquet"
         self._fh: IO[str] = self.jsonl.open("a", encoding="utf-8")
-        self._sent: IO[str] = (run_dir / SENT_JOURNAL).open("a", encoding="utf-8")
-        self._sent_lines: list[str] = []
+        self._sent = SentJournal(run_dir / SENT_JOURNAL)
         self.rows_written = 0
 
     def note_sent(self, entry: dict[str, Any]) -> None:
         """Journal a request about to be sent; ``flush_sent`` writes it before it goes out."""
-        self._sent_lines.append(json.dumps({k: clean(v) for k, v in entry.items()}))
+        self._sent.note(entry)
 
     def flush_sent(self) -> None:
         """Write the journalled lines to the OS (so a killed process keeps them)."""
-        if self._sent_lines:
-            self._sent.write("\n".join(self._sent_lines) + "\n")
-            self._sent_lines.clear()
-            self._sent.flush()
+        self._sent.flush()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one row and flush it to the OS, so a killed process keeps it."""
@@ -157,9 +192,7 @@ class RecordWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
-        if not self._sent.closed:  # every journalled request has its row now
-            self._sent.close()
-            (self.run_dir / SENT_JOURNAL).unlink(missing_ok=True)
+        self._sent.close(delete=True)  # every journalled request has its row now
 
 
 def read_jsonl(path: Path) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.config import SweepConfig
 from bench.providers.base import Endpoint
-from bench.records import CLIENT_STOPPED, SENT_JOURNAL, RawResult, clean, make_record, read_jsonl
+from bench.records import CLIENT_STOPPED, SENT_JOURNALS, RawResult, clean, make_record, read_jsonl
 
 TOOL_VERSION = "0.1.0"
 RESUME_GAP_S = 1.0
@@ -146,32 +146,39 @@ class RunDir:
 
 
 def _recover_unrecorded(path: Path, config: SweepConfig, run_id: str) -> int:
-    """Give every request the killed process sent but never recorded a row (status
-    ``cancelled``, code ``ClientStopped``) from its journal line; returns how many."""
-    journal = path / SENT_JOURNAL
-    if not journal.is_file():
+    """Give every request the killed process (or a dead worker process) sent but never
+    recorded a row (status ``cancelled``, code ``ClientStopped``) from its journal line;
+    returns how many."""
+    journals = sorted(path.glob(SENT_JOURNALS))
+    if not journals:
         return 0
     records = path / "records.jsonl"
     lines = records.read_text(encoding="utf-8").splitlines() if records.is_file() else []
     recorded = {row["request_id"] for row in _rows(lines)}
     code, message = CLIENT_STOPPED
     missing = []
-    for sent in _rows(journal.read_text(encoding="utf-8").splitlines()):
-        if sent["request_id"] in recorded:
-            continue
-        raw = RawResult(sent["start_s"], status="cancelled", error_code=code, error_message=message)
-        row = make_record(
-            raw, 0.0, run_id=run_id, request_id=sent["request_id"],
-            provider=config.endpoint.provider, model_id=config.endpoint.model_id,
-            prompt_label=sent["prompt_label"], mode=config.mode, level=sent["level"],
-            batch=sent["batch"], max_tokens=sent["max_tokens"],
-            temperature=config.temperature, scheduled_s=_nan(sent["scheduled_s"]),
-        )  # fmt: skip
-        missing.append(json.dumps({k: clean(v) for k, v in row.items()}))
+    for journal in journals:
+        for sent in _rows(journal.read_text(encoding="utf-8").splitlines()):
+            if sent["request_id"] in recorded:
+                continue
+            recorded.add(sent["request_id"])
+            raw = RawResult(
+                sent["start_s"], status="cancelled", error_code=code, error_message=message
+            )
+            row = make_record(
+                raw, 0.0, run_id=run_id, request_id=sent["request_id"],
+                provider=config.endpoint.provider, model_id=config.endpoint.model_id,
+                prompt_label=sent["prompt_label"], mode=config.mode, level=sent["level"],
+                batch=sent["batch"], max_tokens=sent["max_tokens"],
+                temperature=config.temperature, scheduled_s=_nan(sent["scheduled_s"]),
+                worker=sent.get("worker", 0),
+            )  # fmt: skip
+            missing.append(json.dumps({k: clean(v) for k, v in row.items()}))
     if missing:
         with records.open("a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in missing))
-    journal.unlink()
+    for journal in journals:
+        journal.unlink()
     return len(missing)
 
 

@@ -3,6 +3,10 @@
 A strategy only decides *when*; it calls ``ctx.launch(batch, scheduled_pc)``, which sends one
 request and returns its task. Schedules are computed up front from ``time.perf_counter()`` so a
 slow client cannot silently lower the offered load: lateness is recorded per request instead.
+
+With several worker processes each runs the same strategy on its shard of the same schedule
+(``LevelPlan.shard`` of ``shards``, from a common start instant ``t0_pc``): entry i of an interval
+or rate schedule goes to worker i mod N; a closed loop's slots are split evenly.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ class LaunchContext(Protocol):
         """Sleep until ``time.perf_counter() >= pc``; False if stopped meanwhile."""
         ...
 
+    def prepare(self, n: int) -> None:
+        """Build the next ``n`` requests now (prompt, body, signature), ahead of their instant."""
+        ...
+
 
 @dataclass(frozen=True)
 class LevelPlan:
@@ -48,6 +56,46 @@ class LevelPlan:
     arrival: str = "poisson"
     max_inflight: int | None = None
     seed: int = 0
+    shard: int = 0  # this worker's index ...
+    shards: int = 1  # ... of this many
+    t0_pc: float | None = None  # the common start instant (perf_counter); None: now + LEAD_S
+
+    def start_pc(self) -> float:
+        """When the schedule starts: the common instant, or just ahead of now."""
+        return self.t0_pc if self.t0_pc is not None else time.perf_counter() + LEAD_S
+
+    def mine(self, i: int) -> bool:
+        """True when schedule entry ``i`` belongs to this worker (i mod N)."""
+        return i % self.shards == self.shard
+
+    def batch_share(self, batch: int) -> int:
+        """This worker's requests in interval batch ``batch`` (entries b·L … b·L + L − 1)."""
+        level = int(self.level)
+        lo, hi = batch * level, (batch + 1) * level
+        return len(range(lo + (self.shard - lo) % self.shards, hi, self.shards))
+
+    def slots(self) -> range:
+        """This worker's closed-loop slots (global slot numbers)."""
+        return range(self.shard, int(self.level), self.shards)
+
+    def request_budget(self) -> float:
+        """This worker's share of ``n_requests`` (inf when the level is bounded by time)."""
+        if self.n_requests is None:
+            return math.inf
+        n, k = divmod(self.n_requests, self.shards)
+        return n + (1 if self.shard < k else 0)
+
+    def connections(self) -> int:
+        """Connections this worker opens before the level starts: its share of the first wave
+        (a batch, or every slot of a closed loop) and, for open-loop modes, of what arrives in
+        the first second."""
+        if self.mode == "rate":
+            first_second = math.ceil(self.level)
+            cap = self.max_inflight or first_second
+            return math.ceil(min(first_second, cap) / self.shards)
+        if self.mode == "concurrency":
+            return len(self.slots())
+        return math.ceil(self.level / self.shards)
 
     def expected_requests(self) -> int | None:
         """How many requests the level will send, when that is known in advance."""
@@ -80,21 +128,29 @@ async def sequential(plan: LevelPlan, ctx: LaunchContext) -> None:
 
 
 async def interval(plan: LevelPlan, ctx: LaunchContext) -> None:
-    """A batch of ``level`` requests every ``interval_s``, regardless of completions."""
-    t0 = time.perf_counter() + LEAD_S
+    """A batch of ``level`` requests every ``interval_s``, regardless of completions. Each
+    batch is built (serialised, signed) before its instant, so it leaves at once."""
+    t0 = plan.start_pc()
     tasks: list[asyncio.Task[None]] = []
     for batch in range(plan.batches):
         at = t0 + batch * plan.interval_s
+        share = plan.batch_share(batch)
+        if share == 0:
+            continue
+        ctx.prepare(share)
         if not await ctx.sleep_until(at):
             break
-        tasks.extend(ctx.launch(batch, at) for _ in range(int(plan.level)))
+        tasks.extend(ctx.launch(batch, at) for _ in range(share))
     await asyncio.gather(*tasks)
 
 
 async def concurrency(plan: LevelPlan, ctx: LaunchContext) -> None:
     """Closed loop: ``level`` requests always in flight, for ``n_requests`` or ``duration_s``."""
-    deadline = time.perf_counter() + plan.duration_s if plan.duration_s else math.inf
-    budget = plan.n_requests if plan.n_requests is not None else math.inf
+    t0 = plan.start_pc() if plan.t0_pc is not None else time.perf_counter()
+    if not await ctx.sleep_until(t0):
+        return
+    deadline = t0 + plan.duration_s if plan.duration_s else math.inf
+    budget = plan.request_budget()
     sent = 0
 
     async def worker(slot: int) -> None:
@@ -103,7 +159,7 @@ async def concurrency(plan: LevelPlan, ctx: LaunchContext) -> None:
             sent += 1
             await ctx.launch(slot, math.nan)
 
-    await asyncio.gather(*(worker(slot) for slot in range(int(plan.level))))
+    await asyncio.gather(*(worker(slot) for slot in plan.slots()))
 
 
 def arrival_offsets(plan: LevelPlan) -> list[float]:
@@ -136,10 +192,14 @@ def _releaser(cap: asyncio.Semaphore) -> Callable[[asyncio.Task[None]], None]:
 async def rate(plan: LevelPlan, ctx: LaunchContext) -> None:
     """Open loop at ``level`` requests/s; an optional in-flight cap delays (never drops)
     arrivals, and the delay shows up as lateness."""
-    t0 = time.perf_counter() + LEAD_S
-    cap = asyncio.Semaphore(plan.max_inflight) if plan.max_inflight else None
+    t0 = plan.start_pc()
+    cap = None
+    if plan.max_inflight:  # the cap is split like the load
+        cap = asyncio.Semaphore(max(1, math.ceil(plan.max_inflight / plan.shards)))
     tasks: list[asyncio.Task[None]] = []
     for i, offset in enumerate(arrival_offsets(plan)):
+        if not plan.mine(i):
+            continue
         at = t0 + offset
         if not await ctx.sleep_until(at):
             break

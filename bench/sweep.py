@@ -1,36 +1,41 @@
 """Sweeps: one load mode over a list of levels, per prompt set, recorded request by request.
 
 ``run_sweep(config)`` returns the run directory (``run.json``, ``records.jsonl``,
-``records.parquet``). The first Ctrl-C stops sending and finishes the requests in flight (it
-says how many, counting down); a second one cancels them now (``cancelled`` rows). Either way
-every sent request has one row, and ``SweepInterrupted`` names the directory to ``--resume``.
-When every request of the run's first batch fails, the sweep stops and raises ``SweepFailed``.
+``records.parquet``). The level runner is ``bench.engine``: one ``Engine`` on this loop
+(``LocalDriver``), or shards of each level in worker processes (``--workers``,
+``bench.workers``) or Ray actors (``--ray``, ``bench.distributed``) whose rows this process
+writes. Every request is journalled (``records.sent*.jsonl``) before it is sent. The first
+Ctrl-C stops sending and finishes the requests in flight (it says how many, counting down); a
+second one cancels them now (``cancelled`` rows). Either way every sent request has one row, and
+``SweepInterrupted`` names the directory to ``--resume``. When every request of the run's first
+batch fails, the sweep stops and raises ``SweepFailed``; a dead worker raises
+``SweepIncomplete``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
+import os
 import signal
 import sys
-import threading
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from bench.config import SweepConfig, SweepError
+from bench.engine import Driver, LevelJob, LocalDriver, RecordContext, quiet_gc
 from bench.loop import run
 from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
-from bench.records import RawResult, RecordWriter, make_record
+from bench.records import SENT_JOURNAL, SENT_JOURNALS, RecordWriter
 from bench.rundir import RunDir, read_config
-from bench.strategies import run_level
+from bench.workers import ProcessDriver, WorkerDied
 
-CANCEL_GRACE_S = 5.0
 FIRST_BATCH_MAX = 10  # the first-batch check looks at most at this many requests
 
 
@@ -49,6 +54,23 @@ class SweepFailed(Exception):
         super().__init__(f"{reason}; the rows are in {run_dir}/records.jsonl")
         self.run_dir = run_dir
         self.reason = reason
+
+
+class SweepIncomplete(Exception):
+    """A worker died (or a Ray actor was lost): finished requests are on disk in ``run_dir``,
+    the level it was running is not marked done."""
+
+    def __init__(self, run_dir: Path, reason: str) -> None:
+        super().__init__(
+            f"the run is incomplete: {reason}; finish it with: llmcap bench --resume {run_dir}"
+        )
+        self.run_dir = run_dir
+        self.reason = reason
+
+
+def provider_name(endpoint: Endpoint) -> str:
+    """The ``provider`` column of a run's rows (the same whichever client sends them)."""
+    return endpoint.provider
 
 
 def run_sweep(
@@ -71,6 +93,10 @@ def run_sweep(
         raise SweepError("run_sweep needs a SweepConfig or resume=RUN_DIR")
     config.validate()
     load_prompt_sets(config.prompt)  # a bad --prompt fails before anything starts
+    if config.ray is not None:
+        from bench.distributed import check_cluster
+
+        check_cluster(config.ray)
     endpoint = config.endpoint
     if live_endpoint_url is not None:
         endpoint = replace(endpoint, endpoint_url=live_endpoint_url)
@@ -79,14 +105,24 @@ def run_sweep(
             "no endpoint: set Endpoint(endpoint_url=...) or Endpoint(region=...), or run "
             "`llmcap bench` without either to measure the built-in emulator"
         )
+    if resume is None and config.workers is None and config.ray is None:
+        here = _on_this_host(endpoint.endpoint_url)
+        n = config.default_workers(endpoint_on_this_host=here, cores=os.cpu_count())
+        config = replace(config, workers=n)
     sweep = _Sweep(config, resume, endpoint)
     try:
         return run(sweep.run())
-    except (SweepInterrupted, SweepFailed):
+    except (SweepInterrupted, SweepFailed, SweepIncomplete):
         raise
     except BaseException as exc:  # never leave an empty run directory behind
         sweep.rundir.fail(f"{type(exc).__name__}: {exc}", discard_if_empty=resume is None)
         raise
+
+
+def _on_this_host(url: str | None) -> bool:
+    """True when ``url`` points at this machine (then the server shares its cores)."""
+    host = (urlsplit(url or "").hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
 
 
 class _Sweep:
@@ -94,115 +130,54 @@ class _Sweep:
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
-        self.inflight: dict[int, tuple[Call, float, int, float, str]] = {}
-        self._abandoned: set[int] = set()
-        self._lock = threading.Lock()
-        self._active = 0
         self.state: LevelState | None = None
         self.level_stopped = False
         self.interrupts = 0  # Ctrl-Cs so far: 1 finishes what is in flight, 2 cancels it
+        self._probe_provider: Provider | None = None
         # The run's first batch (its first requests sent, up to FIRST_BATCH_MAX), to stop the
         # run when all of them fail; judged by what was sent first, not what finished first.
+        # With workers, "first" is the order their journal entries reach this process.
         self.first_batch_size = 0
-        self.first_batch: list[str] = []
+        self.first_batch: set[str] = set()
         self.first_batch_failed: set[str] = set()
         self.first_batch_judged = False
         self.failed_reason: str | None = None
-        self._journal_flush_due = False
 
     @property
     def config(self) -> SweepConfig:
         """The run's configuration, as stored in run.json (the same on a resume)."""
         return self.rundir.config
 
-    # -- the LaunchContext the strategies use -------------------------------------------------
-    def launch(self, batch: int, scheduled_pc: float) -> asyncio.Task[None]:
-        assert self.state is not None
-        prompt = self._prompts[self._next_prompt % len(self._prompts)]
-        self._next_prompt += 1
-        call = Call(
-            prompt=prompt,
-            max_tokens=prompt.max_tokens or self.config.max_tokens,
-            temperature=self.config.temperature,
-            on_start=self._on_start,
-            on_end=self._on_end,
-        )
-        self.state.launched += 1
-        loop, rid = asyncio.get_running_loop(), uuid.uuid4().hex
-        # Journal the send (bench.records.RecordWriter.note_sent): if this process is killed
-        # before the row is written, `--resume` writes it. One flush per batch, scheduled ahead
-        # of the batch's tasks, so every journal line is on disk before its request is sent.
-        start = self.rundir.start_pc
-        self.writer.note_sent({
-            "request_id": rid, "prompt_label": self.state.label, "level": self.state.level,
-            "batch": batch, "max_tokens": call.max_tokens,
-            "scheduled_s": scheduled_pc - start, "start_s": time.perf_counter() - start,
-        })  # fmt: skip
-        if not self._journal_flush_due:
-            self._journal_flush_due = True
-            loop.call_soon(self._flush_journal)
-        if len(self.first_batch) < self.first_batch_size:
-            self.first_batch.append(rid)
-        return loop.create_task(self._request(call, batch, scheduled_pc, rid))
+    # -- what the driver reports ----------------------------------------------------------------
+    def _sent_here(self, entry: dict[str, Any]) -> None:
+        """A request of this process is about to leave: its journal line goes to the OS first
+        (``bench.records.RecordWriter.note_sent``), so ``--resume`` can write its row if this
+        process is killed before it does."""
+        self.writer.note_sent(entry)
+        self.writer.flush_sent()
+        self._note_first(entry["request_id"])
 
-    def _flush_journal(self) -> None:
-        self._journal_flush_due = False
+    def _sent_by_workers(self, entries: list[dict[str, Any]], journaled: bool) -> None:
+        """Journal entries a worker reported (already on disk there when ``journaled``)."""
+        for entry in entries:
+            if not journaled:
+                self.writer.note_sent(entry)
+            self._note_first(entry["request_id"])
         self.writer.flush_sent()
 
-    def stopped(self) -> bool:
-        return self.level_stopped or self.stop_all.is_set()
+    def _note_first(self, rid: str) -> None:
+        if len(self.first_batch) < self.first_batch_size:
+            self.first_batch.add(rid)
 
-    async def sleep_until(self, pc: float) -> bool:
-        delay = pc - time.perf_counter()
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_all.wait(), delay)
-        return not self.stopped()
-
-    # -- request bookkeeping -------------------------------------------------------------------
-    def _on_start(self) -> int:
-        with self._lock:
-            self._active += 1
-            return self._active
-
-    def _on_end(self) -> None:
-        with self._lock:
-            self._active -= 1
-
-    async def _request(self, call: Call, batch: int, scheduled_pc: float, rid: str) -> None:
-        key = id(call)
-        self.inflight[key] = (call, time.perf_counter(), batch, scheduled_pc, rid)
-        try:
-            raw = await self.provider.send(call)
-        finally:
-            self.inflight.pop(key, None)
-        if key not in self._abandoned:  # else a cancelled row was already written for it
-            self._record(raw, call.max_tokens, batch, scheduled_pc, rid)
-
-    def _record(
-        self, raw: RawResult, max_tokens: int, batch: int, scheduled_pc: float, rid: str
-    ) -> None:
+    def _row(self, row: dict[str, Any]) -> None:
+        """A finished request's row, from this process or a worker: write, count, check."""
         state = self.state
         assert state is not None
-        row = make_record(
-            raw,
-            self.rundir.start_pc,
-            run_id=self.rundir.run_id,
-            request_id=rid,
-            provider=self.provider.name,
-            model_id=self.config.endpoint.model_id,
-            prompt_label=state.label,
-            mode=self.config.mode,
-            level=state.level,
-            batch=batch,
-            max_tokens=max_tokens,
-            temperature=self.config.temperature,
-            scheduled_s=scheduled_pc - self.rundir.start_pc,
-        )
         self.writer.write(row)
-        waited_s = row["first_token_s"] - row["start_s"]
-        state.add(raw.status, waited_s, row["output_tokens"], raw.error_code, raw.error_message)
-        self._check_first_batch(state, raw.status, rid)
+        status = row["status"]
+        waited_s = _num(row["first_token_s"]) - _num(row["start_s"])
+        state.add(status, waited_s, row["output_tokens"], row["error_code"], row["error_message"])
+        self._check_first_batch(state, status, row["request_id"])
         self._check_error_rate(state)
 
     def _check_first_batch(self, state: LevelState, status: str, rid: str) -> None:
@@ -225,6 +200,7 @@ class _Sweep:
             )
             self.level_stopped = True
             self.stop_all.set()
+            self.driver.drain()
 
     def _check_error_rate(self, state: LevelState) -> None:
         limit = self.config.stop_on_error_rate
@@ -233,64 +209,21 @@ class _Sweep:
         rate = state.failure_rate()
         if rate > limit:
             self.level_stopped = True
+            self.driver.stop_level()
             counts = ", ".join(f"{k} {v}" for k, v in sorted(state.by_status.items()))
             state.stop_reason = (
                 f"failure rate {rate:.0%} > --stop-on-error-rate {limit:.0%} after "
                 f"{state.finished} requests ({counts})"
             )
 
-    # -- the run --------------------------------------------------------------------------------
-    async def run(self) -> Path:
-        # A full garbage collection of a large heap stalls the loop for tens of milliseconds,
-        # which would show up as launch lateness. Freeze what exists now and collect young
-        # objects less often; the sweep's own garbage is short-lived and acyclic.
-        thresholds = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 1_000)
-        try:
-            return await self._run()
-        finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
-
-    async def _run(self) -> Path:
-        config = self.rundir.config
-        loop = self.main_loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
-        self.provider: Provider = make_provider(self.endpoint, config.pool_size())
-        self.writer = RecordWriter(self.rundir.path)
-        progress = SweepProgress(config.progress)
-        try:
-            sets = await self._prepare_prompts(load_prompt_sets(config.prompt))
-            with progress:
-                await self._warmup(sets)
-                for pset in sets:
-                    for level in config.levels:
-                        if self.stop_all.is_set():
-                            break
-                        if self.rundir.is_done(pset.label, level):
-                            continue
-                        await self._run_level(pset, level, progress)
-        finally:
-            await self._cancel_inflight()
-            loop.remove_signal_handler(signal.SIGINT)
-            await self.provider.aclose()
-            self.writer.compact()
-            self.writer.close()
-            self.rundir.finish(interrupted=self.interrupts > 0, failed=self.failed_reason)
-        if self.failed_reason is not None:
-            raise SweepFailed(self.rundir.path, self.failed_reason)
-        if self.stop_all.is_set():
-            raise SweepInterrupted(self.rundir.path)
-        return self.rundir.path
-
     def _on_interrupt(self) -> None:
         """Ctrl-C: the first stops sending and lets the requests in flight finish; the
         second cancels them now."""
         self.interrupts += 1
         self.stop_all.set()
-        n = len(self.inflight)
+        n = self.driver.inflight
+        if self.interrupts == 1:
+            self.driver.drain()
         if self.interrupts == 1 and n == 0:
             print("\nCtrl-C: sending stopped.", file=sys.stderr, flush=True)
         elif self.interrupts == 1:
@@ -302,11 +235,97 @@ class _Sweep:
             )
         elif self.interrupts == 2:
             print(f"\nCtrl-C again: cancelling the {n} requests in flight.", file=sys.stderr)
-            self._cancelling = self.main_loop.create_task(self._cancel_inflight())
+            self.driver.stop()
+
+    # -- the run --------------------------------------------------------------------------------
+    async def run(self) -> Path:
+        with quiet_gc():
+            return await self._run()
+
+    def _make_driver(self) -> Driver:
+        config = self.rundir.config
+        ctx = RecordContext(
+            run_id=self.rundir.run_id,
+            provider=provider_name(self.endpoint),
+            model_id=config.endpoint.model_id,
+            mode=config.mode,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            origin_pc=self.rundir.start_pc,
+        )
+        workers = config.workers or 1
+        if config.ray is not None:
+            from bench.distributed import RayDriver
+
+            # Without --workers: one actor per live node of the cluster (counted on connect).
+            pool = -(-config.pool_size() // workers) + 8
+            n = config.workers or 0
+            return RayDriver(
+                self.endpoint, pool, ctx, n, self._row, self._sent_by_workers, config.ray
+            )
+        if workers > 1:
+            pool = -(-config.pool_size() // workers) + 8
+            return ProcessDriver(
+                self.endpoint, pool, ctx, workers, self._row, self._sent_by_workers,
+                self.rundir.path,
+            )  # fmt: skip
+        provider = make_provider(self.endpoint, config.pool_size())
+        self._probe_provider = provider
+        return LocalDriver(provider, ctx, self._row, self.stop_all, self._sent_here)
+
+    async def _run(self) -> Path:
+        config = self.rundir.config
+        loop = self.main_loop = asyncio.get_running_loop()
+        self.writer = RecordWriter(self.rundir.path)
+        self.driver = self._make_driver()
+        loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
+        progress = SweepProgress(config.progress)
+        incomplete: str | None = None
+        try:
+            await self.driver.start()
+            self.rundir.meta["workers"] = self.driver.describe()
+            self.rundir.save()
+            sets = await self._prepare_prompts(load_prompt_sets(config.prompt))
+            with progress:
+                await self._warmup(sets)
+                for pset in sets:
+                    for level in config.levels:
+                        if self.stop_all.is_set():
+                            break
+                        if self.rundir.is_done(pset.label, level):
+                            continue
+                        await self._run_level(pset, level, progress)
+        except WorkerDied as exc:
+            incomplete = str(exc)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            await self.driver.close()
+            if self._probe_provider is not None and not isinstance(self.driver, LocalDriver):
+                await self._probe_provider.aclose()
+            self.writer.compact()
+            self.writer.close()
+            if incomplete is None:  # every worker's journalled request has its row
+                for journal in self.rundir.path.glob(SENT_JOURNALS):
+                    if journal.name != SENT_JOURNAL:
+                        journal.unlink(missing_ok=True)
+            self.rundir.finish(
+                interrupted=self.interrupts > 0 or incomplete is not None,
+                failed=self.failed_reason,
+            )
+            if incomplete is not None:
+                self.rundir.meta["status"] = "incomplete"
+                self.rundir.meta["incomplete_reason"] = incomplete
+                self.rundir.save()
+        if incomplete is not None:
+            raise SweepIncomplete(self.rundir.path, incomplete)
+        if self.failed_reason is not None:
+            raise SweepFailed(self.rundir.path, self.failed_reason)
+        if self.stop_all.is_set():
+            raise SweepInterrupted(self.rundir.path)
+        return self.rundir.path
 
     async def _run_level(self, pset: PromptSet, level: float, progress: SweepProgress) -> None:
         plan = self.rundir.config.plan(level)
-        self._prompts, self._next_prompt = list(pset.prompts), 0
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
         if self.first_batch_size == 0:
@@ -314,25 +333,35 @@ class _Sweep:
         progress.start_level(self.state)
         ticker = asyncio.get_running_loop().create_task(self._tick(progress))
         try:
-            await run_level(plan, self)
+            # The driver opens the level's connections first, outside the measurement, so
+            # the first wave is timed like the rest (no handshake in its TTFT), no token spent.
+            await self.driver.run_level(LevelJob(pset.label, level, plan, pset.prompts))
         finally:
             ticker.cancel()
+            self.state.launched = self.driver.launched
         progress.end_level(self.state)
         if self.failed_reason is None and not self.stop_all.is_set():
             self.rundir.mark_done(pset.label, level, self.state.stop_reason)
             self.writer.compact()
             if self.rundir.config.drain_s > 0:
-                await self.sleep_until(time.perf_counter() + self.rundir.config.drain_s)
+                await self._sleep(self.rundir.config.drain_s)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_all.wait(), seconds)
 
     async def _tick(self, progress: SweepProgress) -> None:
         last = -1.0
         while True:
-            progress.inflight = self._active
+            if self.state is not None:
+                self.state.launched = self.driver.launched
+            progress.inflight = self.driver.active
             progress.refresh()
             now = time.monotonic()
-            if self.interrupts == 1 and self.inflight and now - last >= 1.0:
+            inflight = self.driver.inflight
+            if self.interrupts == 1 and inflight and now - last >= 1.0:
                 last = now  # the countdown of the first Ctrl-C, once a second
-                progress.finishing(len(self.inflight))
+                progress.finishing(inflight)
             await asyncio.sleep(0.25)
 
     async def _prepare_prompts(self, sets: list[PromptSet]) -> list[PromptSet]:
@@ -348,7 +377,12 @@ class _Sweep:
     def _probe(self, text: str) -> int:
         """The endpoint's input-token count of ``text`` (a 1-token request's usage)."""
         call = Call(prompt=Prompt(text), max_tokens=1, temperature=0.0)
-        future = asyncio.run_coroutine_threadsafe(self.provider.send(call), self.main_loop)
+        if self._probe_provider is None:  # the load runs in workers: probe from here
+            self._probe_provider = asyncio.run_coroutine_threadsafe(
+                self._new_provider(), self.main_loop
+            ).result()
+        provider = self._probe_provider
+        future = asyncio.run_coroutine_threadsafe(provider.send(call), self.main_loop)
         raw = future.result()
         if raw.input_tokens is None:
             raise SweepError(
@@ -357,34 +391,17 @@ class _Sweep:
             )
         return int(raw.input_tokens)
 
+    async def _new_provider(self) -> Provider:
+        return make_provider(self.endpoint, 1)
+
     async def _warmup(self, sets: list[PromptSet]) -> None:
         """``warmup`` unrecorded requests per prompt set, sent together: they open that many
-        connections (TCP, and TLS on AWS) so the first recorded requests do not pay for it."""
+        connections (TCP, and TLS on AWS) and warm whatever the endpoint caches."""
         n = self.rundir.config.warmup
         for pset in sets if n > 0 else []:
-            calls = [Call(pset.prompts[0], 1, self.rundir.config.temperature) for _ in range(n)]
-            await asyncio.gather(*(self.provider.send(call) for call in calls))
+            await self.driver.warmup(n, pset.prompts[0], self.rundir.config.temperature)
 
-    async def _cancel_inflight(self) -> None:
-        """Stop every request in flight; each still gets exactly one (``cancelled``) row."""
-        if not self.inflight:
-            return
-        for call, *_ in list(self.inflight.values()):
-            call.cancel.set()
-            if call.closer is not None:
-                # closing a half-open stream may race with its reader thread: ignore that
-                with contextlib.suppress(Exception):
-                    call.closer()
-        deadline = time.perf_counter() + CANCEL_GRACE_S
-        while self.inflight and time.perf_counter() < deadline:
-            await asyncio.sleep(0.02)
-        for key, (call, started, batch, scheduled, rid) in list(self.inflight.items()):
-            if key in self._abandoned:  # a concurrent call (the second Ctrl-C) wrote its row
-                continue
-            # A thread still blocked in the SDK: write its row now; its late result is dropped.
-            self._abandoned.add(key)
-            raw = RawResult(
-                start_pc=started, end_pc=time.perf_counter(), status="cancelled",
-                error_code="Cancelled", error_message="cancelled by the user",
-            )  # fmt: skip
-            self._record(raw, call.max_tokens, batch, scheduled, rid)
+
+def _num(value: Any) -> float:
+    """A row's time (NaN when it never happened: None after a JSON round trip)."""
+    return float("nan") if value is None else float(value)

@@ -3,7 +3,8 @@
 Times are seconds from the run start on one monotonic clock: ``scheduled_s`` (when the schedule
 said to send), ``start_s`` (sent), ``first_token_s`` / ``last_token_s`` (first and last chunk
 carrying output text) and ``end_s`` (stream closed); a time that never happened is null. Token
-counts are the server's usage (``tokens_estimated`` marks a chunk-count fallback). Every metric
+counts are the server's usage (``tokens_estimated`` marks a chunk-count fallback). ``worker``
+is the worker process or Ray actor that sent the request (0 in a single-process run). Every metric
 — TTFT, TTLT, TPOT, tps, lateness, in-flight counts — is derived from these by
 ``capacity.records`` and nowhere else (docs/architecture.md, "Records").
 """
@@ -38,6 +39,7 @@ RAW_COLUMNS: Final[dict[str, str]] = {
     "server_request_id": "string",
     "server_latency_ms": "float64",
     "retries": "int64",
+    "worker": "int64",
 }
 """Raw column → pandas dtype, in file order: exactly what ``bench`` writes."""
 

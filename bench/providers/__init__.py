@@ -14,11 +14,17 @@ def make_provider(endpoint: Endpoint, pool_size: int) -> Provider:
 
             return BedrockProvider(endpoint, api=api, pool_size=pool_size)
         if endpoint.client != "async":
-            raise ValueError(f"--client {endpoint.client!r}: choose async or boto3")
+            raise ValueError(f"--client {endpoint.client!r}: choose async or boto3 for Bedrock")
         from bench.providers.bedrock_async import BedrockAsyncProvider
 
         return BedrockAsyncProvider(endpoint, api=api, pool_size=pool_size)
     if endpoint.provider == "openai":
+        if endpoint.client == "httpx":
+            from bench.providers.openai_httpx import OpenAIHttpxProvider
+
+            return OpenAIHttpxProvider(endpoint, pool_size=pool_size)
+        if endpoint.client != "async":
+            raise ValueError(f"--client {endpoint.client!r}: choose async or httpx for openai")
         from bench.providers.openai import OpenAIProvider
 
         return OpenAIProvider(endpoint, pool_size=pool_size)

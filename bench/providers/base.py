@@ -29,7 +29,9 @@ class Endpoint:
     api_key_env: str = "OPENAI_API_KEY"
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
-    client: str = "async"  # Bedrock only: "async" (http1, one event loop) or "boto3" (threads)
+    # "async": llmcap's lean HTTP/1.1 client on one event loop (the default for every provider);
+    # "boto3" (Bedrock, threads) or "httpx" (openai) for the general-purpose clients.
+    client: str = "async"
 
 
 @dataclass
@@ -45,16 +47,25 @@ class Call:
     closer: Callable[[], None] | None = None  # set by the provider: aborts the stream
 
 
-async def measured(
+def open_result(call: Call) -> RawResult:
+    """Stamp the send (call this right before the request is written) and count it in flight."""
+    raw = RawResult(start_pc=time.perf_counter())
+    if call.on_start is not None:
+        raw.active_at_start = call.on_start()
+    return raw
+
+
+async def settle(
     call: Call,
-    stream: Callable[[RawResult], Awaitable[None]],
+    raw: RawResult,
+    work: Awaitable[None],
     *,
     timeouts: tuple[type[BaseException], ...] = (TimeoutError,),
     cancelled: tuple[type[BaseException], ...] = (asyncio.CancelledError,),
 ) -> RawResult:
-    """Run one streamed request on the event loop: stamp the send, let ``stream`` fill the
-    result, turn every failure into a status, stamp the end. Ctrl-C reaches it through
-    ``call.closer`` (which cancels this task)."""
+    """Await the rest of a request whose send ``open_result`` stamped: turn every failure into
+    a status, stamp the end. Ctrl-C reaches it through ``call.closer`` (which cancels this
+    task)."""
     task = asyncio.current_task()
     if task is not None:
 
@@ -62,11 +73,8 @@ async def measured(
             task.cancel()
 
         call.closer = close
-    raw = RawResult(start_pc=time.perf_counter())
-    if call.on_start is not None:
-        raw.active_at_start = call.on_start()
     try:
-        await stream(raw)
+        await work
     except cancelled:
         raw.fail("cancelled")
     except timeouts as exc:
@@ -81,6 +89,19 @@ async def measured(
     return raw
 
 
+async def measured(
+    call: Call,
+    stream: Callable[[RawResult], Awaitable[None]],
+    *,
+    timeouts: tuple[type[BaseException], ...] = (TimeoutError,),
+    cancelled: tuple[type[BaseException], ...] = (asyncio.CancelledError,),
+) -> RawResult:
+    """Run one streamed request on the event loop: stamp the send, let ``stream`` fill the
+    result, turn every failure into a status, stamp the end."""
+    raw = open_result(call)
+    return await settle(call, raw, stream(raw), timeouts=timeouts, cancelled=cancelled)
+
+
 class Provider(Protocol):
     """Sends one streamed request and reports what it observed."""
 
@@ -88,6 +109,22 @@ class Provider(Protocol):
 
     async def send(self, call: Call) -> RawResult:
         """Send ``call``; never raises for request failures (they become the result's status)."""
+        ...
+
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """Start ``call``: a lean client writes the request before returning (so a batch leaves
+        in one pass of the loop); awaiting the result reads the response, like ``send``."""
+        ...
+
+    async def preconnect(self, n: int) -> int:
+        """Open up to ``n`` connections (TCP and TLS) without sending a request, so the first
+        requests of a level are not also timing a handshake; returns how many are open (0 for a
+        client that opens connections only on demand)."""
+        ...
+
+    def prepare(self, call: Call) -> None:
+        """Do the per-request work that precedes the send stamp (serialise, sign) ahead of time,
+        so a large batch leaves on schedule; a no-op where there is nothing to cache."""
         ...
 
     async def aclose(self) -> None:

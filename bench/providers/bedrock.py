@@ -13,6 +13,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -137,6 +138,17 @@ class BedrockProvider:
         """Run the blocking stream in the pool; the thread does all the stamping."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, call)
+
+    async def preconnect(self, n: int) -> int:
+        """Nothing is pre-opened: boto3 opens connections on demand (``--warmup`` does it)."""
+        return 0
+
+    def prepare(self, call: Call) -> None:
+        """Nothing to do ahead of the send."""
+
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """The request is sent when the returned coroutine first runs (in its task)."""
+        return self.send(call)
 
     async def aclose(self) -> None:
         """Stop the threads (in-flight calls were cancelled by the runner)."""

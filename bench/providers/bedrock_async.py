@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,13 +24,14 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.providers.base import Call, Endpoint, measured
+from bench.providers.base import Call, Endpoint, open_result, settle
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
-from bench.providers.http1 import Client, Response
+from bench.providers.http1 import Client, Response, Started, finish
 from bench.records import RawResult
 
 LOCAL_CREDENTIALS = Credentials("llmcap-local", "llmcap-local")
+SIGNATURE_REUSE_S = 60
 
 
 class _Cancelled(Exception):
@@ -78,18 +80,27 @@ class BedrockAsyncProvider:
             )
         return self._http
 
+    async def preconnect(self, n: int) -> int:
+        """Open connections (TCP, and TLS for https) until ``n`` are open; no request is sent."""
+        return await self._client().preconnect(self._url, n)
+
+    def prepare(self, call: Call) -> None:
+        """Serialise and sign ``call``'s body now (both cached), ahead of its scheduled send."""
+        self._signed(self._body(call))
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         if self._http is not None:
             await self._http.aclose()
 
     def _signed(self, body: bytes) -> dict[str, str]:
-        """SigV4 headers for ``body``. Identical requests signed in the same second have the
-        same signature, so a batch of N identical requests is signed once (a 6,000-token body
-        costs ~0.2 ms to sign: N of them would delay the last request of a batch)."""
+        """SigV4 headers for ``body``, reused for ``SIGNATURE_REUSE_S``: a batch of N identical
+        requests is signed once (a 6,000-token body costs ~0.2 ms to sign: N of them would delay
+        the last request of a batch), and ``prepare`` can sign ahead of a batch's instant. AWS
+        accepts a request time up to 5 minutes off."""
         now = int(time.time())
         cached = self._sign_cache.get(body)
-        if cached is not None and cached[0] == now:
+        if cached is not None and now - cached[0] < SIGNATURE_REUSE_S:
             return cached[1]
         request = AWSRequest(
             method="POST",
@@ -127,22 +138,40 @@ class BedrockAsyncProvider:
 
     async def send(self, call: Call) -> RawResult:
         """Stream one request; failures become the result's status."""
-        body = self._body(call)
-        headers = self._signed(body)  # before the send stamp: signing is not the endpoint's time
-        return await measured(
-            call,
-            lambda raw: self._stream(call, raw, body, headers),
-            cancelled=(asyncio.CancelledError, _Cancelled),
-        )
+        return await self.begin(call)
 
-    async def _stream(
-        self, call: Call, raw: RawResult, body: bytes, headers: dict[str, str]
-    ) -> None:
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """Write the request now if a pooled connection is idle (signed before the send stamp:
+        signing is not the endpoint's time); the returned awaitable reads the stream."""
+        body = self._body(call)
+        headers = self._signed(body)
+        raw = open_result(call)
         reader = _StreamReader(self, raw, call)
+        started: Started | Exception | None
         try:
-            resp = await self._client().post(
-                self._url, headers, body, reader.on_body, reader.on_head
-            )
+            started = self._client().start(self._url, headers, body, reader.on_body, reader.on_head)
+        except Exception as exc:  # e.g. a closed client: the row says so
+            started = exc
+        work = self._finish(raw, body, headers, reader, started)
+        return settle(call, raw, work, cancelled=(asyncio.CancelledError, _Cancelled))
+
+    async def _finish(
+        self,
+        raw: RawResult,
+        body: bytes,
+        headers: dict[str, str],
+        reader: _StreamReader,
+        started: Started | Exception | None,
+    ) -> None:
+        try:
+            if isinstance(started, Exception):
+                raise started
+            if started is None:  # no idle connection: open one (or wait for one)
+                resp = await self._client().post(
+                    self._url, headers, body, reader.on_body, reader.on_head
+                )
+            else:
+                resp = await finish(started)
         except (ConnectionError, TimeoutError):
             if reader.ended:  # the stream had already failed: that error is the result
                 return

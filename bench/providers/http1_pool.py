@@ -86,6 +86,25 @@ class Pool(Generic[C]):
             raise
         return got if got is not None else await self._open()
 
+    async def preopen(self, n: int) -> int:
+        """Open connections, all at once, until ``n`` (at most ``limit``) are open or opening,
+        and park them idle; no request is sent. Returns how many are open. A connection that
+        fails to open is not retried here: the request that needs it will try again."""
+        if self._closed:
+            raise PoolClosed("the HTTP client is closed")
+        want = min(n, self.limit) - self.size
+        if want > 0:
+            self.size += want
+            results = await asyncio.gather(
+                *(self._open() for _ in range(want)), return_exceptions=True
+            )
+            for conn in results:
+                if isinstance(conn, BaseException):
+                    continue  # _open has already freed its slot
+                conn.idle_since = perf_counter()
+                self.release(conn)
+        return self.size
+
     async def _open(self) -> C:
         """Open a connection in a slot already counted in ``size``."""
         try:

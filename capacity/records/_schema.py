@@ -46,6 +46,7 @@ DEFAULTS: Final = MappingProxyType(
         "max_tokens": 0,
         "tokens_estimated": False,
         "retries": 0,
+        "worker": 0,
     }
 )
 """Fill values of absent non-nullable columns (a note says so). ``max_tokens`` 0 = unknown.

@@ -14,7 +14,7 @@ from bench.providers.base import PROVIDERS, Endpoint
 from bench.records import read_jsonl
 from bench.rundir import read_config
 from bench.strategies import MODES
-from bench.sweep import SweepFailed, SweepInterrupted
+from bench.sweep import SweepFailed, SweepIncomplete, SweepInterrupted
 from capacity.serving._profile import DEFAULT_PROFILE, load_profile
 from llmcap.commands._args import (
     nonneg_float,
@@ -54,9 +54,10 @@ def register(sub: Any) -> None:
     where.add_argument("--provider", choices=PROVIDERS, default="bedrock-converse")
     where.add_argument(
         "--client",
-        choices=("async", "boto3"),
+        choices=("async", "boto3", "httpx"),
         default="async",
-        help="Bedrock client: async (one event loop, default) or boto3 in threads",
+        help="async: llmcap's lean HTTP/1.1 client on one event loop (default); boto3 in "
+        "threads (Bedrock) or httpx (openai): the general-purpose clients",
     )
     where.add_argument("--model-id", default="us.meta.llama3-3-70b-instruct-v1:0")
     where.add_argument(
@@ -113,6 +114,18 @@ def register(sub: Any) -> None:
         help="do not stop when every request of the first batch fails (stopping is the default)",
     )
     load.add_argument("--seed", type=int, default=0)
+    scale = p.add_argument_group("scale-out")
+    scale.add_argument(
+        "--workers",
+        type=positive_int,
+        help="load processes (default: one per ~500 planned streams, at most one per core, "
+        "one core left to a server on this machine); the schedule is split across them",
+    )
+    scale.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the workers as Ray actors across a cluster (pip install 'llmcap[distributed]')",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("runs"))
     out.add_argument("--run-id")
@@ -168,6 +181,8 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         seed=args.seed,
         progress=not args.quiet,
         emulator_profile=args.emulator_profile,
+        workers=args.workers,
+        ray=args.ray,
     )
 
 
@@ -203,9 +218,14 @@ def _cost_preflight(args: argparse.Namespace, config: SweepConfig) -> int | None
 
 def preflight(config: SweepConfig) -> None:
     """Check everything that can be checked before a run directory or the emulator exists:
-    the options, the prompts, the emulator profile and the AWS profile and credentials."""
+    the options, the prompts, the emulator profile, the Ray cluster and the AWS profile and
+    credentials."""
     config.validate()
     load_prompt_sets(config.prompt)
+    if config.ray is not None:
+        from bench.distributed import check_cluster
+
+        check_cluster(config.ray)
     endpoint = config.endpoint
     local = endpoint.endpoint_url is None and endpoint.region is None
     if local:
@@ -248,8 +268,8 @@ def failure_summary(run_dir: Path) -> str | None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run the sweep; exit 0 done, 2 bad input or a first batch that all failed, 130
-    interrupted (with how to resume)."""
+    """Run the sweep; exit 0 done, 1 incomplete (a worker died; with how to resume), 2 bad input
+    or a first batch that all failed, 130 interrupted (with how to resume)."""
     resume: Path | None = args.resume
     config = read_config(resume) if resume is not None else config_from_args(args)
     preflight(config)
@@ -273,6 +293,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         # Threads blocked in an SDK read must not hold the exit; the data is already on disk.
         os._exit(130)
+    except SweepIncomplete as exc:
+        _print_failures(exc.run_dir)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except SweepFailed as exc:
         _print_failures(exc.run_dir)
         raise UserError(

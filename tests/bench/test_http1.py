@@ -409,3 +409,24 @@ def test_tls_with_server_name_check(run: Any, tmp_path: Path) -> None:
 
     srv, data = run(main())
     assert data == b"tlstls" and srv.connections == 1  # one TLS connection, reused
+
+
+def test_preconnect_opens_connections_without_sending_anything(run: Any) -> None:
+    async def script(w: asyncio.StreamWriter, n: int) -> None:
+        await send_parts(w, CHUNKED, b"2\r\nok\r\n0\r\n\r\n")
+
+    async def main() -> tuple[Server, int, int]:
+        async with (srv := Server(script)) as url:
+            http = client(limit=4)
+            opened = await http.preconnect(url, 3)
+            await asyncio.sleep(0.05)
+            before = srv.requests
+            assert srv.open == 3
+            again = await http.preconnect(url, 10)  # capped at the limit
+            await asyncio.gather(*(http.post(url, {}, b"", Body()) for _ in range(4)))
+            assert srv.connections == 4  # the requests used the pre-opened connections
+            await http.aclose()
+        return srv, opened + 10 * before, again
+
+    srv, opened, again = run(main())
+    assert opened == 3 and again == 4 and srv.requests == 4
