@@ -27,7 +27,7 @@ from botocore.credentials import Credentials
 from bench.providers.base import Call, Endpoint, open_result, settle
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
-from bench.providers.http1 import Client, Response, Started, finish
+from bench.providers.http1 import Client, PooledEndpoint, Response, Started, finish
 from bench.records import RawResult
 
 LOCAL_CREDENTIALS = Credentials("llmcap-local", "llmcap-local")
@@ -38,7 +38,7 @@ class _Cancelled(Exception):
     """``call.cancel`` was set while the stream was being read."""
 
 
-class BedrockAsyncProvider:
+class BedrockAsyncProvider(PooledEndpoint):
     """``bedrock-converse`` or ``bedrock-invoke`` over ``bench.providers.http1``."""
 
     def __init__(self, endpoint: Endpoint, *, api: str, pool_size: int) -> None:
@@ -71,27 +71,9 @@ class BedrockAsyncProvider:
         self._sign_cache: dict[bytes, tuple[int, dict[str, str]]] = {}
         self._body_cache: dict[tuple[str, int, float], bytes] = {}
 
-    def _client(self) -> Client:
-        if self._http is None:
-            self._http = Client(
-                limit=self._pool_size,
-                connect_timeout=self.endpoint.connect_timeout_s,
-                read_timeout=self.endpoint.read_timeout_s,
-            )
-        return self._http
-
-    async def preconnect(self, n: int) -> int:
-        """Open connections (TCP, and TLS for https) until ``n`` are open; no request is sent."""
-        return await self._client().preconnect(self._url, n)
-
     def prepare(self, call: Call) -> None:
         """Serialise and sign ``call``'s body now (both cached), ahead of its scheduled send."""
         self._signed(self._body(call))
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        if self._http is not None:
-            await self._http.aclose()
 
     def _signed(self, body: bytes) -> dict[str, str]:
         """SigV4 headers for ``body``, reused for ``SIGNATURE_REUSE_S``: a batch of N identical

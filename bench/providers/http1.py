@@ -19,6 +19,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Any
 from urllib.parse import urlsplit
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
@@ -367,3 +368,32 @@ class Client:
         for pool in self._pools.values():
             pool.close()
         await asyncio.sleep(0)  # let the transports run connection_lost
+
+
+class PooledEndpoint:
+    """What both lean streaming providers share: one lazily created ``Client`` pool for a URL,
+    connections opened ahead of a level, and closing. Subclasses set ``endpoint``, ``_url`` and
+    ``_pool_size`` and call ``_client()``."""
+
+    endpoint: Any
+    _url: str
+    _pool_size: int
+    _http: Client | None = None
+
+    def _client(self) -> Client:
+        if self._http is None:
+            self._http = Client(
+                limit=self._pool_size,
+                connect_timeout=self.endpoint.connect_timeout_s,
+                read_timeout=self.endpoint.read_timeout_s,
+            )
+        return self._http
+
+    async def preconnect(self, n: int) -> int:
+        """Open connections (TCP, and TLS for https) until ``n`` are open; no request is sent."""
+        return await self._client().preconnect(self._url, n)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._http is not None:
+            await self._http.aclose()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from bench.providers.base import Call, Endpoint, open_result, settle
-from bench.providers.http1 import Client, Response, Started, finish
+from bench.providers.http1 import Client, PooledEndpoint, Response, Started, finish
 from bench.records import RawResult
 
 CHAT_PATH = "/v1/chat/completions"
@@ -52,7 +52,7 @@ def chat_body(model_id: str, call: Call) -> dict[str, Any]:
     }
 
 
-class OpenAIProvider:
+class OpenAIProvider(PooledEndpoint):
     """Chat completions (SSE) against ``endpoint.endpoint_url`` over ``bench.providers.http1``."""
 
     name = "openai"
@@ -70,24 +70,6 @@ class OpenAIProvider:
         self._pool_size = pool_size
         self._http: Client | None = None
         self._body_cache: dict[tuple[str, int, float], bytes] = {}
-
-    def _client(self) -> Client:
-        if self._http is None:
-            self._http = Client(
-                limit=self._pool_size,
-                connect_timeout=self.endpoint.connect_timeout_s,
-                read_timeout=self.endpoint.read_timeout_s,
-            )
-        return self._http
-
-    async def preconnect(self, n: int) -> int:
-        """Open connections (TCP, and TLS for https) until ``n`` are open; no request is sent."""
-        return await self._client().preconnect(self._url, n)
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        if self._http is not None:
-            await self._http.aclose()
 
     def prepare(self, call: Call) -> None:
         """Serialise ``call``'s body now (cached), so sending it later costs no JSON work."""
