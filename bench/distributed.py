@@ -120,6 +120,8 @@ def _node_ip(address: str) -> str | None:
 class RayDriver(ProcessDriver):
     """``ProcessDriver``'s protocol with Ray actors in place of processes and pipes."""
 
+    start_lead_s = RAY_START_LEAD_S  # t0 crosses the network: a longer lead
+
     def __init__(
         self,
         endpoint: Endpoint,
@@ -222,17 +224,6 @@ class RayDriver(ProcessDriver):
         if msg[0] == "go":  # t0 on the actor's own clock
             msg = ("go", msg[1] + self.clocks[worker.index]["offset_s"])
         self._actors[worker.index].command.remote(msg)
-
-    async def run_level(self, job: Any) -> None:
-        """As for processes, with a longer lead for t0 (it crosses the network)."""
-        for worker in self.workers:
-            worker.launched = 0
-        jobs = [replace(job, plan=replace(job.plan, shard=i, shards=self.n)) for i in range(self.n)]
-        await self._all([("prepare", j) for j in jobs])
-        self._check()
-        t0 = time.perf_counter() + RAY_START_LEAD_S
-        await self._all([("go", t0)] * self.n)
-        self._check()
 
     async def close(self) -> None:
         """Let every actor cancel and flush, collect the last rows, then kill the actors."""

@@ -232,6 +232,8 @@ class _Worker:
 class ProcessDriver:
     """N worker processes driven level by level; rows go to ``sink`` on the parent's loop."""
 
+    start_lead_s = START_LEAD_S
+
     def __init__(
         self,
         endpoint: Endpoint,
@@ -364,7 +366,7 @@ class ProcessDriver:
         jobs = [replace(job, plan=replace(job.plan, shard=i, shards=self.n)) for i in range(self.n)]
         await self._all([("prepare", j) for j in jobs])
         self._check()
-        t0 = time.perf_counter() + START_LEAD_S
+        t0 = time.perf_counter() + self.start_lead_s
         await self._all([("go", t0)] * self.n)
         self._check()
 
