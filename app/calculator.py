@@ -25,6 +25,7 @@ from capacity import (
     required_quota,
 )
 from capacity.figures import plot_quota_ask
+from capacity.planning import default_slo
 
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 EVIDENCE_MODEL = "evidence_model"  # session key of the Evidence page's model (app.shared.MODEL)
@@ -66,7 +67,10 @@ def main() -> None:
             value=True,
             disabled=st.session_state.get(EVIDENCE_MODEL) is None,
         )
-        slo_ttft = st.number_input("SLO: p95 TTFT (s, 0 = none; needs a model)", min_value=0.0)
+        slo_ttft = st.number_input(
+            "SLO: p95 TTFT (s; 0 = the default, 2× the unloaded value; needs a model)",
+            min_value=0.0,
+        )
     try:
         model = _model(upload, use_evidence)
         quota = Quota(tpm=int(tpm), rpm=int(rpm) or None, model_id=model_id or None)
@@ -74,7 +78,9 @@ def main() -> None:
             input_tokens=input_tokens, output_tokens=output_tokens, max_tokens=max_tokens,
             think_time_s=think_time_s, peak_to_average=peak,
         )  # fmt: skip
-        slo = Slo(ttft_p95_s=slo_ttft) if slo_ttft > 0 and model is not None else None
+        slo = None
+        if model is not None:
+            slo = Slo(ttft_p95_s=slo_ttft) if slo_ttft > 0 else default_slo(model, input_tokens)
         plan = plan_capacity(quota, workload, model, slo)
         request = required_quota(
             workload, target, model, slo, model_id=model_id or None,
@@ -91,6 +97,14 @@ def main() -> None:
         f"**Answer:** {plan.answer()}. For {int(target):,} users request "
         f"**{request.tpm:,} TPM**{rpm_ask}" + ("" if request.feasible else f" — {request.reason}")
     )
+    if slo is not None:
+        st.caption(f"Latency objective: {slo.describe()}" + (" (default)" if not slo_ttft else ""))
+    if request.extrapolation_factor is not None:
+        st.warning(
+            f"The target needs {request.peak_inflight:,.0f} requests in flight, "
+            f"×{request.extrapolation_factor:.1f} beyond the {request.measured_max_inflight:,.0f} "
+            "measured: its latency is extrapolated. Measure closer to it or calibrate a twin."
+        )
     table = pd.DataFrame(
         {
             "users": plan.users_by_constraint,

@@ -4,7 +4,15 @@ out, with Bedrock's quota rules from ``capacity.serving`` (docs/architecture.md,
 Importing this package loads neither pandas nor statsmodels.
 """
 
-from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, default_quota
+from capacity.planning._inputs import (
+    DEFAULT_SLO_FACTOR,
+    PlanInputError,
+    Quota,
+    Slo,
+    Workload,
+    default_quota,
+    default_slo,
+)
 from capacity.planning._max_tokens import MaxTokensAdvice, recommend_max_tokens
 from capacity.planning._plan import CONSTRAINT_WORDS, CONSTRAINTS, CapacityPlan, plan_capacity
 from capacity.planning._queueing import WaitStats, erlang_b, erlang_c, mgc_wait, min_servers
@@ -14,6 +22,7 @@ from capacity.planning._verify import PlanVerification, verify_plan
 __all__ = [
     "CONSTRAINTS",
     "CONSTRAINT_WORDS",
+    "DEFAULT_SLO_FACTOR",
     "CapacityPlan",
     "MaxTokensAdvice",
     "PlanInputError",
@@ -25,6 +34,7 @@ __all__ = [
     "WaitStats",
     "Workload",
     "default_quota",
+    "default_slo",
     "erlang_b",
     "erlang_c",
     "mgc_wait",

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from capacity.errors import CapacityError
+from capacity.prediction import Predictor
 from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
 from capacity.serving._models import (
     SCOPES,
@@ -247,3 +248,17 @@ def default_quota(
         tpm=values["tpm"], rpm=values.get("rpm"), tpd=values.get("tpd"),
         model_id=model_id, scope=scope,
     )  # fmt: skip
+
+
+DEFAULT_SLO_FACTOR = 2.0
+"""The default objective: p95 TTFT at most this multiple of the unloaded p95 TTFT."""
+
+
+def default_slo(model: Predictor, input_tokens: float, factor: float = DEFAULT_SLO_FACTOR) -> Slo:
+    """p95 TTFT ≤ ``factor`` × the model's p95 TTFT with one request in flight at this prompt
+    size: the objective the demo and the app plan with unless one is given."""
+    unloaded = model.predict(1.0, input_tokens).ttft_s
+    p95 = next((float(v) for q, v in unloaded.items() if abs(float(q) - 0.95) < 1e-6), None)
+    if p95 is None or not p95 > 0:
+        raise PlanInputError("the model predicts no p95 TTFT at one request in flight")
+    return Slo(ttft_p95_s=round(factor * p95, 2))

@@ -19,7 +19,7 @@ from bench.config import SweepConfig
 from bench.providers.base import Endpoint
 from capacity.fitting._fit import fit_capacity
 from capacity.fitting._model import CapacityModel
-from capacity.planning._inputs import Quota, Slo, Workload
+from capacity.planning import DEFAULT_SLO_FACTOR, Quota, Workload, default_slo
 from capacity.planning._plan import CapacityPlan, plan_capacity
 from capacity.planning._request import QuotaRequest, required_quota
 from capacity.records._load import load_records
@@ -33,8 +33,6 @@ from llmcap.embedded import run_sweep_embedded
 
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
 DEFAULT_TPM = 600_000  # L-0E7AA8B7, the cross-region default (RPM is no longer enforced)
-SLO_FACTOR = 2.0
-"""The default SLO: p95 TTFT at most this multiple of the unloaded p95 TTFT (one in flight)."""
 # Levels and batches per level: 24 one-second batches let the in-flight count settle (the large
 # prompt at level 50 takes about 7 s to ramp up), so every level has a steady plateau.
 FULL: tuple[tuple[float, ...], int] = ((1, 10, 30, 50), 24)
@@ -63,7 +61,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--slo-ttft-factor",
         type=positive_float,
-        default=SLO_FACTOR,
+        default=DEFAULT_SLO_FACTOR,
         help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -170,12 +168,6 @@ def plateau_line(summary: Any) -> str:
         "Steady state — share of requests sent on each level's plateau (one mean latency after "
         "the first send until one before the last): " + "; ".join(parts)
     )
-
-
-def default_slo(model: CapacityModel, input_tokens: float, factor: float) -> Slo:
-    """p95 TTFT ≤ ``factor`` × the unloaded p95 TTFT (one request in flight) of this prompt."""
-    unloaded = model.predict(1.0, input_tokens).ttft_s[0.95]
-    return Slo(ttft_p95_s=round(factor * unloaded, 2))
 
 
 def answer(

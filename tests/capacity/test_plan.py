@@ -233,3 +233,11 @@ def test_every_number_carries_its_formula_and_the_plan_is_json() -> None:
     assert plan.users == min(plan.users_by_constraint.values())
     doc = json.loads(json.dumps(plan.to_dict(), allow_nan=False))
     assert doc["binding"] == plan.binding and doc["users_whole"] == math.floor(plan.users)
+
+
+def test_default_slo_is_twice_the_unloaded_p95_ttft() -> None:
+    # FakeModel: p95 TTFT = 1.5 × (0.28 + 78e-6 × 43 + 0.002 × 1) at one in flight = 0.4280 s.
+    from capacity.planning import default_slo
+
+    slo = default_slo(FakeModel(), 43)
+    assert slo.ttft_p95_s == approx(round(2 * 1.5 * (0.28 + 78e-6 * 43 + 0.002), 2))
