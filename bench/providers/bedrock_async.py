@@ -27,7 +27,13 @@ from botocore.credentials import Credentials
 from bench.providers.base import Call, Endpoint, open_result, settle
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
-from bench.providers.http1 import Client, PooledEndpoint, Response, Started, finish
+from bench.providers.http1 import (
+    Client,
+    ErrorAwareReader,
+    PooledEndpoint,
+    Started,
+    finish,
+)
 from bench.records import RawResult
 
 LOCAL_CREDENTIALS = Credentials("llmcap-local", "llmcap-local")
@@ -218,9 +224,11 @@ def _stream_error(raw: RawResult, head: dict[str, str], payload: bytes) -> None:
     raw.status = "throttled" if code.lower().startswith("throttling") else "error"
 
 
-class _StreamReader:
+class _StreamReader(ErrorAwareReader):
     """One response, read synchronously as its bytes arrive (``http1``'s callbacks): events are
     decoded in the ``data_received`` call that carried them and stamped with its ``now``."""
+
+    request_id_header = "x-amzn-requestid"
 
     __slots__ = ("call", "decoder", "ended", "error_body", "on_event", "raw")
 
@@ -231,12 +239,6 @@ class _StreamReader:
         self.decoder = EventStreamDecoder()
         self.ended = False  # a stream error was read: ignore what follows it
         self.error_body: bytearray | None = None
-
-    def on_head(self, resp: Response) -> None:
-        """Note the request id (kept even if the stream fails); buffer an error's body."""
-        self.raw.server_request_id = resp.headers.get("x-amzn-requestid")
-        if resp.status != 200:
-            self.error_body = bytearray()
 
     def on_body(self, data: bytes, now: float) -> None:
         """Decode what ``data`` completed; stamp the events that carried text with ``now``."""

@@ -397,3 +397,19 @@ class PooledEndpoint:
         """Close the connection pool."""
         if self._http is not None:
             await self._http.aclose()
+
+
+class ErrorAwareReader:
+    """What both streaming readers share at the head of a response: the server's request id
+    (header ``request_id_header``, kept even if the stream then fails) and, for a status other
+    than 200, a buffer for the error's body. Subclasses set ``raw`` and ``error_body``."""
+
+    request_id_header: str
+    raw: Any
+    error_body: bytearray | None
+
+    def on_head(self, resp: Response) -> None:
+        """Note the request id; buffer an error's body."""
+        self.raw.server_request_id = resp.headers.get(self.request_id_header)
+        if resp.status != 200:
+            self.error_body = bytearray()

@@ -19,7 +19,13 @@ from collections.abc import Awaitable
 from typing import Any
 
 from bench.providers.base import Call, Endpoint, open_result, settle
-from bench.providers.http1 import Client, PooledEndpoint, Response, Started, finish
+from bench.providers.http1 import (
+    Client,
+    ErrorAwareReader,
+    PooledEndpoint,
+    Started,
+    finish,
+)
 from bench.records import RawResult
 
 CHAT_PATH = "/v1/chat/completions"
@@ -125,7 +131,7 @@ class OpenAIProvider(PooledEndpoint):
             http_error(raw, resp.status, bytes(reader.error_body or b""))
 
 
-class SseReader:
+class SseReader(ErrorAwareReader):
     """One response, read synchronously as its bytes arrive: ``data:`` lines are split out in
     the ``data_received`` call that carried them and text chunks stamped with its ``now``.
 
@@ -133,6 +139,8 @@ class SseReader:
     bytes (``"content":"`` with a non-empty string; JSON escapes every quote inside a string,
     so the pattern cannot come from the text itself); anything else — the role chunk, the
     finish chunk, usage, errors, spaced JSON — is parsed."""
+
+    request_id_header = "x-request-id"
 
     __slots__ = ("buf", "call", "done", "ended", "error_body", "raw")
 
@@ -143,12 +151,6 @@ class SseReader:
         self.done = False  # [DONE] was read
         self.ended = False  # an in-band error was read: ignore what follows it
         self.error_body: bytearray | None = None
-
-    def on_head(self, resp: Response) -> None:
-        """Note the request id; buffer an error's body."""
-        self.raw.server_request_id = resp.headers.get("x-request-id")
-        if resp.status != 200:
-            self.error_body = bytearray()
 
     def on_body(self, data: bytes, now: float) -> None:
         """Read every complete line of ``data``; stamp text chunks with ``now``."""
