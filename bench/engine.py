@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from bench.prompts import Prompt
 from bench.providers.base import Call, Provider
-from bench.records import RawResult, make_record
+from bench.records import RawResult, SentBatch, make_record
 from bench.strategies import LevelPlan, run_level
 
 CANCEL_GRACE_S = 5.0
@@ -31,9 +31,10 @@ CANCEL_GRACE_S = 5.0
 # once would wait for that inside its TTFT.
 SETTLE_S = 0.2
 RowSink = Callable[[dict[str, Any]], None]
-# Receives each request's journal entry (``bench.records.SentJournal``) as it is launched,
-# before it is sent; it must be on disk (or with the process that writes it) when it returns.
-SentSink = Callable[[dict[str, Any]], None]
+# Receives the journal entries of requests about to be launched together (a ``SentBatch``, see
+# ``bench.records.SentJournal``), before any of them is sent; they must be on disk (or with the
+# process that writes them) when it returns.
+SentSink = Callable[[SentBatch], None]
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Engine:
         self._active = 0
         self._prompts: list[Prompt] = []
         self._next_prompt = 0
-        self._prepared: deque[Call] = deque()
+        self._prepared: deque[tuple[Call, str]] = deque()  # built ahead, with its request id
         self._background: set[asyncio.Task[None]] = set()
 
     @property
@@ -123,7 +124,7 @@ class Engine:
         for _ in range(n - len(self._prepared)):
             call = self._new_call()
             self.provider.prepare(call)
-            self._prepared.append(call)
+            self._prepared.append((call, uuid.uuid4().hex))
         task = asyncio.get_running_loop().create_task(self._top_up(self._active + n))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -133,31 +134,42 @@ class Engine:
             await self.provider.preconnect(n)
 
     def launch(self, batch: int, scheduled_pc: float) -> asyncio.Task[None]:
-        """Send the next request (a prepared one first) now; a task reads its response. The
-        lean clients write the request before ``begin`` returns, so a batch of launches leaves
-        in one pass of the loop instead of one task switch per request. The request id is made
-        here and the send journalled first: if the process is killed before the row is written,
-        ``--resume`` writes it."""
-        call = self._prepared.popleft() if self._prepared else self._new_call()
-        self.launched += 1
-        key, rid, now = id(call), uuid.uuid4().hex, time.perf_counter()
+        """Send the next request now; a task reads its response (``launch_batch`` of one)."""
+        return self.launch_batch(batch, scheduled_pc, 1)[0]
+
+    def launch_batch(self, batch: int, scheduled_pc: float, n: int) -> list[asyncio.Task[None]]:
+        """Send the next ``n`` requests (prepared ones first) now, back to back; a task per
+        request reads its response. The batch is journalled first, in one write (if the process
+        is killed before a row is written, ``--resume`` writes it from there); then every
+        request is written in one pass, with nothing else between two writes (the lean clients
+        write in ``begin_batch``, stamping each send, and only then set up the reading); the
+        response tasks are created after the last write."""
+        calls = [self._prepared.popleft() if self._prepared else self._fresh() for _ in range(n)]
+        self.launched += n
+        now = time.perf_counter()
+        ctx = self.context
         if self.journal is not None:
-            ctx = self.context
-            self.journal({
-                "request_id": rid, "prompt_label": self.label, "level": self.level,
-                "batch": batch, "max_tokens": call.max_tokens,
-                "scheduled_s": scheduled_pc - ctx.origin_pc, "start_s": now - ctx.origin_pc,
-                "worker": ctx.worker,
-            })  # fmt: skip
-        self.inflight[key] = (call, now, batch, scheduled_pc, rid)
+            self.journal(SentBatch(
+                self.label, self.level, batch, scheduled_pc - ctx.origin_pc, now - ctx.origin_pc,
+                ctx.worker, tuple((rid, call.max_tokens) for call, rid in calls),
+            ))  # fmt: skip
+        inflight = self.inflight
+        for call, rid in calls:
+            inflight[id(call)] = (call, now, batch, scheduled_pc, rid)
         try:
-            result = self.provider.begin(call)
+            results = self.provider.begin_batch([call for call, _ in calls])
         except BaseException:
-            self.inflight.pop(key, None)
+            for call, _ in calls:
+                inflight.pop(id(call), None)
             raise
-        return asyncio.get_running_loop().create_task(
-            self._request(call, result, batch, scheduled_pc, rid)
-        )
+        create_task = asyncio.get_running_loop().create_task
+        return [
+            create_task(self._request(call, result, batch, scheduled_pc, rid))
+            for (call, rid), result in zip(calls, results, strict=True)
+        ]
+
+    def _fresh(self) -> tuple[Call, str]:
+        return self._new_call(), uuid.uuid4().hex
 
     def stopped(self) -> bool:
         """True once the level or the run must stop launching."""

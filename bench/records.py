@@ -116,6 +116,39 @@ def worker_journal(worker: int) -> str:
     return f"records.sent.w{worker}.jsonl"
 
 
+@dataclass(frozen=True)
+class SentBatch:
+    """Requests about to leave together (a batch of an interval schedule, or one request):
+    what their journal lines share, and each one's request id and ``max_tokens``. ``start_s``
+    is the instant the batch began to leave; each request's own send stamp is in its row."""
+
+    prompt_label: str
+    level: float
+    batch: int
+    scheduled_s: float
+    start_s: float
+    worker: int
+    requests: tuple[tuple[str, int], ...]  # (request_id, max_tokens)
+
+    def _shared(self) -> dict[str, Any]:
+        return {
+            "prompt_label": self.prompt_label, "level": self.level, "batch": self.batch,
+            "scheduled_s": self.scheduled_s, "start_s": self.start_s, "worker": self.worker,
+        }  # fmt: skip
+
+    def entries(self) -> list[dict[str, Any]]:
+        """One journal entry (a dict) per request."""
+        shared = self._shared()
+        return [{"request_id": rid, "max_tokens": mt, **shared} for rid, mt in self.requests]
+
+    def lines(self) -> list[str]:
+        """The JSON lines of ``entries()``, made without one ``json.dumps`` per request (a
+        500-request batch is journalled in well under a millisecond, before it leaves)."""
+        tail = json.dumps({k: clean(v) for k, v in self._shared().items()})[1:]
+        # request ids are hex strings, max_tokens ints: nothing in them needs JSON escaping
+        return [f'{{"request_id": "{rid}", "max_tokens": {n:d}, {tail}' for rid, n in self.requests]
+
+
 class SentJournal:
     """Journals each request as it is sent: its id, prompt label, level, batch, max_tokens,
     scheduled_s, start_s and worker, one JSON line each, so a resumed run can give every sent
@@ -129,6 +162,10 @@ class SentJournal:
     def note(self, entry: dict[str, Any]) -> None:
         """Journal a request about to be sent; ``flush`` writes it before it goes out."""
         self._lines.append(json.dumps({k: clean(v) for k, v in entry.items()}))
+
+    def note_batch(self, sent: SentBatch) -> None:
+        """Journal a batch about to be sent; ``flush`` writes it before it goes out."""
+        self._lines.extend(sent.lines())
 
     def flush(self) -> None:
         """Write the journalled lines to the OS (so a killed process keeps them)."""
@@ -165,6 +202,10 @@ class RecordWriter:
     def note_sent(self, entry: dict[str, Any]) -> None:
         """Journal a request about to be sent; ``flush_sent`` writes it before it goes out."""
         self._sent.note(entry)
+
+    def note_sent_batch(self, sent: SentBatch) -> None:
+        """Journal a batch about to be sent; ``flush_sent`` writes it before it goes out."""
+        self._sent.note_batch(sent)
 
     def flush_sent(self) -> None:
         """Write the journalled lines to the OS (so a killed process keeps them)."""

@@ -30,6 +30,10 @@ class LaunchContext(Protocol):
         """Send one request now; ``scheduled_pc`` is when it was meant to go (NaN: no schedule)."""
         ...
 
+    def launch_batch(self, batch: int, scheduled_pc: float, n: int) -> list[asyncio.Task[None]]:
+        """Send ``n`` requests now, back to back (one journal write, then the sends)."""
+        ...
+
     def stopped(self) -> bool:
         """True once the level (or the run) must stop launching."""
         ...
@@ -124,7 +128,7 @@ async def sequential(plan: LevelPlan, ctx: LaunchContext) -> None:
     for batch in range(plan.batches):
         if ctx.stopped():
             return
-        await asyncio.gather(*(ctx.launch(batch, math.nan) for _ in range(int(plan.level))))
+        await asyncio.gather(*ctx.launch_batch(batch, math.nan, int(plan.level)))
 
 
 async def interval(plan: LevelPlan, ctx: LaunchContext) -> None:
@@ -140,7 +144,7 @@ async def interval(plan: LevelPlan, ctx: LaunchContext) -> None:
         ctx.prepare(share)
         if not await ctx.sleep_until(at):
             break
-        tasks.extend(ctx.launch(batch, at) for _ in range(share))
+        tasks.extend(ctx.launch_batch(batch, at, share))
     await asyncio.gather(*tasks)
 
 

@@ -32,7 +32,7 @@ from bench.progress import LevelState, SweepProgress
 from bench.prompts import Prompt, PromptSet, load_prompt_sets, size_synthetic
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint, Provider
-from bench.records import SENT_JOURNAL, SENT_JOURNALS, RecordWriter
+from bench.records import SENT_JOURNAL, SENT_JOURNALS, RecordWriter, SentBatch
 from bench.rundir import RunDir, read_config
 from bench.workers import ProcessDriver, WorkerDied
 
@@ -149,13 +149,14 @@ class _Sweep:
         return self.rundir.config
 
     # -- what the driver reports ----------------------------------------------------------------
-    def _sent_here(self, entry: dict[str, Any]) -> None:
-        """A request of this process is about to leave: its journal line goes to the OS first
-        (``bench.records.RecordWriter.note_sent``), so ``--resume`` can write its row if this
-        process is killed before it does."""
-        self.writer.note_sent(entry)
+    def _sent_here(self, sent: SentBatch) -> None:
+        """Requests of this process are about to leave: their journal lines go to the OS first
+        (``bench.records.RecordWriter.note_sent_batch``), so ``--resume`` can write their rows
+        if this process is killed before it does."""
+        self.writer.note_sent_batch(sent)
         self.writer.flush_sent()
-        self._note_first(entry["request_id"])
+        for rid, _ in sent.requests:
+            self._note_first(rid)
 
     def _sent_by_workers(self, entries: list[dict[str, Any]], journaled: bool) -> None:
         """Journal entries a worker reported (already on disk there when ``journaled``)."""

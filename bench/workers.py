@@ -45,7 +45,7 @@ from bench.loop import run
 from bench.prompts import Prompt
 from bench.providers import make_provider
 from bench.providers.base import Call, Endpoint
-from bench.records import SentJournal, worker_journal
+from bench.records import SentBatch, SentJournal, worker_journal
 
 START_LEAD_S = 0.1  # t0 is this far ahead of the broadcast: every worker hears it in time
 FLUSH_S = 0.05  # rows are sent to the parent in batches this often
@@ -96,7 +96,7 @@ class WorkerServer:
         self.ctx = ctx
         self.run_dir = run_dir  # None: no shared disk (a Ray actor), the parent journals
         self.rows: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[SentBatch] = []
         self.journal: SentJournal | None = None
         self.job: LevelJob | None = None
 
@@ -175,16 +175,18 @@ class WorkerServer:
         self.flush()
         self._send(("done",))
 
-    def _sent(self, entry: dict[str, Any]) -> None:
-        """A request is about to leave: journal it on disk here, and report it."""
+    def _sent(self, sent: SentBatch) -> None:
+        """Requests are about to leave: journal them on disk here, and report them (expanded
+        to entries at the next flush, after they have left)."""
         if self.journal is not None:
-            self.journal.note(entry)
+            self.journal.note_batch(sent)
             self.journal.flush()
-        self.sent.append(entry)
+        self.sent.append(sent)
 
     def flush(self) -> None:
         """Send the journal entries and rows since the last flush, with the live counters."""
-        sent, self.sent[:] = list(self.sent), []
+        sent = [entry for batch in self.sent for entry in batch.entries()]
+        self.sent.clear()
         rows, self.rows[:] = list(self.rows), []
         engine = self.engine
         self._send(("rows", sent, rows, engine.launched, engine.active, len(engine.inflight)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,12 +47,19 @@ class Call:
     closer: Callable[[], None] | None = None  # set by the provider: aborts the stream
 
 
-def open_result(call: Call) -> RawResult:
-    """Stamp the send (call this right before the request is written) and count it in flight."""
-    raw = RawResult(start_pc=time.perf_counter())
+def open_result(call: Call, start_pc: float | None = None) -> RawResult:
+    """Stamp the send (call this right before the request is written, or pass the stamp taken
+    then) and count it in flight."""
+    raw = RawResult(start_pc=time.perf_counter() if start_pc is None else start_pc)
     if call.on_start is not None:
         raw.active_at_start = call.on_start()
     return raw
+
+
+def begin_each(provider: Provider, calls: Sequence[Call]) -> list[Awaitable[RawResult]]:
+    """``Provider.begin_batch`` for a provider whose requests leave from their own task or
+    thread: ``begin`` one after another."""
+    return [provider.begin(call) for call in calls]
 
 
 async def settle(
@@ -114,6 +121,11 @@ class Provider(Protocol):
     def begin(self, call: Call) -> Awaitable[RawResult]:
         """Start ``call``: a lean client writes the request before returning (so a batch leaves
         in one pass of the loop); awaiting the result reads the response, like ``send``."""
+        ...
+
+    def begin_batch(self, calls: Sequence[Call]) -> list[Awaitable[RawResult]]:
+        """``begin`` each of ``calls``; a lean client writes them all back to back first and
+        sets up the response reading after the last write (``begin_each`` otherwise)."""
         ...
 
     async def preconnect(self, n: int) -> int:

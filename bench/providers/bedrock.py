@@ -13,7 +13,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
-from bench.providers.base import Call, Endpoint
+from bench.providers.base import Call, Endpoint, begin_each
 from bench.records import RawResult
 
 LLAMA_TEMPLATE = (
@@ -149,6 +149,10 @@ class BedrockProvider:
     def begin(self, call: Call) -> Awaitable[RawResult]:
         """The request is sent when the returned coroutine first runs (in its task)."""
         return self.send(call)
+
+    def begin_batch(self, calls: Sequence[Call]) -> list[Awaitable[RawResult]]:
+        """``begin`` each (its request leaves from its own task)."""
+        return begin_each(self, calls)
 
     async def aclose(self) -> None:
         """Stop the threads (in-flight calls were cancelled by the runner)."""

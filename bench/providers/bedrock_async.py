@@ -32,6 +32,7 @@ from bench.providers.http1 import (
     ErrorAwareReader,
     PooledEndpoint,
     Started,
+    Written,
     finish,
 )
 from bench.records import RawResult
@@ -128,19 +129,16 @@ class BedrockAsyncProvider(PooledEndpoint):
         """Stream one request; failures become the result's status."""
         return await self.begin(call)
 
-    def begin(self, call: Call) -> Awaitable[RawResult]:
-        """Write the request now if a pooled connection is idle (signed before the send stamp:
-        signing is not the endpoint's time); the returned awaitable reads the stream."""
+    def _parts(self, call: Call) -> tuple[dict[str, str], bytes]:
         body = self._body(call)
-        headers = self._signed(body)
-        raw = open_result(call)
+        return self._signed(body), body  # signed before the send stamp: not the endpoint's time
+
+    def _begun(
+        self, call: Call, headers: dict[str, str], body: bytes, written: Written
+    ) -> Awaitable[RawResult]:
+        raw = open_result(call, written[1] if isinstance(written, tuple) else None)
         reader = _StreamReader(self, raw, call)
-        started: Started | Exception | None
-        try:
-            started = self._client().start(self._url, headers, body, reader.on_body, reader.on_head)
-        except Exception as exc:  # e.g. a closed client: the row says so
-            started = exc
-        work = self._finish(raw, body, headers, reader, started)
+        work = self._finish(raw, body, headers, reader, self.started(written, reader))
         return settle(call, raw, work, cancelled=(asyncio.CancelledError, _Cancelled))
 
     async def _finish(

@@ -16,15 +16,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
 
 from bench.providers.http1_pool import Pool
+
+if TYPE_CHECKING:
+    from bench.providers.base import Call
+    from bench.records import RawResult
 
 BodyCallback = Callable[[bytes, float], None]
 HeadCallback = Callable[["Response"], None]
@@ -90,17 +94,31 @@ class Connection(asyncio.Protocol):
         self, data: bytes, on_body: BodyCallback, on_head: HeadCallback | None
     ) -> asyncio.Future[Response]:
         """Write a whole request (one ``write``) and return the future of its response."""
+        self.send(data)
+        return self.expect(on_body, on_head)
+
+    def send(self, data: bytes) -> None:
+        """Write a whole request (one ``write``), unless the server hung up since the connection
+        was pooled (then ``expect`` fails the exchange). ``expect`` must follow in the same pass
+        of the event loop: no response byte is read before the loop runs again."""
         assert self.transport is not None and self._fut is None
+        if not self.closed:
+            self.transport.write(data)
+            self._last = perf_counter()
+
+    def expect(
+        self, on_body: BodyCallback, on_head: HeadCallback | None
+    ) -> asyncio.Future[Response]:
+        """The future of the response to the request ``send`` wrote; its head goes to
+        ``on_head`` and its body, as read, to ``on_body``."""
         loop = self.pool.loop
         self._fut = fut = loop.create_future()
-        if self.closed:  # the server hung up since the connection was pooled
+        if self.closed:
             self._complete = True
             fut.set_exception(ConnectionLost("the pooled connection was closed by the server"))
             return fut
         self._sink, self._on_head = on_body, on_head
         self._headers, self._resp, self._until_eof, self._complete = {}, None, False, False
-        self.transport.write(data)
-        self._last = perf_counter()
         # One timer per exchange, re-armed only when it fires early: data_received just notes
         # the time (rescheduling a timer handle per chunk would cost more than the chunk).
         self._timer = loop.call_later(self.read_timeout, self._check_idle)
@@ -230,6 +248,9 @@ class Connection(asyncio.Protocol):
 
 
 Started = tuple[Connection, "asyncio.Future[Response]"]
+# What ``Client.write_batch`` did with one request: the connection it was written on and the
+# instant just before the write; None (no idle connection); or the exception it raised.
+Written = tuple[Connection, float] | None | Exception
 
 
 async def finish(started: Started) -> Response:
@@ -337,13 +358,33 @@ class Client:
     ) -> Started | None:
         """Write the request now, synchronously, on an idle pooled connection, and return it
         with the future of its response (``finish`` awaits it); None when no connection is
-        idle (then ``post``, which may open one or wait). A batch of requests started this way
-        leaves in one pass of the event loop, with no task switch between them."""
-        pool, head = self._route(url)
-        conn = pool.take_idle()
-        if conn is None:
+        idle (then ``post``, which may open one or wait)."""
+        written = self.write_batch(url, [(headers, body)])[0]
+        if written is None:
             return None
-        return conn, conn.start(self._request_bytes(head, headers, body), on_body, on_head)
+        conn, _ = written
+        return conn, conn.expect(on_body, on_head)
+
+    def write_batch(
+        self, url: str, requests: Sequence[tuple[dict[str, str], bytes]]
+    ) -> list[tuple[Connection, float] | None]:
+        """Write each (headers, body) request now, back to back, on idle pooled connections,
+        stamping each ``perf_counter()`` just before its write; None for the requests no idle
+        connection was left for (``post`` them). Nothing but the writes happens in between:
+        the caller then gives each written connection its response (``Connection.expect``)
+        in the same pass of the event loop, so a batch of N leaves in N socket writes."""
+        pool, head = self._route(url)
+        out: list[tuple[Connection, float] | None] = []
+        for headers, body in requests:
+            conn = pool.take_idle()
+            if conn is None:
+                break
+            data = self._request_bytes(head, headers, body)
+            now = perf_counter()
+            conn.send(data)
+            out.append((conn, now))
+        out.extend([None] * (len(requests) - len(out)))
+        return out
 
     async def post(
         self,
@@ -393,6 +434,46 @@ class PooledEndpoint:
         """Open connections (TCP, and TLS for https) until ``n`` are open; no request is sent."""
         return await self._client().preconnect(self._url, n)
 
+    def begin(self, call: Call) -> Awaitable[RawResult]:
+        """Write the request now if a pooled connection is idle; the returned awaitable reads
+        the stream to its end."""
+        return self.begin_batch([call])[0]
+
+    def begin_batch(self, calls: Sequence[Call]) -> list[Awaitable[RawResult]]:
+        """Write every request that finds an idle connection now, back to back (each stamped
+        just before its write), and only then set up each one's response reading: a batch of
+        N leaves in N socket writes (docs/performance.md, Bursts)."""
+        parts = [self._parts(call) for call in calls]
+        written: Sequence[Written]
+        try:
+            written = self._client().write_batch(self._url, parts)
+        except Exception as exc:  # e.g. a closed client: every row says so
+            written = [exc] * len(calls)
+        return [
+            self._begun(call, headers, body, w)
+            for call, (headers, body), w in zip(calls, parts, written, strict=True)
+        ]
+
+    def _parts(self, call: Call) -> tuple[dict[str, str], bytes]:
+        """The request's headers and body (serialised and signed: cached, or built ahead by
+        ``prepare``)."""
+        raise NotImplementedError
+
+    def _begun(
+        self, call: Call, headers: dict[str, str], body: bytes, written: Written
+    ) -> Awaitable[RawResult]:
+        """The awaitable result of a request ``write_batch`` wrote (or could not: None, no idle
+        connection, post it; or the exception it raised)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def started(written: Written, reader: ErrorAwareReader) -> Started | Exception | None:
+        """A written request's exchange, its response going to ``reader``."""
+        if written is None or isinstance(written, Exception):
+            return written
+        conn, _ = written
+        return conn, conn.expect(reader.on_body, reader.on_head)
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         if self._http is not None:
@@ -407,6 +488,10 @@ class ErrorAwareReader:
     request_id_header: str
     raw: Any
     error_body: bytearray | None
+
+    def on_body(self, data: bytes, now: float) -> None:
+        """Read a piece of the body that arrived at ``now`` (``perf_counter``)."""
+        raise NotImplementedError
 
     def on_head(self, resp: Response) -> None:
         """Note the request id; buffer an error's body."""

@@ -24,6 +24,7 @@ from bench.providers.http1 import (
     ErrorAwareReader,
     PooledEndpoint,
     Started,
+    Written,
     finish,
 )
 from bench.records import RawResult
@@ -95,19 +96,15 @@ class OpenAIProvider(PooledEndpoint):
         """Stream one chat completion; failures become the result's status."""
         return await self.begin(call)
 
-    def begin(self, call: Call) -> Awaitable[RawResult]:
-        """Write the request now if a pooled connection is idle (the send stamp is taken just
-        before); the returned awaitable reads the stream to its end."""
-        body = self._body(call)
-        raw = open_result(call)
+    def _parts(self, call: Call) -> tuple[dict[str, str], bytes]:
+        return self._headers, self._body(call)
+
+    def _begun(
+        self, call: Call, headers: dict[str, str], body: bytes, written: Written
+    ) -> Awaitable[RawResult]:
+        raw = open_result(call, written[1] if isinstance(written, tuple) else None)
         reader = SseReader(raw, call)
-        client = self._client()
-        started: Started | Exception | None
-        try:
-            started = client.start(self._url, self._headers, body, reader.on_body, reader.on_head)
-        except Exception as exc:  # e.g. a closed client: the row says so
-            started = exc
-        work = self._finish(raw, body, reader, started)
+        work = self._finish(raw, body, reader, self.started(written, reader))
         return settle(call, raw, work, cancelled=(asyncio.CancelledError, _Cancelled))
 
     async def _finish(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 import httpx
 
-from bench.providers.base import Call, Endpoint, measured
+from bench.providers.base import Call, Endpoint, begin_each, measured
 from bench.providers.openai import (
     CHAT_PATH,
     auth_headers,
@@ -53,6 +53,10 @@ class OpenAIHttpxProvider:
     def begin(self, call: Call) -> Awaitable[RawResult]:
         """The request is sent when the returned coroutine first runs (in its task)."""
         return self.send(call)
+
+    def begin_batch(self, calls: Sequence[Call]) -> list[Awaitable[RawResult]]:
+        """``begin`` each (its request leaves from its own task)."""
+        return begin_each(self, calls)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

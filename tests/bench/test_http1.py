@@ -430,3 +430,60 @@ def test_preconnect_opens_connections_without_sending_anything(run: Any) -> None
 
     srv, opened, again = run(main())
     assert opened == 3 and again == 4 and srv.requests == 4
+
+
+def test_write_batch_writes_first_and_reads_after(run: Any) -> None:
+    """``write_batch`` writes on idle connections only, stamps each write in order, and leaves
+    the rest (None) for ``post``; each written request's response is read once ``expect`` is
+    set up after the whole batch left, including one that arrives while the batch is written."""
+
+    async def script(w: asyncio.StreamWriter, n: int) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n" + str(n).encode().rjust(3))
+
+    async def main() -> tuple[Server, list[Any], list[bytes]]:
+        async with (srv := Server(script)) as url:
+            http = client(limit=5)
+            assert await http.preconnect(url, 3) == 3
+            await asyncio.sleep(0.05)
+            requests = [({"X-N": str(i)}, b"body") for i in range(5)]
+            written = http.write_batch(url, requests)
+            time.sleep(0.05)  # the server answers while no response is being read yet
+            bodies = [Body() for _ in written]
+            futures = [w[0].expect(b, None) for w, b in zip(written, bodies, strict=True) if w]
+            await asyncio.gather(*futures)
+            rest = [http.post(url, h, b, body) for (h, b), w, body in
+                    zip(requests, written, bodies, strict=True) if w is None]  # fmt: skip
+            await asyncio.gather(*rest)
+            await http.aclose()
+        return srv, written, [b.data for b in bodies]
+
+    srv, written, data = run(main())
+    stamps = [w[1] for w in written if w is not None]
+    assert len(stamps) == 3 and written[3:] == [None, None] and stamps == sorted(stamps)
+    assert sorted(data) == [b"  1", b"  2", b"  3", b"  4", b"  5"] and srv.requests == 5
+
+
+def test_write_batch_skips_a_connection_the_server_closed(run: Any) -> None:
+    """A pooled connection the server closed is not written to: the request is left for
+    ``post`` (None), which opens a new connection; the others still go at once."""
+
+    async def script(w: asyncio.StreamWriter, n: int) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    async def main() -> tuple[Server, list[Any], int]:
+        async with (srv := Server(script)) as url:
+            http = client(limit=3)
+            await http.preconnect(url, 2)
+            await asyncio.sleep(0.05)
+            pool, _ = http._route(url)
+            next(iter(pool._idle)).closed = True  # as connection_lost marks it
+            written = http.write_batch(url, [({}, b""), ({}, b"")])
+            await asyncio.gather(*(w[0].expect(Body(), None) for w in written if w))
+            in_batch = srv.requests
+            await http.post(url, {}, b"", Body())
+            await http.aclose()
+        return srv, written, in_batch
+
+    srv, written, in_batch = run(main())
+    assert written[0] is not None and written[1] is None and in_batch == 1
+    assert srv.requests == 2
