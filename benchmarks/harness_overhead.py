@@ -243,10 +243,17 @@ def llmcap_closed(
         prompt="small", mode="concurrency", levels=(streams,), n_requests=n,
         max_tokens=tokens, out=out, progress=False, workers=workers,
     )  # fmt: skip
+    df, parent_cpu, workers_cpu = llmcap_closed_split(config)
+    return df, parent_cpu + workers_cpu
+
+
+def llmcap_closed_split(config: SweepConfig) -> tuple[pd.DataFrame, float, float]:
+    """Run ``config``; its ok rows, the CPU of this process (the sweep: with workers, the
+    parent that merges and writes their rows) and of its worker processes."""
     cpu0, child0 = time.process_time(), children_cpu_s()
     df = sweep_records(run_sweep(config))
-    cpu = time.process_time() - cpu0 + children_cpu_s() - child0
-    return df[df.status == "ok"], cpu
+    parent, workers = time.process_time() - cpu0, children_cpu_s() - child0
+    return df[df.status == "ok"], parent, workers
 
 
 def aiperf_closed(
@@ -335,9 +342,13 @@ def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
                 out.mkdir()
                 n = streams * args.scale_rounds
                 t0 = time.perf_counter()
-                df, cpu = llmcap_closed(
-                    emu.url, "openai", "async", streams, n, args.table_tokens, out, workers
-                )
+                config = SweepConfig(
+                    endpoint=Endpoint(provider="openai", endpoint_url=emu.url), prompt="small",
+                    mode="concurrency", levels=(streams,), n_requests=n,
+                    max_tokens=args.table_tokens, out=out, progress=False, workers=workers,
+                )  # fmt: skip
+                df, parent_cpu, workers_cpu = llmcap_closed_split(config)
+                cpu = parent_cpu + workers_cpu
                 wall = time.perf_counter() - t0
                 time.sleep(0.5)
                 truth = truth_frame(truth_path)
@@ -359,6 +370,9 @@ def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
                     client_cpu_cores=cpu / wall, load_avg_1m=os.getloadavg()[0],
                     # the per-core ceiling: stream events one client CPU-second reads
                     events_per_client_cpu_s=float(df.output_tokens.sum() / cpu),
+                    # the serial part: with workers, the parent merges and writes every row
+                    parent_cpu_s_per_1k=1e3 * parent_cpu / len(df),
+                    workers_cpu_s_per_1k=1e3 * workers_cpu / len(df),
                 )  # fmt: skip
                 rows.append(row)
                 print(
@@ -368,8 +382,9 @@ def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
                     f"{row['joined_p50_ms']:7.2f} ms, p99 {row['joined_p99_ms']:7.2f} ms | "
                     f"{row['events_per_s']:9,.0f} "
                     f"events/s | client {row['client_cpu_cores']:.2f} cores, "
-                    f"{row['events_per_client_cpu_s']:,.0f} events per CPU-s | n={len(df)} | "
-                    f"load {row['load_avg_1m']:.2f}",
+                    f"{row['events_per_client_cpu_s']:,.0f} events per CPU-s (parent "
+                    f"{row['parent_cpu_s_per_1k']:.2f}, workers {row['workers_cpu_s_per_1k']:.2f}"
+                    f" CPU-s per 1k requests) | n={len(df)} | load {row['load_avg_1m']:.2f}",
                     flush=True,
                 )
     return pd.DataFrame(rows)
