@@ -1,45 +1,42 @@
 """What-if: quota ↔ users for one workload, in the browser (the app's second page; ``make app``).
 
-Every number comes from ``capacity.plan_capacity`` / ``capacity.required_quota``; with a fitted
-model (the one fitted on the Evidence page, or an uploaded ``model.json`` from ``llmcap fit`` or
-``llmcap demo``) the latency constraint and predicted latencies join in. The chart puts today's
+Every number comes from ``capacity.plan_capacity`` / ``capacity.required_quota``; with a
+performance model (the one fitted on the Evidence page, an uploaded ``model.json`` from
+``llmcap fit`` or ``llmcap demo``, or a calibrated ``twin.json`` from ``llmcap twin fit``) the
+latency constraint and predicted latencies join in; a twin's probe, replicas, identification
+and extrapolation notes are shown with the plan. The chart puts today's
 and the requested quota on one supported-users curve (``capacity.figures.plot_quota_ask``).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from app import shared
 from capacity import (
     CapacityError,
     CapacityModel,
+    Predictor,
     Quota,
     Slo,
     Workload,
+    describe_predictor,
     plan_capacity,
     required_quota,
 )
 from capacity.figures import plot_quota_ask
 from capacity.planning import default_slo
 
-LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
-EVIDENCE_MODEL = "evidence_model"  # session key of the Evidence page's model (app.shared.MODEL)
 
-
-def _model(upload: object, use_evidence: bool) -> CapacityModel | None:
+def _model(upload: object, use_evidence: bool) -> Predictor | None:
     if upload is None:
-        fitted = st.session_state.get(EVIDENCE_MODEL)
+        fitted = st.session_state.get(shared.MODEL)
         return fitted if use_evidence and isinstance(fitted, CapacityModel) else None
-    data = upload.getvalue()  # type: ignore[attr-defined]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.json"
-        path.write_bytes(data)
-        return CapacityModel.load(path)
+    model: Predictor = shared.load_model_upload(shared.as_upload(upload))
+    return model
 
 
 def main() -> None:
@@ -50,7 +47,7 @@ def main() -> None:
     )
     with st.sidebar:
         st.header("Quota")
-        model_id = st.text_input("Model id", LLAMA)
+        model_id = st.text_input("Model id", shared.LLAMA)
         tpm = st.number_input("TPM (tokens per minute)", min_value=1, value=600_000, step=10_000)
         rpm = st.number_input("RPM (0 = none)", min_value=0, value=800, step=50)
         st.header("Workload")
@@ -61,11 +58,11 @@ def main() -> None:
         peak = st.number_input("Peak-to-average", min_value=1.0, value=1.0, step=0.1)
         st.header("Target")
         target = st.number_input("Target users", min_value=1, value=2_000, step=100)
-        upload = st.file_uploader("Fitted model (model.json from llmcap fit)", type="json")
+        upload = st.file_uploader(shared.MODEL_UPLOAD_LABEL, type="json")
         use_evidence = st.checkbox(
             "Use the model fitted on the Evidence page",
             value=True,
-            disabled=st.session_state.get(EVIDENCE_MODEL) is None,
+            disabled=st.session_state.get(shared.MODEL) is None,
         )
         slo_ttft = st.number_input(
             "SLO: p95 TTFT (s; 0 = the default, 2× the unloaded value; needs a model)",
@@ -99,11 +96,19 @@ def main() -> None:
     )
     if slo is not None:
         st.caption(f"Latency objective: {slo.describe()}" + (" (default)" if not slo_ttft else ""))
+    info = describe_predictor(model, request.peak_inflight, input_tokens)
+    if info is not None:
+        shared.show_predictor(info)
     if request.extrapolation_factor is not None:
+        advice = (
+            "the twin's serving model carries it, its probe does not"
+            if info is not None and info.is_twin
+            else "measure closer to it or calibrate a twin"
+        )
         st.warning(
             f"The target needs {request.peak_inflight:,.0f} requests in flight, "
             f"×{request.extrapolation_factor:.1f} beyond the {request.measured_max_inflight:,.0f} "
-            "measured: its latency is extrapolated. Measure closer to it or calibrate a twin."
+            f"measured: its latency is extrapolated ({advice})."
         )
     table = pd.DataFrame(
         {

@@ -25,7 +25,7 @@ RECORD_SUFFIXES = ("jsonl", "parquet", "csv")
 RECORDS = "evidence_records"
 """Session key: the loaded request records (a DataFrame)."""
 MODEL = "evidence_model"
-"""Session key: the model fitted on them (a CapacityModel)."""
+"""Session key: the model fitted on them (a CapacityModel; uploaded models stay on their page)."""
 SOURCE = "evidence_source"
 """Session key: where they came from (text)."""
 
@@ -100,13 +100,44 @@ def fit(records: pd.DataFrame) -> Any:
 
 
 def load_model_upload(file: Upload) -> Any:
-    """A ``CapacityModel`` from an uploaded model.json."""
-    from capacity.fitting import CapacityModel
+    """The ``CapacityModel`` (model.json) or ``Twin`` (twin.json) of an upload, read by
+    ``capacity.load_predictor``; a bad file raises ``ModelFileError`` naming the upload."""
+    from capacity.errors import ModelFileError
+    from capacity.predictors import load_predictor
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.json"
+        path = Path(tmp) / "upload.json"
         path.write_bytes(file.data)
-        return CapacityModel.load(path)
+        try:
+            return load_predictor(path)
+        except ModelFileError as exc:
+            raise ModelFileError(str(exc).replace(str(path), file.name)) from exc
+
+
+MODEL_UPLOAD_LABEL = (
+    "Performance model: model.json (`llmcap fit`) or a calibrated twin.json (`llmcap twin fit`)"
+)
+"""The label of every model uploader."""
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("*", "\\*")
+
+
+def show_predictor(info: Any) -> None:
+    """Say where the latency curve comes from (a ``capacity.PredictorInfo``): for a twin, its
+    probe, replicas, coefficients and what the probe could not pin down, and its
+    extrapolation notes at the operating point as warnings."""
+    import streamlit as st
+
+    if not info.is_twin:
+        st.caption(info.source)
+        return
+    st.info(f"**This plan uses a calibrated digital twin.** {_escaped(info.source)}")
+    with st.expander("The twin: probe, replicas, coefficients, what the probe could not pin down"):
+        st.markdown("\n".join(f"- {_escaped(line)}" for line in info.details))
+    for note in info.notes:
+        st.warning(f"Twin: {note}")
 
 
 def png(fig: Any) -> bytes:

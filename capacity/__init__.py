@@ -23,6 +23,9 @@ _EXPORTS: dict[str, str] = {
     # predictions (the seam between fits, the twin and the planner)
     "Prediction": "capacity.prediction",
     "Predictor": "capacity.prediction",
+    "PredictorInfo": "capacity.predictors",
+    "describe_predictor": "capacity.predictors",
+    "load_predictor": "capacity.predictors",
     # records
     "RECORD_COLUMNS": "capacity.records",
     "STATUSES": "capacity.records",
@@ -124,6 +127,11 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
         required_quota as required_quota,
     )
     from capacity.prediction import Prediction as Prediction, Predictor as Predictor
+    from capacity.predictors import (
+        PredictorInfo as PredictorInfo,
+        describe_predictor as describe_predictor,
+        load_predictor as load_predictor,
+    )
     from capacity.records import (
         RECORD_COLUMNS as RECORD_COLUMNS,
         STATUSES as STATUSES,

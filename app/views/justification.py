@@ -2,12 +2,14 @@
 preview of the quota-increase report and its downloads (Markdown, HTML, PDF, JSON, case text).
 
 Every field is checked where it is typed; an error shows under its field and no report is built
-until all are right. The model and records loaded on the Evidence page are used when present.
+until all are right. The model and records loaded on the Evidence page are used when present; an
+uploaded model.json or calibrated twin.json replaces the Evidence page's model.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from typing import Any
 
@@ -19,6 +21,7 @@ from capacity.planning import Quota, Slo, Workload
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REPORT = "justification_report"  # session key of the last report built
+UPLOADED = "justification_model"  # session key: (upload hash, the uploaded model)
 
 
 def _field_error(message: str | None) -> bool:
@@ -117,10 +120,35 @@ def _form() -> tuple[dict[str, Any] | None, bool]:
     }, False  # fmt: skip
 
 
-def _build(v: dict[str, Any]) -> Any:
+def _model() -> tuple[Any, str, bool]:
+    """The performance model (an uploaded model.json or twin.json, else the Evidence page's
+    fit, else None), a key naming it (so a new model rebuilds the report) and whether the
+    upload failed (the error shown in place)."""
+    upload = st.file_uploader(
+        f"{shared.MODEL_UPLOAD_LABEL} (optional; replaces the Evidence page's fitted model)",
+        type="json",
+        key="justification_model_file",
+    )
+    if upload is None:
+        st.session_state.pop(UPLOADED, None)
+        return st.session_state.get(shared.MODEL), "evidence", False
+    file = shared.as_upload(upload)
+    key = hashlib.sha256(file.data).hexdigest()
+    kept = st.session_state.get(UPLOADED)
+    if kept is not None and kept[0] == key:  # keep the loaded twin: its simulations are cached
+        return kept[1], key, False
+    try:
+        model = shared.load_model_upload(file)
+    except shared.LOAD_ERRORS as exc:
+        st.error(f"Could not read the model: {exc}")
+        return None, key, True
+    st.session_state[UPLOADED] = (key, model)
+    return model, key, False
+
+
+def _build(v: dict[str, Any], model: Any) -> Any:
     from capacity.report import build_report
 
-    model = st.session_state.get(shared.MODEL)
     records = st.session_state.get(shared.RECORDS)
     slo = Slo(ttft_p95_s=v["slo_ttft"]) if v["slo_ttft"] > 0 and model is not None else None
     return build_report(
@@ -186,27 +214,52 @@ def _preview(report: Any) -> None:
             st.image(base64.b64decode(f.png_base64), caption=f.caption)
 
 
+def _caption(model: Any, model_key: str) -> None:
+    """Where the evidence and the latency curve come from."""
+    from capacity.predictors import describe_predictor
+
+    source = st.session_state.get(shared.SOURCE)
+    records = st.session_state.get(shared.RECORDS)
+    if model is None:
+        st.caption(
+            "No evidence loaded: latency is assumed, not predicted. Load runs on the Evidence "
+            "page to add the measurements, the fitted curves and the latency at the target, "
+            "or upload a model above."
+        )
+    elif model_key == "evidence":
+        st.caption(f"Evidence: {source} (fitted model and records from the Evidence page).")
+    else:
+        runs = f"; records: {source}" if records is not None else ""
+        st.caption(f"Performance model: the uploaded file{runs}.")
+    info = describe_predictor(model)
+    if info is not None and info.is_twin:
+        shared.show_predictor(info)
+        if records is not None:
+            st.caption(
+                "A twin has no per-prompt fitted curves: the report's evidence figures show the "
+                "measurements only, and the method section describes the twin."
+            )
+
+
 def main() -> None:
     """The page."""
     st.title("Justification")
-    source = st.session_state.get(shared.SOURCE)
-    if st.session_state.get(shared.MODEL) is not None:
-        st.caption(f"Evidence: {source} (fitted model and records from the Evidence page).")
-    else:
-        st.caption(
-            "No evidence loaded: latency is assumed, not predicted. Load runs on the Evidence "
-            "page to add the measurements, the fitted curves and the latency at the target."
-        )
+    model, model_key, unreadable = _model()
+    _caption(model, model_key)
     values, bad = _form()
-    if bad:  # never show a report for other values than the ones on screen
+    if bad:
         st.error("Some fields need fixing: see the messages under them above.")
+    if bad or unreadable:  # never show a report for other values than the ones on screen
+        values = None
         st.session_state.pop(REPORT, None)
         st.session_state.pop("justification_values", None)
+    if values is not None:
+        values["model"] = model_key  # a new model is new values: the report is rebuilt
     if values is not None and values != st.session_state.get("justification_values"):
         st.session_state["justification_values"] = values
         try:
             with st.spinner("Building the report…"):
-                st.session_state[REPORT] = _build(values)
+                st.session_state[REPORT] = _build(values, model)
         except (CapacityError, ValueError) as exc:
             st.error(f"Cannot build the report: {exc}")
             st.session_state.pop(REPORT, None)

@@ -343,6 +343,7 @@ __all__ = [
     "TargetLatency",
     "asked_quota",
     "plot_quota_ask",
+    "prompt_tokens",
     "quota_raises",
     "target_latency",
 ]

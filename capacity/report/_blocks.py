@@ -4,11 +4,16 @@ Markdown, HTML and PDF renderers all draw: the three say the same thing in the s
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from capacity.report._model import Ask, FigureImage, QuotaRequestReport
 
+NO_MODEL = (
+    "No performance model was given: latency is assumed (the workload's mean response time), "
+    "not predicted, and no latency objective is checked."
+)
 KIND_LABEL = {"tpm": "TPM", "rpm": "RPM", "tpd": "TPD"}
 HEADINGS = {
     "prompt_label": "Prompt",
@@ -291,7 +296,23 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
             "required_quota for the target); the arithmetic, with its numbers:"
         ),
         Table(("Quantity", "Formula"), tuple((k, v) for k, v in r.formulas.items())),
+        *_model_blocks(r.predictor),
         Heading(3, "Notes"),
         Bullets(r.notes),
     ]
+    return out
+
+
+def _model_blocks(predictor: Mapping[str, Any] | None) -> list[Block]:
+    """The method's performance model: where the latency curve came from and what it knows."""
+    if not predictor:
+        return [Heading(3, "Performance model"), Para(NO_MODEL)]
+    out: list[Block] = [Heading(3, "Performance model"), Para(str(predictor["source"]))]
+    if predictor.get("details"):
+        out.append(Bullets(tuple(str(d) for d in predictor["details"])))
+    if predictor.get("notes"):
+        out += [
+            Para("What the model says about the target's operating point:"),
+            Bullets(tuple(str(n) for n in predictor["notes"])),
+        ]
     return out

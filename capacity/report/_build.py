@@ -21,6 +21,7 @@ from capacity.figures._common import DPI
 from capacity.figures.justification import (
     asked_quota,
     plot_quota_ask,
+    prompt_tokens,
     quota_raises,
     target_latency,
 )
@@ -36,6 +37,7 @@ from capacity.planning import (
 )
 from capacity.planning._loadcurve import fmt
 from capacity.prediction import Predictor
+from capacity.predictors import PredictorInfo, describe_predictor
 from capacity.report._model import (
     ABOVE_TOKENS,
     Ask,
@@ -254,11 +256,16 @@ def _figures(
     ]
     if records is not None and len(records):
         fitted = model if isinstance(model, CapacityModel) else None
+        curves = (
+            "with the fitted curves."
+            if fitted is not None
+            else "measured only: the latency model has no per-prompt fitted curves to draw."
+        )
         out.append(
             FigureImage(
                 "scaling",
                 "Measured per-request tokens/s and TTFT vs requests in flight (bands: p10-p90), "
-                "with the fitted curves.",
+                + curves,
                 _png(plot_scaling(records, fitted)),
             )
         )
@@ -290,7 +297,9 @@ def _throttles(summary: pd.DataFrame | None) -> tuple[dict[str, Any], ...]:
     return tuple(plain(r) for r in hit[cols].to_dict("records"))
 
 
-def _measured_range(latency: Mapping[str, Any] | None, model: Predictor | None) -> str:
+def _measured_range(
+    latency: Mapping[str, Any] | None, model: Predictor | None, info: PredictorInfo | None
+) -> str:
     if model is None:
         return "No fitted model: latency is assumed, not measured; the SLO is not checked."
     if latency is None:
@@ -302,7 +311,8 @@ def _measured_range(latency: Mapping[str, Any] | None, model: Predictor | None) 
         factor = f" (×{n / float(top):.1f})" if top else ""
         return (
             f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
-            f"beyond it{factor}: the latency there is extrapolated from the fitted curves."
+            f"beyond it{factor}: the latency there is extrapolated from "
+            + ("the twin's serving model." if info and info.is_twin else "the fitted curves.")
         )
     return (
         f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
@@ -407,6 +417,8 @@ def build_report(
         else None
     )
     traffic = _traffic(rd, workload, _share_above(records, workload, records_input))
+    at = None if latency_obj is None else latency_obj.inflight
+    info = describe_predictor(model, at, prompt_tokens(workload))
     steps = []
     for label, users in growth:
         g = required_quota(
@@ -459,7 +471,7 @@ def build_report(
         feasible=bool(_need(rd, "feasible", "request")),
         infeasible_reason=rd.get("reason"),
         latency=latency,
-        measured_range=_measured_range(latency, model),
+        measured_range=_measured_range(latency, model, info),
         evidence_columns=cols,
         evidence=rows,
         throttles=_throttles(summary),
@@ -469,4 +481,5 @@ def build_report(
         asks=_asks(current, codes, rd, region, float(target_users)),
         plan=pd_,
         request=rd,
+        predictor=None if info is None else plain(info.to_dict()),
     )

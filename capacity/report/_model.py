@@ -146,6 +146,10 @@ class QuotaRequestReport:
     asks: tuple[Ask, ...]
     plan: dict[str, Any]
     request: dict[str, Any]
+    predictor: dict[str, Any] | None = None
+    """Where the latency curve came from (``capacity.PredictorInfo.to_dict``): a fitted model
+    or a calibrated twin, its details and its extrapolation notes at the target; None without
+    a model (and in reports written before it was recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, JSON-ready document."""
@@ -165,6 +169,7 @@ class QuotaRequestReport:
         if doc.get("version") != VERSION:
             raise ValueError(f"unsupported report version {doc.get('version')!r}")
         d = {k: v for k, v in doc.items() if k not in ("format", "version")}
+        d.setdefault("predictor", None)  # reports written before it was recorded
         names = {f.name for f in dataclasses.fields(cls)}
         if set(d) != names:
             missing, extra = sorted(names - set(d)), sorted(set(d) - names)

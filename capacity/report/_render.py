@@ -183,6 +183,8 @@ def case_body(report: QuotaRequestReport, limit: int = CASE_BODY_LIMIT) -> str:
         "users_requested",
     )
     method = "\n".join(f"- {k}: {r.formulas[k]}" for k in key if k in r.formulas)
+    if r.predictor:
+        method += f"\n- latency model: {r.predictor['source']}"
     optional = [
         _section("How the values were computed (llmcap):", method),
         _section("Historical usage:", r.historical_usage or "none attached (new workload)"),

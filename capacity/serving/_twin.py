@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from capacity.errors import ModelFileError
 from capacity.prediction import Prediction
@@ -145,6 +145,11 @@ class Twin:
     _cache: dict[tuple[int, int], Prediction] = field(
         default_factory=dict, compare=False, repr=False
     )
+    SOURCE: ClassVar[str] = (
+        "The latency curve came from a calibrated digital twin (twin.json, `llmcap twin fit`; "
+        "docs/twin.md): the step-time serving model with coefficients fitted to a probe, "
+        "simulated in closed loop at each in-flight count."
+    )
 
     # -- the model -----------------------------------------------------------------------------
 
@@ -176,6 +181,35 @@ class Twin:
             step = len(self.ensemble) / max(n, 1)
             return [self.ensemble[int(i * step)] for i in range(n)]
         return draw_coefficients(self.members, n, seed)
+
+    def replica_summary(self) -> str:
+        """The members' replica counts with their likelihood weights, e.g. ``2 (70%), 3 (30%)``."""
+        return ", ".join(f"{m.serving.replicas} ({m.weight:.0%})" for m in self.members)
+
+    def describe(self) -> tuple[str, ...]:
+        """What the twin knows, one line each: its probe, replicas, coefficients (90 %
+        intervals) and what the probe could not pin down (``twin fit`` prints the same)."""
+        ident = self.identification
+        lo, hi = self.probe_prompts
+        lines = [
+            f"probe: {len(self.cells)} levels, {sum(c.n_requests for c in self.cells):,} "
+            f"requests, prompts of {lo:,}–{hi:,} input tokens, {self.output_tokens} output "
+            f"tokens, up to {self.probe_inflight:.1f} requests in flight",
+            f"replicas: {self.replica_summary()} (members, by likelihood weight); counts "
+            f"consistent with the probe: {', '.join(map(str, ident.replicas_consistent))}",
+        ]
+        for name, (low, est, high) in ident.intervals.items():
+            why = ident.not_identified.get(name)
+            lines.append(
+                f"{name} = {est:.4g} (90 % interval {low:.4g}–{high:.4g})"
+                + (f": {why}" if why else "")
+            )
+        lines += [
+            f"{name}: {why}"
+            for name, why in ident.not_identified.items()
+            if name not in ident.intervals
+        ]
+        return tuple(lines)
 
     # -- simulation ----------------------------------------------------------------------------
 
@@ -347,6 +381,7 @@ class Twin:
             ttlt_s={q: mix(a.ttlt_s[q], b.ttlt_s[q]) for q in a.ttlt_s},
             extrapolated=a.extrapolated or b.extrapolated,
             notes=b.notes,
+            measured_concurrency_max=b.measured_concurrency_max,
         )
 
     def _predict_whole(self, n: int, input_tokens: int) -> Prediction:
@@ -375,6 +410,7 @@ class Twin:
             extrapolated=ratio > EXTRAPOLATION_RATIO or (len(notes) > 0 and "prompts" in notes[0]),
             notes=(f"digital twin: closed-loop simulation, {self.output_tokens} output tokens",
                    *notes),
+            measured_concurrency_max=self.probe_inflight,
         )  # fmt: skip
         self._cache[key] = pred
         return pred

@@ -18,6 +18,7 @@ from capacity.planning._loadcurve import fmt
 from capacity.planning._plan import CapacityPlan, plan_capacity
 from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Predictor
+from capacity.predictors import load_predictor
 from capacity.serving import QUOTA_RULES, SCOPES, load_model_table
 from llmcap.commands import usage
 
@@ -73,7 +74,9 @@ def register(sub: Any) -> None:
     work.add_argument("--active-hours", type=float, default=24.0, help="per day (for TPD)")
     work.add_argument("--latency-s", type=float, help="mean response time without --model")
     perf = p.add_argument_group("performance model and SLO")
-    perf.add_argument("--model", type=Path, help="a saved CapacityModel (JSON)")
+    perf.add_argument(
+        "--model", type=Path, help="model.json (`llmcap fit`) or twin.json (`llmcap twin fit`)"
+    )
     perf.add_argument("--slo-ttft-p95", type=float, help="seconds (needs --model)")
     perf.add_argument("--slo-ttlt-p95", type=float, help="seconds (needs --model)")
     perf.add_argument("--slo-min-tps-p5", type=float, help="tokens/s (needs --model)")
@@ -97,17 +100,6 @@ def _one_line_error(parser: argparse.ArgumentParser) -> Any:
     return error
 
 
-def _load_model(path: Path) -> Predictor:
-    from capacity.serving._twin import is_twin_file, load_twin
-
-    if is_twin_file(path):  # a digital twin (`llmcap twin fit`), tagged "format": "llmcap-twin"
-        return load_twin(path)
-    from capacity.fitting._model import CapacityModel  # lazy: only `--model` pays for the import
-
-    model: Predictor = CapacityModel.load(path)
-    return model
-
-
 def _quota_line(model_id: str | None, scope: str | None) -> str:
     """Which Service Quotas entry the plan is about (name and code), where the table knows it."""
     if model_id is None:
@@ -125,9 +117,12 @@ def _model_id_of(model: Predictor | None) -> str | None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Plan, print, return 0; on bad input print one line naming the problem and return 2."""
+    """Plan, print, return 0; on bad input print one line naming the problem and return 2.
+
+    A bad ``--model`` file raises ``ModelFileError`` (the file and the fix), which
+    ``llmcap.cli.main`` prints as one line."""
+    model: Predictor | None = None if args.model is None else load_predictor(args.model)
     try:
-        model = None if args.model is None else _load_model(args.model)
         measured = usage.apply_usage(args)
         if args.tpm is None or args.input_tokens is None or args.output_tokens is None:
             raise CapacityError(

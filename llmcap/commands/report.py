@@ -1,8 +1,9 @@
 """``llmcap report``: from run directories to the quota-increase justification AWS asks for.
 
-Loads the runs, fits them (or reads ``--model``), plans today's quota and the quota for
-``--target-users``, and writes the report as Markdown, self-contained HTML, PDF and JSON plus the
-plain-text support-case body (``quota_request_case.txt``) under ``-o``. The workload defaults to
+Loads the runs, fits them (or reads ``--model``: a fitted model.json or a calibrated twin.json),
+plans today's quota and the quota for ``--target-users``, and writes the report as Markdown,
+self-contained HTML, PDF and JSON plus the plain-text support-case body
+(``quota_request_case.txt``) under ``-o``. The workload defaults to
 a measured prompt size (``--prompt``; the largest by default, the cautious choice for TPM).
 """
 
@@ -32,7 +33,11 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("runs", nargs="+", type=Path, help="run directories or record files")
-    p.add_argument("--model", type=Path, help="a saved CapacityModel (default: fit the runs)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="model.json (`llmcap fit`) or twin.json (`llmcap twin fit`); default: fit the runs",
+    )
     p.add_argument("--use-case", required=True, help="what the application does, for whom")
     p.add_argument("--target-users", type=float, required=True)
     p.add_argument("--region", default="us-east-1")
@@ -93,32 +98,49 @@ def parse_growth(items: list[str]) -> list[tuple[str, float]]:
     return out
 
 
+def _prompt_sizes(records: Any, model: Any) -> dict[str, tuple[float, float]]:
+    """Measured prompt sizes: label → (input, output tokens), from a fitted model's prompts,
+    else (a twin) from the runs' successful requests."""
+    if getattr(model, "prompts", None):
+        return {pm.prompt_label: (pm.input_tokens, pm.output_tokens) for pm in model.prompts}
+    ok = records[records["status"] == "ok"]
+    sizes = ok.groupby("prompt_label")[["input_tokens", "output_tokens"]].mean()
+    return {str(k): (float(r.input_tokens), float(r.output_tokens)) for k, r in sizes.iterrows()}
+
+
 def _measured(records: Any, model: Any, label: str | None) -> tuple[str, float, float, float]:
     """(label, input, output, max_tokens) of a measured prompt size."""
-    prompts = {pm.prompt_label: pm for pm in model.prompts}
+    prompts = _prompt_sizes(records, model)
+    if not prompts:
+        raise ValueError("the runs have no successful request to take a prompt size from")
     if label is None:
-        label = max(prompts.values(), key=lambda pm: pm.input_tokens).prompt_label
+        label = max(prompts, key=lambda k: prompts[k][0])
     if label not in prompts:
         raise ValueError(f"--prompt {label!r}: the runs have {', '.join(sorted(prompts))}")
     ok = records[(records["prompt_label"] == label) & (records["status"] == "ok")]
     out = float(ok["output_tokens"].mean()) if len(ok) else math.nan
-    out = out if math.isfinite(out) and out > 0 else float(prompts[label].output_tokens)
+    out = out if math.isfinite(out) and out > 0 else float(prompts[label][1])
     top = float(records["max_tokens"].max()) if "max_tokens" in records else math.nan
     top = top if math.isfinite(top) and top >= out else out
-    return label, float(prompts[label].input_tokens), out, top
+    return label, float(prompts[label][0]), out, top
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Build and write the report; on bad input print one line naming the problem, return 2."""
-    from capacity.fitting import CapacityModel, fit_capacity
+    """Build and write the report; on bad input print one line naming the problem, return 2.
+
+    ``--model`` is a model.json or a twin.json (``capacity.load_predictor``); a bad file raises
+    ``ModelFileError`` (the file and the fix), which ``llmcap.cli.main`` prints as one line."""
+    from capacity.fitting import fit_capacity
+    from capacity.predictors import load_predictor
     from capacity.records import load_records
     from capacity.report import build_report, parse_formats, write_report
 
+    loaded = load_predictor(args.model) if args.model else None
     try:
         formats = parse_formats(args.format)
         growth = parse_growth(args.growth)
         records = load_records(args.runs)
-        model = CapacityModel.load(args.model) if args.model else fit_capacity(records)
+        model = loaded if loaded is not None else fit_capacity(records)
         label, input_tokens, output_tokens, max_tokens = _measured(records, model, args.prompt)
         model_id = args.model_id or _runs_model_id(records) or DEFAULT_MODEL_ID
         quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope)

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from llmcap.cli import main
 from llmcap.commands import plan
 from tests.capacity.plan_fakes import FakeModel
+
+MODEL_FORMAT = "llmcap.capacity-model"  # the "format" tag of model.json
 
 SEED_COMPLEX = ["--tpm", "10000", "--input-tokens", "600", "--output-tokens", "300",
                 "--max-tokens", "400", "--requests-per-user-per-min", "0.1"]  # fmt: skip
@@ -30,6 +33,12 @@ def one_line_error(err: str) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     assert lines[0].startswith("llmcap plan: error: ")
+    return lines[0]
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 
 
@@ -138,6 +147,7 @@ def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
 
     module = types.ModuleType("capacity.fitting._model")
     module.CapacityModel = CapacityModel  # type: ignore[attr-defined]
+    module.FORMAT = MODEL_FORMAT  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "capacity.fitting._model", module)
 
 
@@ -146,7 +156,7 @@ def test_model_and_slo_add_the_latency_constraint_and_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model_file = tmp_path / "model.json"
-    model_file.write_text("{}", encoding="utf-8")
+    model_file.write_text(json.dumps({"format": MODEL_FORMAT}), encoding="utf-8")
     argv = ["--tpm", "10000000", "--input-tokens", "43", "--output-tokens", "350",
             "--max-tokens", "1024", "--think-time-s", "30", "--peak-to-average", "1.5",
             "--model", str(model_file), "--slo-ttft-p95", "1.5",
@@ -158,7 +168,16 @@ def test_model_and_slo_add_the_latency_constraint_and_options(
     assert "Feasible: no" in out and "client-side concurrency cap" in out
 
 
-@pytest.mark.usefixtures("fake_model_module")
-def test_missing_model_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run([*SEED_COMPLEX, "--model", str(tmp_path / "absent.json")]) == 2
-    assert "no such model file" in one_line_error(capsys.readouterr().err)
+def test_missing_or_foreign_model_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    absent = tmp_path / "absent.json"
+    assert main(["plan", *SEED_COMPLEX, "--model", str(absent)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {absent}: cannot read") and "— check the path" in line
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"hello": "world"}', encoding="utf-8")
+    assert main(["plan", *SEED_COMPLEX, "--model", str(notes)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"error: {notes}: not a performance model" in line
+    assert "— pass a model.json from `llmcap fit` or a twin.json from `llmcap twin fit`" in line

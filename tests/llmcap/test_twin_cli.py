@@ -8,13 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from capacity.report import QuotaRequestReport
 from llmcap.cli import main
-from tests.capacity.serving.twin_probe import fitted_twin, probe_records
+from tests.capacity.serving.twin_probe import probe_records, save_probe
 
 
 @pytest.fixture(scope="module")
-def twin_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fitted_twin().save(tmp_path_factory.mktemp("twin") / "twin.json")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The probe's run directory and its twin.json (in a tmp dir)."""
+    return save_probe(tmp_path_factory.mktemp("twin"))
+
+
+@pytest.fixture(scope="module")
+def twin_file(probe: tuple[Path, Path]) -> Path:
+    return probe[1]
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> None:
@@ -57,6 +64,42 @@ def test_plan_reads_a_twin(twin_file: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(argv) == 0
     plan = json.loads(capsys.readouterr().out)["plan"]
     assert plan["users"] > 0
+
+
+def test_report_reads_a_twin(
+    probe: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, twin = probe
+    out = tmp_path / "report"
+    argv = ["report", str(run), "--model", str(twin), "--tpm", "600000", "--target-users",
+            "2000", "--use-case", "Agent assist", "--format", "md,json",
+            "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "large prompt: today" in capsys.readouterr().out  # the largest measured prompt
+    report = QuotaRequestReport.from_json((out / "quota_request.json").read_text())
+    assert report.workload["input_tokens"] == pytest.approx(3000)  # from the run's records
+    assert report.predictor is not None and report.predictor["kind"] == "twin"
+    markdown = (out / "quota_request.md").read_text()
+    method = markdown.split("## 10. Method", 1)[1]
+    assert "### Performance model" in method and "calibrated digital twin" in method
+    assert "- replicas: " in method and "- alpha_in_s = " in method  # replicas, coefficients
+    assert "- max_running: only a lower bound" in method  # what the probe could not pin down
+    assert "- extrapolated: " in method  # the target lies beyond the probe
+    assert "extrapolated from the twin's serving model" in markdown
+    assert "calibrated digital twin" in (out / "quota_request_case.txt").read_text()
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["quota_ask.png", "scaling.png"]
+
+
+def test_report_refuses_a_json_that_is_no_model(
+    probe: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"meeting": "Tuesday"}', encoding="utf-8")
+    argv = ["report", str(probe[0]), "--model", str(notes), "--tpm", "600000",
+            "--target-users", "10", "--use-case", "x", "-o", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 2
+    one_line_error(capsys, f"error: {notes}: not a performance model", "— pass a model.json")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 
 import pandas as pd
 
@@ -52,3 +53,12 @@ def probe_records(
 def fitted_twin() -> Twin:
     """The twin of the known endpoint (fitted once per test session)."""
     return calibrate(probe_records(), replicas=(1, 2, 3), workers=1, max_nfev=6)
+
+
+def save_probe(folder: Path) -> tuple[Path, Path]:
+    """The probe as a run directory (``records.parquet``) and its twin as ``twin.json``, both
+    under ``folder`` (a tmp dir): what ``llmcap report`` and the app are given."""
+    run = folder / "20260101T000000Z-probe"
+    run.mkdir(parents=True)
+    probe_records().to_parquet(run / "records.parquet")
+    return run, fitted_twin().save(folder / "twin.json")
