@@ -17,7 +17,8 @@ class Prediction:
     quantile (0.5, 0.95, 0.99), in seconds, for ``output_tokens``-token answers (the output
     length the model was fitted on; None when unknown). ``measured_concurrency_max`` is the
     largest in-flight count the model's evidence covered (None when unknown): beyond it the
-    prediction is an extrapolation, and ``extrapolated`` says so.
+    prediction is an extrapolation, and ``extrapolated`` says so. ``source`` names what
+    predicted it, for plans and reports.
     """
 
     concurrency: float
@@ -31,6 +32,7 @@ class Prediction:
     notes: tuple[str, ...] = field(default=())
     output_tokens: float | None = None
     measured_concurrency_max: float | None = None
+    source: str = "the fitted model"  # what predicted it, in words ("the calibrated twin")
 
 
 class Predictor(Protocol):

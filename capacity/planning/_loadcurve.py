@@ -63,6 +63,8 @@ class LoadPoint:
     ttlt_p95_method: str
     measured_max: float | None
     """The largest in-flight count the model's evidence covered (None when unknown)."""
+    source: str = "the fitted model"
+    """What predicted this point (``Prediction.source``)."""
 
     @property
     def extrapolation_factor(self) -> float | None:
@@ -105,11 +107,13 @@ class LoadCurve:
         self._grid = _GRID
         if model is not None:
             self.source = "model"
+            self.n_valid = self._find_valid_limit()
+            unloaded = self.point(1.0)
             self.formula = (
-                "R(N) = TTFT_p50(N) + (output - 1) / tps_p50(N), from the fitted model at "
+                "R(N) = TTFT_p50(N) + (output - 1) / tps_p50(N), from "
+                f"{unloaded.source if unloaded else 'the model'} at "
                 f"{fmt(self.prompt_tokens)} prompt tokens"
             )
-            self.n_valid = self._find_valid_limit()
             self._grid = (*(g for g in _GRID if g < self.n_valid), self.n_valid)
             self.n_peak, self.x_peak = self._find_peak()
         elif workload.latency_s is not None:
@@ -169,6 +173,7 @@ class LoadCurve:
             extrapolated=bool(p.extrapolated),
             ttlt_p95_method=method,
             measured_max=p.measured_concurrency_max,
+            source=p.source,
         )
 
     def _find_valid_limit(self) -> float:

@@ -234,7 +234,12 @@ def required_quota(
             notes.append(
                 f"extrapolated ×{k:.1f}: the target needs {fmt(n)} requests in flight at the "
                 f"busiest minute, beyond the {fmt(measured)} measured; latency there is a model "
-                "extrapolation (intervals widen) — measure closer or calibrate a twin"
+                "extrapolation (intervals widen) — "
+                + (
+                    "probe closer to the target"
+                    if unloaded is not None and unloaded.source == "the calibrated twin"
+                    else "measure closer or calibrate a twin"
+                )
             )
     if w.requests_per_user_per_min is None and w.think_time_s is None:
         notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")

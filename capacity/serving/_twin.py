@@ -382,6 +382,7 @@ class Twin:
             extrapolated=a.extrapolated or b.extrapolated,
             notes=b.notes,
             measured_concurrency_max=b.measured_concurrency_max,
+            source=b.source,
         )
 
     def _predict_whole(self, n: int, input_tokens: int) -> Prediction:
@@ -411,6 +412,7 @@ class Twin:
             notes=(f"digital twin: closed-loop simulation, {self.output_tokens} output tokens",
                    *notes),
             measured_concurrency_max=self.probe_inflight,
+            source="the calibrated twin",
         )  # fmt: skip
         self._cache[key] = pred
         return pred

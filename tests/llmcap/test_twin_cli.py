@@ -86,6 +86,8 @@ def test_report_reads_a_twin(
     assert "- max_running: only a lower bound" in method  # what the probe could not pin down
     assert "- extrapolated: " in method  # the target lies beyond the probe
     assert "extrapolated from the twin's serving model" in markdown
+    assert "from the calibrated twin at" in markdown  # the latency formula names its source
+    assert "probe closer to the target" in markdown and "calibrate a twin" not in markdown
     assert "calibrated digital twin" in (out / "quota_request_case.txt").read_text()
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["quota_ask.png", "scaling.png"]
 
