@@ -286,7 +286,7 @@ def table_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
     small = load_prompt_sets("small")[0].prompts[0].text
     truth_path = tmp / "truth-table.jsonl"
     rows = []
-    with EmulatorProcess("fast", truth_log=truth_path) as emu:
+    with EmulatorProcess("fast", truth_log=truth_path, own_core=not args.shared_cores) as emu:
         clients = args.table_clients.split(",")
         for name in clients:
             truth_path.write_text("")
@@ -334,7 +334,7 @@ def table_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
 def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
     rows = []
     truth_path = tmp / "truth-scale.jsonl"
-    with EmulatorProcess("fast", truth_log=truth_path) as emu:
+    with EmulatorProcess("fast", truth_log=truth_path, own_core=not args.shared_cores) as emu:
         for streams in [int(x) for x in args.scale_streams.split(",")]:
             for workers in [int(x) for x in args.scale_workers.split(",")]:
                 truth_path.write_text("")
@@ -392,7 +392,7 @@ def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
 
 def burst_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
     rows = []
-    with EmulatorProcess("fast") as emu:
+    with EmulatorProcess("fast", own_core=not args.shared_cores) as emu:
         for provider in ("bedrock-converse", "openai"):
             out = tmp / f"burst-{provider}"
             out.mkdir()
@@ -431,7 +431,8 @@ def overhead_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
     results = []
     out, truth = tmp / "overhead", tmp / "truth.jsonl"
     out.mkdir()
-    with EmulatorProcess("llama3.3-70b-bedrock", truth_log=truth) as emu:
+    own_core = not args.shared_cores
+    with EmulatorProcess("llama3.3-70b-bedrock", truth_log=truth, own_core=own_core) as emu:
         for level in levels:
             for client in clients:
                 call = (
@@ -465,6 +466,11 @@ def overhead_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="table,scale,burst")
+    parser.add_argument(
+        "--shared-cores", action="store_true",
+        help="let the emulator and the clients share every core (default: the emulator on a "
+        "core of its own, as `llmcap bench` runs the built-in emulator)",
+    )  # fmt: skip
     parser.add_argument(
         "--table-clients", default="bedrock-converse,openai,openai:httpx,aiperf,seed"
     )

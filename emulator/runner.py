@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -197,9 +198,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def split_cores() -> tuple[set[int], set[int]] | None:
+    """(one core for a server, the rest for the caller) out of the CPUs this thread may use;
+    None with fewer than two or where CPU affinity cannot be set (not Linux)."""
+    if not hasattr(os, "sched_getaffinity") or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
 class EmulatorProcess:
     """The emulator in a child process (``python -m emulator``), so that it does not share
-    a GIL with the client being measured. ``with EmulatorProcess() as emu: emu.url``."""
+    a GIL with the client being measured. ``with EmulatorProcess() as emu: emu.url``.
+
+    ``own_core``: give the emulator one CPU of its own and keep the calling thread (and the
+    processes it starts meanwhile: worker processes) off it, until ``stop``. Otherwise the
+    kernel wakes the server on the client's core whenever a request reaches it and the client
+    loses the core for a scheduler tick (4 ms) in the middle of a burst of sends or a stream's
+    stamps: the co-located server disturbs the measurement (docs/performance.md, "Bursts").
+    Ignored with fewer than two CPUs."""
 
     def __init__(
         self,
@@ -208,6 +227,7 @@ class EmulatorProcess:
         seed: int = 0,
         extra_args: tuple[str, ...] = (),
         truth_log: Path | None = None,
+        own_core: bool = False,
     ) -> None:
         self.profile = str(profile)
         self.port = free_port()
@@ -219,6 +239,8 @@ class EmulatorProcess:
         if truth_log is not None:
             self._args += ["--truth-log", str(truth_log)]
         self._proc: subprocess.Popen[bytes] | None = None
+        self._cores = split_cores() if own_core else None
+        self._caller_cpus: set[int] | None = None  # restored by stop()
 
     def start(self) -> EmulatorProcess:
         """Start the child and wait until it answers ``/health``."""
@@ -227,10 +249,16 @@ class EmulatorProcess:
         self._proc = subprocess.Popen(
             self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, process_group=0
         )
+        if self._cores is not None:
+            server, caller = self._cores
+            os.sched_setaffinity(self._proc.pid, server)
+            self._caller_cpus = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, caller)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                self.stop()
                 raise EmulatorError(f"the emulator process exited at start-up: {err.strip()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=1):
@@ -241,7 +269,8 @@ class EmulatorProcess:
         raise EmulatorError(f"the emulator did not answer on {self.url} within 30 s")
 
     def stop(self) -> None:
-        """Terminate the child (it shuts down cleanly on SIGTERM)."""
+        """Terminate the child (it shuts down cleanly on SIGTERM); give the caller back the
+        CPUs ``own_core`` kept it off."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -249,6 +278,9 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         self._proc = None
+        if self._caller_cpus is not None:
+            os.sched_setaffinity(0, self._caller_cpus)
+            self._caller_cpus = None
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()

@@ -1,8 +1,9 @@
 """The embedded default: a sweep with no endpoint measures the built-in emulator.
 
 ``bench`` reaches endpoints by URL and never starts one; this composition-root helper starts the
-emulator in a child process (so it never shares the client's GIL) when the sweep's configuration
-names neither an endpoint URL nor a Region, and hands its URL to the sweep
+emulator in a child process (so it never shares the client's GIL), on a core of its own when the
+machine has two or more (so it is never woken on the load generator's core), when the sweep's
+configuration names neither an endpoint URL nor a Region, and hands its URL to the sweep
 (docs/architecture.md, "Composition").
 """
 
@@ -39,7 +40,7 @@ def run_sweep_embedded(config: SweepConfig | None = None, *, resume: Path | None
         config = replace(config, emulator_profile=profile)
     config.validate()  # bad settings fail before the emulator starts
     load_prompt_sets(config.prompt)
-    with EmulatorProcess(profile, seed=config.seed) as emu:
+    with EmulatorProcess(profile, seed=config.seed, own_core=True) as emu:
         print(
             f"No --endpoint-url or --region given: measuring the built-in emulator "
             f"(profile {profile}) at {emu.url}. Pass --region to measure Amazon Bedrock.",
