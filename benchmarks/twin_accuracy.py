@@ -99,6 +99,9 @@ def held_out(twin: Twin, profile: Profile, title: str, limit: float) -> float:
                 inside = "in" if low <= real[k] <= high else "OUT"
                 cells.append(f"{real[k]:>8.3g} {est:>8.3g} {err:>+6.1%} {inside:>3}")
             print(f"  {label:<7}{level:>6} | " + " | ".join(cells) + f" | {got.extrapolation:.1f}x")
+            for note in got.notes:
+                if note.startswith("near saturation"):
+                    print(f"  {'':13}  the forecast says: {note}")
     verdict = "within" if worst <= limit else "OUTSIDE"
     print(f"  (truth, twin, error, truth inside the twin's 90 % band); largest error "
           f"{worst:.1%}: {verdict} the {limit:.0%} target")  # fmt: skip
@@ -192,6 +195,9 @@ def section_b() -> float:
             inside = "in" if low <= real <= high else "OUT"
             print(f"  {r['prompt_label']:<6}{level:>4} {key:<9} blog {real:>7.3g}  twin "
                   f"{est:>7.3g} [{low:.3g}, {high:.3g}] {err:>+6.1%} {inside}")  # fmt: skip
+        for note in got.notes:
+            if note.startswith("near saturation"):
+                print(f"  {'':10}  the forecast says: {note}")
     print(
         f"  largest error {worst:.1%}: {'within' if worst <= 0.10 else 'OUTSIDE'} the 10 % target"
     )
