@@ -226,10 +226,19 @@ class Cluster:
         # Time never runs backwards inside the core, even when a live caller submits a request
         # stamped a little in the past (its arrival at the socket).
         t = self._now = max(t, self._now)
-        touched: set[int] = set()
+        steps = self._steps
         ended: list[int] = []
-        while self._steps and self._steps[0][0] <= t:
-            ended.append(heapq.heappop(self._steps)[1])
+        while steps and steps[0][0] <= t:
+            ended.append(heapq.heappop(steps)[1])
+        if len(ended) == 1 and not (self._arrivals and self._arrivals[0][0] <= t):
+            # The common event: one replica's step ends and it starts its next.
+            r = self.replicas[ended[0]]
+            done.extend(r.end_step(listener))
+            r.start_step(t)
+            if r.step_end_s is not None:
+                heapq.heappush(steps, (r.step_end_s, r.index))
+            return
+        touched: set[int] = set()
         for i in sorted(ended):  # in replica order, as a scan would
             done.extend(self.replicas[i].end_step(listener))
             touched.add(i)
