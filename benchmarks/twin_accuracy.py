@@ -5,6 +5,7 @@ with another seed), except ``--live RUN...``, which fits real records of the emu
 
     python benchmarks/twin_accuracy.py                  # (a)–(e), prints tables; several minutes
     python benchmarks/twin_accuracy.py --only a,b       # a subset
+    python benchmarks/twin_accuracy.py --only c --profile prefill --verbose   # one shape of (c)
     python benchmarks/twin_accuracy.py --live runs/x runs/y   # a live probe of the default profile
     python benchmarks/twin_accuracy.py --figures docs/img     # also write the figures
 
@@ -98,17 +99,32 @@ def held_out(twin: Twin, profile: Profile, title: str, limit: float) -> float:
                 inside = "in" if low <= real[k] <= high else "OUT"
                 cells.append(f"{real[k]:>8.3g} {est:>8.3g} {err:>+6.1%} {inside:>3}")
             print(f"  {label:<7}{level:>6} | " + " | ".join(cells) + f" | {got.extrapolation:.1f}x")
+            for note in got.notes:
+                if note.startswith("near saturation"):
+                    print(f"  {'':13}  the forecast says: {note}")
     verdict = "within" if worst <= limit else "OUTSIDE"
     print(f"  (truth, twin, error, truth inside the twin's 90 % band); largest error "
           f"{worst:.1%}: {verdict} the {limit:.0%} target")  # fmt: skip
     return worst
 
 
-def describe(twin: Twin) -> None:
-    """The fitted coefficients and what the probe could not pin down."""
+COEFS = ("t_w_s", "c_b_s", "c_kv_s", "c_f_s", "alpha0_s", "alpha_in_s", "alpha_jitter_cv")
+VERBOSE = False
+
+
+def describe(twin: Twin, profile: Profile | None = None) -> None:
+    """The fitted coefficients and what the probe could not pin down (``--verbose``: every
+    member's coefficients next to the truth's)."""
     reps = ", ".join(f"{m.serving.replicas} ({m.weight:.0%})" for m in twin.members)
     print(f"  fit {twin.meta['fit_seconds']} s, {twin.meta['simulations']} simulations; "
           f"replicas {reps}; max_running {twin.serving.max_running}")  # fmt: skip
+    if VERBOSE:
+        rows = [(f"r={m.serving.replicas} chi2 {m.chi2:.1f}", m.serving) for m in twin.members]
+        if profile is not None:
+            rows.insert(0, (f"truth r={profile.serving.replicas}", profile.serving))
+        print("  " + " " * 18 + "".join(f"{n[:-2] if n.endswith('_s') else n:>11}" for n in COEFS))
+        for title, s in rows:
+            print(f"  {title:<18}" + "".join(f"{getattr(s, n):>11.3g}" for n in COEFS))
     for name, why in twin.identification.not_identified.items():
         if name not in ("c_a_s", "step_jitter_cv", "chunk_budget_tokens"):
             print(f"  not pinned: {name}: {why}")
@@ -117,7 +133,7 @@ def describe(twin: Twin) -> None:
 def section_a(figures: Path | None) -> float:
     profile = load_profile(DEFAULT_PROFILE)
     twin = calibrate(probe(profile))
-    describe(twin)
+    describe(twin, profile)
     worst = held_out(twin, profile, "(a) default profile: probe levels 1, 5, 10 → 30, 50", 0.10)
     if figures is not None:
         from capacity.figures._common import save_figure
@@ -179,6 +195,9 @@ def section_b() -> float:
             inside = "in" if low <= real <= high else "OUT"
             print(f"  {r['prompt_label']:<6}{level:>4} {key:<9} blog {real:>7.3g}  twin "
                   f"{est:>7.3g} [{low:.3g}, {high:.3g}] {err:>+6.1%} {inside}")  # fmt: skip
+        for note in got.notes:
+            if note.startswith("near saturation"):
+                print(f"  {'':10}  the forecast says: {note}")
     print(
         f"  largest error {worst:.1%}: {'within' if worst <= 0.10 else 'OUTSIDE'} the 10 % target"
     )
@@ -202,11 +221,13 @@ def other_profiles() -> dict[str, Profile]:
     }
 
 
-def section_c() -> float:
+def section_c(which: str = "") -> float:
     worst = 0.0
     for title, profile in other_profiles().items():
+        if which and which not in title:
+            continue
         twin = calibrate(probe(profile))
-        describe(twin)
+        describe(twin, profile)
         worst = max(worst, held_out(twin, profile, f"(c) {title}: levels 1, 5, 10 → 30, 50", 0.10))
     return worst
 
@@ -284,13 +305,25 @@ def main() -> int:
     parser.add_argument("--only", default="a,b,c,d,e", help="sections, e.g. a,b")
     parser.add_argument("--live", nargs="+", metavar="RUN", help="fit these emulator runs")
     parser.add_argument("--figures", type=Path, help="write figures to this folder")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="(c): only the profile whose title "
+        "contains this, e.g. '8 replicas', 'max_running', 'prefill'",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="print every member's coefficients (and the truth's)"
+    )
     args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     t0 = time.perf_counter()
     if args.live:
         section_live(args.live)
         return 0
     only = set(args.only.split(","))
-    steps = {"a": lambda: section_a(args.figures), "b": section_b, "c": section_c,
+    steps = {"a": lambda: section_a(args.figures), "b": section_b,
+             "c": lambda: section_c(args.profile),
              "d": section_d, "e": section_e}  # fmt: skip
     for key in "abcde":
         if key in only:

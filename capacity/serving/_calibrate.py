@@ -78,7 +78,7 @@ SPREAD_FLOOR = 0.005
 """The same for a tail's spread over the median, log(p90 / p50)."""
 
 REPLICA_GRID = (1, 2, 3, 4, 6, 8)
-COARSE_REQUESTS, COARSE_SPAN_S = 20, 12.0
+COARSE_REQUESTS, COARSE_SPAN_S = 60, 8.0
 FINE_REQUESTS, FINE_SPAN_S = 120, 25.0
 """Steady-state requests per cell simulated by the coarse pass and the refinement (per
 evaluation; the observed statistics use every measured request)."""
@@ -567,8 +567,9 @@ def _short(cell: ProbeCell, compared: int, span_s: float) -> ProbeCell:
 
 
 def _run_tasks(
-    tasks: list[tuple[Any, ...]], workers: int, say: Callable[[str], None], what: str
-) -> tuple[list[_Fit], int]:
+    tasks: list[tuple[Any, ...]], workers: int, say: Callable[[str], None], what: str,
+    task: Callable[..., tuple[_Fit, int, float]] | None = None,
+) -> tuple[list[_Fit], int]:  # fmt: skip
     fits: list[_Fit] = []
     evals = 0
 
@@ -576,18 +577,20 @@ def _run_tasks(
         nonlocal evals
         evals += n
         fits.append(fit)
-        say(f"{what} replicas {fit.replicas}: chi2 {fit.chi2:.1f} ({n} simulations, {secs:.1f} s)")
+        limit = f", max_running {fit.base.max_running}" if fit.base.max_running < 4096 else ""
+        say(f"{what} replicas {fit.replicas}{limit}: chi2 {fit.chi2:.1f} ({n} simulations, "
+            f"{secs:.1f} s)")  # fmt: skip
 
     if workers > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = [pool.submit(_fit_task, *t) for t in tasks]
+            futures = [pool.submit(task or _fit_task, *t) for t in tasks]
             for fut in as_completed(futures):
                 done(*fut.result())
     else:
         for t in tasks:
-            done(*_fit_task(*t))
+            done(*(task or _fit_task)(*t))
     return sorted(fits, key=lambda f: f.chi2), evals
 
 
@@ -633,13 +636,15 @@ def calibrate(
     grid = tuple(replicas) if replicas else REPLICA_GRID
     short = [_short(c, COARSE_REQUESTS, COARSE_SPAN_S) for c in cells]
     coarse = [
-        (short, names, xp, dataclasses.replace(base, replicas=r), seed, x0, (lo, hi), 3)
+        (short, names, xp, dataclasses.replace(base, replicas=r), seed, x0, (lo, hi), 3,
+         _limit_candidates(cells, r))
         for r in grid
-    ]
-    fits, evals = _run_tasks(coarse, workers, say, "coarse")
+    ]  # fmt: skip
+    fits, evals = _run_tasks(coarse, workers, say, "coarse", _coarse_task)
     best = fits[0].chi2
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
-    keep = [f for f in fits if f.chi2 - best <= 4 * 3.84 * max(1.0, best / dof)][:workers]
+    # The two best (or one per worker) are refined, however many workers share the work.
+    keep = [f for f in fits if f.chi2 - best <= 4 * 3.84 * max(1.0, best / dof)][: max(2, workers)]
     fine_cells = [_short(c, FINE_REQUESTS, FINE_SPAN_S) for c in cells]
     fine = [(fine_cells, names, xp, f.base, seed, f.x, (lo, hi), max_nfev) for f in keep]
     refined, n = _run_tasks(fine, workers, say, "refined")
@@ -725,31 +730,16 @@ def _try_running_limits(
         f"only a lower bound: at the probe's peak about {per_replica:.0f} requests per replica "
         "were in flight without TTFT queueing; a lower limit would have shown"
     )
-    # Sequences *running* (decoding) in a cell, by Little's law on the decode phase:
-    # completions/s × (TTLT − TTFT). Where TTFT queues, this is the limit times the replicas.
-    running = [
-        c.observed["output_tps"] / c.output_tokens
-        * (c.observed["ttlt_p50"] - c.observed["ttft_p50"])
-        for c in cells
-        if {"output_tps", "ttlt_p50", "ttft_p50"} <= set(c.observed)
-    ]  # fmt: skip
-    quotas = {max(1, math.ceil(q * per_replica)) for q in (0.3, 0.5, 0.7, 0.9)}
-    if running:
-        k = max(running) / top.replicas
-        quotas |= {max(1, round(f * k)) for f in (0.8, 1.0, 1.25)}
-    candidates = sorted(m for m in quotas if m < per_replica)
-    if per_replica < 2 or not candidates:
-        return refined, bound, 0
-    evals = 0
-    trials: list[tuple[float, int]] = []
-    for m in candidates:
-        problem = _Problem(
-            fine_cells, names, prior, dataclasses.replace(top.base, max_running=m), seed
+    candidates = _limit_candidates(cells, top.replicas)
+    if top.base.max_running < 4096:  # the coarse pass found the limit already
+        note = (
+            f"pinned near {top.base.max_running} per replica by the probe's TTFT queueing "
+            f"(tried {', '.join(map(str, candidates))}; the limit is on a coarse grid)"
         )
-        r = problem.residuals(top.x)[: len(problem.obs)]
-        evals += problem.evals
-        trials.append((float(np.sum(r**2)), m))
-    chi2, m = min(trials)
+        return refined, note, 0
+    if not candidates:
+        return refined, bound, 0
+    (chi2, m), evals = _best_limit(fine_cells, names, prior, top, seed, candidates)
     if chi2 > top.chi2 - 3.84 * scale:
         return refined, bound, evals
     fit, n, secs = _fit_task(fine_cells, names, prior, dataclasses.replace(top.base, max_running=m),
@@ -763,6 +753,67 @@ def _try_running_limits(
         f"{', '.join(map(str, candidates))}; the limit is on a coarse grid)"
     )
     return [fit], note, evals
+
+
+def _limit_candidates(cells: Sequence[ProbeCell], replicas: int) -> list[int]:
+    """Running-sequence limits per replica to try: fractions of the probe's peak in-flight count
+    per replica, and the running count the probe's queueing cells imply."""
+    peak = max((c.inflight for c in cells if not math.isnan(c.inflight)), default=0.0)
+    per_replica = peak / replicas
+    # Sequences *running* (decoding) in a cell, by Little's law on the decode phase:
+    # completions/s × (TTLT − TTFT). Where TTFT queues, this is the limit times the replicas.
+    running = [
+        c.observed["output_tps"] / c.output_tokens
+        * (c.observed["ttlt_p50"] - c.observed["ttft_p50"])
+        for c in cells
+        if {"output_tps", "ttlt_p50", "ttft_p50"} <= set(c.observed)
+    ]  # fmt: skip
+    quotas = {max(1, math.ceil(q * per_replica)) for q in (0.3, 0.5, 0.7, 0.9)}
+    if running:
+        k = max(running) / replicas
+        quotas |= {max(1, round(f * k)) for f in (0.8, 1.0, 1.25)}
+    if per_replica < 2:
+        return []
+    return sorted(m for m in quotas if m < per_replica)
+
+
+def _best_limit(
+    cells: list[ProbeCell], names: tuple[str, ...], prior: Floats, fit: _Fit, seed: int,
+    candidates: Sequence[int],
+) -> tuple[tuple[float, int], int]:  # fmt: skip
+    """(χ², limit) of the best candidate limit at ``fit``'s coefficients, and the simulations."""
+    evals = 0
+    trials: list[tuple[float, int]] = []
+    for m in candidates:
+        problem = _Problem(cells, names, prior, dataclasses.replace(fit.base, max_running=m), seed)
+        r = problem.residuals(fit.x)[: len(problem.obs)]
+        evals += problem.evals
+        trials.append((float(np.sum(r**2)), m))
+    return min(trials), evals
+
+
+def _coarse_task(
+    cells: list[ProbeCell], names: tuple[str, ...], prior: Floats, base: ServingModel,
+    seed: int, x0: Floats, bounds: tuple[Floats, Floats], max_nfev: int,
+    limits: Sequence[int],
+) -> tuple[_Fit, int, float]:  # fmt: skip
+    """The coarse fit of one replica count; when it fails a goodness-of-fit test (χ² beyond
+    dof + 3·√(2·dof), a p-value near 0.002) and a running-sequence limit fits significantly
+    better, the fit with that limit: a probe that queued cannot rank replica counts without it."""
+    fit, evals, secs = _fit_task(cells, names, prior, base, seed, x0, bounds, max_nfev)
+    dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
+    if not limits or fit.chi2 <= dof + 3 * math.sqrt(2 * dof):
+        return fit, evals, secs
+    t0 = time.perf_counter()
+    (chi2, m), n = _best_limit(cells, names, prior, fit, seed, limits)
+    evals += n
+    if chi2 > fit.chi2 - 3.84 * max(1.0, fit.chi2 / dof):
+        return fit, evals, secs + time.perf_counter() - t0
+    limited, n, more = _fit_task(
+        cells, names, prior, dataclasses.replace(base, max_running=m), seed, fit.x, bounds,
+        max_nfev,
+    )  # fmt: skip
+    return limited, evals + n, secs + time.perf_counter() - t0 + more
 
 
 def draw_coefficients(

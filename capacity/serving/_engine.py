@@ -178,6 +178,9 @@ class Cluster:
             Replica(i, model, random.Random(seed * 1_000_003 + i)) for i in range(model.replicas)
         ]
         self._arrivals: list[tuple[float, int, Sequence]] = []  # (engine entry time, key, seq)
+        # (step end, replica index) of every replica with a step planned: the next event is
+        # found in O(log replicas), not by scanning every replica at every step.
+        self._steps: list[tuple[float, int]] = []
         self._rr = 0
         self._now = -math.inf
 
@@ -203,10 +206,12 @@ class Cluster:
 
     def next_event_s(self) -> float | None:
         """Time of the next thing the core must do, or None when idle."""
-        times = [r.step_end_s for r in self.replicas if r.step_end_s is not None]
+        t = self._steps[0][0] if self._steps else None
         if self._arrivals:
-            times.append(self._arrivals[0][0])
-        return min(times) if times else None
+            entry = self._arrivals[0][0]
+            if t is None or entry < t:
+                t = entry
+        return t
 
     def advance(self, until_s: float, listener: TokenListener | None = None) -> list[Sequence]:
         """Process every event at or before ``until_s``; returns requests that finished."""
@@ -221,11 +226,22 @@ class Cluster:
         # Time never runs backwards inside the core, even when a live caller submits a request
         # stamped a little in the past (its arrival at the socket).
         t = self._now = max(t, self._now)
+        steps = self._steps
+        ended: list[int] = []
+        while steps and steps[0][0] <= t:
+            ended.append(heapq.heappop(steps)[1])
+        if len(ended) == 1 and not (self._arrivals and self._arrivals[0][0] <= t):
+            # The common event: one replica's step ends and it starts its next.
+            r = self.replicas[ended[0]]
+            done.extend(r.end_step(listener))
+            r.start_step(t)
+            if r.step_end_s is not None:
+                heapq.heappush(steps, (r.step_end_s, r.index))
+            return
         touched: set[int] = set()
-        for r in self.replicas:
-            if r.step_end_s is not None and r.step_end_s <= t:
-                done.extend(r.end_step(listener))
-                touched.add(r.index)
+        for i in sorted(ended):  # in replica order, as a scan would
+            done.extend(self.replicas[i].end_step(listener))
+            touched.add(i)
         while self._arrivals and self._arrivals[0][0] <= t:
             _, _, seq = heapq.heappop(self._arrivals)
             if seq.cancelled:
@@ -237,6 +253,8 @@ class Cluster:
             r = self.replicas[i]
             if r.step_end_s is None:
                 r.start_step(t)
+                if r.step_end_s is not None:
+                    heapq.heappush(self._steps, (r.step_end_s, i))
 
     def _route(self) -> Replica:
         policy = self.model.router

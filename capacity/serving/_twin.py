@@ -56,6 +56,11 @@ MODES = ("interval", "sequential", "concurrency", "rate")
 EXTRAPOLATION_RATIO = 1.5
 """A point is extrapolated when its in-flight count (or prompt size) is beyond 1.5× the probe's."""
 
+NEAR_SATURATION = 0.8
+"""Prefill utilisation above which a forecast is flagged as near saturation: queueing grows as
+ρ / (1 − ρ), so at 0.8 a 25 % error in the prefill cost (the probe pins it loosely) is enough to
+tip the level into overload."""
+
 PREDICT_GRID = tuple(sorted({*range(1, 17), *(round(16 * 1.12**k) for k in range(1, 57)), 10_000}))
 """In-flight counts ``Twin.predict`` simulates (then interpolates between)."""
 
@@ -105,6 +110,27 @@ class Forecast:
         }
 
 
+def prefill_utilisation(
+    serving: ServingModel, rate: float, input_tokens: int, output_tokens: int, inflight: float
+) -> float:
+    """Share of each replica's time that prefill needs at ``rate`` requests/s (> 1: overload).
+
+    A replica prefills at most a chunk per step; a step that carries a chunk lasts
+    ``c_b·B + max(t_w + c_kv·K, c_f·(B + chunk))`` (B decoding sequences and K KV tokens per
+    replica, from the in-flight count), so prefill needs ``rate·P / (replicas·chunk)`` of them
+    per second and replica.
+    """
+    r = max(serving.replicas, 1)
+    chunk = max(serving.chunk_budget_tokens, 1)
+    b = max(inflight, 0.0) / r if math.isfinite(inflight) else 0.0
+    kv = b * (input_tokens + output_tokens / 2)
+    step = serving.c_b_s * b + max(
+        serving.t_w_s + max(serving.c_a_s * (input_tokens + output_tokens), serving.c_kv_s * kv),
+        serving.c_f_s * (b + chunk),
+    )
+    return rate * input_tokens / (r * chunk) * step
+
+
 def run_stats(results: Sequence[SimResult]) -> dict[str, float]:
     """Forecast statistics of one simulated level (see ``FORECAST_STATS``)."""
     ok = [r for r in results if r.status == "ok"]
@@ -128,6 +154,26 @@ def run_stats(results: Sequence[SimResult]) -> dict[str, float]:
     if span > 0:
         out["output_tps"] = sum(r.output_tokens for r in ok) / span
         out["inflight"] = float(np.sum(ttlt)) / span
+    return out
+
+
+def _weighted_stats(
+    stats: Sequence[Mapping[str, float]], weights: Sequence[float]
+) -> dict[str, float]:
+    """Per statistic, the weighted geometric mean of the finite positive values (the weighted
+    arithmetic mean for a share that may be zero, the throttled one); NaN when none is."""
+    out: dict[str, float] = {}
+    for name in FORECAST_STATS:
+        pairs = [
+            (s[name], w) for s, w in zip(stats, weights, strict=True) if math.isfinite(s[name])
+        ]
+        total = sum(w for _, w in pairs)
+        if not pairs or total <= 0:
+            out[name] = math.nan
+        elif name == "throttled" or any(x <= 0 for x, _ in pairs):
+            out[name] = sum(x * w for x, w in pairs) / total
+        else:
+            out[name] = math.exp(sum(math.log(x) * w for x, w in pairs) / total)
     return out
 
 
@@ -325,20 +371,27 @@ class Twin:
         quotas: QuotaConfig | None = None,
         seed: int = 0,
     ) -> Forecast:
-        """Per-level statistics with 90 % intervals from the coefficients' uncertainty."""
+        """Per-level statistics with 90 % intervals from the coefficients' uncertainty.
+
+        The estimate averages the members (replica counts the probe cannot tell apart) by their
+        likelihood weights, geometrically (the fit's errors are on a log scale); the band spans
+        the probe-consistent ensemble and the members."""
         import numpy as np
 
         kw: dict[str, Any] = {"batches": batches, "duration_s": duration_s, "quotas": quotas,
                               "seed": seed}  # fmt: skip
         out = output_tokens or self.output_tokens
-        centre = run_stats(self.run(mode, level, input_tokens, out, **kw))
-        draws = [
-            run_stats(self.run(mode, level, input_tokens, out, serving=s, **kw))
-            for s in self.samples(samples, seed)
+        per_member = [
+            run_stats(self.run(mode, level, input_tokens, out, serving=m.serving, **kw))
+            for m in self.members
         ]
+        weights = [m.weight for m in self.members]
+        centre = _weighted_stats(per_member, weights)
+        sets = self.samples(samples, seed)
+        draws = [run_stats(self.run(mode, level, input_tokens, out, serving=s, **kw)) for s in sets]
         values: dict[str, tuple[float, float, float]] = {}
         for name in FORECAST_STATS:
-            xs = np.array([d[name] for d in draws if math.isfinite(d[name])] + [centre[name]])
+            xs = np.array([d[name] for d in [*draws, *per_member]] + [centre[name]])
             xs = xs[np.isfinite(xs)]
             if not xs.size:
                 values[name] = (math.nan, math.nan, math.nan)
@@ -346,10 +399,44 @@ class Twin:
             low, high = (float(np.quantile(xs, q)) for q in (0.05, 0.95))
             values[name] = (min(low, centre[name]), centre[name], max(high, centre[name]))
         ratio, notes = self.extrapolation_notes(centre["inflight"], input_tokens)
+        notes += self._saturation_notes(
+            mode, level, input_tokens, out,
+            [*(m.serving for m in self.members), *sets], [*per_member, *draws],
+        )  # fmt: skip
         return Forecast(
             mode, float(level), int(input_tokens), int(out), values, ratio,
             any(n.startswith("extrapolated") for n in notes), tuple(notes),
         )  # fmt: skip
+
+    def _saturation_notes(
+        self, mode: str, level: float, input_tokens: int, output_tokens: int,
+        sets: Sequence[ServingModel], stats: Sequence[Mapping[str, float]],
+    ) -> list[str]:  # fmt: skip
+        """A note when the level is near saturation for any probe-consistent coefficient set.
+
+        Near the knee a small change in the prefill cost flips a level from stable to overloaded
+        (TTFT explodes), and a probe at low utilisation pins that cost only loosely: the
+        forecast's own estimate is then not to be trusted, whatever its band says."""
+        rhos = []
+        for serving, st in zip(sets, stats, strict=True):
+            delivered = st["output_tps"] / max(output_tokens, 1)
+            limited = st["inflight"] > serving.replicas * serving.max_running
+            # Open modes offer `level` requests/s (interval: a batch every second, ``run``'s
+            # default); a closed loop, or a queue at the running limit, admits what completes.
+            rate = level if mode in ("interval", "rate") and not limited else delivered
+            if math.isfinite(rate):
+                rhos.append(
+                    prefill_utilisation(serving, rate, input_tokens, output_tokens, st["inflight"])
+                )
+        if not rhos or max(rhos) < NEAR_SATURATION:
+            return []
+        lo, hi = min(rhos), max(rhos)
+        share = sum(r >= 1.0 for r in rhos) / len(rhos)
+        return [
+            f"near saturation: prefill would take {lo:.0%}–{hi:.0%} of each replica's time "
+            f"across coefficient sets that fit the probe ({share:.0%} of them overloaded); "
+            "near the knee TTFT can grow without bound and the estimate is unreliable"
+        ]
 
     def predict(self, concurrency: float, input_tokens: float) -> Prediction:
         """Closed loop at ``concurrency`` in flight (``Predictor``): the best member, no band.

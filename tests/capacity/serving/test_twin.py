@@ -136,3 +136,31 @@ def test_planning_does_not_load_the_twin_or_pandas() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_prefill_utilisation_crosses_one_where_prefill_outruns_the_replicas() -> None:
+    from capacity.serving._twin import prefill_utilisation
+
+    # c_f·chunk = 16 ms per 4,096-token chunk; 3,000-token prompts over 2 replicas.
+    light = prefill_utilisation(TRUTH, 10, 3000, OUTPUT, inflight=5)
+    heavy = prefill_utilisation(TRUTH, 200, 3000, OUTPUT, inflight=400)
+    assert light < 0.1 < 1.0 < heavy
+
+
+def test_the_estimate_is_the_members_likelihood_weighted_geometric_mean() -> None:
+    from capacity.serving._twin import FORECAST_STATS, _weighted_stats
+
+    a = dict.fromkeys(FORECAST_STATS, 1.0) | {"throttled": 0.0}
+    b = dict.fromkeys(FORECAST_STATS, 4.0) | {"throttled": 0.5}
+    mixed = _weighted_stats([a, b], [0.5, 0.5])
+    assert mixed["tps_p50"] == pytest.approx(2.0)  # geometric
+    assert mixed["throttled"] == pytest.approx(0.25)  # a share: arithmetic
+    assert _weighted_stats([a, b], [1.0, 0.0])["ttft_p50"] == pytest.approx(1.0)
+
+
+def test_a_forecast_near_saturation_says_so() -> None:
+    twin = fitted_twin()
+    calm = twin.forecast("interval", 8, 3000, samples=2, batches=10)
+    assert not any(n.startswith("near saturation") for n in calm.notes)
+    hot = twin.forecast("interval", 150, 3000, samples=2, batches=10)
+    assert any(n.startswith("near saturation") for n in hot.notes), hot.notes
