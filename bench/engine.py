@@ -153,15 +153,11 @@ class Engine:
                 self.label, self.level, batch, scheduled_pc - ctx.origin_pc, now - ctx.origin_pc,
                 ctx.worker, tuple((rid, call.max_tokens) for call, rid in calls),
             ))  # fmt: skip
+        results = self.provider.begin_batch([call for call, _ in calls])
+        # In flight from here on; nothing (a cancel included) runs before this pass returns.
         inflight = self.inflight
         for call, rid in calls:
             inflight[id(call)] = (call, now, batch, scheduled_pc, rid)
-        try:
-            results = self.provider.begin_batch([call for call, _ in calls])
-        except BaseException:
-            for call, _ in calls:
-                inflight.pop(id(call), None)
-            raise
         create_task = asyncio.get_running_loop().create_task
         return [
             create_task(self._request(call, result, batch, scheduled_pc, rid))

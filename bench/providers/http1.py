@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -366,7 +366,7 @@ class Client:
         return conn, conn.expect(on_body, on_head)
 
     def write_batch(
-        self, url: str, requests: Sequence[tuple[dict[str, str], bytes]]
+        self, url: str, requests: Iterable[tuple[dict[str, str], bytes]]
     ) -> list[tuple[Connection, float] | None]:
         """Write each (headers, body) request now, back to back, on idle pooled connections,
         stamping each ``perf_counter()`` just before its write; None for the requests no idle
@@ -378,12 +378,12 @@ class Client:
         for headers, body in requests:
             conn = pool.take_idle()
             if conn is None:
-                break
+                out.append(None)
+                continue
             data = self._request_bytes(head, headers, body)
             now = perf_counter()
             conn.send(data)
             out.append((conn, now))
-        out.extend([None] * (len(requests) - len(out)))
         return out
 
     async def post(
@@ -443,11 +443,18 @@ class PooledEndpoint:
         """Write every request that finds an idle connection now, back to back (each stamped
         just before its write), and only then set up each one's response reading: a batch of
         N leaves in N socket writes (docs/performance.md, Bursts)."""
-        parts = [self._parts(call) for call in calls]
+        parts: list[tuple[dict[str, str], bytes]] = []
+
+        def each() -> Iterator[tuple[dict[str, str], bytes]]:
+            for call in calls:  # made as the writes go: the first leaves at once
+                parts.append(self._parts(call))
+                yield parts[-1]
+
         written: Sequence[Written]
         try:
-            written = self._client().write_batch(self._url, parts)
+            written = self._client().write_batch(self._url, each())
         except Exception as exc:  # e.g. a closed client: every row says so
+            parts[len(parts) :] = [self._parts(call) for call in calls[len(parts) :]]
             written = [exc] * len(calls)
         return [
             self._begun(call, headers, body, w)
