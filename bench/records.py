@@ -43,11 +43,14 @@ class RawResult:
     retries: int = 0
     active_at_start: int = 0
     text_chunks: int = 0  # chunks that carried output text (not a record column)
+    max_gap_s: float = 0.0  # longest interval between consecutive text chunks (≥ 2 chunks)
 
     def text_at(self, now_pc: float) -> None:
         """A chunk carrying output text arrived at ``now_pc``."""
         if self.text_chunks == 0:
             self.first_token_pc = now_pc
+        elif now_pc - self.last_token_pc > self.max_gap_s:
+            self.max_gap_s = now_pc - self.last_token_pc
         self.last_token_pc = now_pc
         self.text_chunks += 1
 
@@ -80,6 +83,7 @@ def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str
         "first_token_s": first,
         "last_token_s": last,
         "end_s": end,
+        "max_gap_s": raw.max_gap_s if raw.text_chunks >= 2 else math.nan,
         "input_tokens": raw.input_tokens,
         "output_tokens": raw.output_tokens,
         "tokens_estimated": raw.tokens_estimated,

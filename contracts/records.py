@@ -2,7 +2,9 @@
 
 Times are seconds from the run start on one monotonic clock: ``scheduled_s`` (when the schedule
 said to send), ``start_s`` (sent), ``first_token_s`` / ``last_token_s`` (first and last chunk
-carrying output text) and ``end_s`` (stream closed); a time that never happened is null. Token
+carrying output text) and ``end_s`` (stream closed); a time that never happened is null.
+``max_gap_s`` is the longest interval between two consecutive text-carrying chunks as the client
+stamped them (null with fewer than two; the client keeps no per-token stamps, so this is raw). Token
 counts are the server's usage (``tokens_estimated`` marks a chunk-count fallback). ``worker``
 is the worker process or Ray actor that sent the request (0 in a single-process run). Every metric
 — TTFT, TTLT, TPOT, tps, lateness, in-flight counts — is derived from these by
@@ -29,6 +31,7 @@ RAW_COLUMNS: Final[dict[str, str]] = {
     "first_token_s": "float64",
     "last_token_s": "float64",
     "end_s": "float64",
+    "max_gap_s": "float64",
     "input_tokens": "float64",
     "output_tokens": "float64",
     "tokens_estimated": "bool",

@@ -67,3 +67,27 @@ def test_run_dirs_written_with_derived_columns_still_load(run_dir: Path, tmp_pat
     old.write_text("\n".join(old_rows) + "\n")
     again = load_records(old)
     assert np.allclose(again["tps"], new["tps"], equal_nan=True)
+
+
+def test_max_gap_is_written_and_old_runs_without_it_load(run_dir: Path, tmp_path: Path) -> None:
+    new = load_records(run_dir)
+    ok = new[new.status == "ok"]
+    assert ok.max_gap_s.notna().all()  # 40 tokens: every ok request has consecutive chunks
+    # the longest gap is at least the mean one, and inside the stream
+    assert (ok.max_gap_s >= ok.tpot_s - 1e-9).all()
+    assert (ok.max_gap_s <= ok.ttlt_s - ok.ttft_s + 1e-9).all()
+    assert new[new.status != "ok"].max_gap_s.isna().all()
+    # runs written before the column existed load, with the gap unknown
+    rows = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    for parquet in (False, True):
+        old_dir = tmp_path / f"old{int(parquet)}"
+        old_dir.mkdir()
+        old_rows = [{k: v for k, v in row.items() if k != "max_gap_s"} for row in rows]
+        if parquet:
+            frame = read_jsonl(run_dir / "records.jsonl").drop(columns="max_gap_s")
+            frame.to_parquet(old_dir / "records.parquet", index=False)
+        else:
+            (old_dir / "records.jsonl").write_text("\n".join(map(json.dumps, old_rows)) + "\n")
+        old = load_records(old_dir)
+        assert len(old) == len(new) and old.max_gap_s.isna().all()
+        assert np.allclose(old["tps"].sort_values(), new["tps"].sort_values(), equal_nan=True)

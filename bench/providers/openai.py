@@ -170,6 +170,8 @@ class SseReader(ErrorAwareReader):
             if b'"content":""' not in data:
                 if raw.text_chunks == 0:
                     raw.first_token_pc = now
+                elif now - raw.last_token_pc > raw.max_gap_s:
+                    raw.max_gap_s = now - raw.last_token_pc
                 raw.last_token_pc = now
                 raw.text_chunks += 1
         else:

@@ -19,7 +19,7 @@ from bench.prompts import Prompt
 from bench.providers.base import Call
 from bench.providers.http1 import Response
 from bench.providers.openai import SseReader
-from bench.records import RawResult
+from bench.records import RawResult, make_record
 from emulator import Emulator
 
 HEAD = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m"'
@@ -73,6 +73,19 @@ def test_sse_each_event_stamped_with_its_read() -> None:
     events = [delta("a"), delta("b"), delta("c")]
     raw = read(events)
     assert (raw.first_token_pc, raw.last_token_pc, raw.text_chunks) == (1.0, 3.0, 3)
+
+
+def test_sse_longest_gap_between_text_chunks() -> None:
+    raw = RawResult(start_pc=0.0)
+    reader = SseReader(raw, Call(Prompt("hi"), 10, 0.0))
+    reader.on_head(Response(200, {"x-request-id": "r1"}))
+    for now in (1.0, 1.5, 4.0, 4.25):  # the hot path: one whole event per body piece
+        reader.on_body(delta("a"), now)
+    assert raw.max_gap_s == 2.5
+    reader.on_body(delta("b") + delta("c"), 9.0)  # the line-splitting path
+    assert raw.max_gap_s == 4.75 and raw.text_chunks == 6
+    one = read([delta("a")])
+    assert make_record(one, 0.0)["max_gap_s"] != make_record(one, 0.0)["max_gap_s"]  # NaN
 
 
 def test_sse_in_band_error_ends_the_stream() -> None:

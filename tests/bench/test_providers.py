@@ -63,6 +63,9 @@ def test_provider_parses_tokens_and_times(
     assert df.ttft_s.between(0.015, 0.5).all()
     assert df.tps.between(100, 700).all()  # fast profile ~500 tok/s; loose for a loaded CI
     assert (df.start_s < df.first_token_s).all() and (df.last_token_s <= df.end_s).all()
+    # uniform 2 ms steps: the longest gap between text chunks is at least the mean one (TPOT)
+    # and, on a quiet loop, a few steps at most
+    assert (df.max_gap_s >= df.tpot_s - 1e-9).all() and (df.max_gap_s < 0.2).all()
 
 
 def faulty_url(**faults: object) -> Emulator:
