@@ -56,7 +56,9 @@ TokenListener = Callable[[float, list[tuple[Sequence, int]]], None]
 class Replica:
     """One model server with continuous batching."""
 
-    def __init__(self, index: int, model: ServingModel, rng: random.Random) -> None:
+    def __init__(
+        self, index: int, model: ServingModel, rng: random.Random, *, record_steps: bool = False
+    ) -> None:
         self.index = index
         self._m = model
         self._rng = rng
@@ -68,6 +70,10 @@ class Replica:
         self.step_no = 0
         self.step_end_s: float | None = None
         self._plan: list[tuple[Sequence, int]] = []
+        # End time of every step (``step_ends[k - 1]`` ends step k) when recording: virtual-time
+        # runs read each request's longest inter-token gap from it afterwards (``max_gaps``);
+        # the live server keeps none.
+        self.step_ends: list[float] | None = [] if record_steps else None
 
     @property
     def load(self) -> int:
@@ -114,6 +120,8 @@ class Replica:
         assert t is not None
         self.step_no += 1
         step = self.step_no
+        if self.step_ends is not None:
+            self.step_ends.append(t)
         emitted: list[tuple[Sequence, int]] | None = [] if listener is not None else None
         if emitted is not None:
             emitted.extend((s, step - s.first_step + 1) for s in self.decoding.values())
@@ -171,11 +179,12 @@ class Replica:
 class Cluster:
     """Replicas behind a router, with a gateway delay in front: the whole serving model."""
 
-    def __init__(self, model: ServingModel, seed: int = 0) -> None:
+    def __init__(self, model: ServingModel, seed: int = 0, *, record_steps: bool = False) -> None:
         self.model = model
         self._rng = random.Random(seed)
         self.replicas = [
-            Replica(i, model, random.Random(seed * 1_000_003 + i)) for i in range(model.replicas)
+            Replica(i, model, random.Random(seed * 1_000_003 + i), record_steps=record_steps)
+            for i in range(model.replicas)
         ]
         self._arrivals: list[tuple[float, int, Sequence]] = []  # (engine entry time, key, seq)
         # (step end, replica index) of every replica with a step planned: the next event is

@@ -7,6 +7,7 @@ heaviest level (50 large-prompt requests per second for 60 s) takes well under a
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import random
@@ -42,6 +43,8 @@ class SimResult:
     last_token_s: float
     input_tokens: int
     output_tokens: int
+    max_gap_s: float = math.nan  # the longest step its replica took between its first and last
+    # token: what a client sees as the largest interval between consecutive tokens
 
     @property
     def ttft_s(self) -> float:
@@ -65,6 +68,46 @@ class SimResult:
         """Per-request decode speed, 1 / tpot."""
         tpot = self.tpot_s
         return 1.0 / tpot if tpot > 0 else math.nan
+
+
+def max_gaps(cluster: Cluster, seqs: Sequence[EngineSeq]) -> list[float]:
+    """Each finished sequence's longest inter-token gap (NaN below 2 tokens): the longest step
+    its replica took after its first token, up to its last. A decoding sequence's steps follow
+    one another without a pause, so step k lasts ``step_ends[k − 1] − step_ends[k − 2]``; the
+    maxima over each sequence's step range are taken per replica with one ``reduceat``. The
+    cluster must have been built with ``record_steps=True``."""
+    import numpy as np
+
+    out = [math.nan] * len(seqs)
+    by_replica: dict[int, list[int]] = {}
+    for i, seq in enumerate(seqs):
+        if seq.output_tokens >= 2 and seq.first_step > 0 and not seq.cancelled:
+            by_replica.setdefault(seq.replica, []).append(i)
+    for r, idx in by_replica.items():
+        ends = cluster.replicas[r].step_ends
+        if ends is None:
+            raise ValueError("max_gaps needs a Cluster built with record_steps=True")
+        # durations[j] is step j + 2's; one pad element keeps every bound a valid index
+        durations = np.append(np.diff(np.asarray(ends, dtype=float)), 0.0)
+        first = np.fromiter((seqs[i].first_step for i in idx), dtype=np.intp, count=len(idx))
+        n_out = np.fromiter((seqs[i].output_tokens for i in idx), dtype=np.intp, count=len(idx))
+        bounds = np.empty(2 * len(idx), dtype=np.intp)
+        bounds[0::2] = first - 1  # steps first + 1 … first + n_out − 1
+        bounds[1::2] = first + n_out - 2
+        gaps = np.maximum.reduceat(durations, bounds)[0::2]
+        for i, g in zip(idx, gaps.tolist(), strict=True):
+            out[i] = g
+    return out
+
+
+def _with_gaps(
+    cluster: Cluster, results: list[SimResult], done: list[tuple[int, EngineSeq]]
+) -> list[SimResult]:
+    """``results`` with the ``max_gap_s`` of each finished sequence (position, sequence)."""
+    gaps = max_gaps(cluster, [seq for _, seq in done])
+    for (pos, _), gap in zip(done, gaps, strict=True):
+        results[pos] = dataclasses.replace(results[pos], max_gap_s=gap)
+    return results
 
 
 def interval_schedule(
@@ -109,13 +152,14 @@ def simulate(
     model = profile.model(model_id or profile.default_model_id)
     if model is None:
         raise ValueError(f"model {model_id!r} is not served by profile {profile.name!r}")
-    cluster = Cluster(profile.serving, seed=seed)
+    cluster = Cluster(profile.serving, seed=seed, record_steps=True)
     rng = random.Random(seed)
     clock = [0.0]
     ledger = QuotaLedger(profile.quotas.limits(), lambda: clock[0])
     ordered = sorted(requests, key=lambda r: r.arrival_s)
     inflight: dict[int, tuple[SimRequest, EngineSeq, Admission]] = {}
     results: list[SimResult] = []
+    done: list[tuple[int, EngineSeq]] = []
     overhead = profile.prompt_overhead_tokens
 
     def finish(seqs: Sequence[EngineSeq]) -> None:
@@ -123,6 +167,7 @@ def simulate(
             req, _, adm = inflight.pop(seq.key)
             clock[0] = seq.last_token_s
             ledger.settle(adm, seq.input_tokens, seq.output_tokens, model.burndown)
+            done.append((len(results), seq))
             results.append(
                 SimResult(req.label, req.batch, "ok", req.arrival_s, seq.first_token_s,
                           seq.last_token_s, seq.input_tokens, seq.output_tokens)
@@ -144,7 +189,7 @@ def simulate(
         inflight[key] = (req, seq, verdict)
         cluster.submit(seq, req.arrival_s)
     finish(cluster.advance(math.inf))
-    return results
+    return _with_gaps(cluster, results, done)
 
 
 def simulate_closed_loop(
@@ -160,10 +205,11 @@ def simulate_closed_loop(
 
     Quotas are not applied here: a closed loop measures the serving model alone.
     """
-    cluster = Cluster(profile.serving, seed=seed)
+    cluster = Cluster(profile.serving, seed=seed, record_steps=True)
     rng = random.Random(seed)
     n_in = input_tokens + profile.prompt_overhead_tokens
     results: list[SimResult] = []
+    done: list[tuple[int, EngineSeq]] = []
     sent = 0
 
     def send(now_s: float) -> None:
@@ -177,8 +223,9 @@ def simulate_closed_loop(
     while True:
         t_next = cluster.next_event_s()
         if t_next is None:
-            return results
+            return _with_gaps(cluster, results, done)
         for seq in cluster.advance(t_next):
+            done.append((len(results), seq))
             results.append(
                 SimResult("", 0, "ok", seq.arrival_s, seq.first_token_s, seq.last_token_s,
                           seq.input_tokens, seq.output_tokens)
@@ -270,10 +317,11 @@ def simulate_sequential(
     """Sequential mode: a batch of ``level`` requests; the next starts when all have finished.
 
     Quotas are not applied (as in ``simulate_closed_loop``)."""
-    cluster = Cluster(profile.serving, seed=seed)
+    cluster = Cluster(profile.serving, seed=seed, record_steps=True)
     rng = random.Random(seed)
     n_in = input_tokens + profile.prompt_overhead_tokens
     results: list[SimResult] = []
+    done: list[tuple[int, EngineSeq]] = []
     now = 0.0
     key = 0
     for batch in range(batches):
@@ -281,9 +329,10 @@ def simulate_sequential(
             cluster.submit(EngineSeq(key, n_in, profile.output.draw(max_tokens, rng), now), now)
             key += 1
         for seq in cluster.advance(math.inf):
+            done.append((len(results), seq))
             results.append(
                 SimResult("", batch, "ok", seq.arrival_s, seq.first_token_s, seq.last_token_s,
                           seq.input_tokens, seq.output_tokens)
             )  # fmt: skip
             now = max(now, seq.last_token_s)
-    return results
+    return _with_gaps(cluster, results, done)
