@@ -240,11 +240,15 @@ def noisy(records: pd.DataFrame, seed: int = 3) -> pd.DataFrame:
     for col in ("first_token_s", "last_token_s"):
         d = out[col].to_numpy(float) - start
         out[col] = start + d * np.exp(rng.normal(0.0, 0.05, len(out)))
+    # the longest inter-chunk gap is a duration stamped by the same client: the same noise
+    gap = out["max_gap_s"].to_numpy(float)
+    out["max_gap_s"] = gap * np.exp(rng.normal(0.0, 0.05, len(out)))
     first, last = out["first_token_s"].to_numpy(float), out["last_token_s"].to_numpy(float)
     out["last_token_s"] = np.maximum(first, last)
     out["end_s"] = out["last_token_s"]
     keep = ["run_id", "provider", "model_id", "prompt_label", "mode", "level", "batch",
-            "max_tokens", "start_s", "first_token_s", "last_token_s", "end_s", "input_tokens",
+            "max_tokens", "start_s", "first_token_s", "last_token_s", "end_s", "max_gap_s",
+            "input_tokens",
             "output_tokens", "status"]  # fmt: skip
     return validate_records(out[keep].reset_index(drop=True), source="noisy probe")
 

@@ -45,8 +45,12 @@ if TYPE_CHECKING:
 
 Floats = npt.NDArray[np.float64]
 
-STATS = ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p50", "ttlt_p90")
-"""Per-cell statistics the fit matches (seconds)."""
+STATS = ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p50", "ttlt_p90", "gap_p50")
+"""Per-cell statistics the fit matches (seconds). ``gap_p50`` is the median over requests of each
+one's longest interval between consecutive output chunks (``max_gap_s``): one step that carried
+another request's prefill chunk, so it sees prefill interference (c_f) apart from KV reads
+(c_kv) even at a light probe, where per-request TPOT averages them over hundreds of steps. A
+cell without it (published medians, runs recorded before the column) fits without it."""
 
 RECORD_NEEDS = (
     "run_id", "mode", "level", "prompt_label", "batch", "status", "start_s", "first_token_s",
@@ -316,17 +320,23 @@ def _stats_with_se(
     observed: dict[str, float] = {}
     for name, x in cols.items():
         observed[f"{name}_p50"], observed[f"{name}_p90"] = _quantiles(x)
+    gap = g["max_gap_s"].to_numpy(float) if "max_gap_s" in g.columns else np.full(len(g), np.nan)
+    has_gap = bool(np.mean(np.isfinite(gap)) >= 0.9)  # runs recorded before the column: none
+    if has_gap:
+        observed["gap_p50"] = float(np.nanmedian(gap))
     # Bootstrap over batches (requests of one batch share their load): SE of log-statistics.
     rng = np.random.default_rng(0)
     ids = np.unique(batch)
     members = [np.flatnonzero(batch == b) for b in ids]
-    reps: dict[str, list[float]] = {s: [] for s in STATS}
+    reps: dict[str, list[float]] = {s: [] for s in observed}
     for _ in range(40):
         pick = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
         for name, x in cols.items():
             p50, p90 = _quantiles(x[pick])
             reps[f"{name}_p50"].append(math.log(p50))
             reps[f"{name}_p90"].append(math.log(p90) - math.log(p50))  # the spread's SE
+        if has_gap:
+            reps["gap_p50"].append(math.log(float(np.nanmedian(gap[pick]))))
     se = {s: max(float(np.std(v)), 1e-3) for s, v in reps.items()}
     return observed, se
 
@@ -369,7 +379,8 @@ def simulate_cell(serving: ServingModel, cell: ProbeCell, seed: int = 0) -> list
 
 
 def result_stats(results: Sequence[SimResult]) -> dict[str, float]:
-    """p50/p90 of TTFT, TPOT and TTLT of simulated results (NaN when there are none)."""
+    """p50/p90 of TTFT, TPOT and TTLT and the median longest inter-token gap of simulated
+    results (NaN when there are none)."""
     ok = [r for r in results if r.status == "ok" and r.output_tokens >= 2]
     if not ok:
         return dict.fromkeys(STATS, math.nan)
@@ -381,6 +392,9 @@ def result_stats(results: Sequence[SimResult]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, x in cols.items():
         out[f"{name}_p50"], out[f"{name}_p90"] = _quantiles(x)
+    gap = np.array([r.max_gap_s for r in ok])
+    gap = gap[np.isfinite(gap)]
+    out["gap_p50"] = float(np.median(gap)) if gap.size else math.nan
     return out
 
 
@@ -963,6 +977,7 @@ def records_from_results(
     start = np.array([r.start_s for r in results], dtype=float) + offset_s
     first = np.array([r.first_token_s for r in results], dtype=float) + offset_s
     last = np.array([r.last_token_s for r in results], dtype=float) + offset_s
+    gap = np.array([r.max_gap_s for r in results], dtype=float)
     return pd.DataFrame(
         {
             "run_id": run_id,
@@ -977,6 +992,7 @@ def records_from_results(
             "first_token_s": np.where(ok, first, np.nan),
             "last_token_s": np.where(ok, last, np.nan),
             "end_s": np.where(ok, last, start),
+            "max_gap_s": np.where(ok, gap, np.nan),
             "input_tokens": [float(r.input_tokens) for r in results],
             "output_tokens": [float(r.output_tokens) if o else np.nan
                               for r, o in zip(results, ok, strict=True)],

@@ -132,10 +132,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print("\nFit quality per level (twin vs measured, relative error):")
     print(
         f"  {'cell':<44}{'TTFT p50':>9}{'TTFT p90':>9}{'TPOT p50':>9}{'TPOT p90':>9}{'TTLT p90':>9}"
+        f"{'max gap':>9}"
     )
     for row in twin.fit_quality(args.seed):
         cols = []
-        for s in ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p90"):
+        for s in ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p90", "gap_p50"):
             cols.append(f"{row[s]['error']:>+9.1%}" if s in row else f"{'-':>9}")
         print(f"  {row['cell'][-44:]:<44}{''.join(cols)}")
     return 0
