@@ -7,7 +7,6 @@ heaviest level (50 large-prompt requests per second for 60 s) takes well under a
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 import random
@@ -100,14 +99,18 @@ def max_gaps(cluster: Cluster, seqs: Sequence[EngineSeq]) -> list[float]:
     return out
 
 
-def _with_gaps(
-    cluster: Cluster, results: list[SimResult], done: list[tuple[int, EngineSeq]]
-) -> list[SimResult]:
-    """``results`` with the ``max_gap_s`` of each finished sequence (position, sequence)."""
-    gaps = max_gaps(cluster, [seq for _, seq in done])
-    for (pos, _), gap in zip(done, gaps, strict=True):
-        results[pos] = dataclasses.replace(results[pos], max_gap_s=gap)
-    return results
+# A finished request before its gap is known: (label, batch, start_s, engine sequence).
+_Done = tuple[str, int, float, EngineSeq]
+
+
+def _finished(cluster: Cluster, done: list[_Done]) -> list[SimResult]:
+    """The results of finished requests, each with its ``max_gap_s``."""
+    gaps = max_gaps(cluster, [seq for *_, seq in done])
+    return [
+        SimResult(label, batch, "ok", start, seq.first_token_s, seq.last_token_s,
+                  seq.input_tokens, seq.output_tokens, gap)
+        for (label, batch, start, seq), gap in zip(done, gaps, strict=True)
+    ]  # fmt: skip
 
 
 def interval_schedule(
@@ -158,8 +161,8 @@ def simulate(
     ledger = QuotaLedger(profile.quotas.limits(), lambda: clock[0])
     ordered = sorted(requests, key=lambda r: r.arrival_s)
     inflight: dict[int, tuple[SimRequest, EngineSeq, Admission]] = {}
-    results: list[SimResult] = []
-    done: list[tuple[int, EngineSeq]] = []
+    throttled: list[tuple[int, SimResult]] = []  # (position among all results, result)
+    done: list[_Done] = []
     overhead = profile.prompt_overhead_tokens
 
     def finish(seqs: Sequence[EngineSeq]) -> None:
@@ -167,11 +170,7 @@ def simulate(
             req, _, adm = inflight.pop(seq.key)
             clock[0] = seq.last_token_s
             ledger.settle(adm, seq.input_tokens, seq.output_tokens, model.burndown)
-            done.append((len(results), seq))
-            results.append(
-                SimResult(req.label, req.batch, "ok", req.arrival_s, seq.first_token_s,
-                          seq.last_token_s, seq.input_tokens, seq.output_tokens)
-            )  # fmt: skip
+            done.append((req.label, req.batch, req.arrival_s, seq))
 
     for key, req in enumerate(ordered):
         finish(cluster.advance(req.arrival_s))
@@ -179,9 +178,10 @@ def simulate(
         input_tokens = req.input_tokens + overhead
         verdict = ledger.admit(model.model_id, input_tokens, req.max_tokens)
         if not isinstance(verdict, Admission):
-            results.append(
-                SimResult(req.label, req.batch, "throttled", req.arrival_s, math.nan, math.nan,
-                          input_tokens, 0)
+            throttled.append(
+                (len(done) + len(throttled),
+                 SimResult(req.label, req.batch, "throttled", req.arrival_s, math.nan, math.nan,
+                           input_tokens, 0))
             )  # fmt: skip
             continue
         n_out = profile.output.draw(req.max_tokens, rng)
@@ -189,7 +189,10 @@ def simulate(
         inflight[key] = (req, seq, verdict)
         cluster.submit(seq, req.arrival_s)
     finish(cluster.advance(math.inf))
-    return _with_gaps(cluster, results, done)
+    results = _finished(cluster, done)
+    for pos, row in throttled:  # in the order the requests ended (or were refused)
+        results.insert(pos, row)
+    return results
 
 
 def simulate_closed_loop(
@@ -208,8 +211,7 @@ def simulate_closed_loop(
     cluster = Cluster(profile.serving, seed=seed, record_steps=True)
     rng = random.Random(seed)
     n_in = input_tokens + profile.prompt_overhead_tokens
-    results: list[SimResult] = []
-    done: list[tuple[int, EngineSeq]] = []
+    done: list[_Done] = []
     sent = 0
 
     def send(now_s: float) -> None:
@@ -223,13 +225,9 @@ def simulate_closed_loop(
     while True:
         t_next = cluster.next_event_s()
         if t_next is None:
-            return _with_gaps(cluster, results, done)
+            return _finished(cluster, done)
         for seq in cluster.advance(t_next):
-            done.append((len(results), seq))
-            results.append(
-                SimResult("", 0, "ok", seq.arrival_s, seq.first_token_s, seq.last_token_s,
-                          seq.input_tokens, seq.output_tokens)
-            )  # fmt: skip
+            done.append(("", 0, seq.arrival_s, seq))
             if sent < n_requests:
                 send(seq.last_token_s)
 
@@ -320,8 +318,7 @@ def simulate_sequential(
     cluster = Cluster(profile.serving, seed=seed, record_steps=True)
     rng = random.Random(seed)
     n_in = input_tokens + profile.prompt_overhead_tokens
-    results: list[SimResult] = []
-    done: list[tuple[int, EngineSeq]] = []
+    done: list[_Done] = []
     now = 0.0
     key = 0
     for batch in range(batches):
@@ -329,10 +326,6 @@ def simulate_sequential(
             cluster.submit(EngineSeq(key, n_in, profile.output.draw(max_tokens, rng), now), now)
             key += 1
         for seq in cluster.advance(math.inf):
-            done.append((len(results), seq))
-            results.append(
-                SimResult("", batch, "ok", seq.arrival_s, seq.first_token_s, seq.last_token_s,
-                          seq.input_tokens, seq.output_tokens)
-            )  # fmt: skip
+            done.append(("", batch, seq.arrival_s, seq))
             now = max(now, seq.last_token_s)
-    return _with_gaps(cluster, results, done)
+    return _finished(cluster, done)

@@ -53,6 +53,21 @@ def test_the_twin_reproduces_its_probe_and_predicts_a_held_out_level() -> None:
         assert forecast.values[key][1] == pytest.approx(truth[key], rel=0.10), key
 
 
+def test_cells_carry_the_median_longest_gap_when_the_records_have_it() -> None:
+    from capacity.serving._calibrate import probe_cells
+
+    records = probe_records()
+    cells = probe_cells(records)
+    assert all(c.observed["gap_p50"] >= c.observed["tpot_p50"] > 0 for c in cells)
+    assert all(0 < c.se["gap_p50"] < 0.5 for c in cells)
+    heavy = [c for c in cells if c.level == max(c.level for c in cells)]
+    assert any(c.observed["gap_p50"] > 1.5 * c.observed["tpot_p50"] for c in heavy)
+    old = probe_cells(validate_records(records.drop(columns="max_gap_s"), source="old run"))
+    assert not any("gap_p50" in c.observed or "gap_p50" in c.se for c in old)
+    for row in fitted_twin().fit_quality():  # the fitted twin reproduces the gaps too
+        assert abs(row["gap_p50"]["error"]) < 0.1
+
+
 def test_unpinned_coefficients_and_replicas_are_reported() -> None:
     ident = fitted_twin().identification
     assert "chunk_budget_tokens" in ident.not_identified
