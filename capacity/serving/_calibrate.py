@@ -423,6 +423,7 @@ class _Problem:
             [self.keys.index((i, s[:-3] + "p50")) if sp else k
              for k, ((i, s), sp) in enumerate(zip(self.keys, self.spread, strict=True))]
         )  # fmt: skip
+        self.tpot_index = {i: k for k, (i, s) in enumerate(self.keys) if s == "tpot_p50"}
         self.obs = self._transform(
             np.array([math.log(self.cells[i].observed[s]) for i, s in self.keys])
         )
@@ -462,7 +463,8 @@ class _Problem:
     def _with_noise(self, pred: Floats) -> Floats:
         """Add measurement noise to the simulated tail spreads: per metric, the part of the
         measured spread the model cannot produce in any cell, even the lightest (client timing
-        jitter, network), added in quadrature. A clean probe has none."""
+        jitter, network), added in quadrature; and to the longest gaps, added. A clean probe
+        has none."""
         out = pred.copy()
         z = 1.2816  # log(p90 / p50) of a lognormal is z·σ
         for metric in ("ttft", "tpot", "ttlt"):
@@ -475,6 +477,20 @@ class _Problem:
             obs = np.maximum(self.obs[idx], 0.0) / z
             noise2 = max(0.0, float(np.min(obs**2 - sim**2)))
             out[idx] = z * np.sqrt(sim**2 + noise2)
+        # A stream the client read late (a busy event loop, the network) shows a gap longer
+        # than any step by that delay. Where every step is an ordinary one (no prefill chunk
+        # among them) the longest gap is an ordinary step plus the worst delay; where a prefill
+        # step stands out, the delay hardly adds to it. So a cell's longest gap is at least its
+        # TPOT plus the smallest excess of the measured longest gap over TPOT in any cell: the
+        # step jitter and delay no cell of the model explains (close to the jitter's own extreme
+        # for a clean probe, where the floor changes nothing).
+        pairs = [(k, self.tpot_index[i]) for k, (i, s) in enumerate(self.keys)
+                 if s == "gap_p50" and i in self.tpot_index]  # fmt: skip
+        if pairs:
+            gap_k, tpot_k = (list(t) for t in zip(*pairs, strict=True))
+            sim_gap, sim_tpot = np.exp(pred[gap_k]), np.exp(pred[tpot_k])
+            excess = max(0.0, float(np.min(np.exp(self.obs[gap_k]) - sim_tpot)))
+            out[gap_k] = np.log(np.maximum(sim_gap, sim_tpot + excess))
         return out
 
     def residuals(self, x: Floats) -> Floats:
