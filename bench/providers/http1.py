@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -411,7 +412,7 @@ class Client:
         await asyncio.sleep(0)  # let the transports run connection_lost
 
 
-class PooledEndpoint:
+class PooledEndpoint(ABC):
     """What both lean streaming providers share: one lazily created ``Client`` pool for a URL,
     connections opened ahead of a level, and closing. Subclasses set ``endpoint``, ``_url`` and
     ``_pool_size`` and call ``_client()``."""
@@ -461,17 +462,17 @@ class PooledEndpoint:
             for call, (headers, body), w in zip(calls, parts, written, strict=True)
         ]
 
+    @abstractmethod
     def _parts(self, call: Call) -> tuple[dict[str, str], bytes]:
         """The request's headers and body (serialised and signed: cached, or built ahead by
         ``prepare``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _begun(
         self, call: Call, headers: dict[str, str], body: bytes, written: Written
     ) -> Awaitable[RawResult]:
         """The awaitable result of a request ``write_batch`` wrote (or could not: None, no idle
         connection, post it; or the exception it raised)."""
-        raise NotImplementedError
 
     @staticmethod
     def started(written: Written, reader: ErrorAwareReader) -> Started | Exception | None:
@@ -487,7 +488,7 @@ class PooledEndpoint:
             await self._http.aclose()
 
 
-class ErrorAwareReader:
+class ErrorAwareReader(ABC):
     """What both streaming readers share at the head of a response: the server's request id
     (header ``request_id_header``, kept even if the stream then fails) and, for a status other
     than 200, a buffer for the error's body. Subclasses set ``raw`` and ``error_body``."""
@@ -496,9 +497,9 @@ class ErrorAwareReader:
     raw: Any
     error_body: bytearray | None
 
+    @abstractmethod
     def on_body(self, data: bytes, now: float) -> None:
         """Read a piece of the body that arrived at ``now`` (``perf_counter``)."""
-        raise NotImplementedError
 
     def on_head(self, resp: Response) -> None:
         """Note the request id; buffer an error's body."""
