@@ -238,22 +238,33 @@ def llmcap_closed(
 ) -> tuple[pd.DataFrame, float]:
     """A default-settings closed-loop run; returns its ok rows and the CPU it cost (this
     process and its worker processes)."""
+    df, parent_cpu, workers_cpu = llmcap_closed_split(
+        url, provider, client, streams, n, tokens, out, workers
+    )
+    return df, parent_cpu + workers_cpu
+
+
+def llmcap_closed_split(
+    url: str,
+    provider: str,
+    client: str,
+    streams: int,
+    n: int,
+    tokens: int,
+    out: Path,
+    workers: int | None = None,
+) -> tuple[pd.DataFrame, float, float]:
+    """``llmcap_closed`` with its CPU split: this process (the sweep: with workers, the parent
+    that merges and writes their rows) and its worker processes."""
     config = SweepConfig(
         endpoint=Endpoint(provider=provider, client=client, endpoint_url=url),
         prompt="small", mode="concurrency", levels=(streams,), n_requests=n,
         max_tokens=tokens, out=out, progress=False, workers=workers,
     )  # fmt: skip
-    df, parent_cpu, workers_cpu = llmcap_closed_split(config)
-    return df, parent_cpu + workers_cpu
-
-
-def llmcap_closed_split(config: SweepConfig) -> tuple[pd.DataFrame, float, float]:
-    """Run ``config``; its ok rows, the CPU of this process (the sweep: with workers, the
-    parent that merges and writes their rows) and of its worker processes."""
     cpu0, child0 = time.process_time(), children_cpu_s()
     df = sweep_records(run_sweep(config))
-    parent, workers = time.process_time() - cpu0, children_cpu_s() - child0
-    return df[df.status == "ok"], parent, workers
+    parent, worker_cpu = time.process_time() - cpu0, children_cpu_s() - child0
+    return df[df.status == "ok"], parent, worker_cpu
 
 
 def aiperf_closed(
@@ -342,12 +353,9 @@ def scale_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
                 out.mkdir()
                 n = streams * args.scale_rounds
                 t0 = time.perf_counter()
-                config = SweepConfig(
-                    endpoint=Endpoint(provider="openai", endpoint_url=emu.url), prompt="small",
-                    mode="concurrency", levels=(streams,), n_requests=n,
-                    max_tokens=args.table_tokens, out=out, progress=False, workers=workers,
-                )  # fmt: skip
-                df, parent_cpu, workers_cpu = llmcap_closed_split(config)
+                df, parent_cpu, workers_cpu = llmcap_closed_split(
+                    emu.url, "openai", "async", streams, n, args.table_tokens, out, workers
+                )
                 cpu = parent_cpu + workers_cpu
                 wall = time.perf_counter() - t0
                 time.sleep(0.5)

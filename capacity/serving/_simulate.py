@@ -8,6 +8,7 @@ heaviest level (50 large-prompt requests per second for 60 s) takes well under a
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 import statistics
@@ -189,9 +190,12 @@ def simulate(
         inflight[key] = (req, seq, verdict)
         cluster.submit(seq, req.arrival_s)
     finish(cluster.advance(math.inf))
-    results = _finished(cluster, done)
-    for pos, row in throttled:  # in the order the requests ended (or were refused)
-        results.insert(pos, row)
+    finished = iter(_finished(cluster, done))
+    results: list[SimResult] = []
+    for pos, row in throttled:  # in the order the requests ended (or were refused): a merge,
+        results.extend(itertools.islice(finished, pos - len(results)))  # not n inserts
+        results.append(row)
+    results.extend(finished)
     return results
 
 
