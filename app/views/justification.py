@@ -17,7 +17,7 @@ import streamlit as st
 
 from app import shared
 from capacity.errors import CapacityError
-from capacity.planning import Quota, Slo, Workload
+from capacity.planning import Quota, Workload, objective
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REPORT = "justification_report"  # session key of the last report built
@@ -150,15 +150,16 @@ def _build(v: dict[str, Any], model: Any) -> Any:
     from capacity.report import build_report
 
     records = st.session_state.get(shared.RECORDS)
-    slo = Slo(ttft_p95_s=v["slo_ttft"]) if v["slo_ttft"] > 0 and model is not None else None
+    workload = Workload(
+        input_tokens=v["input_tokens"], output_tokens=v["output_tokens"],
+        max_tokens=v["max_tokens"], think_time_s=v["think"], peak_to_average=v["par"],
+    )  # fmt: skip
+    goal = objective(model, workload.prompt_tokens, ttft_p95_s=v["slo_ttft"] or None)
     return build_report(
         use_case=v["use_case"], region=v["region"],
         current=Quota(v["tpm"], v["rpm"], v["tpd"], model_id=v["model_id"] or None),
-        workload=Workload(
-            input_tokens=v["input_tokens"], output_tokens=v["output_tokens"],
-            max_tokens=v["max_tokens"], think_time_s=v["think"], peak_to_average=v["par"],
-        ),
-        target_users=v["target"], model=model, slo=slo, headroom=v["headroom"],
+        workload=workload,
+        target_users=v["target"], model=model, goal=goal, headroom=v["headroom"],
         account_id=v["account_id"], organization=v["organization"], contact=v["contact"],
         records=records, growth=v["growth"], monitoring=v["monitoring"],
         historical_usage=v["history"],

@@ -12,6 +12,7 @@ from capacity.records._derive import (
     derive_metrics,
 )
 from capacity.records._load import load_records
+from capacity.records._prompts import prompt_sizes
 from capacity.records._schema import RECORD_COLUMNS, STATUSES
 from capacity.records._summary import SUMMARY_COLUMNS, compare_prompts, seed_table, summarize
 from capacity.records._synthetic import SyntheticPrompt, synthetic_records
@@ -29,6 +30,7 @@ __all__ = [
     "derive_metrics",
     "ensure_records",
     "load_records",
+    "prompt_sizes",
     "seed_table",
     "summarize",
     "synthetic_records",

@@ -58,7 +58,7 @@ def test_fit_prints_parameters_knees_warnings_and_saves(
     [
         (["summarize", "nowhere"], "nowhere: no such file or directory"),
         (["fit", "nowhere"], "nowhere: no such file or directory"),
-        (["fit", "RUN", "--slo-ttft-p95", "-1"], "Slo.ttft_p95_s must be > 0"),
+        (["fit", "RUN", "--slo-ttft-p95", "-1"], "--slo-ttft-p95: '-1': use a number above 0"),
         (["summarize", "RUN", "--csv", "/nonexistent/dir/x.csv"], "cannot write"),
     ],
 )
