@@ -60,7 +60,7 @@ def share(text: str) -> float:
     return value
 
 
-class _Deprecated(argparse.Action):
+class Deprecated(argparse.Action):
     """A renamed option kept working: stores into the new option's dest and says so once."""
 
     def __init__(self, option_strings: list[str], dest: str, *, new: str, **kw: object) -> None:
@@ -86,7 +86,7 @@ def add_aws_profile(parser: Any, *, alias: bool = False) -> None:
     )
     if alias:
         parser.add_argument(
-            "--profile", dest="aws_profile", action=_Deprecated, new="--aws-profile",
+            "--profile", dest="aws_profile", action=Deprecated, new="--aws-profile",
             help=argparse.SUPPRESS,
         )  # fmt: skip
 
@@ -101,7 +101,7 @@ def add_emulator_profile(parser: Any, default: str | None, *, alias: bool = Fals
     )  # fmt: skip
     if alias:
         parser.add_argument(
-            "--profile", dest="emulator_profile", action=_Deprecated, new="--emulator-profile",
+            "--profile", dest="emulator_profile", action=Deprecated, new="--emulator-profile",
             help=argparse.SUPPRESS,
         )  # fmt: skip
 

@@ -73,7 +73,9 @@ def register(sub: Any) -> None:
     users = work.add_mutually_exclusive_group()
     users.add_argument("--think-time-s", type=float, help="seconds between answer and next ask")
     users.add_argument("--requests-per-user-per-min", type=positive_float)
-    work.add_argument("--peak-to-average", type=float, help="busiest minute / mean (1)")
+    work.add_argument(
+        "--peak-to-average", type=float, help="busiest minute / mean: 1 unless --from-usage says"
+    )
     work.add_argument(
         "--from-usage",
         type=Path,
