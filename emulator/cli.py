@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from capacity.serving._profile import DEFAULT_PROFILE, FaultConfig, Profile, shipped_profiles
+from capacity.serving import DEFAULT_PROFILE, FaultConfig, Profile, shipped_profiles
 from emulator.loop import run
 from emulator.runner import resolve_profile, serve_forever
 from emulator.service import EmulatorService

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from capacity.serving._engine import Cluster, Sequence
-from capacity.serving._ledger import Admission, QuotaLedger
-from capacity.serving._profile import ModelSpec, OutputLength, Profile
+from capacity.serving import (
+    Admission,
+    Cluster,
+    ModelSpec,
+    OutputLength,
+    Profile,
+    QuotaLedger,
+    Sequence,
+)
 from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
 from emulator.faults import BEDROCK_ERROR_TYPES, FaultPlan, draw_faults
 from emulator.stats import Stats

@@ -15,7 +15,7 @@ shown or kept in pyplot's registry); ``save_figure`` writes it as PNG or SVG.
 
 from __future__ import annotations
 
-from capacity.figures._common import save_figure
+from capacity.figures._common import new_figure, png_bytes, save_figure
 from capacity.figures.distributions import plot_all_metrics, plot_tokens_and_calls
 from capacity.figures.justification import plot_quota_ask
 from capacity.figures.planning import plot_capacity
@@ -23,6 +23,7 @@ from capacity.figures.scaling import plot_scaling, plot_throughput
 from capacity.figures.twin import plot_twin
 
 __all__ = [
+    "new_figure",
     "plot_all_metrics",
     "plot_capacity",
     "plot_quota_ask",
@@ -30,5 +31,6 @@ __all__ = [
     "plot_throughput",
     "plot_tokens_and_calls",
     "plot_twin",
+    "png_bytes",
     "save_figure",
 ]

@@ -9,9 +9,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from capacity.figures._common import SI_FORMATTER, new_figure, si, style_axes
-from capacity.planning._inputs import Quota, Slo, Workload
-from capacity.planning._plan import CONSTRAINTS, CapacityPlan, plan_capacity
-from capacity.planning._request import QuotaRequest, required_quota
+from capacity.planning import (
+    CONSTRAINTS,
+    CapacityPlan,
+    Quota,
+    QuotaRequest,
+    Slo,
+    Workload,
+    plan_capacity,
+    required_quota,
+)
 from capacity.prediction import Prediction, Predictor
 
 POINTS = 80

@@ -23,7 +23,7 @@ from capacity.planning._inputs import (
     default_slo,
     objective,
 )
-from capacity.planning._loadcurve import MAX_CONCURRENCY, fmt
+from capacity.planning._loadcurve import MAX_CONCURRENCY, LoadCurve, fmt
 from capacity.planning._max_tokens import MaxTokensAdvice, recommend_max_tokens
 from capacity.planning._plan import CONSTRAINT_WORDS, CONSTRAINTS, CapacityPlan, plan_capacity
 from capacity.planning._probe import (
@@ -53,6 +53,7 @@ __all__ = [
     "SEED_PROMPT",
     "CapacityAnswer",
     "CapacityPlan",
+    "LoadCurve",
     "MaxTokensAdvice",
     "Objective",
     "PlanInputError",

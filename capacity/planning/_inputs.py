@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from capacity.errors import CapacityError
 from capacity.prediction import Predictor
-from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
-from capacity.serving._models import (
+from capacity.serving import (
+    QUOTA_RULES,
     SCOPES,
     ModelTable,
+    QuotaLimits,
+    QuotaRule,
     Scope,
     is_profile_id,
     load_model_table,

@@ -29,9 +29,7 @@ from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, as_n
 from capacity.planning._loadcurve import LoadCurve, fmt, inflight_for_rate
 from capacity.planning._options import QuotaOption, Shortfall, cap_wait, describe_wait, remedies
 from capacity.prediction import Predictor
-from capacity.serving._ledger import QuotaRule
-from capacity.serving._models import Scope, load_model_table, resolve_burndown
-from capacity.serving._rules import required_tpm
+from capacity.serving import QuotaRule, Scope, load_model_table, required_tpm, resolve_burndown
 
 
 @dataclass(frozen=True)

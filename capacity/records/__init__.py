@@ -10,6 +10,7 @@ from capacity.records._derive import (
     concurrency_stats,
     concurrency_timeline,
     derive_metrics,
+    interval_end_s,
 )
 from capacity.records._load import load_records
 from capacity.records._prompts import prompt_sizes
@@ -29,6 +30,7 @@ __all__ = [
     "concurrency_timeline",
     "derive_metrics",
     "ensure_records",
+    "interval_end_s",
     "load_records",
     "prompt_sizes",
     "seed_table",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.figures._common import DPI
+from capacity.figures import png_bytes
 from capacity.figures.justification import (
     plot_quota_ask,
     quota_raises,
@@ -229,9 +228,7 @@ def _current(current: Quota, codes: Codes) -> tuple[CurrentQuota, ...]:
 
 
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _figures(

@@ -28,6 +28,7 @@ from capacity.serving._models import (
     burndown_for,
     is_profile_id,
     load_model_table,
+    resolve_burndown,
 )
 from capacity.serving._profile import (
     DEFAULT_PROFILE,
@@ -42,7 +43,7 @@ from capacity.serving._profile import (
     profile_from_dict,
     shipped_profiles,
 )
-from capacity.serving._rules import TpmLimits, required_tpm, tpm_limits
+from capacity.serving._rules import TpmLimits, ramp_inflight, required_tpm, tpm_limits
 from capacity.serving._simulate import (
     SimRequest,
     SimResult,
@@ -60,6 +61,7 @@ __all__ = [
     "QUOTA_RULES",
     "SCOPES",
     "THROTTLE_MESSAGES",
+    "TWIN_FORMAT",
     "Admission",
     "Burndown",
     "CalibrationError",
@@ -100,7 +102,9 @@ __all__ = [
     "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "ramp_inflight",
     "required_tpm",
+    "resolve_burndown",
     "shipped_profiles",
     "simulate",
     "simulate_closed_loop",
@@ -116,13 +120,14 @@ _LAZY = {
     "calibrate": "capacity.serving._calibrate",
     "probe_cells": "capacity.serving._calibrate",
     "Forecast": "capacity.serving._twin",
+    "TWIN_FORMAT": "capacity.serving._twin",
     "Twin": "capacity.serving._twin",
     "is_twin_file": "capacity.serving._twin",
     "load_twin": "capacity.serving._twin",
 }
 if TYPE_CHECKING:
     from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
-    from capacity.serving._twin import Forecast, Twin, is_twin_file, load_twin
+    from capacity.serving._twin import TWIN_FORMAT, Forecast, Twin, is_twin_file, load_twin
 
 
 def __getattr__(name: str) -> object:

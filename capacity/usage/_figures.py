@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from capacity.figures._common import new_figure, save_figure
+from capacity.figures import new_figure, save_figure
 from capacity.usage._analysis import UsageSummary, per_minute
 from capacity.usage._frame import UsageMeta
 

@@ -15,7 +15,7 @@ from bench.records import read_jsonl
 from bench.rundir import read_config
 from bench.strategies import MODES
 from bench.sweep import SweepFailed, SweepIncomplete, SweepInterrupted
-from capacity.serving._profile import DEFAULT_PROFILE, load_profile
+from capacity.serving import DEFAULT_PROFILE, load_profile
 from llmcap.commands._args import (
     add_aws_profile,
     add_emulator_profile,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capacity.fitting._model import CapacityModel
-from capacity.records._synthetic import SyntheticPrompt, synthetic_records
+from capacity.fitting import CapacityModel
+from capacity.records import SyntheticPrompt, synthetic_records
 from llmcap.cli import main
 
 

@@ -17,6 +17,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from capacity.errors import CapacityError
 from capacity.figures import (
     plot_all_metrics,
     plot_capacity,
@@ -27,14 +28,15 @@ from capacity.figures import (
 )
 from capacity.figures._common import kde_curve
 from capacity.figures.scaling import throughput_band
-from capacity.fitting._fit import fit_capacity
-from capacity.fitting._model import CapacityModel
-from capacity.planning._inputs import Quota, Slo, Workload
-from capacity.planning._plan import plan_capacity
-from capacity.planning._request import required_quota
-from capacity.records._derive import concurrency_stats, concurrency_timeline, interval_end_s
-from capacity.records._summary import summarize
-from capacity.records._validate import validate_records
+from capacity.fitting import CapacityModel, fit_capacity
+from capacity.planning import Quota, Slo, Workload, plan_capacity, required_quota
+from capacity.records import (
+    concurrency_stats,
+    concurrency_timeline,
+    interval_end_s,
+    summarize,
+    validate_records,
+)
 
 LEVELS = (1, 5, 10, 20, 30)
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
@@ -358,7 +360,7 @@ def test_saved_png_is_not_blank_and_svg_and_bad_suffixes(
     assert float(pixels[..., :3].std()) > 0.05
     svg = save_figure(fig, tmp_path / "tokens.svg")
     assert "<svg" in svg.read_text(encoding="utf-8")[:2000]
-    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+    with pytest.raises(CapacityError, match=r"\.png or \.svg"):
         save_figure(fig, tmp_path / "tokens.jpg")
 
 

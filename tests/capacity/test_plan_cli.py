@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -129,7 +127,8 @@ def test_argument_errors_print_one_line_and_exit_2(
 
 @pytest.fixture
 def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for ``capacity.fitting._model`` with a fake loader."""
+    """Stand in for ``capacity.fitting.CapacityModel`` with a fake loader."""
+    import capacity.fitting
 
     class CapacityModel:
         @staticmethod
@@ -138,10 +137,7 @@ def fake_model_module(monkeypatch: pytest.MonkeyPatch) -> None:
                 raise FileNotFoundError(f"no such model file: {path}")
             return FakeModel(ttft_per_inflight_s=0.02)
 
-    module = types.ModuleType("capacity.fitting._model")
-    module.CapacityModel = CapacityModel  # type: ignore[attr-defined]
-    module.FORMAT = MODEL_FORMAT  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "capacity.fitting._model", module)
+    monkeypatch.setattr(capacity.fitting, "CapacityModel", CapacityModel)
 
 
 @pytest.mark.usefixtures("fake_model_module")

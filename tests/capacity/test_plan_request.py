@@ -7,9 +7,7 @@ import math
 
 import pytest
 
-from capacity.planning._inputs import PlanInputError, Slo, Workload
-from capacity.planning._plan import plan_capacity
-from capacity.planning._request import required_quota
+from capacity.planning import PlanInputError, Slo, Workload, plan_capacity, required_quota
 from tests.capacity.plan_fakes import FakeModel
 
 approx = pytest.approx

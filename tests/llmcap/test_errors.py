@@ -348,7 +348,7 @@ def test_the_checkout_guard_sees_new_files(tmp_path: Path) -> None:
 def test_fast_failures_do_not_stop_a_first_batch_that_partly_succeeds(tmp_path: Path) -> None:
     """Injected 500s come back at once while ok requests stream: the first batch is judged by
     the requests sent first, not the first to finish."""
-    from capacity.serving._profile import FaultConfig, load_profile
+    from capacity.serving import FaultConfig, load_profile
 
     profile = load_profile("fast").with_overrides(faults=FaultConfig(error_rate={"500": 0.5}))
     with Emulator(profile) as emu:
