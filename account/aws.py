@@ -12,7 +12,6 @@ reproduce the connection, so what a command prints can be pasted as it is.
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,16 +61,31 @@ def check_region(region: str) -> str:
     known = bedrock_regions()
     if region in known:
         return region
-    close = difflib.get_close_matches(region, known, n=1)
-    if close:
+    distance, closest = min((_typos(region, r), r) for r in known)
+    if distance <= 2:
         raise WrongRegion(
-            f"Amazon Bedrock is not offered in Region {region!r} — did you mean --region "
-            f"{close[0]}?"
+            f"Amazon Bedrock is not offered in Region {region!r} — did you mean --region {closest}?"
         )
     raise WrongRegion(
         f"Amazon Bedrock is not offered in Region {region!r} — pass --region one of "
         f"{', '.join(known)}"
     )
+
+
+def _typos(a: str, b: str) -> int:
+    """Edits between ``a`` and ``b``: insertions, deletions, substitutions and swaps of two
+    neighbours (``esat`` → ``east`` is one)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _flag_value(value: str | float) -> str:

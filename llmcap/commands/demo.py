@@ -132,7 +132,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_account:
         from llmcap.account_demo import run_account_demo  # boto3 control plane: only when used
 
-        run_account_demo(args.out / "account", out)
+        # The account section states the answer of the largest prompt, in the reports' Region.
+        _, _, plan, request = max(cases.values(), key=lambda case: case[0].input_tokens)
+        run_account_demo(args.out / "account", "us-east-1", plan, request, out)
     reports = [] if args.no_report else write_demo_reports(
         records, model, quota, cases, args.out / "report"
     )  # fmt: skip
