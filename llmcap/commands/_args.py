@@ -144,21 +144,3 @@ def objective_of(args: argparse.Namespace, model: Any, prompt_tokens: float) -> 
         model, prompt_tokens, ttft_p95_s=given[0], ttlt_p95_s=given[1], min_tps_p5=given[2],
         use_default=not args.no_slo, factor=args.slo_ttft_factor,
     )  # fmt: skip
-
-
-def valid_region(text: str) -> str:
-    """``text`` as a Region where Amazon Bedrock is offered (the SDK's list), or a one-line
-    ``UserError`` naming the nearest ones."""
-    from account.aws import bedrock_regions
-
-    region = text.strip()
-    known = bedrock_regions()
-    if region not in known:
-        import difflib
-
-        near = difflib.get_close_matches(region, known, n=3) or known[:3]
-        raise UserError(
-            f"--region {text!r}: Amazon Bedrock is not offered in that Region",
-            f"use one of {', '.join(near)}, … (the AWS SDK's list)",
-        )
-    return region

@@ -124,7 +124,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_account:
         from llmcap.account_demo import run_account_demo  # boto3 control plane: only when used
 
-        run_account_demo(args.out / "account", out)
+        # The account section states the answer of the largest prompt, in the demo's Region.
+        big = max(answers.values(), key=lambda a: a.workload.input_tokens)
+        assert big.request is not None
+        run_account_demo(args.out / "account", REGION, big.plan, big.request, out)
     context = evidence_context([run_dir])
     reports = [] if args.no_report else write_demo_reports(
         records, model, answers, args.out / "report", REGION, context

@@ -32,7 +32,6 @@ from llmcap.commands._args import (
     nonneg_float,
     objective_of,
     positive_float,
-    valid_region,
 )
 from llmcap.errors import UserError
 
@@ -162,10 +161,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Build and write the report; bad input raises a typed error (one line, exit 2).
 
     ``--model`` is a model.json or a twin.json (``capacity.load_predictor``)."""
+    from account import check_region
     from capacity import build_report, fit_capacity, load_predictor, load_records
     from capacity.report import parse_formats, parse_growth, write_report
 
-    region = valid_region(args.region)
+    region = check_region(args.region)
     formats = parse_formats(args.format)
     growth = parse_growth(args.growth)
     loaded = load_predictor(args.model) if args.model else None

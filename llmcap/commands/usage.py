@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from account import AccountError, connect, read_model_quotas
+from account import AccountError, Connection, read_model_quotas
 from account.cloudwatch import fetch_usage
 from capacity.serving import burndown_for
-from llmcap.commands.quotas import add_account_args, console
+from llmcap.commands._account import add_account_args, console, days, iso_utc, open_connection
+from llmcap.commands._args import positive_float, share
 
 
 def register(sub: Any) -> None:
@@ -26,57 +28,56 @@ def register(sub: Any) -> None:
         help="measured usage of a model (CloudWatch) and when it exhausts the quota",
         description="Read AWS/Bedrock metrics of --model-id for --days (1-minute periods up to "
         "15 days, 5-minute to 63, hourly beyond), read the TPM quota (Service Quotas) unless "
-        "--tpm is given, and write usage.parquet, summary.md, usage_summary.json and figures.",
+        "--tpm is given, and write usage.parquet, summary.md, usage_summary.json and figures. "
+        "Offline, `llmcap emulate` serves both APIs from its own traffic: pass its URL as "
+        "--endpoint-url.",
     )
     add_account_args(p)
     p.add_argument("--model-id", required=True, help="model or inference profile id")
-    p.add_argument("--days", type=float, default=14.0, help="window ending now (default 14)")
-    p.add_argument("--end", help="end of the window, ISO UTC (default: now)")
+    p.add_argument("--days", type=days, default=14.0, help="window ending now (default 14)")
+    p.add_argument("--end", type=iso_utc, help="end of the window, ISO UTC (default: now)")
     p.add_argument(
         "--quotas-endpoint-url",
         help="Service Quotas endpoint (default: --endpoint-url); e.g. the emulator",
     )
-    p.add_argument("--tpm", type=float, help="TPM quota to compare with (skips reading it)")
-    p.add_argument("--burndown", type=float, help="output burndown (default: from the model id)")
-    p.add_argument("--threshold", type=float, default=0.8, help="share of the quota (0.8)")
-    p.add_argument("--chunk-hours", type=float, default=24.0, help="hours per GetMetricData")
-    p.add_argument("--out", type=Path, default=Path("usage"), help="output directory")
+    p.add_argument(
+        "--tpm", type=positive_float, help="TPM quota to compare with (skips reading it)"
+    )
+    p.add_argument(
+        "--burndown", type=positive_float, help="output burndown (default: from the model id)"
+    )
+    p.add_argument(
+        "--threshold", type=share, default=0.8, help="share of the quota to forecast (0.8)"
+    )
+    p.add_argument(
+        "--chunk-hours", type=positive_float, default=24.0, help="hours per GetMetricData (24)"
+    )
+    p.add_argument("-o", "--out", type=Path, default=Path("usage"), help="output directory (usage)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_usage)
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    """Fetch, summarize, write; exit 2 with one line naming the fix on a user error."""
+    """Fetch, summarize, write (account errors propagate to ``llmcap.cli.main``: one line,
+    exit 2)."""
     from capacity.usage import UsageMeta, summarize_usage, usage_figures, write_usage
 
-    try:
-        end = None if args.end is None else datetime.fromisoformat(args.end)
-        if end is not None and end.tzinfo is None:
-            end = end.replace(tzinfo=UTC)
-        if not 0 < args.threshold <= 1:
-            raise ValueError("--threshold must be in (0, 1]")
-        conn = connect(args.region, args.profile, args.endpoint_url)
-        notes: list[str] = []
-        quota_tpm, quota_rpm = args.tpm, None
-        if quota_tpm is None:
-            qurl = args.quotas_endpoint_url or args.endpoint_url
-            try:
-                mq = read_model_quotas(connect(args.region, args.profile, qurl), args.model_id)
-                quota_tpm, quota_rpm = mq.value("tpm"), mq.value("rpm")
-                if quota_tpm is not None:
-                    notes.append(f"TPM quota {quota_tpm:,.0f} ({mq.code('tpm')}) read live")
-            except (AccountError, ClientError, BotoCoreError) as exc:
-                print(f"warning: quota not read ({exc}); pass --tpm", file=sys.stderr)
-        frame, period, fetch_notes = fetch_usage(
-            conn, args.model_id, args.days, end=end,
-            chunk=timedelta(hours=args.chunk_hours),
-        )  # fmt: skip
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    conn = open_connection(args)
+    quotas_conn = open_connection(args, args.quotas_endpoint_url)
+    notes: list[str] = []
+    quota_tpm, quota_rpm, tpm_code = args.tpm, None, None
+    if quota_tpm is None:
+        try:
+            mq = read_model_quotas(quotas_conn, args.model_id)
+        except (AccountError, ClientError, BotoCoreError) as exc:
+            print(f"warning: quota not read ({exc}); pass --tpm", file=sys.stderr)
+        else:
+            quota_tpm, quota_rpm, tpm_code = mq.value("tpm"), mq.value("rpm"), mq.code("tpm")
+            if quota_tpm is not None:
+                notes.append(f"TPM quota {quota_tpm:,.0f} ({tpm_code}) read live")
+    frame, period, fetch_notes = fetch_usage(
+        conn, args.model_id, args.days, end=args.end, chunk=timedelta(hours=args.chunk_hours)
+    )
     burndown = args.burndown if args.burndown is not None else burndown_for(args.model_id).value
     meta = UsageMeta(
         model_id=args.model_id, region=args.region, period_s=period, quota_tpm=quota_tpm,
@@ -96,4 +97,17 @@ def cmd_usage(args: argparse.Namespace) -> int:
     con.print(summary.markdown(), markup=False, highlight=False)
     con.print(f"wrote {out / 'usage.parquet'}, {out / 'summary.md'}, "
               + ", ".join(str(f) for f in figures), markup=False, highlight=False)  # fmt: skip
+    for line in next_steps(quotas_conn, out / "usage.parquet", tpm_code):
+        con.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def next_steps(quotas_conn: Connection, parquet: Path, tpm_code: str | None) -> list[str]:
+    """The plan from this usage and, when the TPM quota's code is known, the increase request
+    on the Service Quotas connection (its endpoint is --quotas-endpoint-url when given)."""
+    plan = shlex.join(["llmcap", "plan", "--from-usage", str(parquet), "--max-tokens", "N"])
+    lines = [f"next: plan from it (N = the requests' max_tokens setting): {plan}"]
+    if tpm_code is not None:
+        ask = quotas_conn.follow_up("request-increase", quota_code=tpm_code, desired_value="N")
+        lines.append(f"      ask for N tokens per minute: {ask}")
+    return lines

@@ -80,11 +80,11 @@ def test_bad_arguments_are_one_line_errors(
     assert main([*base, "--use-case", "x", "--growth", "soon"]) == 2
     assert "growth 'soon': write WHEN=USERS" in capsys.readouterr().err
     assert main([*base, "--use-case", "x", "--region", "moon", "--format", "json"]) == 2
-    assert "--region 'moon': Amazon Bedrock is not offered" in capsys.readouterr().err
+    assert "Amazon Bedrock is not offered in Region 'moon'" in capsys.readouterr().err
     # A Region shaped right but unknown to the SDK (a typo) is refused too.
     assert main([*base, "--use-case", "x", "--region", "us-esat-1", "--format", "json"]) == 2
     err = capsys.readouterr().err
-    assert "--region 'us-esat-1'" in err and "us-east-1" in err
+    assert "'us-esat-1' — did you mean --region us-east-1?" in err
     assert main([*base, "--use-case", "x", "--prompt", "huge", "--format", "json"]) == 2
     assert (
         "prompt 'huge' was not measured: the evidence has large, small" in capsys.readouterr().err
