@@ -10,14 +10,12 @@ every connection flag the user gave (``--quotas-endpoint-url`` becomes the follo
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Console
 
 from account import Connection, connect
+from llmcap.commands._args import add_aws_profile
 
 __all__ = [
     "add_account_args",
@@ -28,33 +26,10 @@ __all__ = [
 ]
 
 
-class _DeprecatedProfile(argparse.Action):
-    """``--profile NAME``: the old spelling of ``--aws-profile``; says so on stderr."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        print(
-            "warning: --profile is deprecated for the AWS profile; use --aws-profile",
-            file=sys.stderr,
-        )
-        setattr(namespace, self.dest, values)
-
-
 def add_account_args(p: argparse.ArgumentParser) -> None:
     """--region, --aws-profile (and its deprecated alias --profile) and --endpoint-url."""
     p.add_argument("--region", required=True, help="AWS Region (e.g. us-west-2)")
-    p.add_argument(
-        "--aws-profile",
-        help="AWS named profile (default: the standard credential chain)",
-    )
-    p.add_argument(
-        "--profile", dest="aws_profile", action=_DeprecatedProfile, help=argparse.SUPPRESS
-    )
+    add_aws_profile(p, alias=True)
     p.add_argument(
         "--endpoint-url",
         help="send the calls to this URL instead of AWS (e.g. the emulator: llmcap emulate)",

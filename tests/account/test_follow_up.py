@@ -116,6 +116,4 @@ def test_profile_is_a_hidden_deprecated_alias(
         [command, *argv, "--region", "us-west-2", "--profile", profile]
     )
     assert args.aws_profile == profile
-    assert capsys.readouterr().err == (
-        "warning: --profile is deprecated for the AWS profile; use --aws-profile\n"
-    )
+    assert capsys.readouterr().err == "warning: --profile is deprecated; use --aws-profile\n"

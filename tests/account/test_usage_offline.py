@@ -117,7 +117,7 @@ def test_next_steps_carry_the_profile_and_the_quotas_endpoint(
                        "--profile", "planner"))  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "warning: --profile is deprecated for the AWS profile; use --aws-profile" in err
+    assert "warning: --profile is deprecated; use --aws-profile" in err
     line = next(x for x in out.splitlines() if "llmcap request-increase" in x)
     command = [w if w != "N" else "1000000" for w in shlex.split(line[line.index("llmcap") :])]
     args = build_parser().parse_args(command[1:])  # what it prints, the parser takes
