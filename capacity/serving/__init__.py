@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 from capacity.serving._engine import Cluster, Sequence
 from capacity.serving._ledger import (
     QUOTA_RULES,
+    REJECTION_KINDS,
     THROTTLE_MESSAGES,
     Admission,
+    QuotaBuckets,
     QuotaLedger,
     QuotaLimits,
     QuotaRule,
     Rejection,
     RejectionKind,
+    quota_buckets,
 )
 from capacity.serving._models import (
     PROFILE_PREFIXES,
@@ -58,14 +61,19 @@ __all__ = [
     "DEFAULT_PROFILE",
     "PROFILE_PREFIXES",
     "QUOTA_RULES",
+    "REJECTION_KINDS",
     "SCOPES",
     "THROTTLE_MESSAGES",
     "Admission",
     "Burndown",
     "CalibrationError",
     "Cluster",
+    "FailedPolicy",
     "FaultConfig",
     "Forecast",
+    "MaxTokensPolicy",
+    "MaxTokensSaving",
+    "MinuteSeries",
     "ModelInfo",
     "ModelSpec",
     "ModelTable",
@@ -73,13 +81,18 @@ __all__ = [
     "ProbeCell",
     "Profile",
     "ProfileError",
+    "QuotaBuckets",
     "QuotaConfig",
     "QuotaInfo",
     "QuotaLedger",
     "QuotaLimits",
     "QuotaRule",
+    "QuotaSizing",
     "Rejection",
     "RejectionKind",
+    "ReplayError",
+    "ReplayResult",
+    "RequestArrays",
     "Scope",
     "Sequence",
     "ServingModel",
@@ -87,6 +100,7 @@ __all__ = [
     "SimResult",
     "TpmLimits",
     "Twin",
+    "WorstMinute",
     "base_model_id",
     "burndown_for",
     "calibrate",
@@ -100,17 +114,34 @@ __all__ = [
     "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "quota_buckets",
+    "replay",
     "required_tpm",
     "shipped_profiles",
     "simulate",
     "simulate_closed_loop",
     "simulate_quota",
+    "size_quota",
     "tpm_limits",
+    "unloaded_latency_s",
 ]
 
-# The twin (calibration needs scipy and, for records, pandas): loaded on first use, so that
-# ``import capacity.planning`` never pays for it.
+# The twin (calibration needs scipy and, for records, pandas) and the batch replay (numpy, and
+# numba when it runs): loaded on first use, so that ``import capacity.planning`` and the
+# emulator never pay for them.
 _LAZY = {
+    "FailedPolicy": "capacity.serving._replay",
+    "MaxTokensPolicy": "capacity.serving._replay",
+    "MinuteSeries": "capacity.serving._replay",
+    "ReplayError": "capacity.serving._replay",
+    "ReplayResult": "capacity.serving._replay",
+    "RequestArrays": "capacity.serving._replay",
+    "WorstMinute": "capacity.serving._replay",
+    "replay": "capacity.serving._replay",
+    "unloaded_latency_s": "capacity.serving._replay",
+    "MaxTokensSaving": "capacity.serving._sizing",
+    "QuotaSizing": "capacity.serving._sizing",
+    "size_quota": "capacity.serving._sizing",
     "CalibrationError": "capacity.serving._calibrate",
     "ProbeCell": "capacity.serving._calibrate",
     "calibrate": "capacity.serving._calibrate",
@@ -122,6 +153,18 @@ _LAZY = {
 }
 if TYPE_CHECKING:
     from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
+    from capacity.serving._replay import (
+        FailedPolicy,
+        MaxTokensPolicy,
+        MinuteSeries,
+        ReplayError,
+        ReplayResult,
+        RequestArrays,
+        WorstMinute,
+        replay,
+        unloaded_latency_s,
+    )
+    from capacity.serving._sizing import MaxTokensSaving, QuotaSizing, size_quota
     from capacity.serving._twin import Forecast, Twin, is_twin_file, load_twin
 
 
