@@ -130,15 +130,15 @@ __all__ = [
 # numba when it runs): loaded on first use, so that ``import capacity.planning`` and the
 # emulator never pay for them.
 _LAZY = {
-    "FailedPolicy": "capacity.serving._replay",
-    "MaxTokensPolicy": "capacity.serving._replay",
+    "FailedPolicy": "capacity.serving._requests",
+    "MaxTokensPolicy": "capacity.serving._requests",
     "MinuteSeries": "capacity.serving._replay",
-    "ReplayError": "capacity.serving._replay",
+    "ReplayError": "capacity.serving._requests",
     "ReplayResult": "capacity.serving._replay",
-    "RequestArrays": "capacity.serving._replay",
+    "RequestArrays": "capacity.serving._requests",
     "WorstMinute": "capacity.serving._replay",
     "replay": "capacity.serving._replay",
-    "unloaded_latency_s": "capacity.serving._replay",
+    "unloaded_latency_s": "capacity.serving._requests",
     "MaxTokensSaving": "capacity.serving._sizing",
     "QuotaSizing": "capacity.serving._sizing",
     "size_quota": "capacity.serving._sizing",
@@ -153,15 +153,12 @@ _LAZY = {
 }
 if TYPE_CHECKING:
     from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
-    from capacity.serving._replay import (
+    from capacity.serving._replay import MinuteSeries, ReplayResult, WorstMinute, replay
+    from capacity.serving._requests import (
         FailedPolicy,
         MaxTokensPolicy,
-        MinuteSeries,
         ReplayError,
-        ReplayResult,
         RequestArrays,
-        WorstMinute,
-        replay,
         unloaded_latency_s,
     )
     from capacity.serving._sizing import MaxTokensSaving, QuotaSizing, size_quota

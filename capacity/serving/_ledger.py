@@ -37,6 +37,13 @@ reading), a request's whole reservation stays charged to the window that admitte
 refund), and each window starts empty. TPD keeps the bucket rule. The planner follows the same
 option (``Quota.rule``); docs/architecture.md, "Quota rules", states both.
 
+**One set of rules.** The arithmetic above lives in ``_buckets.py`` as data — each quota a
+bucket with what it takes at admission and keeps at settlement (`quota_buckets`) — and plain
+functions that this ledger calls and that the batch replay of logged traffic (``_replay.py``)
+runs compiled, so both decide identically. ``input_tokens`` here is the whole prompt, cached
+tokens included; the replay also counts cache reads and writes apart (reserved, but only cache
+writes are kept at settlement).
+
 TPD refills at the same rate as TPM when it has Bedrock's default value (``tpm × 1440``), so it
 can only bind when set lower, as it is for new accounts. Time comes from the ``clock`` the ledger
 is given, so the same ledger serves the live server (``time.monotonic``) and virtual-time

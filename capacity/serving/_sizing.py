@@ -29,16 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
-from capacity.serving._replay import (
+from capacity.serving._replay import ReplayResult, run, summarise
+from capacity.serving._requests import (
     FailedPolicy,
     MaxTokensPolicy,
     Prepared,
     ReplayError,
-    ReplayResult,
     RequestArrays,
     prepare,
-    run,
-    summarise,
 )
 
 if TYPE_CHECKING:

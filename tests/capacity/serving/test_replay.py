@@ -256,6 +256,14 @@ def test_a_max_tokens_cap_lowers_reservations_and_cuts_outputs() -> None:
     assert any("1 outputs (25.00 %) are cut" in n for n in got.notes)
 
 
+def test_a_model_the_table_does_not_know_is_named_in_the_notes() -> None:
+    r = requests([0.0], 500, 100)
+    got = replay(r, "acme.unknown-model-v1", QuotaLimits())
+    assert got.minutes.reserved_tokens.tolist() == [500 + 8_192]  # llmcap's default maximum
+    assert got.burndown == 1.0
+    assert any("acme.unknown-model-v1 is not in the model table" in n for n in got.notes)
+
+
 def test_to_dict_is_json_ready() -> None:
     import json
 
