@@ -14,8 +14,14 @@ Each bucket has a capacity, a refill rate, a slack, and says
 ``QuotaLedger`` (``_ledger.py``, the emulator's live ledger) builds the buckets of a
 ``QuotaLimits`` and calls these functions with Python lists; the batch replay (``_replay.py``)
 compiles these same functions, ``replay_loop`` included, with numba and calls them with numpy
-arrays. So both apply the rule with the same code, operation for operation. A new quota rule
-(two buckets charged differently, say) is a new set of bucket columns, not a new loop.
+arrays. So both apply the rule with the same code, operation for operation.
+
+A new quota rule is new bucket columns, not a new loop. Separate input and output quotas, for
+instance, are two buckets: one taking input + max_tokens at admission (cache reads excluded)
+and keeping the input, one taking nothing at admission and keeping the charged output (a
+negative refund, i.e. a debt, at settlement). A first bucket whose overflow goes to another
+(reserved capacity before on-demand) would add a group per bucket: ``admit_request`` tries the
+groups in order, and the status records the group that admitted.
 
 Only what numba compiles is used here: numbers, indexing, ``min``/``max``, ``math.floor``.
 """

@@ -28,6 +28,7 @@ __all__ = [
     "ReplayError",
     "RequestArrays",
     "prepare",
+    "stable_argsort",
     "unloaded_latency_s",
 ]
 
@@ -103,7 +104,10 @@ class RequestArrays:
 
     def take(self, index: NDArray[Any]) -> RequestArrays:
         """The requests selected by ``index`` (a boolean mask or positions), in that order."""
-        return RequestArrays(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        taken = object.__new__(RequestArrays)  # the columns are valid already: no new checks
+        for f in fields(self):
+            object.__setattr__(taken, f.name, getattr(self, f.name)[index])
+        return taken
 
 
 def unloaded_latency_s(
@@ -211,8 +215,9 @@ def prepare(
         notes.append(f"{n_failed:,} requests that failed in the log were left out")
     if len(kept) == 0:
         raise ReplayError(f"no requests to replay for model {model_id!r}")
-    position = kept[np.argsort(requests.arrival_s[kept], kind="stable")]
-    r = requests.take(position)
+    position = kept[stable_argsort(requests.arrival_s[kept])]
+    in_order = len(position) == len(requests) and bool(np.all(position[1:] > position[:-1]))
+    r = requests if in_order else requests.take(position)
     output, latency = r.output_tokens, r.latency_s
     if n_failed and failed == "demand":
         ok_out = r.output_tokens[r.ok]
@@ -250,12 +255,32 @@ def prepare(
     end = r.arrival_s + latency
     return Prepared(
         model_id=model_id, arrival_s=r.arrival_s, end_s=end,
-        by_end=np.argsort(end, kind="stable").astype(np.int64),
+        # nearly sorted already (latencies are short next to the log's span): timsort is fast
+        by_end=np.argsort(end, kind="stable").astype(np.int64, copy=False),
         input_tokens=r.input_tokens, cache_read_tokens=r.cache_read_tokens,
         cache_write_tokens=r.cache_write_tokens, max_tokens=mx,
         output_tokens=np.ascontiguousarray(output, dtype=np.int64), burndown=bd,
         notes=tuple(notes), position=position, given=len(requests),
     )  # fmt: skip
+
+
+def stable_argsort(keys: NDArray[np.float64]) -> NDArray[np.int64]:
+    """``np.argsort(keys, kind="stable")``, faster on shuffled or sorted keys (2x and 10x on
+    10 M timestamps): an unstable sort, then each run of equal keys put back in index order
+    (one small sort of the tied positions by (run, index))."""
+    n = len(keys)
+    order = np.argsort(keys, kind="quicksort").astype(np.int64, copy=False)
+    ranked = keys[order]
+    tie = ranked[1:] == ranked[:-1]  # position i + 1 holds the same key as position i
+    if not np.any(tie):
+        return order
+    tied = np.zeros(n, dtype=bool)
+    tied[1:] |= tie
+    tied[:-1] |= tie
+    at = np.flatnonzero(tied)
+    run = np.cumsum(np.concatenate(([True], ~tie)))[at]  # runs are contiguous, in key order
+    order[at] = order[at][np.argsort(run * n + order[at], kind="quicksort")]
+    return order
 
 
 def _max_tokens(
