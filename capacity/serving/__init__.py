@@ -1,6 +1,8 @@
 """The model of the endpoint: the step-time serving model, its virtual-time simulator, Bedrock's
 quota ledger and the model table — one set of rules shared by the emulator (live clock) and the
-planner (virtual clock and closed forms). See docs/architecture.md, "Serving".
+planner (virtual clock and closed forms). The ledger also replays logged traffic in batch
+(`replay`, compiled) and sizes quotas from it (`size_quota`). See docs/architecture.md,
+"Serving" and "Quota rules".
 """
 
 from typing import TYPE_CHECKING
