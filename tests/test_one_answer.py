@@ -62,20 +62,22 @@ def test_api_plan_and_report_give_one_answer(
     workload = _workload(model)
     goal: Objective = choose(model, workload.prompt_tokens)
     api = answer(Quota(600_000, model_id=LLAMA), workload, model, goal, TARGET)
-    assert api.request is not None and goal.source == ("given" if case == "given" else
-                                                       "default" if case == "default" else "none")  # fmt: skip
+    assert api.request is not None
+    assert goal.source == {"default": "default", "given": "given", "none": "none"}[case]
 
     tokens = ["--input-tokens", repr(workload.input_tokens), "--output-tokens",
               repr(workload.output_tokens), "--max-tokens", repr(workload.max_tokens)]  # fmt: skip
     argv = ["plan", "--tpm", "600000", "--model-id", LLAMA, "--model", str(model_path),
-            "--think-time-s", "30", "--target-users", str(TARGET), "--json", *tokens, *flags]  # fmt: skip
+            "--think-time-s", "30", "--target-users", str(TARGET), "--json",
+            *tokens, *flags]  # fmt: skip
     assert main(argv) == 0
     plan = json.loads(capsys.readouterr().out)
 
     out = tmp_path / "report"
     argv = ["report", str(run), "--model", str(model_path), "--tpm", "600000",
             "--model-id", LLAMA, "--region", "us-east-1", "--target-users", str(TARGET),
-            "--use-case", "Support assistant", "--format", "json", "-o", str(out), *flags]  # fmt: skip
+            "--use-case", "Support assistant", "--format", "json", "-o", str(out),
+            *flags]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     report = json.loads((out / "quota_request.json").read_text())
 
