@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -36,10 +37,10 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Capa
     return run, model.save(folder / "model.json"), model
 
 
-CASES = {
-    "default": ([], lambda m, tokens: objective(m, tokens)),
-    "given": (["--slo-ttft-p95", "0.9"], lambda m, tokens: objective(m, tokens, ttft_p95_s=0.9)),
-    "none": (["--no-slo"], lambda m, tokens: objective(m, tokens, use_default=False)),
+CASES: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "default": ([], {}),
+    "given": (["--slo-ttft-p95", "0.9"], {"ttft_p95_s": 0.9}),
+    "none": (["--no-slo"], {"use_default": False}),
 }
 
 
@@ -58,9 +59,9 @@ def test_api_plan_and_report_give_one_answer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run, model_path, model = evidence
-    flags, choose = CASES[case]
+    flags, options = CASES[case]
     workload = _workload(model)
-    goal: Objective = choose(model, workload.prompt_tokens)
+    goal: Objective = objective(model, workload.prompt_tokens, **options)
     api = answer(Quota(600_000, model_id=LLAMA), workload, model, goal, TARGET)
     assert api.request is not None
     assert goal.source == {"default": "default", "given": "given", "none": "none"}[case]
