@@ -63,6 +63,22 @@ def test_summary_arithmetic_on_a_hand_made_frame() -> None:
     assert s5.tpm.max == pytest.approx(480 / 5) and any("understated" in n for n in s5.notes)
 
 
+def test_sparse_traffic_takes_the_busiest_minute_as_its_peak() -> None:
+    """Requests in under 1 % of the minutes: the p99 minute is empty, so the peak-to-average
+    is the busiest minute over the mean (12 / (12 / 200) = 200), never below 1."""
+    ts = pd.date_range("2026-01-01", periods=200, freq="1min", tz="UTC")
+    f = pd.DataFrame({"timestamp": ts, "invocations": 0.0, "throttles": 0.0,
+                      "input_tokens": 0.0, "output_tokens": 0.0, "cache_read_tokens": 0.0,
+                      "cache_write_tokens": 0.0, "estimated_tpm_quota_usage": np.nan})  # fmt: skip
+    f.loc[100, ["invocations", "input_tokens", "output_tokens"]] = (12.0, 1200.0, 120.0)
+    for col in ("ttft_ms_avg", "latency_ms_avg", "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99",
+                "latency_ms_p50", "latency_ms_p90", "latency_ms_p99"):  # fmt: skip
+        f[col] = np.nan
+    s = summarize_usage(f, UsageMeta("m", "r"))
+    assert s.peak_to_average == pytest.approx(200.0)
+    assert any("busiest minute" in n for n in s.notes)
+
+
 @pytest.mark.parametrize(("growth", "seed"), [(0.03, 0), (0.03, 1), (0.08, 2), (0.0, 3)])
 def test_forecast_recovers_known_growth_within_its_interval(growth: float, seed: int) -> None:
     """Synthetic traffic grows by a known rate; the fitted growth interval must contain it, and
