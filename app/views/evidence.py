@@ -23,7 +23,7 @@ def _load() -> None:
         )
         if st.button("Load the run"):
             try:
-                _keep(shared.load_run_dir(path), path.strip())
+                _keep(shared.load_run_dir(path), path.strip(), shared.run_context(path))
             except shared.LOAD_ERRORS as exc:
                 st.error(f"Could not load {path!r}: {exc}")
         return
@@ -39,15 +39,15 @@ def _load() -> None:
     if st.session_state.get("evidence_upload_key") == key:
         return
     try:
-        _keep(shared.load_uploads(uploads), ", ".join(u.name for u in uploads))
+        _keep(shared.load_uploads(uploads), ", ".join(u.name for u in uploads), None)
         st.session_state["evidence_upload_key"] = key
     except shared.LOAD_ERRORS as exc:
         st.error(f"Could not read the upload: {exc}")
 
 
-def _keep(records: pd.DataFrame, source: str) -> None:
+def _keep(records: pd.DataFrame, source: str, context: str | None) -> None:
     if records.empty:
-        raise ValueError("the records are empty")
+        raise shared.InputError(f"{source}: the records are empty")
     with st.spinner("Fitting the capacity model…"):
         try:
             model = shared.fit(records)
@@ -57,6 +57,7 @@ def _keep(records: pd.DataFrame, source: str) -> None:
     st.session_state[shared.RECORDS] = records
     st.session_state[shared.MODEL] = model
     st.session_state[shared.SOURCE] = source
+    st.session_state[shared.CONTEXT] = context
 
 
 def _show(records: pd.DataFrame) -> None:
