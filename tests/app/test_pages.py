@@ -6,6 +6,7 @@ no growth, wraps the case text and never keeps a report for other values than th
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 
 from app import shared
 from capacity.fitting import CapacityModel, fit_capacity
-from capacity.planning import SEED_PROMPT, Quota, answer, count
+from capacity.planning import SEED_PROMPT, Quota, answer, count, objective
+from llmcap.commands.fit import knees_rows, prompt_objectives
 from tests.app.pages import APP, LLAMA, USE_CASE, evidence, justify, page, shown, with_evidence
 
 
@@ -46,18 +48,29 @@ def test_home_routes_to_the_evidence_page() -> None:
 
 
 def test_evidence_loads_a_run_directory(run_dir: Path, records: pd.DataFrame) -> None:
+    (run_dir / "run.json").write_text(
+        json.dumps({"config": {"endpoint": {"model_id": LLAMA, "region": "us-east-1"}}})
+    )
     at = page("views/evidence.py").run()
     at.text_input[0].input(str(run_dir))
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert not at.error
     assert at.success[0].value == f"{len(records):,} requests from {run_dir}"
-    assert isinstance(at.session_state[shared.MODEL], CapacityModel)
-    assert at.session_state[shared.CONTEXT] is None  # no run.json: nothing recorded to say
+    model = at.session_state[shared.MODEL]
+    assert isinstance(model, CapacityModel)
+    # what the run was measured against, as `llmcap report` says it, for the Justification
+    assert at.session_state[shared.CONTEXT].startswith("Measured on Amazon Bedrock in us-east-1")
     summary = at.dataframe[0].value
     assert set(summary["Prompt"]) == {"small", "large"} and len(summary) == 6
     assert len(at.get("image")) == 4  # dashboard, tokens and calls, scaling, throughput
     assert any(h.value == "Throttles" for h in at.subheader)
+    # the knees as `llmcap fit` prints them, under the default objective
+    knees = at.dataframe[-1].value
+    goals = prompt_objectives(model, lambda tokens: objective(model, tokens))
+    rows, _ = knees_rows(model, goals)
+    assert [tuple(r) for r in knees.astype(str).itertuples(index=False)] == rows
+    assert all(goals[r[0]].source == "default" for r in rows)
 
 
 def test_evidence_reports_a_bad_path_next_to_the_field(tmp_path: Path) -> None:
@@ -171,10 +184,14 @@ def test_justification_previews_the_planners_numbers() -> None:
 
 
 def test_justification_uses_the_evidence(model: CapacityModel, records: pd.DataFrame) -> None:
-    at = justify(with_evidence("views/justification.py", records, model).run())
+    at = with_evidence("views/justification.py", records, model)
+    context = "Measured against llmcap's built-in emulator, which enforced no quota."
+    at.session_state[shared.CONTEXT] = context  # as the Evidence page keeps it from run.json
+    at = justify(at.run())
     assert not at.exception and not at.error
     preview = "\n".join(m.value for m in at.markdown)
     assert "## 9. Evidence" in preview and "Throttle history" in preview
+    assert context in preview
     assert len(at.get("image")) == 3  # the chart, scaling, throughput
 
 
