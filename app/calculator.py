@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import controls, shared
+from app import answer_view, controls, shared
 from capacity import CapacityError, Predictor, Quota
 from capacity.figures import plot_quota_ask
 from capacity.fitting import CapacityModel
@@ -31,7 +31,7 @@ KEY = "whatif"
 def _model(box: Any) -> tuple[Predictor | None, bool]:
     """The uploaded model, else the Evidence page's fit when ticked; and whether the upload
     failed."""
-    uploaded, _, failed = controls.model_upload(box, shared.MODEL_UPLOAD_LABEL, f"{KEY}_model")
+    uploaded, _, failed = shared.model_upload(box, shared.MODEL_UPLOAD_LABEL, f"{KEY}_model")
     fitted = st.session_state.get(shared.MODEL)
     use_evidence = box.checkbox(
         "Use the model fitted on the Evidence page (when nothing is uploaded)",
@@ -133,8 +133,8 @@ def main() -> None:
     except CapacityError as exc:
         st.error(f"No answer: {exc}")
         return
-    controls.show_choices(inputs)
-    controls.show_answer(controls.AnswerView.of_answer(ans))
+    answer_view.show_choices(inputs)
+    answer_view.show_answer(answer_view.AnswerView.of_answer(ans))
     st.markdown(f"**Answer:** {shared.escaped(ans.headline())}")
     _details(ans, inputs.model)
 

@@ -1,5 +1,5 @@
-"""The inputs the What-if and Justification pages share, with one meaning on both, and the
-answer both show.
+"""The inputs the What-if and Justification pages share, with one meaning on both (what they
+show of the answer is ``app.answer_view``).
 
 Defaults are the library's (``capacity.planning``), never the page's: the workload is the
 largest measured prompt (``pick_prompt``) when records are loaded, else ``SEED_PROMPT``; an
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pandas as pd
-import streamlit as st
 
 from app import shared
 from capacity.errors import CapacityError
@@ -29,12 +28,10 @@ from capacity.planning import (
     DEFAULT_THINK_TIME_S,
     MAX_TARGET_USERS,
     SEED_PROMPT,
-    CapacityAnswer,
     Objective,
     PromptSize,
     Quota,
     Workload,
-    count,
     objective,
     pick_prompt,
 )
@@ -293,14 +290,6 @@ class Inputs:
         return notes
 
 
-def show_choices(inputs: Inputs) -> None:
-    """Say in words where the inputs on screen differ from the defaults."""
-    notes = inputs.choices_in_words()
-    if notes:
-        lines = "\n".join(f"- {shared.escaped(n)}" for n in notes)
-        st.info(f"**Your choices, where they differ from the defaults:**\n{lines}")
-
-
 def quota_fields(
     tpm_box: Any, rpm_box: Any, tpd_box: Any | None, checks: Checks, key: str
 ) -> tuple[float | None, float | None, float | None]:
@@ -349,103 +338,3 @@ def workload_extras(
         checks(think_box, lambda: check_number(think, "Think time (s)", least=0)),
         checks(peak_box, lambda: check_number(peak, "Peak-to-average", least=1)),
     )
-
-
-@dataclass(frozen=True)
-class AnswerView:
-    """What a page shows of an answer: users today, the TPM to request, users at the
-    requested quota, the headroom delivered and the objective — from ``capacity.answer``
-    (What-if) or from the report built on it (Justification), so both pages read alike."""
-
-    users_today: float
-    limited_today: str
-    target_users: float
-    tpm_today: float
-    tpm: int
-    users_at_request: float
-    limited_at_request: str
-    headroom_delivered: float
-    headroom_text: str
-    objective: str
-    asks: tuple[tuple[str, float | None, int], ...]
-    """(kind, today's value or None, the value to request) for each quota to raise."""
-    reason: str | None = None
-    """Why the objective cannot hold at the target (None when it can)."""
-
-    @classmethod
-    def of_answer(cls, a: CapacityAnswer) -> AnswerView:
-        """The view of a ``CapacityAnswer`` with a target."""
-        r, then = a.request, a.requested
-        assert r is not None and then is not None and a.target_users is not None
-        asks = []
-        for line in a.asks:
-            now = getattr(a.quota, line.kind)
-            if now is None or line.value > float(now):
-                asks.append((line.kind, None if now is None else float(now), int(line.value)))
-        return cls(
-            a.plan.users, a.limited_by_today, a.target_users, float(a.quota.tpm), int(r.tpm),
-            then.users, then.binding_words, float(a.headroom_delivered or 0.0),
-            a.headroom_words(), a.objective.describe(), tuple(asks),
-            None if r.feasible else r.reason,
-        )  # fmt: skip
-
-    @classmethod
-    def of_report(cls, rep: Any) -> AnswerView:
-        """The view of a ``capacity.report.QuotaRequestReport``."""
-        today = next(q.value for q in rep.current_quotas if q.kind == "tpm")
-        return cls(
-            rep.users_today, rep.binding_today, rep.target_users, float(today),
-            int(rep.request["tpm"]), rep.users_requested, rep.binding_requested,
-            rep.headroom_delivered, rep.headroom_text, rep.objective,
-            tuple((a.kind, a.current, int(a.desired)) for a in rep.asks),
-            None if rep.feasible else rep.infeasible_reason,
-        )  # fmt: skip
-
-
-def show_answer(view: AnswerView) -> None:
-    """The answer's figures, each with what limits it, and the objective they hold under."""
-    c = st.columns(4)
-    c[0].metric("Users today", count(view.users_today))
-    c[0].caption(f"limited by {view.limited_today}")
-    c[1].metric(f"TPM to request for {count(view.target_users)} users", f"{view.tpm:,}")
-    c[1].caption(
-        f"today {view.tpm_today:,.0f}"
-        if view.tpm > view.tpm_today
-        else f"today's {view.tpm_today:,.0f} already covers it"
-    )
-    c[2].metric("Users at the requested quota", count(view.users_at_request))
-    c[2].caption(f"limited by {view.limited_at_request}")
-    c[3].metric("Headroom delivered", f"{view.headroom_delivered:.0%}")
-    c[3].caption(view.headroom_text)
-    asks = " and ".join(
-        f"{kind.upper()} {'none' if now is None else f'{now:,.0f}'} → {value:,}"
-        for kind, now, value in view.asks
-    )
-    st.markdown(f"**Quotas to request:** {asks or 'none: today’s quota covers the target'}")
-    st.markdown(f"**Latency objective:** {shared.escaped(view.objective)}")
-    if view.reason:
-        st.warning(f"The objective cannot hold at the target: {view.reason}")
-
-
-def model_upload(box: Any, label: str, key: str) -> tuple[Predictor | None, str | None, bool]:
-    """An uploaded model.json or twin.json (kept in the session by content, so a twin's
-    simulations are not redone on every rerun), its content hash, and whether it failed (the
-    error, naming the upload, shown under the uploader)."""
-    upload = box.file_uploader(label, type="json", key=key)
-    kept_key = f"{key}_loaded"
-    if upload is None:
-        st.session_state.pop(kept_key, None)
-        return None, None, False
-    file = shared.as_upload(upload)
-    digest = hashlib.sha256(file.data).hexdigest()
-    kept = st.session_state.get(kept_key)
-    if kept is not None and kept[0] == digest:
-        return kept[1], digest, False
-    try:
-        model: Predictor = shared.load_model_upload(file)
-    except shared.LOAD_ERRORS as exc:
-        box.error(f"Could not read the model: {exc}")
-        st.session_state.pop(kept_key, None)
-        return None, digest, True
-    st.session_state[kept_key] = (digest, model)
-    return model, digest, False

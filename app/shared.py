@@ -1,5 +1,5 @@
-"""What the pages share: loading records (a run directory or uploads), fitting them once, and
-the session keys that carry the evidence from page to page.
+"""What the pages share: loading records (a run directory or uploads) and models (uploads),
+fitting records, and the session keys that carry the evidence from page to page.
 
 Loading never raises into Streamlit for a bad file: the project's typed errors (``LOAD_ERRORS``)
 come back as one-line messages naming the file as the user knows it (an upload by its name,
@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import streamlit as st
 
 from capacity.errors import CapacityError
+from capacity.prediction import Predictor
 
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 RECORD_SUFFIXES = ("jsonl", "parquet", "csv")
@@ -162,8 +164,6 @@ def show_predictor(info: Any) -> None:
     """Say where the latency curve comes from (a ``capacity.PredictorInfo``): for a twin, its
     probe, replicas, coefficients and what the probe could not pin down, and its
     extrapolation notes at the operating point as warnings."""
-    import streamlit as st
-
     if not info.is_twin:
         st.caption(info.source)
         return
@@ -179,3 +179,27 @@ def png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     return buf.getvalue()
+
+
+def model_upload(box: Any, label: str, key: str) -> tuple[Predictor | None, str | None, bool]:
+    """An uploaded model.json or twin.json (kept in the session by content, so a twin's
+    simulations are not redone on every rerun), its content hash, and whether it failed (the
+    error, naming the upload, shown under the uploader)."""
+    upload = box.file_uploader(label, type="json", key=key)
+    kept_key = f"{key}_loaded"
+    if upload is None:
+        st.session_state.pop(kept_key, None)
+        return None, None, False
+    file = as_upload(upload)
+    digest = hashlib.sha256(file.data).hexdigest()
+    kept = st.session_state.get(kept_key)
+    if kept is not None and kept[0] == digest:
+        return kept[1], digest, False
+    try:
+        model: Predictor = load_model_upload(file)
+    except LOAD_ERRORS as exc:
+        box.error(f"Could not read the model: {exc}")
+        st.session_state.pop(kept_key, None)
+        return None, digest, True
+    st.session_state[kept_key] = (digest, model)
+    return model, digest, False

@@ -1,9 +1,13 @@
-"""Justification: the use case, account facts, current quotas, workload, target and growth → a
-preview of the quota-increase report and its downloads (Markdown, HTML, PDF, JSON, case text).
+"""Justification: the use case, account facts, current quotas, workload, target, latency
+objective and growth → the answer (``capacity.answer``, through ``build_report``), a preview of
+the quota-increase report and its downloads (Markdown, HTML, PDF, JSON, case text).
 
-Every field is checked where it is typed; an error shows under its field and no report is built
-until all are right. The model and records loaded on the Evidence page are used when present; an
-uploaded model.json or calibrated twin.json replaces the Evidence page's model.
+The quota, workload, target and objective controls are What-if's (``app.controls``): the same
+defaults and meaning on both pages. From the first submit on, every field is checked where it
+is typed (the Region against the AWS SDK's list); an error shows under its field, and no report
+is shown until all are right. Nothing the user did not give goes into the case: no Region, no
+growth. The model and records loaded on the Evidence page are used when present; an uploaded
+model.json or calibrated twin.json replaces the Evidence page's model.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import controls, shared
+from app import answer_view, controls, shared
 from capacity.errors import CapacityError
 from capacity.planning import Quota
 
@@ -144,7 +148,7 @@ def _model() -> tuple[Any, str, bool]:
     fit, else None), a key naming it (so a new model rebuilds the report) and whether the
     upload failed (the error shown under the uploader)."""
     label = f"{shared.MODEL_UPLOAD_LABEL} (optional; replaces the Evidence page's fitted model)"
-    uploaded, digest, failed = controls.model_upload(st, label, "justification_model_file")
+    uploaded, digest, failed = shared.model_upload(st, label, "justification_model_file")
     if digest is None:
         return st.session_state.get(shared.MODEL), "evidence", False
     return uploaded, digest, failed
@@ -268,8 +272,8 @@ def main() -> None:
     report = st.session_state.get(REPORT)
     kept = st.session_state.get(VALUES)
     if report is not None and kept is not None:
-        controls.show_choices(kept["inputs"])
-        controls.show_answer(controls.AnswerView.of_report(report))
+        answer_view.show_choices(kept["inputs"])
+        answer_view.show_answer(answer_view.AnswerView.of_report(report))
         _preview(report)
 
 

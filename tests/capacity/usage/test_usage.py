@@ -146,16 +146,19 @@ def test_the_forecast_figure_says_the_summarys_rates(
 
     saved: list[Figure] = []
     save = Figure.savefig
-    monkeypatch.setattr(
-        Figure, "savefig", lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k))[1]
-    )
+
+    def keep(fig: Figure, *args: Any, **kwargs: Any) -> None:
+        saved.append(fig)
+        save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
     f = _frame(seed=4, days=14, growth_per_day=0.03)
     s = summarize_usage(f, META)
     fc = s.forecast
     assert fc is not None
     usage_figures(f, s, tmp_path)
     (ax,) = saved[-1].axes
-    (trend,) = [line for line in ax.get_lines() if line.get_label().startswith("p99 trend")]
+    (trend,) = [line for line in ax.get_lines() if str(line.get_label()).startswith("p99 trend")]
     x, y = np.asarray(trend.get_xdata(), float), np.asarray(trend.get_ydata(), float)
     slope = np.log(y[-1] / y[0]) / (x[-1] - x[0])  # per day: the line as drawn
     label = str(trend.get_label())
