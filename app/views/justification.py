@@ -108,7 +108,7 @@ def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | N
         goal, objective_choice = controls.objective_field(st, checks, model, prompt_tokens, KEY)
         growth_text = st.text_area(
             "Growth projections, one per line: WHEN=USERS (optional; only what you expect)",
-            placeholder="+6 months=3,000", key="growth",
+            placeholder="e.g. +6 months=3,000", key="growth",
         )  # fmt: skip
         growth = checks(st, lambda: _growth(growth_text))
         st.subheader("Operations")
@@ -272,6 +272,7 @@ def main() -> None:
     report = st.session_state.get(REPORT)
     kept = st.session_state.get(VALUES)
     if report is not None and kept is not None:
+        st.subheader("The answer")
         answer_view.show_choices(kept["inputs"])
         answer_view.show_answer(answer_view.AnswerView.of_report(report))
         _preview(report)
