@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -149,3 +150,38 @@ def test_planning_and_the_package_root_do_not_load_pandas_or_statsmodels() -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_forecast_figure_says_the_summarys_rates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forecast's legend names the rate of the line it draws, and that is the rate the
+    summary's statement gives for the p99 minute; the traffic's growth (another fit, on daily
+    totals) is named as such in both, not passed off as the p99 trend."""
+    from matplotlib.figure import Figure
+
+    saved: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(fig: Figure, *args: Any, **kwargs: Any) -> None:
+        saved.append(fig)
+        save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    f = _frame(seed=4, days=14, growth_per_day=0.03)
+    s = summarize_usage(f, META)
+    fc = s.forecast
+    assert fc is not None
+    usage_figures(f, s, tmp_path)
+    (ax,) = saved[-1].axes
+    (trend,) = [line for line in ax.get_lines() if str(line.get_label()).startswith("p99 trend")]
+    x, y = np.asarray(trend.get_xdata(), float), np.asarray(trend.get_ydata(), float)
+    slope = np.log(y[-1] / y[0]) / (x[-1] - x[0])  # per day: the line as drawn
+    label = str(trend.get_label())
+    rate = re.match(r"p99 trend ([+-]\d+\.\d)%/day; traffic ", label)
+    assert rate is not None, label
+    assert float(rate.group(1)) / 100 == pytest.approx(np.expm1(slope), abs=0.0005)
+    md = s.markdown()
+    assert f"on its trend of {rate.group(1)}%/day" in md
+    assert f"traffic grows {fc.traffic_growth()}" in md and fc.traffic_growth() in label
+    assert f"{fc.growth_per_day:+.1%}/day" in fc.traffic_growth()
