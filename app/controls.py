@@ -10,8 +10,6 @@ answered); where the user chose otherwise than the defaults, ``choices_in_words`
 
 from __future__ import annotations
 
-import difflib
-import functools
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -105,27 +103,18 @@ def check_number(
     return float(value)
 
 
-@functools.cache
-def _bedrock_regions() -> tuple[str, ...]:
-    from account.aws import bedrock_regions
-
-    return tuple(bedrock_regions())
-
-
 def check_region(text: str) -> str:
-    """``text`` as a Region where Amazon Bedrock is offered (the AWS SDK's list, as
-    ``llmcap quotas`` checks it), or an ``InputError`` naming the nearest ones."""
+    """``text`` as a Region where Amazon Bedrock is offered (``account.check_region``, the one
+    check ``llmcap`` makes), or an ``InputError`` with its message."""
+    from account import WrongRegion, check_region as account_check
+
     region = (text or "").strip()
     if not region:
         raise shared.InputError("Region: enter the AWS Region of the quota, e.g. us-east-1")
-    known = _bedrock_regions()
-    if region not in known:
-        near = difflib.get_close_matches(region, known, n=3) or list(known[:3])
-        raise shared.InputError(
-            f"Region {region!r}: Amazon Bedrock is not offered there (the AWS SDK's list) — "
-            f"use one of {', '.join(near)}, …"
-        )
-    return region
+    try:
+        return account_check(region)
+    except WrongRegion as exc:
+        raise shared.InputError(str(exc)) from None
 
 
 def size_words(size: PromptSize) -> str:

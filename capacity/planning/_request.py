@@ -236,6 +236,12 @@ def required_quota(
         limit = min(slo_limit, curve.n_peak)  # beyond N* more in flight only adds latency
         rate_limit = 60 * curve.max_rate_per_s(limit)
         what = slo.describe() if slo is not None and slo_limit < curve.n_peak else None
+        bound = what or f"the endpoint's peak throughput (N* = {fmt(curve.n_peak)} in flight)"
+        if peak * (1 + h) > rate_limit * (1 + 1e-9):
+            # TPM past the limit buys no users under the objective: ask only up to it.
+            h_eff = rate_limit / peak - 1
+            n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
+            tpm_cap = required_tpm(rate_limit, n_lim, q_res, q_set, rule, r_lim)[0]
         if peak > rate_limit * (1 + 1e-9):
             if what is not None:
                 reason = (
@@ -251,12 +257,13 @@ def required_quota(
                 )
             gap = Shortfall(rate, peak, n, limit, rate_limit, (1 + h) * need, h, q_set, rule)
             options = remedies(w, curve, slo, gap, resolved)
-        elif peak * (1 + h) > rate_limit * (1 + 1e-9):
-            # Headroom past the limit buys no users under the objective: ask only up to it.
-            h_eff = rate_limit / peak - 1
-            n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
-            tpm_cap = required_tpm(rate_limit, n_lim, q_res, q_set, rule, r_lim)[0]
-            bound = what or f"the endpoint's peak throughput (N* = {fmt(curve.n_peak)} in flight)"
+            notes.append(
+                f"TPM asked only up to what {bound} can use ({fmt(rate_limit)} req/min at the "
+                f"busiest minute); the whole target with {h:.0%} headroom would need "
+                f"{fmt(math.ceil((1 + h) * need))} TPM once the objective can hold there (see "
+                "the options)"
+            )
+        elif tpm_cap is not None:
             notes.append(
                 f"headroom {h_eff:.0%} instead of {h:.0%}: {bound} holds up to {fmt(limit)} "
                 f"requests in flight ({fmt(rate_limit)} req/min at the busiest minute); more "
@@ -275,12 +282,18 @@ def required_quota(
                     else "measure closer or calibrate a twin"
                 )
             )
-    tpm = math.ceil((1 + h) * need if tpm_cap is None else max(need, tpm_cap))
+    if tpm_cap is None:
+        tpm = math.ceil((1 + h) * need)
+    else:  # feasible: at least what the target needs; else what the limit can use
+        tpm = math.ceil(max(need, tpm_cap) if reason is None else tpm_cap)
     rpm = math.ceil((1 + h_eff) * peak)
     tpd = math.ceil((1 + h_eff) * rate * 60 * w.active_hours_per_day * q_set)
     head = f"(1 + h) × {need_formula} = (1 + {fmt(h)}) × {fmt(need)}"
     if tpm_cap is not None:
-        head = f"min((1 + h) × need, TPM at the limit) = min({fmt((1 + h) * need)}, {fmt(tpm_cap)})"
+        head = (
+            f"min((1 + h) × need, TPM the limit can use) = min({fmt((1 + h) * need)}, "
+            f"{fmt(tpm_cap)})"
+        )
     f = {
         "requests_per_min": rate_formula,
         "peak_requests_per_min": f"λ × PAR = {fmt(rate)} × {fmt(par)} = {fmt(peak)} req/min",
