@@ -67,8 +67,7 @@ def check_region(region: str) -> str:
             f"Amazon Bedrock is not offered in Region {region!r} — did you mean {closest}?"
         )
     raise WrongRegion(
-        f"Amazon Bedrock is not offered in Region {region!r} — use one of "
-        f"{', '.join(known)}"
+        f"Amazon Bedrock is not offered in Region {region!r} — use one of {', '.join(known)}"
     )
 
 
