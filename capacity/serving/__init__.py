@@ -66,6 +66,7 @@ __all__ = [
     "Cluster",
     "FaultConfig",
     "Forecast",
+    "ModelError",
     "ModelInfo",
     "ModelSpec",
     "ModelTable",
@@ -73,6 +74,7 @@ __all__ = [
     "ProbeCell",
     "Profile",
     "ProfileError",
+    "PublishedLevel",
     "QuotaConfig",
     "QuotaInfo",
     "QuotaLedger",
@@ -90,6 +92,8 @@ __all__ = [
     "base_model_id",
     "burndown_for",
     "calibrate",
+    "calibrate_published",
+    "cell_stats",
     "interval_medians",
     "interval_schedule",
     "is_profile_id",
@@ -100,11 +104,14 @@ __all__ = [
     "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "published_cells",
+    "read_published",
     "required_tpm",
     "shipped_profiles",
     "simulate",
     "simulate_closed_loop",
     "simulate_quota",
+    "sweep_levels",
     "tpm_limits",
 ]
 
@@ -112,8 +119,15 @@ __all__ = [
 # ``import capacity.planning`` never pays for it.
 _LAZY = {
     "CalibrationError": "capacity.serving._calibrate",
+    "ModelError": "capacity.serving._modelerror",
+    "PublishedLevel": "capacity.serving._published",
+    "calibrate_published": "capacity.serving._published",
+    "published_cells": "capacity.serving._published",
+    "read_published": "capacity.serving._published",
+    "sweep_levels": "capacity.serving._published",
     "ProbeCell": "capacity.serving._calibrate",
     "calibrate": "capacity.serving._calibrate",
+    "cell_stats": "capacity.serving._calibrate",
     "probe_cells": "capacity.serving._calibrate",
     "Forecast": "capacity.serving._twin",
     "Twin": "capacity.serving._twin",
@@ -121,7 +135,21 @@ _LAZY = {
     "load_twin": "capacity.serving._twin",
 }
 if TYPE_CHECKING:
-    from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
+    from capacity.serving._calibrate import (
+        CalibrationError,
+        ProbeCell,
+        calibrate,
+        cell_stats,
+        probe_cells,
+    )
+    from capacity.serving._modelerror import ModelError
+    from capacity.serving._published import (
+        PublishedLevel,
+        calibrate_published,
+        published_cells,
+        read_published,
+        sweep_levels,
+    )
     from capacity.serving._twin import Forecast, Twin, is_twin_file, load_twin
 
 
