@@ -713,7 +713,9 @@ def _load_start(
     with B the requests in flight per replica; half of the growth goes to each term (never
     below the start's first-principles ratios). A start that already slows with load lets the
     coarse pass's few iterations rank replica counts by their fit, not by their distance from
-    a start that does not."""
+    a start that does not (the coarse pass starts from whichever start fits better: a slowdown
+    that prefill interference explains, as the longest gaps show, is better fitted from the
+    plain start)."""
     out = dict(start)
     slopes: list[tuple[float, float]] = []  # (growth per request per replica, context)
     for size in {c.input_tokens for c in cells}:
@@ -887,7 +889,8 @@ def calibrate(
     short = [_short(c, COARSE_REQUESTS, COARSE_SPAN_S) for c in cells]
     coarse = [
         (short, names, xp, dataclasses.replace(base, replicas=r), seed,
-         np.log([_load_start(cells, start, r)[n] for n in names]), (lo, hi), 3,
+         [np.log([start[n] for n in names]),
+          np.log([_load_start(cells, start, r)[n] for n in names])], (lo, hi), 3,
          _limit_candidates(cells, r))
         for r in grid
     ]  # fmt: skip
@@ -1103,13 +1106,19 @@ def _best_limit(
 
 def _coarse_task(
     cells: list[ProbeCell], names: tuple[str, ...], prior: Floats, base: ServingModel,
-    seed: int, x0: Floats, bounds: tuple[Floats, Floats], max_nfev: int,
+    seed: int, starts: Sequence[Floats], bounds: tuple[Floats, Floats], max_nfev: int,
     limits: Sequence[int],
 ) -> tuple[_Fit, int, float]:  # fmt: skip
-    """The coarse fit of one replica count; when it fails a goodness-of-fit test (χ² beyond
-    dof + 3·√(2·dof), a p-value near 0.002) and a running-sequence limit fits significantly
-    better, the fit with that limit: a probe that queued cannot rank replica counts without it."""
+    """The coarse fit of one replica count, from whichever of ``starts`` fits the probe better
+    (the few iterations of the coarse pass do not travel far); when it fails a goodness-of-fit
+    test (χ² beyond dof + 3·√(2·dof), a p-value near 0.002) and a running-sequence limit fits
+    significantly better, the fit with that limit: a probe that queued cannot rank replica
+    counts without it."""
+    probe = _Problem(cells, names, prior, base, seed)
+    scores = [float(np.sum(probe.residuals(x) ** 2)) for x in starts]
+    x0 = starts[int(np.argmin(scores))]
     fit, evals, secs = _fit_task(cells, names, prior, base, seed, x0, bounds, max_nfev)
+    evals += probe.evals
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
     if not limits or fit.chi2 <= dof + 3 * math.sqrt(2 * dof):
         return fit, evals, secs

@@ -321,7 +321,7 @@ class Twin:
             out.append(
                 f"calibrated on published aggregates: {source.get('sweep')} ({source.get('model')}"
                 f"; {source.get('serving')}; {source.get('url')}), levels ≤ "
-                f"{source.get('max_level')}"
+                f"{float(source.get('max_level', math.nan)):g}"
             )
         if self.model_id is not None:
             out.append(f"model: {self.model_id} ({self.scope} quotas)")

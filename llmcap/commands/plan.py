@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,7 +19,7 @@ from capacity.planning._loadcurve import fmt
 from capacity.planning._plan import CapacityPlan, plan_capacity
 from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Predictor
-from capacity.predictors import load_predictor
+from capacity.predictors import describe_predictor, load_predictor
 from capacity.serving import QUOTA_RULES, SCOPES, load_model_table
 from llmcap.commands import usage
 
@@ -163,10 +164,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"llmcap plan: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     cost, cost_note = usage.plan_cost(args, plan.peak_requests_per_min)
+    # Where the latency curve came from and what it says at the operating point (the one
+    # description plans, reports and the app share).
+    at = plan.inflight if math.isfinite(plan.inflight) else None
+    info = describe_predictor(model, at, args.input_tokens)
     if args.json:
         doc: dict[str, Any] = {
             "plan": plan.to_dict(), "request": None if request is None else request.to_dict(),
             "from_usage": measured, "monthly_cost": None if cost is None else cost.to_dict(),
+            "predictor": None if info is None else info.to_dict(),
         }  # fmt: skip
         print(json.dumps(doc, indent=2, allow_nan=False))
         return 0
@@ -182,6 +188,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     if request is not None:
         _print_request(console, request)
+    if info is not None:
+        console.print(f"Performance model: {info.source}", highlight=False, markup=False)
+        for line in (*info.details, *(f"note: {n}" for n in info.notes)):
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     return 0
 
 

@@ -1,6 +1,7 @@
 """``llmcap twin``: calibrate a digital twin of the endpoint from a probe, and ask it questions.
 
-``twin fit RUN... -o twin.json`` fits the serving model to measured runs (docs/twin.md);
+``twin fit RUN... -o twin.json`` fits the serving model to measured runs (docs/twin.md), ``twin fit
+--published FILE --sweep ID`` to a table of published per-level aggregates;
 ``twin predict twin.json --mode interval --levels 30,50 --prompt large`` forecasts levels far
 beyond the probe, with 90 % intervals and an explicit extrapolation flag.
 """
@@ -15,6 +16,15 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from capacity.errors import CapacityError
+from llmcap.errors import UserError
+
+FIT_COLUMNS = {
+    "ttft_p50": "TTFT p50", "ttft_p90": "TTFT p90", "ttft_mean": "TTFT mean",
+    "tpot_p50": "TPOT p50", "tpot_p90": "TPOT p90", "tpot_mean": "ITL mean",
+    "ttlt_p90": "TTLT p90", "ttlt_mean": "e2e mean", "speed_mean": "speed",
+    "system_tps": "system", "gap_p50": "max gap",
+}  # fmt: skip
+"""Fit-quality columns ``twin fit`` prints, where some cell has them."""
 
 PREDICT_COLUMNS = (
     ("tps_p50", "tps p50", "{:.1f}"),
@@ -37,9 +47,25 @@ def register(sub: Any) -> None:
     )
     p.error = _one_line_error(p)
     tsub = p.add_subparsers(dest="twin_command", required=True)
-    fit = tsub.add_parser("fit", help="calibrate a twin from measured runs")
+    fit = tsub.add_parser(
+        "fit", help="calibrate a twin from measured runs or a table of published aggregates"
+    )
     fit.error = _one_line_error(fit)
-    fit.add_argument("paths", nargs="+", metavar="RUN", help="run directory or records file")
+    fit.add_argument("paths", nargs="*", metavar="RUN", help="run directory or records file")
+    fit.add_argument(
+        "--published",
+        type=Path,
+        metavar="FILE",
+        help="calibrate on per-level aggregates instead of runs: a CSV like "
+        "data/reference/published_sweeps.csv",
+    )
+    fit.add_argument("--sweep", help="the sweep id in --published (needed when it has several)")
+    fit.add_argument(
+        "--max-level",
+        type=float,
+        default=10.0,
+        help="with --published, calibrate on the levels up to this one (default 10)",
+    )
     fit.add_argument("-o", "--output", type=Path, default=Path("twin.json"), help="twin.json")
     fit.add_argument("--replicas", help="replica counts to profile, e.g. 1,2,3,4 (default 1-8)")
     fit.add_argument("--workers", type=int, default=2, help="processes (default 2)")
@@ -95,21 +121,33 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Calibrate, save, print; one-line error and exit 2 on bad input."""
-    from capacity.records._load import load_records
-    from capacity.serving._calibrate import calibrate
+    from capacity.records import load_records
+    from capacity.serving import calibrate, calibrate_published
 
+    if bool(args.paths) == (args.published is not None):
+        raise UserError(
+            "twin fit needs either runs or --published FILE, not both and not neither",
+            "e.g. `llmcap twin fit runs/<run>` or `llmcap twin fit --published sweeps.csv "
+            "--sweep ID`",
+        )
+    if args.published is None and (args.sweep is not None or args.max_level != 10.0):
+        raise UserError("--sweep and --max-level apply to --published", "drop them or add it")
+    if not args.max_level > 0:
+        raise UserError(f"--max-level {args.max_level:g}", "give a level above 0, e.g. 10")
     try:
         replicas = _ints(args.replicas, "--replicas") if args.replicas else None
         if args.workers < 1:
             raise CapacityError("--workers must be ≥ 1")
-        records = load_records(args.paths)
-        twin = calibrate(
-            records,
-            replicas=replicas,
-            seed=args.seed,
-            workers=args.workers,
-            progress=lambda msg: print(msg, file=sys.stderr),
-        )
+        options: dict[str, Any] = {
+            "replicas": replicas, "seed": args.seed, "workers": args.workers,
+            "progress": lambda msg: print(msg, file=sys.stderr),
+        }  # fmt: skip
+        if args.published is not None:
+            twin = calibrate_published(
+                args.published, args.sweep, max_level=args.max_level, **options
+            )
+        else:
+            twin = calibrate(load_records(args.paths), **options)
         twin.save(args.output)
     except (CapacityError, ValueError, OSError) as exc:
         return _fail("fit", str(exc))
@@ -129,15 +167,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for name, why in ident.not_identified.items():
         if name not in ident.intervals:
             print(f"  {name}: {why}")
+    for line in twin.describe():
+        if line.startswith(("capacity limit", "model error", "calibrated on", "model:")):
+            print(f"  {line}")
+    rows = twin.fit_quality(args.seed)
+    shown = [s for s in FIT_COLUMNS if any(s in row for row in rows)]
     print("\nFit quality per level (twin vs measured, relative error):")
-    print(
-        f"  {'cell':<44}{'TTFT p50':>9}{'TTFT p90':>9}{'TPOT p50':>9}{'TPOT p90':>9}{'TTLT p90':>9}"
-        f"{'max gap':>9}"
-    )
-    for row in twin.fit_quality(args.seed):
-        cols = []
-        for s in ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p90", "gap_p50"):
-            cols.append(f"{row[s]['error']:>+9.1%}" if s in row else f"{'-':>9}")
+    print(f"  {'cell':<44}" + "".join(f"{FIT_COLUMNS[s]:>10}" for s in shown))
+    for row in rows:
+        cols = [f"{row[s]['error']:>+10.1%}" if s in row else f"{'-':>10}" for s in shown]
         print(f"  {row['cell'][-44:]:<44}{''.join(cols)}")
     return 0
 
