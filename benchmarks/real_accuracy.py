@@ -321,7 +321,8 @@ def figure(res: SweepResult, folder: Path) -> Path:
                 usl = [usl_value(res.usl, c, stat, c.inflight if math.isfinite(c.inflight)
                                  else f.values["inflight"][1]) for c, f in pairs]  # fmt: skip
                 ax.plot(x, usl, "--", color="grey", label="USL" if k == 0 else None)
-        ax.axvline(res.fitted, color="grey", lw=0.8, ls=":")
+        ax.axvline(max(c.level for c in res.cells if c.level <= res.fitted), color="grey",
+                   lw=0.8, ls=":")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("level (requests in flight; interval: batch per second)")
@@ -329,7 +330,9 @@ def figure(res: SweepResult, folder: Path) -> Path:
                       "system": "endpoint output tokens/s"}[metric], fontsize=10)  # fmt: skip
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{res.name}: fitted on levels ≤ {res.fitted:g}", fontsize=11)
+    fitted = ", ".join(f"{lv:g}" for lv in sorted({c.level for c in res.cells
+                                                    if c.level <= res.fitted}))  # fmt: skip
+    fig.suptitle(f"{res.name}: fitted on levels {fitted}, the rest held out", fontsize=11)
     return save_figure(fig, folder / f"accuracy_{res.name}.png")
 
 

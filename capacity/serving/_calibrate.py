@@ -713,9 +713,9 @@ def _load_start(
     with B the requests in flight per replica; half of the growth goes to each term (never
     below the start's first-principles ratios). A start that already slows with load lets the
     coarse pass's few iterations rank replica counts by their fit, not by their distance from
-    a start that does not (the coarse pass starts from whichever start fits better: a slowdown
-    that prefill interference explains, as the longest gaps show, is better fitted from the
-    plain start)."""
+    a start that does not (the coarse pass fits from both starts and keeps the better: a
+    slowdown that prefill interference explains, as the longest gaps show, is better fitted
+    from the plain start)."""
     out = dict(start)
     slopes: list[tuple[float, float]] = []  # (growth per request per replica, context)
     for size in {c.input_tokens for c in cells}:
@@ -764,15 +764,22 @@ def _priors(start: Mapping[str, float]) -> dict[str, float]:
 class _Fit:
     replicas: int
     x: Floats
-    chi2: float
+    chi2: float  # the data's part of the objective
     cov: Floats
     names: tuple[str, ...]
     base: ServingModel
+    penalty: float = 0.0  # the priors' part
+
+    @property
+    def objective(self) -> float:
+        """What the fit minimised, data and priors: replica counts are compared on it (a count
+        that fits only with implausible coefficients is that much less likely)."""
+        return self.chi2 + self.penalty
 
 
 def _fit_one(
     problem: _Problem, x0: Floats, lo: Floats, hi: Floats, max_nfev: int
-) -> tuple[Floats, float, Floats]:
+) -> tuple[Floats, float, Floats, float]:
     from scipy.optimize import least_squares
 
     res = least_squares(
@@ -787,7 +794,8 @@ def _fit_one(
         cov = np.linalg.inv(jac.T @ jac) * scale
     except np.linalg.LinAlgError:
         cov = np.eye(len(x0)) * PRIOR_SD**2
-    return np.asarray(res.x, dtype=float), chi2, cov
+    penalty = float(np.sum(res.fun[len(problem.obs) :] ** 2))
+    return np.asarray(res.x, dtype=float), chi2, cov, penalty
 
 
 def _fit_task(
@@ -796,8 +804,9 @@ def _fit_task(
 ) -> tuple[_Fit, int, float]:  # fmt: skip
     t0 = time.perf_counter()
     problem = _Problem(cells, names, prior, base, seed)
-    x, chi2, cov = _fit_one(problem, x0, bounds[0], bounds[1], max_nfev)
-    return _Fit(base.replicas, x, chi2, cov, names, base), problem.evals, time.perf_counter() - t0
+    x, chi2, cov, penalty = _fit_one(problem, x0, bounds[0], bounds[1], max_nfev)
+    fit = _Fit(base.replicas, x, chi2, cov, names, base, penalty)
+    return fit, problem.evals, time.perf_counter() - t0
 
 
 def _short(cell: ProbeCell, compared: int, span_s: float) -> ProbeCell:
@@ -840,7 +849,7 @@ def _run_tasks(
         for t in tasks:
             done(*(task or _fit_task)(*t))
     # Ties broken by the configuration, not by which process finished first.
-    return sorted(fits, key=lambda f: (f.chi2, f.replicas, f.base.max_running)), evals
+    return sorted(fits, key=lambda f: (f.objective, f.replicas, f.base.max_running)), evals
 
 
 def calibrate(
@@ -858,7 +867,9 @@ def calibrate(
     ``replicas`` is the grid of replica counts to profile (default 1, 2, 3, 4, 6, 8): a coarse
     pass fits each on a shortened probe, the best few are refined on the whole probe, and every
     count whose fit is not significantly worse than the best (Δχ² < 3.84 after scaling by the
-    best fit's χ²/dof) stays in the twin as a member, weighted by its likelihood. ``workers``
+    best fit's χ²/dof) stays in the twin as a member, weighted by exp(−Δ/2) of its objective (the
+    data's χ² plus the priors' penalty: a count that fits only with implausible coefficients
+    weighs less). ``workers``
     processes share the grid (the twin is the same for any number of them). ``max_nfev``
     bounds the solver's iterations per replica count. The model's own error is measured too
     (``capacity.serving._modelerror``): the fit's misfit beyond the measurement errors and, with
@@ -887,17 +898,22 @@ def calibrate(
     )  # fmt: skip
     grid = tuple(replicas) if replicas else REPLICA_GRID
     short = [_short(c, COARSE_REQUESTS, COARSE_SPAN_S) for c in cells]
+    # The coarse pass fits every count on shortened cells for a few iterations; where nothing
+    # could be shortened (closed loops, published aggregates) it costs what a refinement
+    # costs, and a truncated fit would rank counts by how far they got, not by how well they
+    # fit: it then runs as long as a refinement.
+    nfev = 3 if short != cells else max_nfev
     coarse = [
         (short, names, xp, dataclasses.replace(base, replicas=r), seed,
          [np.log([start[n] for n in names]),
-          np.log([_load_start(cells, start, r)[n] for n in names])], (lo, hi), 3,
+          np.log([_load_start(cells, start, r)[n] for n in names])], (lo, hi), nfev,
          _limit_candidates(cells, r))
         for r in grid
     ]  # fmt: skip
     fits, evals = _run_tasks(coarse, workers, say, "coarse", _coarse_task)
-    best = fits[0].chi2
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
-    keep = [f for f in fits if f.chi2 - best <= 4 * 3.84 * max(1.0, best / dof)][:REFINED]
+    reach = 4 * 3.84 * max(1.0, fits[0].chi2 / dof)
+    keep = [f for f in fits if f.objective - fits[0].objective <= reach][:REFINED]
     fine_cells = [_short(c, FINE_REQUESTS, FINE_SPAN_S) for c in cells]
     fine = [(fine_cells, names, xp, f.base, seed, f.x, (lo, hi), max_nfev) for f in keep]
     refined, n = _run_tasks(fine, workers, say, "refined")
@@ -918,10 +934,10 @@ def calibrate(
         refined, cells, fine_cells, names, xp, seed, (lo, hi), max_nfev, scale, say
     )
     evals += n
-    best = refined[0].chi2
+    best, best_objective = refined[0].chi2, refined[0].objective
     members: list[Member] = []
     for f in refined:
-        delta = (f.chi2 - best) / scale
+        delta = (f.objective - best_objective) / scale
         if delta > 3.84:
             continue
         serving = _Problem(cells, names, xp, f.base, seed).model(f.x)
@@ -931,7 +947,7 @@ def calibrate(
         )  # fmt: skip
     # Coarse-pass counts within reach of the best that were not refined are reported too.
     close = sorted(
-        {f.replicas for f in fits if (f.chi2 - best) / scale <= 3.84}
+        {f.replicas for f in fits if (f.objective - best_objective) / scale <= 3.84}
         - {m.serving.replicas for m in members}
     )
     total = sum(m.weight for m in members)
@@ -997,14 +1013,19 @@ def _model_error(
         return max((c.inflight for c in subset if math.isfinite(c.inflight)), default=math.nan)
 
     ratio = peak([c for c in cells if c.level == top]) / peak([c for c in cells if c.level != top])
-    beyond = per_log_ratio(stats, miss.tolist(), var.tolist(), ratio) if ratio > 0 else {}
+    beyond, counts = (
+        per_log_ratio(stats, miss.tolist(), var.tolist(), ratio) if ratio > 0 else ({}, {})
+    )
+    from scipy.stats import t as student
+
+    t90 = {fam: float(student.ppf(0.95, n)) for fam, n in counts.items()}
     misses = ", ".join(f"{s} {m:+.1%}" for s, m in zip(stats, np.expm1(miss).tolist(), strict=True))
     say(f"model error: level {top:g} from the rest: {misses}")
     basis = (
         f"the fit's misfit, and a refit without level {top:g} that predicted it at "
         f"{ratio:.1f}× the in-flight count of the rest"
     )
-    return ModelError(inside, beyond, basis, SE_FLOOR), problem.evals + n + test.evals
+    return ModelError(inside, beyond, basis, SE_FLOOR, t90), problem.evals + n + test.evals
 
 
 def _with_inflight(cell: ProbeCell, serving: ServingModel, seed: int) -> ProbeCell:
@@ -1109,16 +1130,14 @@ def _coarse_task(
     seed: int, starts: Sequence[Floats], bounds: tuple[Floats, Floats], max_nfev: int,
     limits: Sequence[int],
 ) -> tuple[_Fit, int, float]:  # fmt: skip
-    """The coarse fit of one replica count, from whichever of ``starts`` fits the probe better
-    (the few iterations of the coarse pass do not travel far); when it fails a goodness-of-fit
-    test (χ² beyond dof + 3·√(2·dof), a p-value near 0.002) and a running-sequence limit fits
-    significantly better, the fit with that limit: a probe that queued cannot rank replica
-    counts without it."""
-    probe = _Problem(cells, names, prior, base, seed)
-    scores = [float(np.sum(probe.residuals(x) ** 2)) for x in starts]
-    x0 = starts[int(np.argmin(scores))]
-    fit, evals, secs = _fit_task(cells, names, prior, base, seed, x0, bounds, max_nfev)
-    evals += probe.evals
+    """The coarse fit of one replica count: the better of the fits from each of ``starts`` (the
+    few iterations of the coarse pass do not travel far, so one start can leave a count far
+    from its optimum); when it fails a goodness-of-fit test (χ² beyond dof + 3·√(2·dof), a
+    p-value near 0.002) and a running-sequence limit fits significantly better, the fit with
+    that limit: a probe that queued cannot rank replica counts without it."""
+    tries = [_fit_task(cells, names, prior, base, seed, x0, bounds, max_nfev) for x0 in starts]
+    fit = min((t[0] for t in tries), key=lambda f: f.objective)
+    evals, secs = sum(t[1] for t in tries), sum(t[2] for t in tries)
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
     if not limits or fit.chi2 <= dof + 3 * math.sqrt(2 * dof):
         return fit, evals, secs

@@ -11,10 +11,12 @@ endpoint's throughput), on a log scale:
 - **beyond it**: leave the probe's heaviest level out, refit on the rest, predict it: the miss
   per unit of log in-flight ratio (k = |miss| / ln(r), measurement variance removed).
 
-A forecast at ``ratio`` times the probe's largest in-flight count then carries
-σ(ratio) = √(σ_in² + (k·ln ratio)²), added in quadrature to the coefficient band. A probe with
-two load levels cannot leave one out: its ``basis`` says so and its bands carry the in-probe
-term only (docs/twin.md, "Bands").
+A forecast at ``ratio`` times the probe's largest in-flight count then carries a 90 % half-width
+(log scale) of √((1.645·σ_in)² + (t·k·ln ratio)²), added in quadrature to the coefficient band,
+where t is Student's 95 % quantile with as many degrees of freedom as there were misses: k is
+estimated from one or two of them, and a predictive interval from an estimated variance is
+that much wider (6.3 for one miss, 2.9 for two). A probe with two load levels cannot leave one
+out: its ``basis`` says so and its bands carry the in-probe term only (docs/twin.md, "Bands").
 """
 
 from __future__ import annotations
@@ -55,16 +57,19 @@ class ModelError:
     per_log_ratio: Mapping[str, float] = field(default_factory=dict)
     basis: str = "not measured"
     floor: float = 0.02
+    t90: Mapping[str, float] = field(default_factory=dict)
+    """Per family, the 90 % multiplier of the beyond-the-probe term (Student's t, the misses
+    it was estimated from as degrees of freedom)."""
 
-    def sigma(self, stat: str, ratio: float) -> float:
-        """σ of ``stat``'s log at ``ratio`` × the probe's in-flight count (the floor without a
-        family)."""
+    def half_width(self, stat: str, ratio: float) -> float:
+        """The 90 % half-width of ``stat``'s log at ``ratio`` × the probe's in-flight count
+        (0 for a statistic outside the families)."""
         fam = family(stat)
         if fam is None:
             return 0.0
-        inside = self.in_probe.get(fam, self.floor)
+        inside = Z90 * self.in_probe.get(fam, self.floor)
         k = self.per_log_ratio.get(fam, 0.0)
-        beyond = k * math.log(ratio) if ratio > 1 else 0.0
+        beyond = self.t90.get(fam, Z90) * k * math.log(ratio) if ratio > 1 else 0.0
         return math.sqrt(inside**2 + beyond**2)
 
     def widen(
@@ -73,11 +78,11 @@ class ModelError:
         """``band`` (low, estimate, high) widened by the model error, in quadrature on a log
         scale on each side; non-positive or non-finite values are left as they are."""
         low, est, high = band
-        sigma = self.sigma(stat, ratio)
-        if sigma <= 0 or not all(math.isfinite(v) and v > 0 for v in band):
+        half = self.half_width(stat, ratio)
+        if half <= 0 or not all(math.isfinite(v) and v > 0 for v in band):
             return band
-        down = math.sqrt(math.log(est / low) ** 2 + (Z90 * sigma) ** 2)
-        up = math.sqrt(math.log(high / est) ** 2 + (Z90 * sigma) ** 2)
+        down = math.sqrt(math.log(est / low) ** 2 + half**2)
+        up = math.sqrt(math.log(high / est) ** 2 + half**2)
         return (est * math.exp(-down), est, est * math.exp(up))
 
     def describe(self) -> str:
@@ -98,6 +103,7 @@ class ModelError:
             "per_log_ratio": dict(self.per_log_ratio),
             "basis": self.basis,
             "floor": self.floor,
+            "t90": dict(self.t90),
         }
 
     @classmethod
@@ -110,6 +116,7 @@ class ModelError:
             per_log_ratio={str(k): float(v) for k, v in raw.get("per_log_ratio", {}).items()},
             basis=str(raw.get("basis", "not measured")),
             floor=float(raw.get("floor", 0.02)),
+            t90={str(k): float(v) for k, v in raw.get("t90", {}).items()},
         )
 
 
@@ -130,16 +137,18 @@ def in_probe_sigma(
 
 def per_log_ratio(
     stats: Sequence[str], misses: Sequence[float], variances: Sequence[float], ratio: float
-) -> dict[str, float]:
-    """Per family, the held-out level's miss per unit of log in-flight ratio:
-    √(max(0, mean(miss² − v))) / ln(ratio)."""
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Per family, the held-out level's miss per unit of log in-flight ratio,
+    √(max(0, mean(miss² − v))) / ln(ratio), and how many misses it rests on."""
     if ratio <= 1.05:
-        return {}
+        return {}, {}
     out: dict[str, float] = {}
+    counts: dict[str, int] = {}
     for fam in FAMILIES:
         pairs = [(m, v) for s, m, v in zip(stats, misses, variances, strict=True)
                  if family(s) == fam and math.isfinite(m)]  # fmt: skip
         if pairs:
             excess = max(0.0, sum(m * m - v for m, v in pairs) / len(pairs))
             out[fam] = math.sqrt(excess) / math.log(ratio)
-    return out
+            counts[fam] = len(pairs)
+    return out, counts

@@ -270,7 +270,7 @@ class Twin:
         return draw_coefficients(self.members, n, seed)
 
     def replica_summary(self) -> str:
-        """The members' replica counts with their likelihood weights, e.g. ``2 (70%), 3 (30%)``."""
+        """The members' replica counts with their posterior weights, e.g. ``2 (70%), 3 (30%)``."""
         return ", ".join(f"{m.serving.replicas} ({m.weight:.0%})" for m in self.members)
 
     def describe(self) -> tuple[str, ...]:
@@ -282,7 +282,7 @@ class Twin:
             f"probe: {len(self.cells)} levels, {sum(c.n_requests for c in self.cells):,} "
             f"requests, prompts of {lo:,}–{hi:,} input tokens, {self.output_tokens} output "
             f"tokens, up to {self.probe_inflight:.1f} requests in flight",
-            f"replicas: {self.replica_summary()} (members, by likelihood weight); counts "
+            f"replicas: {self.replica_summary()} (members, by posterior weight); counts "
             f"consistent with the probe: {', '.join(map(str, ident.replicas_consistent))}",
         ]
         for name, (low, est, high) in ident.intervals.items():

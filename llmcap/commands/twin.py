@@ -162,7 +162,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for name, (low, est, high) in ident.intervals.items():
         flag = "  ← " + ident.not_identified[name] if name in ident.not_identified else ""
         print(f"  {name:<16} {est:>11.4g}   [{low:.4g}, {high:.4g}]{flag}")
-    print(f"  {'replicas':<16} {twin.replica_summary()}  (members, by likelihood weight)")
+    print(f"  {'replicas':<16} {twin.replica_summary()}  (members, by posterior weight)")
     print("\nHeld at their prior or not pinned down by this probe:")
     for name, why in ident.not_identified.items():
         if name not in ident.intervals:

@@ -114,12 +114,15 @@ def test_means_are_means_and_system_throughput_counts_the_steady_window() -> Non
 
 
 def test_model_error_widens_a_band_in_quadrature_and_grows_beyond_the_probe() -> None:
-    error = ModelError({"tpot": 0.05}, {"tpot": 0.1}, "test")
-    assert error.sigma("tps_p50", 0.5) == pytest.approx(0.05)  # inside the probe
-    assert error.sigma("tpot_mean", math.e) == pytest.approx(math.hypot(0.05, 0.1))
+    error = ModelError({"tpot": 0.05}, {"tpot": 0.1}, "test", t90={"tpot": 2.92})
+    assert error.half_width("tps_p50", 0.5) == pytest.approx(1.6449 * 0.05)  # inside the probe
+    # Beyond it, Student's t for two misses (2.92) on k·ln(ratio), in quadrature.
+    half = math.hypot(1.6449 * 0.05, 2.92 * 0.1)
+    assert error.half_width("tpot_mean", math.e) == pytest.approx(half)
     low, est, high = error.widen("tpot_mean", math.e, (1.0, 1.0, 1.0))
-    z = 1.6449 * math.hypot(0.05, 0.1)
-    assert (low, est, high) == pytest.approx((math.exp(-z), 1.0, math.exp(z)))
+    assert (low, est, high) == pytest.approx((math.exp(-half), 1.0, math.exp(half)))
+    wider = error.widen("tpot_mean", math.e, (0.5, 1.0, 1.0))  # the coefficient band too
+    assert wider[0] == pytest.approx(math.exp(-math.hypot(math.log(2), half)))
     assert error.widen("inflight", 9.0, (1.0, 2.0, 3.0)) == (1.0, 2.0, 3.0)  # no family
     assert ModelError.from_dict(error.to_dict()) == error
 
