@@ -84,6 +84,8 @@ def test_report_reads_a_twin(
     assert "### Performance model" in method and "calibrated digital twin" in method
     assert "- replicas: " in method and "- alpha_in_s = " in method  # replicas, coefficients
     assert "- max_running: only a lower bound" in method  # what the probe could not pin down
+    assert "- capacity limit: not seen" in method and "- model error (σ, log scale)" in method
+    assert "the probe cannot see where this endpoint saturates" in method  # at the target
     assert "- extrapolated: " in method  # the target lies beyond the probe
     assert "extrapolated from the twin's serving model" in markdown
     assert "from the calibrated twin at" in markdown  # the latency formula names its source

@@ -93,6 +93,24 @@ def test_a_bad_table_is_refused_with_one_line(
         assert word in str(exc.value)
 
 
+def test_a_mean_row_and_a_p95_row_of_a_level_make_one_cell(tmp_path: Path) -> None:
+    from capacity.serving._calibrate import _tail_base
+    from capacity.serving._published import COLUMNS
+
+    path = tmp_path / "sweeps.csv"
+    path.write_text(
+        ",".join(COLUMNS) + "\n"
+        "x,s,m,e,concurrency,4,,,100,0,50,0,mean,0.2,0.01,,,150,\n"
+        "x,s,m,e,concurrency,4,,,100,0,50,0,p95,0.5,0.02,,,,\n"
+    )
+    (cell,) = published_cells(read_published(path))
+    assert cell.observed == {"ttft_mean": 0.2, "tpot_mean": 0.01, "system_tps": 150.0,
+                             "ttft_p95": 0.5, "tpot_p95": 0.02}  # fmt: skip
+    assert _tail_base(cell, "ttft_p95") == "ttft_mean"  # a tail is compared with its centre
+    # Little's law on the means: 150 / 50 × (0.2 + 49 × 0.01) = 2.07 in flight, not 4.
+    assert cell.inflight == pytest.approx(2.07) and cell.closed_level == 2
+
+
 def test_a_table_of_several_sweeps_asks_which() -> None:
     with pytest.raises(CalibrationError, match=r"choose one with --sweep: nim-l33"):
         calibrate_published(TABLE, workers=1)
