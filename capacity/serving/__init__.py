@@ -78,6 +78,7 @@ __all__ = [
     "MaxTokensPolicy",
     "MaxTokensSaving",
     "MinuteSeries",
+    "ModelError",
     "ModelInfo",
     "ModelSpec",
     "ModelTable",
@@ -85,6 +86,7 @@ __all__ = [
     "ProbeCell",
     "Profile",
     "ProfileError",
+    "PublishedLevel",
     "QuotaBuckets",
     "QuotaConfig",
     "QuotaInfo",
@@ -108,6 +110,8 @@ __all__ = [
     "base_model_id",
     "burndown_for",
     "calibrate",
+    "calibrate_published",
+    "cell_stats",
     "interval_medians",
     "interval_schedule",
     "is_profile_id",
@@ -118,8 +122,10 @@ __all__ = [
     "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "published_cells",
     "quota_buckets",
     "ramp_inflight",
+    "read_published",
     "replay",
     "required_tpm",
     "resolve_burndown",
@@ -128,6 +134,7 @@ __all__ = [
     "simulate_closed_loop",
     "simulate_quota",
     "size_quota",
+    "sweep_levels",
     "tpm_limits",
     "unloaded_latency_s",
 ]
@@ -149,8 +156,15 @@ _LAZY = {
     "QuotaSizing": "capacity.serving._sizing",
     "size_quota": "capacity.serving._sizing",
     "CalibrationError": "capacity.serving._calibrate",
+    "ModelError": "capacity.serving._modelerror",
+    "PublishedLevel": "capacity.serving._published",
+    "calibrate_published": "capacity.serving._published",
+    "published_cells": "capacity.serving._published",
+    "read_published": "capacity.serving._published",
+    "sweep_levels": "capacity.serving._published",
     "ProbeCell": "capacity.serving._calibrate",
-    "calibrate": "capacity.serving._calibrate",
+    "calibrate": "capacity.serving._twin",
+    "cell_stats": "capacity.serving._calibrate",
     "probe_cells": "capacity.serving._calibrate",
     "Forecast": "capacity.serving._twin",
     "TWIN_FORMAT": "capacity.serving._twin",
@@ -159,7 +173,15 @@ _LAZY = {
     "load_twin": "capacity.serving._twin",
 }
 if TYPE_CHECKING:
-    from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
+    from capacity.serving._calibrate import CalibrationError, ProbeCell, cell_stats, probe_cells
+    from capacity.serving._modelerror import ModelError
+    from capacity.serving._published import (
+        PublishedLevel,
+        calibrate_published,
+        published_cells,
+        read_published,
+        sweep_levels,
+    )
     from capacity.serving._replay import MinuteSeries, ReplayResult, WorstMinute, replay
     from capacity.serving._requests import (
         FailedPolicy,
@@ -169,7 +191,14 @@ if TYPE_CHECKING:
         unloaded_latency_s,
     )
     from capacity.serving._sizing import MaxTokensSaving, QuotaSizing, size_quota
-    from capacity.serving._twin import TWIN_FORMAT, Forecast, Twin, is_twin_file, load_twin
+    from capacity.serving._twin import (
+        TWIN_FORMAT,
+        Forecast,
+        Twin,
+        calibrate,
+        is_twin_file,
+        load_twin,
+    )
 
 
 def __getattr__(name: str) -> object:
