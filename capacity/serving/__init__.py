@@ -63,6 +63,8 @@ __all__ = [
     "Admission",
     "Burndown",
     "CalibrationError",
+    "ClientLoad",
+    "ClientOverloadError",
     "Cluster",
     "FaultConfig",
     "Forecast",
@@ -90,6 +92,9 @@ __all__ = [
     "base_model_id",
     "burndown_for",
     "calibrate",
+    "check_client_load",
+    "client_load",
+    "client_overload",
     "interval_medians",
     "interval_schedule",
     "is_profile_id",
@@ -115,6 +120,11 @@ _LAZY = {
     "ProbeCell": "capacity.serving._calibrate",
     "calibrate": "capacity.serving._calibrate",
     "probe_cells": "capacity.serving._calibrate",
+    "ClientLoad": "capacity.serving._client_load",
+    "ClientOverloadError": "capacity.serving._client_load",
+    "check_client_load": "capacity.serving._client_load",
+    "client_load": "capacity.serving._client_load",
+    "client_overload": "capacity.serving._client_load",
     "Forecast": "capacity.serving._twin",
     "Twin": "capacity.serving._twin",
     "is_twin_file": "capacity.serving._twin",
@@ -122,6 +132,13 @@ _LAZY = {
 }
 if TYPE_CHECKING:
     from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
+    from capacity.serving._client_load import (
+        ClientLoad,
+        ClientOverloadError,
+        check_client_load,
+        client_load,
+        client_overload,
+    )
     from capacity.serving._twin import Forecast, Twin, is_twin_file, load_twin
 
 
