@@ -84,8 +84,8 @@ class LoopMonitor:
 
     def observe(self, start_pc: float, end_pc: float) -> tuple[float, float]:
         """``(loop_lag_s, client_cpu_share)`` of a request in flight from ``start_pc`` to
-        ``end_pc`` (perf_counter; NaN end: until now), called when its row is made; NaN, NaN
-        when nothing was sampled before it was sent."""
+        ``end_pc`` (perf_counter; NaN end: until now), normally called as its row is made, at
+        its end; NaN, NaN when nothing was sampled before it was sent."""
         times = self._times
         now = time.perf_counter()
         end = end_pc if end_pc <= now else now  # NaN compares False: now
@@ -96,6 +96,10 @@ class LoopMonitor:
         lag = max(self._lags[before + 1 : stop], default=0.0)
         if self._handle is not None and end >= self._due:  # the loop is late right now
             lag = max(lag, end - self._due)
-        wall = now - times[before]
-        share = (time.process_time() - self._cpu[before]) / wall if wall > 0 else math.nan
+        if now - end <= self.period_s:  # at its end: the CPU time up to now
+            until, cpu = now, time.process_time()
+        else:  # asked later: up to the last tick before its end
+            until, cpu = times[stop - 1], self._cpu[stop - 1]
+        wall = until - times[before]
+        share = (cpu - self._cpu[before]) / wall if wall > 0 else math.nan
         return lag, share

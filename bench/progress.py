@@ -109,7 +109,9 @@ class SweepProgress:
 
     def warn(self, message: str) -> None:
         """A warning about the level just measured (always shown, even with --quiet)."""
-        self.console.print(f"warning: {message}", style="yellow", markup=False, highlight=False)
+        self.console.print(
+            f"warning: {message}", style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
 
     def finishing(self, n: int) -> None:
         """The countdown after the first Ctrl-C: ``n`` requests are still in flight."""

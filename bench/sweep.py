@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import sys
 import time
@@ -42,6 +43,7 @@ from bench.workers import ProcessDriver, WorkerDied
 FIRST_BATCH_MAX = 10  # the first-batch check looks at most at this many requests
 LevelCheck = Callable[[list[dict[str, Any]]], str | None]
 """Given a finished level's rows, a warning to print (or None)."""
+LEVEL_CHECK_ROWS = 2_000  # a level_check sees a uniform sample of at most this many rows
 
 
 class SweepInterrupted(Exception):
@@ -142,7 +144,11 @@ class _Sweep:
     ) -> None:
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
         self.level_check = level_check
-        self.level_rows: list[dict[str, Any]] = []  # the current level's, for level_check
+        # the current level's rows for level_check: a uniform sample (reservoir) of at most
+        # LEVEL_CHECK_ROWS, so memory stays bounded however long the level
+        self.level_rows: list[dict[str, Any]] = []
+        self.level_seen = 0
+        self._sample = random.Random(0)
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
         self.state: LevelState | None = None
@@ -191,12 +197,21 @@ class _Sweep:
         assert state is not None
         self.writer.write(row)
         if self.level_check is not None:
-            self.level_rows.append(row)
+            self._keep_for_check(row)
         status = row["status"]
         waited_s = _num(row["first_token_s"]) - _num(row["start_s"])
         state.add(status, waited_s, row["output_tokens"], row["error_code"], row["error_message"])
         self._check_first_batch(state, status, row["request_id"])
         self._check_error_rate(state)
+
+    def _keep_for_check(self, row: dict[str, Any]) -> None:
+        self.level_seen += 1
+        if len(self.level_rows) < LEVEL_CHECK_ROWS:
+            self.level_rows.append(row)
+            return
+        slot = self._sample.randrange(self.level_seen)
+        if slot < LEVEL_CHECK_ROWS:
+            self.level_rows[slot] = row
 
     def _check_first_batch(self, state: LevelState, status: str, rid: str) -> None:
         """Stop the run when every request of its first batch failed (a wrong endpoint, key
@@ -346,7 +361,7 @@ class _Sweep:
         plan = self.rundir.config.plan(level)
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
-        self.level_rows = []
+        self.level_rows, self.level_seen = [], 0
         if self.first_batch_size == 0:
             self.first_batch_size = max(1, min(FIRST_BATCH_MAX, int(level)))
         progress.start_level(self.state)

@@ -18,7 +18,7 @@ ones, and forecast tokens/s at level 50 35 % low, outside its band. A send that 
 
 The share of a core the client used says which fix applies: near one core (``SATURATED_SHARE``),
 the client itself was too busy (``--workers`` spreads it); well below, other processes held the
-CPU (a quieter machine).
+CPU (a quieter machine, or ``--workers``: more processes get more of a contended CPU).
 
 This module reads the validated records frame (``capacity.records``) by column; it imports
 numpy and, only for type checking, pandas.
@@ -115,12 +115,11 @@ class ClientLoad:
 
     @property
     def fix(self) -> str:
-        """What to do: a quiet machine when others held the CPU, workers when the client did."""
-        if math.isnan(self.cpu_share_p50):
-            return "rerun on a quiet machine or with --workers"
+        """What to do: workers when the client itself was saturated; else a quiet machine, or
+        workers (more processes get more of a contended CPU, each with less to do)."""
         if self.cpu_share_p50 >= SATURATED_SHARE:
             return "rerun with --workers"
-        return "rerun on a quiet machine"
+        return "rerun on a quiet machine or with --workers"
 
 
 def client_load(records: pd.DataFrame) -> list[ClientLoad]:
@@ -134,7 +133,7 @@ def client_load(records: pd.DataFrame) -> list[ClientLoad]:
     if frame.empty:
         return []
     out = []
-    for key, g in frame.groupby(list(GROUP), sort=True, observed=True):
+    for key, g in frame.groupby(list(GROUP), sort=False, observed=True):
         run_id, mode, prompt, level = (str(k) for k in key)
         tpot = g["tpot_s"].to_numpy(float)
         tpot = tpot[np.isfinite(tpot) & (tpot > 0)]

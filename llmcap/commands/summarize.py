@@ -234,7 +234,9 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         out.print(client_table(loads))
     overload = client_overload(records)
     if overload is not None:
-        out.print(f"warning: {overload}", style="yellow", markup=False, highlight=False)
+        out.print(
+            f"warning: {overload}", style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
     print_notes(out, records.attrs.get("notes", ()))
     if args.csv:
         try:
