@@ -20,8 +20,11 @@ Per request (``observe``, when its row is made, off the send path):
   saturated (spread the load with ``--workers``).
 
 Every worker process and Ray actor runs its own engine, so each measures itself. The cost is one
-callback every 10 ms (a few microseconds: a clock read, a CPU-time read, three appends) and, per
-request, two bisections and the maximum of the lags of its ticks.
+callback every 10 ms (a clock read, a CPU-time read, three appends, the next timer: 24–37 µs of
+CPU on the shared test box, where the loop wakes for it with cold caches) and, per request, two
+bisections and the maximum of the lags of its ticks (5–7 µs for a 0.4 s request): about 2 % of
+the client's CPU at 200 streams (``benchmarks/harness_overhead.py --sections monitor``,
+docs/performance.md). Nothing runs in the send pass: a batch leaves as before.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class LoopMonitor:
         self._cpu = array("d")  # process CPU seconds then
         self._due = math.nan  # perf_counter when the next tick is due
         self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def running(self) -> bool:
@@ -55,6 +59,7 @@ class LoopMonitor:
     def start(self) -> None:
         """Forget earlier samples and tick on the running loop until ``stop``."""
         self.stop()
+        self._loop = asyncio.get_running_loop()
         for samples in (self._times, self._lags, self._cpu):
             del samples[:]
         now = time.perf_counter()
@@ -69,7 +74,8 @@ class LoopMonitor:
 
     def _schedule(self, now: float) -> None:
         self._due = now + self.period_s
-        self._handle = asyncio.get_running_loop().call_later(self.period_s, self._tick)
+        assert self._loop is not None
+        self._handle = self._loop.call_later(self.period_s, self._tick)
 
     def _record(self, now: float, lag: float) -> None:
         self._times.append(now)
