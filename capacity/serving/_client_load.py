@@ -10,11 +10,13 @@ it measured says how much of those could be the client's own.
 The rule (docs/twin.md, "When the client distorts the probe"): a (run, mode, prompt, level)
 group is **distorted** when the median over its requests of ``loop_lag_s`` is above
 ``LAG_PER_TOKEN_TIME`` × its median TPOT, or above ``LAG_PER_TTFT`` × its median TTFT.
-Measured on the emulator behind a 2-core box (benchmarks/client_load.py): quiet probes had
-medians of 0.1–0.5 × TPOT and forecast the held-out levels within 3.3 %; a probe taken with the
-box at load average 5–8 had 2.4–8 × TPOT at every level, its longest gaps 1.6–6 × the quiet
-ones, and forecast tokens/s at level 50 35 % low, outside its band. A send that leaves late
-(``lateness_s``) is reported but not judged: calibration simulates the actual send times.
+Measured against the emulator on the shared 2-core box (docs/twin.md has the table;
+``benchmarks/client_load.py`` reruns it): quiet probes had medians of 0.1–0.9 × TPOT (one level
+2.1, a transient, refused) and their twins forecast the held-out levels within 3.3 %; probes taken beside CPU burners (load average
+5–10) had 2.5–71 × TPOT at every level, longest gaps up to 2.5 × the quiet ones' at the large
+prompt, and twins that forecast tokens/s at level 50 34–46 % low, outside their bands. A send
+that leaves late (``lateness_s``) is reported but not judged: calibration simulates the actual
+send times.
 
 The share of a core the client used says which fix applies: near one core (``SATURATED_SHARE``),
 the client itself was too busy (``--workers`` spreads it); well below, other processes held the
