@@ -12,9 +12,10 @@ group is **distorted** when the median over its requests of ``loop_lag_s`` is ab
 ``LAG_PER_TOKEN_TIME`` × its median TPOT, or above ``LAG_PER_TTFT`` × its median TTFT.
 Measured against the emulator on the shared 2-core box (docs/twin.md has the table;
 ``benchmarks/client_load.py`` reruns it): quiet probes had medians of 0.1–0.9 × TPOT (one level
-2.1, a transient, refused) and their twins forecast the held-out levels within 3.3 %; probes taken beside CPU burners (load average
-5–10) had 2.5–71 × TPOT at every level, longest gaps up to 2.5 × the quiet ones' at the large
-prompt, and twins that forecast tokens/s at level 50 34–46 % low, outside their bands. A send
+2.1, a transient, refused) and their twins forecast the held-out levels within 3.3 %; probes
+taken beside CPU burners (load average 5–10) had 2.5–71 × TPOT at every level, longest gaps up to
+2.5 × the quiet ones' at the large prompt, and twins that forecast tokens/s at level 50 34–46 %
+low, outside their bands. A send
 that leaves late (``lateness_s``) is reported but not judged: calibration simulates the actual
 send times.
 
