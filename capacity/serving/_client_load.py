@@ -15,9 +15,8 @@ Measured against the emulator on the shared 2-core box (docs/twin.md has the tab
 2.1, a transient, refused) and their twins forecast the held-out levels within 3.3 %; probes
 taken beside CPU burners (load average 5–10) had 2.5–71 × TPOT at every level, longest gaps up to
 2.5 × the quiet ones' at the large prompt, and twins that forecast tokens/s at level 50 34–46 %
-low, outside their bands. A send
-that leaves late (``lateness_s``) is reported but not judged: calibration simulates the actual
-send times.
+low, outside their bands. A send that leaves late (``lateness_s``) is reported but not judged:
+calibration simulates the actual send times.
 
 The share of a core the client used says which fix applies: near one core (``SATURATED_SHARE``),
 the client itself was too busy (``--workers`` spreads it); well below, other processes held the
