@@ -6,9 +6,8 @@ A client whose loop is late reads every chunk late: each stamp carries the delay
 inter-token gap of a stream (``max_gap_s``) grows by the worst stall, TTFT by the stall at the
 first token. Nothing in a request's own stamps shows that; a timer does. While a level runs,
 ``LoopMonitor`` schedules a callback every ``PERIOD_S`` and notes when it ran, how late, and the
-process's CPU seconds (the technique of Node's ``monitorEventLoopDelay``). A stall of the loop —
-a long callback, the GIL held by another thread, the process waiting for a core on a busy
-machine — delays the next tick by its length.
+process's CPU seconds. A stall of the loop — a long callback, the GIL held by another thread,
+the process waiting for a core on a busy machine — delays the next tick by its length.
 
 Per request (``observe``, when its row is made, off the send path):
 
