@@ -10,42 +10,56 @@ usage frame in ``capacity.usage``), boto3 and botocore; it imports nothing of ``
 ``emulator``, ``llmcap`` or ``app``. Nothing in ``capacity`` imports ``account``. The CLI
 (``llmcap``) composes the two.
 
-Errors: every failure a user can fix is an ``AccountError`` (a ``UserError``) whose message is one
-line that already says the fix; commands print ``error: <message>`` and exit 2.
+Errors: every failure a user can fix is an ``AccountError`` whose message is one line that
+already says the fix; ``llmcap.cli.main`` prints ``error: <message>`` and exits 2.
+
+``check_region`` is the one check of a ``--region`` against the SDK's list of Bedrock Regions;
+``Connection.follow_up`` writes the next ``llmcap`` command with the flags of the connection.
+CloudWatch usage (``account.cloudwatch.fetch_usage``) stays in its module: it loads pandas.
 """
 
-from account.aws import connect
+from account.aws import Connection, bedrock_regions, check_region, connect
 from account.errors import (
     AccessDenied,
     AccountError,
     DuplicateRequest,
     NoCredentials,
     QuotaNotFound,
+    RequestRejected,
     SsoTokenExpired,
     UnknownModel,
-    UserError,
     WrongRegion,
 )
 from account.quotas import AppliedQuota, ModelQuotas, read_model_quotas, read_quotas
-from account.requests import IncreaseRequest, RequestStatus, plan_increase, request_status
+from account.requests import (
+    IncreaseRequest,
+    RequestStatus,
+    plan_increase,
+    request_status,
+    submit_increase,
+)
 
 __all__ = [
     "AccessDenied",
     "AccountError",
     "AppliedQuota",
+    "Connection",
     "DuplicateRequest",
     "IncreaseRequest",
     "ModelQuotas",
     "NoCredentials",
     "QuotaNotFound",
+    "RequestRejected",
     "RequestStatus",
     "SsoTokenExpired",
     "UnknownModel",
-    "UserError",
     "WrongRegion",
+    "bedrock_regions",
+    "check_region",
     "connect",
     "plan_increase",
     "read_model_quotas",
     "read_quotas",
     "request_status",
+    "submit_increase",
 ]

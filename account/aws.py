@@ -1,14 +1,18 @@
 """Sessions and clients from the standard credential chain, and botocore failures → typed errors.
 
-``connect(region, profile, endpoint_url)`` checks the Region and that credentials resolve before
-any call; ``Connection.call`` runs one API call and turns what the user can fix (no credentials,
-expired SSO token, AccessDenied, unreachable endpoint) into an ``AccountError`` whose message
-names the fix. ``endpoint_url`` points every client at a stand-in (the emulator serves Service
-Quotas; moto serves CloudWatch) — the code path is the one used against AWS.
+``connect(region, profile, endpoint_url)`` checks the Region (``check_region``, against the
+SDK's list of Bedrock Regions) and that credentials resolve before any call; ``Connection.call``
+runs one API call and turns what the user can fix (no credentials, expired SSO token,
+AccessDenied, unreachable endpoint) into an ``AccountError`` whose message names the fix.
+``endpoint_url`` points every client at a stand-in (the emulator serves Service Quotas and
+CloudWatch GetMetricData; moto serves CloudWatch too) — the code path is the one used against
+AWS. ``Connection.follow_up`` writes the ``llmcap`` command of a next step with the flags that
+reproduce the connection, so what a command prints can be pasted as it is.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -51,6 +55,44 @@ def bedrock_regions() -> list[str]:
     return sorted(regions)
 
 
+def check_region(region: str) -> str:
+    """``region`` when botocore knows a Bedrock endpoint there; else ``WrongRegion``, naming the
+    closest Region (``us-esat-1`` → ``us-east-1``)."""
+    known = bedrock_regions()
+    if region in known:
+        return region
+    distance, closest = min((_typos(region, r), r) for r in known)
+    if distance <= 2:
+        raise WrongRegion(
+            f"Amazon Bedrock is not offered in Region {region!r} — did you mean {closest}?"
+        )
+    raise WrongRegion(
+        f"Amazon Bedrock is not offered in Region {region!r} — use one of {', '.join(known)}"
+    )
+
+
+def _typos(a: str, b: str) -> int:
+    """Edits between ``a`` and ``b``: insertions, deletions, substitutions and swaps of two
+    neighbours (``esat`` → ``east`` is one)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def _flag_value(value: str | float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 @dataclass
 class Connection:
     """A boto3 session for one Region, optionally pointed at a stand-in endpoint."""
@@ -87,6 +129,24 @@ class Connection:
                 raise
             raise error from exc
 
+    def follow_up(self, command: str, *words: str, **options: str | float | bool | None) -> str:
+        """The ``llmcap`` command line of a next step on this same account, shell-quoted:
+        ``command``, its positional ``words``, ``options`` (``quota_code="L-1"`` →
+        ``--quota-code L-1``; None is left out, True is a bare flag) and the flags that reproduce
+        this connection — ``--region``, ``--aws-profile`` and ``--endpoint-url`` when set."""
+        parts = ["llmcap", command, *words]
+        flags: dict[str, str | float | bool | None] = {
+            **options, "region": self.region, "aws_profile": self.profile,
+            "endpoint_url": self.endpoint_url,
+        }  # fmt: skip
+        for name, value in flags.items():
+            if value is None or value is False:
+                continue
+            parts.append("--" + name.replace("_", "-"))
+            if value is not True:
+                parts.append(_flag_value(value))
+        return shlex.join(parts)
+
     def login_hint(self) -> str:
         """The command that renews credentials for this profile."""
         return f"aws sso login --profile {self.profile}" if self.profile else "aws sso login"
@@ -95,7 +155,7 @@ class Connection:
         """The ``AccountError`` for ``exc``, or None when it is not one the user can fix."""
         if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):
             return NoCredentials(
-                "no AWS credentials found — pass --profile NAME, set AWS_PROFILE or "
+                "no AWS credentials found — pass --aws-profile NAME, set AWS_PROFILE or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`"
             )
         if isinstance(exc, _SSO_ERRORS):
@@ -130,12 +190,11 @@ class Connection:
             if code in _REJECTED_KEYS:
                 return NoCredentials(
                     f"AWS rejected the credentials ({code}) — check the access key or "
-                    "--profile, or run `aws configure`"
+                    "--aws-profile, or run `aws configure`"
                 )
             if code == "NoSuchResourceException":
-                return QuotaNotFound(
-                    f"{message} Run `llmcap quotas --region {self.region}` to list the codes."
-                )
+                listing = self.follow_up("quotas")
+                return QuotaNotFound(f"{message} — list the codes with `{listing}`")
         return None
 
 
@@ -161,12 +220,7 @@ def connect(
     """A ``Connection`` for ``region``; raises ``WrongRegion`` or ``NoCredentials`` up front.
     ``offline=True`` (with ``endpoint_url``) signs with placeholder keys instead of the chain;
     so does a loopback ``endpoint_url`` (a local stand-in) when the chain has no credentials."""
-    known = bedrock_regions()
-    if region not in known:
-        raise WrongRegion(
-            f"Amazon Bedrock is not offered in Region {region!r} — pass --region one of "
-            f"{', '.join(r for r in known if r.startswith(('us-', 'eu-')))}, ..."
-        )
+    check_region(region)
     if offline:
         if endpoint_url is None:
             raise AccountError("offline=True needs an endpoint_url (a local stand-in)")

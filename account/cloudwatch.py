@@ -5,7 +5,8 @@ One ``GetMetricData`` request set (paginated) asks for the Sum of Invocations,
 InvocationThrottles, InputTokenCount, OutputTokenCount, CacheReadInputTokenCount,
 CacheWriteInputTokenCount and EstimatedTPMQuotaUsage, and the Average of TimeToFirstToken and
 InvocationLatency; a second asks for their p50/p90/p99. A source that cannot serve percentiles
-(moto, or an account without the metric) leaves those columns empty and says so. Metric math is
+(moto, or an account without the metric) leaves those columns empty and says so. The emulator
+serves all of it from its own traffic (emulator/cloudwatch.py; docs/account.md). Metric math is
 not used: every derived number is computed in ``capacity.usage``.
 
 Resolution: CloudWatch keeps 1-minute data for 15 days, 5-minute data for 63 days and hourly
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from botocore.exceptions import BotoCoreError, ClientError
 
 from account.aws import Connection
 from capacity.usage import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS
@@ -110,6 +112,9 @@ def fetch_usage(
     end = end.replace(second=0, microsecond=0)
     end -= timedelta(seconds=(end.minute * 60) % period)
     start = end - timedelta(days=days)
+    # On period boundaries, as CloudWatch stamps its datapoints (a window of 0.02 days is not a
+    # whole number of minutes).
+    start -= timedelta(seconds=start.timestamp() % period)
     sums = [_query(f"s_{col}", metric, model_id, period, "Sum") for col, metric in SUMS.items()]
     avgs = [
         _query(f"a_{col}_avg", metric, model_id, period, "Average")
@@ -131,7 +136,7 @@ def fetch_usage(
             try:
                 for qid, series in _get(conn, pct_queries, lo, hi).items():
                     data.setdefault(qid, {}).update(series)
-            except Exception as exc:  # a source without extended statistics (moto)
+            except (ClientError, BotoCoreError) as exc:  # no extended statistics (moto)
                 percentiles = False
                 notes.append(
                     f"latency percentiles not available from this source ({type(exc).__name__})"

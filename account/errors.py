@@ -1,26 +1,23 @@
-"""Typed errors of the account package: each message is one line naming the problem and the fix.
+"""Typed errors of the account package: each message is one line naming the problem and the fix
+(``what — fix``); ``llmcap.cli.main`` prints it as ``error: <message>`` and exits 2.
 
-UserError                 (the CLI prints ``error: <message>`` and exits 2)
-└── AccountError
-    ├── NoCredentials     no credentials in the standard chain
-    ├── SsoTokenExpired   the SSO session is over
-    ├── AccessDenied      an IAM action is missing (named)
-    ├── WrongRegion       the Region does not exist or has no Bedrock
-    ├── UnknownModel      the model id matches no quota
-    ├── QuotaNotFound     the quota code does not exist in the Region
-    ├── DuplicateRequest  an increase request for the quota is already open
-    └── RequestRejected   Service Quotas refused an increase request (its reason)
+AccountError
+├── NoCredentials     no credentials in the standard chain
+├── SsoTokenExpired   the SSO session is over
+├── AccessDenied      an IAM action is missing (named)
+├── WrongRegion       the Region does not exist or has no Bedrock
+├── UnknownModel      the model id matches no quota
+├── QuotaNotFound     the quota code does not exist in the Region
+├── DuplicateRequest  an increase request for the quota is already open
+└── RequestRejected   Service Quotas refused an increase request (its reason)
 """
 
 from __future__ import annotations
 
 
-class UserError(Exception):
-    """An error the user can fix; the message is one line that contains the fix."""
-
-
-class AccountError(UserError):
-    """A failure talking to the AWS account."""
+class AccountError(Exception):
+    """A failure talking to the AWS account that the user can fix; the message is one line
+    that contains the fix."""
 
 
 class NoCredentials(AccountError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from account.aws import Connection
 from account.errors import (
@@ -89,11 +89,11 @@ class RequestStatus:
         return dict(self.__dict__)
 
 
-def _duplicate(code: str, req: OpenRequest) -> DuplicateRequest:
+def _duplicate(conn: Connection, code: str, req: OpenRequest) -> DuplicateRequest:
     return DuplicateRequest(
-        f"an increase request for {code} is already open: {req.request_id} ({req.status}, "
-        f"desired {_value(req.desired_value)}, filed {req.created}) — follow it with "
-        f"`llmcap request-status {req.request_id}` instead of filing another",
+        f"an increase request for {code} is already open in {conn.region}: {req.request_id} "
+        f"({req.status}, desired {_value(req.desired_value)}, filed {req.created}) — follow it "
+        f"with `{conn.follow_up('request-status', req.request_id)}` instead of filing another",
         req.request_id,
     )
 
@@ -118,7 +118,7 @@ def plan_increase(conn: Connection, quota_code: str, desired_value: float) -> In
         )
     existing = open_requests(conn, quota_code)
     if existing:
-        raise _duplicate(quota_code, existing[0])
+        raise _duplicate(conn, quota_code, existing[0])
     return IncreaseRequest(conn.region, quota_code, quota["QuotaName"], current, desired_value)
 
 
@@ -136,15 +136,13 @@ def submit_increase(conn: Connection, plan: IncreaseRequest) -> RequestStatus:
         answer = conn.call(
             "service-quotas", "servicequotas:RequestServiceQuotaIncrease", send, retries=False
         )
-    except AccountError:
-        raise
-    except Exception as exc:
+    except (ClientError, BotoCoreError) as exc:  # AccountErrors (credentials, IAM) propagate
         error = exc.response.get("Error", {}) if isinstance(exc, ClientError) else {}
         code = error.get("Code", "")
         if code == "ResourceAlreadyExistsException":
             existing = open_requests(conn, plan.quota_code)
             if existing:
-                raise _duplicate(plan.quota_code, existing[0]) from exc
+                raise _duplicate(conn, plan.quota_code, existing[0]) from exc
         if code in ("IllegalArgumentException", "InvalidResourceStateException",
                     "QuotaExceededException", "DependencyAccessDeniedException"):  # fmt: skip
             message = error.get("Message", code)
@@ -153,9 +151,13 @@ def submit_increase(conn: Connection, plan: IncreaseRequest) -> RequestStatus:
         match = [r for r in filed if r.desired_value == plan.desired_value]
         if match:
             return request_status(conn, match[0].request_id)
+        again = conn.follow_up(
+            "request-increase", quota_code=plan.quota_code,
+            desired_value=_value(plan.desired_value), submit=True,
+        )  # fmt: skip
         raise AccountError(
             f"the request did not go through ({type(exc).__name__}: {exc}) and none is open "
-            f"for {plan.quota_code}; nothing was retried — run the command again to file it"
+            f"for {plan.quota_code}; nothing was retried — file it again with `{again}`"
         ) from exc
     return RequestStatus.from_api(answer)
 
@@ -169,7 +171,7 @@ def request_status(conn: Connection, request_id: str) -> RequestStatus:
         )  # fmt: skip
     except QuotaNotFound:
         raise QuotaNotFound(
-            f"no quota increase request {request_id!r} in {conn.region} — request ids are per "
-            "Region — check --region and the id printed by `llmcap request-increase --submit`"
+            f"no quota increase request {request_id!r} in {conn.region} (request ids are per "
+            "Region) — check --region and the id printed by `llmcap request-increase --submit`"
         ) from None
     return RequestStatus.from_api(answer)

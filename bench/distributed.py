@@ -111,6 +111,57 @@ def _ray(address: str) -> Any:
     return ray
 
 
+def connect_cluster(ray: Any, address: str) -> None:
+    """``ray.init`` on the cluster at ``address``; a failure to join it is a ``SweepError``
+    naming the fix (see ``connect_failure``)."""
+    kwargs: dict[str, Any] = {"address": address, "log_to_driver": False}
+    ip = _node_ip(address)
+    if ip is not None:
+        kwargs["_node_ip_address"] = ip
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:  # ray.init's "Failed to connect to Ray cluster at …"
+        raise SweepError(connect_failure(address, exc)) from exc
+
+
+def connect_failure(address: str, exc: ConnectionError) -> str:
+    """One line for a ``ray.init`` that could not join ``address``, from the error Ray 2.60
+    chains to its ConnectionError: "No node info found matching attributes: '<ip>'" when the
+    cluster has no node under this driver's address — on loopback, because ``ray start
+    --node-ip-address 127.0.0.1`` registered the head under the machine's own address — or
+    "InvalidAuthToken" when the head enabled token auth (a token in ~/.ray) and the driver,
+    given an explicit address, did not."""
+    cause = exc.__cause__
+    no_node = isinstance(cause, RuntimeError) and "No node info found" in str(cause)
+    port = address.rsplit(":", 1)[-1]
+    if no_node and _node_ip(address) == "127.0.0.1":
+        return (
+            f"--ray {address}: the cluster has no node on 127.0.0.1 (Ray registers a head started "
+            "with --node-ip-address 127.0.0.1 under this machine's own address) — start a "
+            "loopback head with `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head "
+            f"--node-ip-address 127.0.0.1 --port {port}` (one node; more loopback nodes: "
+            "python tests/e2e/ray_node.py start ...), or pass --ray with the address the head "
+            "printed"
+        )
+    if "InvalidAuthToken" in str(cause):
+        return (
+            f"--ray {address}: the cluster requires a Ray auth token and this driver sent none "
+            "— set RAY_AUTH_MODE=token for llmcap too (it then reads the head's token from "
+            "~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN)"
+        )
+    if no_node:
+        return (
+            f"--ray {address}: this machine is not a node of that cluster ({cause}) — run llmcap "
+            f"on one of its nodes, or join this one first: ray start --address {address}"
+        )
+    text = str(cause or exc).strip()
+    why = text.splitlines()[0] if text else type(exc).__name__
+    return (
+        f"--ray {address}: could not join the Ray cluster ({why}) — check it is up: "
+        f"ray status --address {address}"
+    )
+
+
 def _node_ip(address: str) -> str | None:
     """The driver's own address for Ray: loopback when the cluster is on loopback."""
     host = address.removeprefix("ray://").rsplit(":", 1)[0]
@@ -150,11 +201,8 @@ class RayDriver(ProcessDriver):
         self.loop = asyncio.get_running_loop()
         self.ray = ray
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"address": self.address, "log_to_driver": False}
-            ip = _node_ip(self.address)
-            if ip is not None:
-                kwargs["_node_ip_address"] = ip
-            ray.init(**kwargs)  # blocks this loop for a moment, before anything is measured
+            # blocks this loop for a moment, before anything is measured
+            connect_cluster(ray, self.address)
             self._connected_here = True
         if self.n == 0:
             self.n = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from capacity.serving._simulate import interval_medians
+from capacity.serving import interval_medians
 from emulator import DEFAULT_PROFILE, Profile, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent

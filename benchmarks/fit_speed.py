@@ -19,10 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from capacity.fitting._fit import fit_capacity
-from capacity.records._load import load_records
-from capacity.records._summary import summarize
-from capacity.records._synthetic import SyntheticPrompt, synthetic_records
+from capacity.fitting import fit_capacity
+from capacity.records import SyntheticPrompt, load_records, summarize, synthetic_records
 
 PROMPTS = (
     SyntheticPrompt("small", 43),

@@ -25,11 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from capacity.fitting._fit import fit_capacity
-from capacity.fitting._model import Basis
-from capacity.fitting._usl import fit_usl
-from capacity.records._summary import summarize
-from capacity.records._validate import validate_records
+from capacity.fitting import Basis, fit_capacity, fit_usl
+from capacity.records import summarize, validate_records
 from emulator import (
     DEFAULT_PROFILE,
     Profile,

@@ -136,7 +136,7 @@ def section_a(figures: Path | None) -> float:
     describe(twin, profile)
     worst = held_out(twin, profile, "(a) default profile: probe levels 1, 5, 10 → 30, 50", 0.10)
     if figures is not None:
-        from capacity.figures._common import save_figure
+        from capacity.figures import save_figure
         from capacity.figures.twin import plot_twin
 
         real = {float(lv): truth(profile, lv, PROMPTS["large"]) for lv in HELD_OUT}

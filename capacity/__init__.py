@@ -1,12 +1,20 @@
 """capacity: the pure modelling core of llmcap (docs/architecture.md).
 
-records → ``load_records`` → ``summarize`` → ``fit_capacity`` (USL and latency quantile curves per
-prompt size) → ``plan_capacity`` / ``required_quota`` (quotas ↔ users with Bedrock's quota rules,
-the same ledger the emulator enforces). Sub-packages: ``capacity.records``, ``capacity.fitting``,
-``capacity.serving``, ``capacity.planning``, ``capacity.figures``.
+The public API, like scikit-learn's, is small:
 
-Names are loaded lazily: ``import capacity.planning`` or ``from capacity import Quota`` does not
-pay for pandas or statsmodels. ``capacity`` imports nothing of bench, emulator, llmcap or app.
+- inputs: ``Quota``, ``Workload``, ``Slo`` and the latency ``Objective`` (``objective`` decides
+  it the same way for every interface: given, the default, or none);
+- records: ``load_records``, ``summarize``;
+- models: ``fit_capacity`` (USL and latency quantile curves), ``calibrate`` (the digital twin),
+  ``load_predictor`` (model.json or twin.json), the ``Predictor`` protocol;
+- answers: ``answer`` (users today, the quota to request and what it buys: ``CapacityAnswer``),
+  ``plan_capacity``, ``required_quota``, ``build_report`` (the quota-increase justification);
+- the errors (``CapacityError`` and its kinds).
+
+Everything else lives in its subpackage: ``capacity.records``, ``capacity.fitting``,
+``capacity.serving``, ``capacity.planning``, ``capacity.usage``, ``capacity.report``,
+``capacity.figures``. Names are loaded lazily: ``from capacity import Quota`` does not pay for
+pandas or statsmodels. ``capacity`` imports nothing of bench, emulator, llmcap or app.
 """
 
 from __future__ import annotations
@@ -15,63 +23,33 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    # inputs
+    "Quota": "capacity.planning",
+    "Workload": "capacity.planning",
+    "Slo": "capacity.planning",
+    "Objective": "capacity.planning",
+    "objective": "capacity.planning",
+    # records
+    "load_records": "capacity.records",
+    "summarize": "capacity.records",
+    # models
+    "fit_capacity": "capacity.fitting",
+    "calibrate": "capacity.serving",
+    "load_predictor": "capacity.predictors",
+    "Predictor": "capacity.prediction",
+    # answers
+    "CapacityAnswer": "capacity.planning",
+    "answer": "capacity.planning",
+    "plan_capacity": "capacity.planning",
+    "required_quota": "capacity.planning",
+    "build_report": "capacity.report",
     # errors
     "CapacityError": "capacity.errors",
     "FitError": "capacity.errors",
     "ModelFileError": "capacity.errors",
-    "RecordsError": "capacity.errors",
-    # predictions (the seam between fits, the twin and the planner)
-    "Prediction": "capacity.prediction",
-    "Predictor": "capacity.prediction",
-    "PredictorInfo": "capacity.predictors",
-    "describe_predictor": "capacity.predictors",
-    "load_predictor": "capacity.predictors",
-    # records
-    "RECORD_COLUMNS": "capacity.records",
-    "STATUSES": "capacity.records",
-    "SUMMARY_COLUMNS": "capacity.records",
-    "SyntheticPrompt": "capacity.records",
-    "compare_prompts": "capacity.records",
-    "concurrency_timeline": "capacity.records",
-    "derive_metrics": "capacity.records",
-    "load_records": "capacity.records",
-    "seed_table": "capacity.records",
-    "summarize": "capacity.records",
-    "synthetic_records": "capacity.records",
-    "validate_records": "capacity.records",
-    # fitting
-    "CapacityModel": "capacity.fitting",
-    "Knees": "capacity.fitting",
-    "PromptModel": "capacity.fitting",
-    "QuantileCurve": "capacity.fitting",
-    "UslFit": "capacity.fitting",
-    "fit_capacity": "capacity.fitting",
-    "fit_quantile_curves": "capacity.fitting",
-    "fit_usl": "capacity.fitting",
-    # serving
-    "QuotaLedger": "capacity.serving",
-    "QuotaLimits": "capacity.serving",
-    "burndown_for": "capacity.serving",
-    "load_model_table": "capacity.serving",
-    "simulate": "capacity.serving",
-    # planning
-    "CONSTRAINTS": "capacity.planning",
-    "CapacityPlan": "capacity.planning",
-    "MaxTokensAdvice": "capacity.planning",
     "PlanInputError": "capacity.planning",
-    "Quota": "capacity.planning",
-    "QuotaRequest": "capacity.planning",
-    "Slo": "capacity.planning",
-    "WaitStats": "capacity.planning",
-    "Workload": "capacity.planning",
-    "default_quota": "capacity.planning",
-    "erlang_b": "capacity.planning",
-    "erlang_c": "capacity.planning",
-    "mgc_wait": "capacity.planning",
-    "min_servers": "capacity.planning",
-    "plan_capacity": "capacity.planning",
-    "recommend_max_tokens": "capacity.planning",
-    "required_quota": "capacity.planning",
+    "RecordsError": "capacity.errors",
+    "ReportError": "capacity.errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -96,60 +74,23 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
         FitError as FitError,
         ModelFileError as ModelFileError,
         RecordsError as RecordsError,
+        ReportError as ReportError,
     )
-    from capacity.fitting import (
-        CapacityModel as CapacityModel,
-        Knees as Knees,
-        PromptModel as PromptModel,
-        QuantileCurve as QuantileCurve,
-        UslFit as UslFit,
-        fit_capacity as fit_capacity,
-        fit_quantile_curves as fit_quantile_curves,
-        fit_usl as fit_usl,
-    )
+    from capacity.fitting import fit_capacity as fit_capacity
     from capacity.planning import (
-        CONSTRAINTS as CONSTRAINTS,
-        CapacityPlan as CapacityPlan,
-        MaxTokensAdvice as MaxTokensAdvice,
+        CapacityAnswer as CapacityAnswer,
+        Objective as Objective,
         PlanInputError as PlanInputError,
         Quota as Quota,
-        QuotaRequest as QuotaRequest,
         Slo as Slo,
-        WaitStats as WaitStats,
         Workload as Workload,
-        default_quota as default_quota,
-        erlang_b as erlang_b,
-        erlang_c as erlang_c,
-        mgc_wait as mgc_wait,
-        min_servers as min_servers,
+        answer as answer,
+        objective as objective,
         plan_capacity as plan_capacity,
-        recommend_max_tokens as recommend_max_tokens,
         required_quota as required_quota,
     )
-    from capacity.prediction import Prediction as Prediction, Predictor as Predictor
-    from capacity.predictors import (
-        PredictorInfo as PredictorInfo,
-        describe_predictor as describe_predictor,
-        load_predictor as load_predictor,
-    )
-    from capacity.records import (
-        RECORD_COLUMNS as RECORD_COLUMNS,
-        STATUSES as STATUSES,
-        SUMMARY_COLUMNS as SUMMARY_COLUMNS,
-        SyntheticPrompt as SyntheticPrompt,
-        compare_prompts as compare_prompts,
-        concurrency_timeline as concurrency_timeline,
-        derive_metrics as derive_metrics,
-        load_records as load_records,
-        seed_table as seed_table,
-        summarize as summarize,
-        synthetic_records as synthetic_records,
-        validate_records as validate_records,
-    )
-    from capacity.serving import (
-        QuotaLedger as QuotaLedger,
-        QuotaLimits as QuotaLimits,
-        burndown_for as burndown_for,
-        load_model_table as load_model_table,
-        simulate as simulate,
-    )
+    from capacity.prediction import Predictor as Predictor
+    from capacity.predictors import load_predictor as load_predictor
+    from capacity.records import load_records as load_records, summarize as summarize
+    from capacity.report import build_report as build_report
+    from capacity.serving import calibrate as calibrate

@@ -4,7 +4,8 @@ CapacityError
 ├── RecordsError   a records file or frame breaks the schema or the metric rules
 ├── FitError       the data cannot support the requested fit (too few levels, no ok requests)
 ├── ModelFileError a saved CapacityModel cannot be read (format, version, fields)
-└── PlanInputError an invalid quota, workload or SLO (capacity.planning._inputs)
+├── ReportError    a report format or document that cannot be written or read
+└── PlanInputError an invalid quota, workload or SLO (capacity.planning)
 """
 
 from __future__ import annotations
@@ -24,3 +25,7 @@ class FitError(CapacityError, ValueError):
 
 class ModelFileError(CapacityError, ValueError):
     """A CapacityModel JSON file that cannot be read; the message names the file and field."""
+
+
+class ReportError(CapacityError, ValueError):
+    """An unknown report format, or a report document of another format or version."""

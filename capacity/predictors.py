@@ -20,8 +20,8 @@ from capacity.errors import CapacityError, ModelFileError
 from capacity.prediction import Predictor
 
 if TYPE_CHECKING:
-    from capacity.fitting._model import CapacityModel
-    from capacity.serving._twin import Twin
+    from capacity.fitting import CapacityModel
+    from capacity.serving import Twin
 
 FIX = "pass a model.json from `llmcap fit` or a twin.json from `llmcap twin fit`"
 """What to give instead of a file that is not a predictor."""
@@ -40,11 +40,11 @@ def load_predictor(path: str | os.PathLike[str]) -> CapacityModel | Twin:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{p}: not JSON ({exc}) — {FIX}") from exc
     tag = raw.get("format") if isinstance(raw, dict) else None
-    from capacity.serving._twin import TWIN_FORMAT, Twin
+    from capacity.serving import TWIN_FORMAT, Twin
 
     if tag == TWIN_FORMAT:
         return Twin.from_dict(raw, origin=str(p))
-    from capacity.fitting._model import FORMAT, CapacityModel
+    from capacity.fitting import MODEL_FORMAT as FORMAT, CapacityModel
 
     if tag != FORMAT:
         found = "no format tag" if tag is None else f"format {tag!r}"
@@ -93,7 +93,7 @@ def describe_predictor(
     with ``input_tokens`` prompts), what it says about extrapolating there."""
     if model is None:
         return None
-    from capacity.serving._twin import Twin
+    from capacity.serving import Twin
 
     at = None if inflight is None or input_tokens is None else (max(inflight, 1.0), input_tokens)
     if isinstance(model, Twin):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from capacity.serving._profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
-from capacity.serving._simulate import (
+from capacity.serving import (
+    DEFAULT_PROFILE,
+    Profile,
+    ProfileError,
     SimRequest,
     SimResult,
     interval_schedule,
+    load_profile,
     simulate,
     simulate_closed_loop,
 )

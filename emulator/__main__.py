@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from capacity.serving._profile import ProfileError
+from capacity.serving import ProfileError
 from emulator.cli import add_arguments, serve
 
 parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from capacity.serving._profile import DEFAULT_PROFILE, FaultConfig, Profile, shipped_profiles
+from capacity.serving import DEFAULT_PROFILE, FaultConfig, Profile, shipped_profiles
 from emulator.loop import run
 from emulator.runner import resolve_profile, serve_forever
 from emulator.service import EmulatorService
@@ -74,12 +74,15 @@ def fault(text: str) -> tuple[str, float]:
     return kind, rate
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The emulator's options."""
+def add_arguments(parser: argparse.ArgumentParser, profile_flag: str = "--profile") -> None:
+    """The emulator's options; the serving profile is ``profile_flag`` (``llmcap emulate``
+    spells it ``--emulator-profile``), stored as ``profile``."""
     parser.add_argument(
-        "--profile",
+        profile_flag,
+        dest="profile",
         default=DEFAULT_PROFILE,
-        help=f"shipped name ({', '.join(shipped_profiles())}) or a JSON file",
+        help=f"serving profile: a shipped name ({', '.join(shipped_profiles())}) or a JSON file "
+        f"(default: {DEFAULT_PROFILE})",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from capacity.serving._profile import FaultConfig
+from capacity.serving import FaultConfig
 
 # Bedrock's error types for the injectable HTTP statuses (botocore's service model).
 BEDROCK_ERROR_TYPES = {

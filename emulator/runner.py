@@ -17,7 +17,7 @@ from types import TracebackType
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from capacity.serving._profile import DEFAULT_PROFILE, Profile, QuotaConfig, load_profile
+from capacity.serving import DEFAULT_PROFILE, Profile, QuotaConfig, load_profile
 from emulator.loop import new_event_loop
 from emulator.server import create_app
 from emulator.service import EmulatorService

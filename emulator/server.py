@@ -1,4 +1,6 @@
-"""HTTP/1.1 front of the emulator (aiohttp): Bedrock runtime and OpenAI-compatible routes.
+"""HTTP/1.1 front of the emulator (aiohttp): Bedrock runtime and OpenAI-compatible routes, and
+on ``POST /`` the control plane: Service Quotas (``emulator/servicequotas.py``) and CloudWatch
+GetMetricData (``emulator/cloudwatch.py``).
 
 Streams use chunked transfer encoding with one HTTP chunk per write, so a client's time to first
 token is real. Every Bedrock response carries ``x-amzn-RequestId``; every OpenAI one
@@ -19,6 +21,12 @@ from aiohttp import web
 
 from emulator import bedrock_parse, bedrock_wire, openai_wire
 from emulator.api import ApiError, GenerationRequest, StreamFormatter
+from emulator.cloudwatch import (
+    TARGET_PREFIX as CLOUDWATCH_TARGET,
+    CloudWatch,
+    CloudWatchError,
+    xml_error,
+)
 from emulator.service import EmulatorService, Job, Throttled
 from emulator.servicequotas import ServiceQuotas, ServiceQuotasError, region_of
 from emulator.tokens import count_tokens
@@ -26,6 +34,7 @@ from emulator.tokens import count_tokens
 SERVICE_KEY = web.AppKey("service", EmulatorService)
 LAG_TASK_KEY = web.AppKey("lag_task", asyncio.Task[None])
 QUOTAS_KEY = web.AppKey("service_quotas", ServiceQuotas)
+CLOUDWATCH_KEY = web.AppKey("cloudwatch", CloudWatch)
 BEDROCK_OPS = {
     "converse": ("converse", False),
     "converse-stream": ("converse", True),
@@ -41,7 +50,8 @@ def create_app(service: EmulatorService) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[SERVICE_KEY] = service
     app[QUOTAS_KEY] = ServiceQuotas(service.profile)
-    app.router.add_post("/", _service_quotas)  # JSON 1.1: the operation is in X-Amz-Target
+    app[CLOUDWATCH_KEY] = CloudWatch(service.metrics)
+    app.router.add_post("/", _control_plane)  # the operation is in X-Amz-Target or the form
     app.router.add_post("/model/{tail:.+}", _bedrock)
     app.router.add_post("/v1/chat/completions", _openai(openai_wire.parse_chat))
     app.router.add_post("/v1/completions", _openai(openai_wire.parse_completions))
@@ -133,7 +143,53 @@ async def _bedrock_full(request: web.Request, service: EmulatorService, job: Job
         service.release(job)
 
 
-# -- Service Quotas (control plane) -----------------------------------------------------------
+# -- control plane: Service Quotas and CloudWatch -----------------------------------------------
+async def _control_plane(request: web.Request) -> web.Response:
+    """``POST /``: CloudWatch (JSON 1.0 by target, or the query protocol's form) or Service
+    Quotas (JSON 1.1, every other target)."""
+    if request.headers.get("X-Amz-Target", "").startswith(CLOUDWATCH_TARGET):
+        return await _cloudwatch_json(request)
+    if request.content_type == "application/x-www-form-urlencoded":
+        return await _cloudwatch_query(request)
+    return await _service_quotas(request)
+
+
+async def _cloudwatch_json(request: web.Request) -> web.Response:
+    request_id = str(uuid.uuid4())
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}
+    try:
+        body = json.loads(await request.read() or b"{}")
+        if not isinstance(body, dict):
+            raise CloudWatchError("SerializationException", "The body must be a JSON object.")
+        target = request.headers["X-Amz-Target"]
+        result = request.app[CLOUDWATCH_KEY].handle_json(target, body)
+    except json.JSONDecodeError:
+        err = CloudWatchError("SerializationException", "The body is not valid JSON.")
+        return _cw_json_error(err, headers)
+    except CloudWatchError as err:
+        return _cw_json_error(err, headers)
+    return web.Response(headers=headers, body=json.dumps(result).encode())
+
+
+def _cw_json_error(err: CloudWatchError, headers: dict[str, str]) -> web.Response:
+    # awsQueryCompatible: botocore takes the error code from x-amzn-query-error.
+    kind = "Sender" if err.status < 500 else "Receiver"
+    headers = {**headers, "x-amzn-query-error": f"{err.code};{kind}"}
+    body = json.dumps({"__type": err.code, "message": err.message}).encode()
+    return web.Response(status=err.status, headers=headers, body=body)
+
+
+async def _cloudwatch_query(request: web.Request) -> web.Response:
+    request_id = str(uuid.uuid4())
+    headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    try:
+        body = request.app[CLOUDWATCH_KEY].handle_query(form, request_id)
+    except CloudWatchError as err:
+        return web.Response(status=err.status, headers=headers, body=xml_error(err, request_id))
+    return web.Response(headers=headers, body=body)
+
+
 async def _service_quotas(request: web.Request) -> web.Response:
     request_id = str(uuid.uuid4())
     headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}

@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from capacity.serving._engine import Cluster, Sequence
-from capacity.serving._ledger import Admission, QuotaLedger
-from capacity.serving._profile import ModelSpec, OutputLength, Profile
+from capacity.serving import (
+    Admission,
+    Cluster,
+    ModelSpec,
+    OutputLength,
+    Profile,
+    QuotaLedger,
+    Sequence,
+)
 from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
+from emulator.cloudwatch import BedrockMetrics
 from emulator.faults import BEDROCK_ERROR_TYPES, FaultPlan, draw_faults
 from emulator.stats import Stats
 from emulator.tokens import TextGenerator, count_tokens
@@ -54,6 +61,7 @@ class Job:
     sink: Callable[[bytes], None] | None = None  # direct socket writer once headers are out
     stall: str = "none"  # "none" → "stalling" (fault fired, events held) → "over"
     stats: Stats = field(default_factory=Stats)
+    charged_tokens: int | None = None  # what the quota ledger charged at settlement
 
     def on_tokens(self, count: int, model_time_s: float) -> None:
         """The engine produced tokens up to ``count``; emit an event when one is due.
@@ -144,6 +152,7 @@ class EmulatorService:
         self.text = TextGenerator(seed)
         self.rng = random.Random(seed)
         self.stats = Stats()
+        self.metrics = BedrockMetrics(seed=seed)  # what CloudWatch would show (emulator/cloudwatch)
         self._truth: IO[str] | None = (
             truth_log.open("a", encoding="utf-8", buffering=1) if truth_log else None
         )
@@ -218,7 +227,9 @@ class EmulatorService:
         del self._jobs[job.seq.key]
         if not job.done:
             self.cluster.cancel(job.seq)
-        self.ledger.settle(job.admission, job.seq.input_tokens, job.sent_tokens, job.model.burndown)
+        job.charged_tokens = self.ledger.settle(
+            job.admission, job.seq.input_tokens, job.sent_tokens, job.model.burndown
+        )
         status = "ok" if job.done and job.failure is None else (job.failure or "cancelled")
         self.log_truth(job.request_id, job.req, job.received_s, status, job)
 
@@ -230,7 +241,9 @@ class EmulatorService:
         status: str,
         job: Job | None = None,
     ) -> None:
-        """Append the server's own record of a request to the truth log (if enabled)."""
+        """Count the request's outcome in the CloudWatch metrics and append the server's own
+        record of it to the truth log (if enabled). Called once per request."""
+        self._observe(req, status, job)
         if self._truth is None:
             return
         row = {
@@ -245,6 +258,30 @@ class EmulatorService:
             "output_tokens": job.sent_tokens if job else 0,
         }
         self._truth.write(json.dumps(row) + "\n")
+
+    def _observe(self, req: GenerationRequest | None, status: str, job: Job | None) -> None:
+        """The request's samples of the AWS/Bedrock metrics (Bedrock-runtime requests only)."""
+        if req is None or req.family.startswith("openai"):
+            return
+        served = status in ("ok", "cancelled")
+        if status == "throttled" or status == "http_429":
+            outcome = "throttled"
+        elif served:
+            outcome = "served"
+        elif status.startswith("http_4"):
+            outcome = "client_error"
+        else:  # http_5xx, a stream error or a dropped connection
+            outcome = "server_error"
+        if job is None:
+            self.metrics.observe(req.model_id, outcome)
+            return
+        done = job.completion() if status == "ok" else None
+        self.metrics.observe(
+            req.model_id, outcome, input_tokens=job.seq.input_tokens,
+            output_tokens=job.sent_tokens, quota_tokens=job.charged_tokens,
+            latency_ms=None if done is None else done.latency_ms,
+            ttft_ms=done.first_byte_latency_ms if done is not None and req.stream else None,
+        )  # fmt: skip
 
     # -- the real-time driver ------------------------------------------------------------------
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -39,9 +39,10 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line with the fix, not the whole usage."""
 
     def error(self, message: str) -> NoReturn:
-        """Print ``<prog>: error: <message> (see <prog> --help)`` and exit 2."""
+        """Print ``error: <prog>: <message> — see `<prog> --help``` and exit 2: the same
+        ``error: what — fix`` line as every other failure (``llmcap.errors``)."""
         first = message.strip().splitlines()[0] if message.strip() else "invalid arguments"
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {first} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {first} — see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="llmcap",
         description="Capacity planning and quota modelling for LLM endpoints.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an unexpected error (also LLMCAP_DEBUG=1)",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in COMMANDS:
@@ -58,12 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmcap`` console script: one line per failure, never a traceback
-    (``LLMCAP_DEBUG=1`` re-raises for one)."""
-    args = build_parser().parse_args(argv)
+    (``llmcap --debug …`` or ``LLMCAP_DEBUG=1`` re-raises for one)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or an argument error already printed as one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         code: int = args.func(args)
     except (Exception, KeyboardInterrupt) as exc:
-        if os.environ.get("LLMCAP_DEBUG") == "1":
+        if args.debug or os.environ.get("LLMCAP_DEBUG") == "1":
             raise
         failure = describe(exc, aws_profile=getattr(args, "aws_profile", None))
         sys.stdout.flush()

@@ -3,7 +3,8 @@
 Commands raise ``UserError`` (what went wrong and how to fix it); ``describe`` also turns the
 typed errors of ``bench``, ``capacity``, the emulator, botocore and the OS into the same
 ``error: <what> — <fix>`` line. ``llmcap.cli.main`` prints it and exits 2 (130 on Ctrl-C);
-nothing reaches the user as a traceback unless ``LLMCAP_DEBUG=1`` asks for one.
+nothing reaches the user as a traceback unless ``--debug`` (or ``LLMCAP_DEBUG=1``) asks for one.
+Only the project's typed input errors exit 2; anything else is shown as a bug (exit 1).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def describe(exc: BaseException, *, aws_profile: str | None = None) -> Failure:
         return Failure(f"error: {_first_line(exc)}", EXIT_USAGE)
     return Failure(
         f"error: unexpected {type(exc).__name__}: {_first_line(exc)} — this is a bug in "
-        "llmcap; rerun with LLMCAP_DEBUG=1 for the traceback and report it",
+        "llmcap; rerun with --debug for the traceback and report it",
         EXIT_BUG,
     )
 
@@ -95,14 +96,17 @@ def _is_typed_input_error(exc: BaseException) -> bool:
     from account.errors import AccountError
     from bench.config import SweepError
     from bench.prompts import PromptError
+    from bench.providers import EndpointError
     from capacity.errors import CapacityError
-    from capacity.serving._profile import ProfileError
-    from emulator.runner import EmulatorError
+    from capacity.serving import ProfileError
+    from emulator import EmulatorError
 
-    typed = (SweepError, PromptError, ProfileError, EmulatorError, CapacityError, AccountError)
-    # A ValueError from bench or capacity names the bad value (e.g. an unsupported model for
-    # bedrock-invoke); it is reported like the typed ones.
-    return isinstance(exc, typed) or type(exc) is ValueError
+    typed = (
+        SweepError, PromptError, EndpointError, ProfileError, EmulatorError, CapacityError,
+        AccountError,
+    )  # fmt: skip
+    # Only the project's own input errors: a bare ValueError or KeyError is a bug to report.
+    return isinstance(exc, typed)
 
 
 def _describe_aws(exc: BaseException, profile: str | None) -> str | None:

@@ -29,6 +29,14 @@ def loaded_after(statement: str) -> set[str]:
 def test_planning_and_serving_load_neither_pandas_nor_statsmodels(statement: str) -> None:
     mods = loaded_after(statement)
     assert "pandas" not in mods and "statsmodels" not in mods, statement
+    assert "numba" not in mods, statement  # the batch replay compiles on first use only
+
+
+def test_the_emulators_ledger_loads_neither_numpy_nor_numba() -> None:
+    mods = loaded_after("from capacity.serving import QuotaLedger, QuotaLimits, simulate_quota")
+    assert "numpy" not in mods and "numba" not in mods
+    mods = loaded_after("from capacity.serving import RequestArrays, replay")
+    assert "numpy" in mods and "numba" not in mods  # numba: when the first replay runs
 
 
 def test_the_emulator_does_not_load_the_load_generator_or_the_fits() -> None:

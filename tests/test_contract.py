@@ -14,7 +14,7 @@ import bench.records
 import capacity.records._schema
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
 from capacity.errors import RecordsError
-from capacity.records._load import load_records
+from capacity.records import load_records
 from contracts.records import RAW_COLUMNS, STATUSES
 from emulator import Emulator
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.providers.base import PROVIDERS, Call, Endpoint, Provider
+from bench.providers.base import PROVIDERS, Call, Endpoint, EndpointError, Provider
 
 
 def make_provider(endpoint: Endpoint, pool_size: int) -> Provider:
@@ -14,7 +14,7 @@ def make_provider(endpoint: Endpoint, pool_size: int) -> Provider:
 
             return BedrockProvider(endpoint, api=api, pool_size=pool_size)
         if endpoint.client != "async":
-            raise ValueError(f"--client {endpoint.client!r}: choose async or boto3 for Bedrock")
+            raise EndpointError(f"--client {endpoint.client!r}: choose async or boto3 for Bedrock")
         from bench.providers.bedrock_async import BedrockAsyncProvider
 
         return BedrockAsyncProvider(endpoint, api=api, pool_size=pool_size)
@@ -24,11 +24,11 @@ def make_provider(endpoint: Endpoint, pool_size: int) -> Provider:
 
             return OpenAIHttpxProvider(endpoint, pool_size=pool_size)
         if endpoint.client != "async":
-            raise ValueError(f"--client {endpoint.client!r}: choose async or httpx for openai")
+            raise EndpointError(f"--client {endpoint.client!r}: choose async or httpx for openai")
         from bench.providers.openai import OpenAIProvider
 
         return OpenAIProvider(endpoint, pool_size=pool_size)
-    raise ValueError(f"--provider {endpoint.provider!r}: choose one of {', '.join(PROVIDERS)}")
+    raise EndpointError(f"--provider {endpoint.provider!r}: choose one of {', '.join(PROVIDERS)}")
 
 
-__all__ = ["PROVIDERS", "Call", "Endpoint", "Provider", "make_provider"]
+__all__ = ["PROVIDERS", "Call", "Endpoint", "EndpointError", "Provider", "make_provider"]

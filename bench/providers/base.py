@@ -12,6 +12,12 @@ from typing import Protocol
 from bench.prompts import Prompt
 from bench.records import RawResult
 
+
+class EndpointError(ValueError):
+    """An endpoint setting no client can use (URL, provider, client, model for the body); the
+    message names the option and the fix."""
+
+
 PROVIDERS = ("bedrock-converse", "bedrock-invoke", "openai")
 
 

@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
-from bench.providers.base import Call, Endpoint, begin_each
+from bench.providers.base import Call, Endpoint, EndpointError, begin_each
 from bench.records import RawResult
 
 LLAMA_TEMPLATE = (
@@ -87,7 +87,7 @@ def invoke_body(model_id: str, prompt: str, max_tokens: int, temperature: float)
             "messages": [{"role": "user", "content": [{"text": prompt}]}],
             "inferenceConfig": {"maxTokens": max_tokens, "temperature": temperature},
         }
-    raise ValueError(
+    raise EndpointError(
         f"bedrock-invoke has no request body for model {model_id!r}; "
         "use an Anthropic, Meta Llama or Amazon Nova model, or --provider bedrock-converse"
     )

@@ -24,7 +24,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench.providers.base import Call, Endpoint, open_result, settle
+from bench.providers.base import Call, Endpoint, EndpointError, open_result, settle
 from bench.providers.bedrock import _invoke_text, invoke_body
 from bench.providers.eventstream import EventStreamDecoder
 from bench.providers.http1 import (
@@ -61,7 +61,7 @@ class BedrockAsyncProvider(PooledEndpoint):
         creds = session.get_credentials()
         if creds is None:
             if not endpoint.endpoint_url:
-                raise ValueError(
+                raise EndpointError(
                     "no AWS credentials found: set AWS_PROFILE (or pass --aws-profile), or the "
                     "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables"
                 )

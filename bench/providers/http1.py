@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
 
+from bench.providers.base import EndpointError
 from bench.providers.http1_pool import Pool
 
 if TYPE_CHECKING:
@@ -293,7 +294,9 @@ class Client:
         parts = urlsplit(url)
         scheme, host = parts.scheme.lower(), parts.hostname or ""
         if scheme not in ("http", "https") or not host:
-            raise ValueError(f"not an http(s) URL: {url!r}")
+            raise EndpointError(
+                f"--endpoint-url {url!r}: not an http(s) URL; write http://host:port"
+            )
         default = 443 if scheme == "https" else 80
         port = parts.port or default
         key = (scheme, host, port)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Awaitable
 from typing import Any
 
-from bench.providers.base import Call, Endpoint, open_result, settle
+from bench.providers.base import Call, Endpoint, EndpointError, open_result, settle
 from bench.providers.http1 import (
     Client,
     ErrorAwareReader,
@@ -66,7 +66,7 @@ class OpenAIProvider(PooledEndpoint):
 
     def __init__(self, endpoint: Endpoint, *, pool_size: int) -> None:
         if not endpoint.endpoint_url:
-            raise ValueError("--provider openai needs --endpoint-url (the server's base URL)")
+            raise EndpointError("--provider openai needs --endpoint-url (the server's base URL)")
         self.endpoint = endpoint
         self._url = base_url(endpoint.endpoint_url) + CHAT_PATH
         self._headers = {

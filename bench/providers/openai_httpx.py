@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Sequence
 
 import httpx
 
-from bench.providers.base import Call, Endpoint, begin_each, measured
+from bench.providers.base import Call, Endpoint, EndpointError, begin_each, measured
 from bench.providers.openai import (
     CHAT_PATH,
     auth_headers,
@@ -32,7 +32,7 @@ class OpenAIHttpxProvider:
 
     def __init__(self, endpoint: Endpoint, *, pool_size: int) -> None:
         if not endpoint.endpoint_url:
-            raise ValueError("--provider openai needs --endpoint-url (the server's base URL)")
+            raise EndpointError("--provider openai needs --endpoint-url (the server's base URL)")
         self.endpoint = endpoint
         self.client = httpx.AsyncClient(
             base_url=base_url(endpoint.endpoint_url),

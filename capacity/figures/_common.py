@@ -6,6 +6,7 @@ global state, nothing to close, safe in servers and tests (no display needed).
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -18,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
-from capacity.records._validate import ensure_records
+from capacity.errors import CapacityError
+from capacity.records import ensure_records
 
 Floats = npt.NDArray[np.float64]
 
@@ -39,16 +41,23 @@ def new_figure(width_in: float, height_in: float) -> Figure:
     return Figure(figsize=(width_in, height_in), layout="constrained")
 
 
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes (at ``DPI`` dots per inch), for documents that embed it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` as PNG (at ``DPI`` dots per inch) or SVG, chosen by the suffix of ``path``.
 
-    Creates missing parent directories; returns the path. Raises ``ValueError`` for any other
-    suffix.
+    Creates missing parent directories; returns the path. Raises ``CapacityError`` for any
+    other suffix.
     """
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ValueError(
+        raise CapacityError(
             f"{target}: cannot save a figure as {suffix or '(no suffix)'!r}; "
             "name the file .png or .svg"
         )

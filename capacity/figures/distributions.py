@@ -25,7 +25,7 @@ from capacity.figures._common import (
     style_axes,
     text_of,
 )
-from capacity.records._derive import concurrency_stats, concurrency_timeline, interval_end_s
+from capacity.records import concurrency_stats, concurrency_timeline, interval_end_s
 
 # (panel, column, scale, title, x label, unit in the title's median)
 _PANELS = (

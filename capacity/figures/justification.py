@@ -73,23 +73,6 @@ class TargetLatency:
     measured_max_inflight: float | None
 
 
-def asked_quota(current: Quota, request: QuotaRequest) -> Quota:
-    """The quota after the request is granted: each limit the account has is raised to the
-    requested value where that is higher; limits the account does not have stay absent."""
-
-    def raised(now: float | None, asked: float | None) -> float | None:
-        if now is None:
-            return None
-        return float(now) if asked is None else max(float(now), float(asked))
-
-    return dataclasses.replace(
-        current,
-        tpm=max(float(current.tpm), float(request.tpm)),
-        rpm=raised(current.rpm, request.rpm),
-        tpd=raised(current.tpd, request.tpd),
-    )
-
-
 def quota_raises(
     current: Quota,
     request: QuotaRequest,
@@ -112,11 +95,6 @@ def quota_raises(
     return out
 
 
-def prompt_tokens(workload: Workload) -> float:
-    """The prompt size the model is asked at (input + cache read + cache write)."""
-    return float(workload.input_tokens + workload.cache_read_tokens + workload.cache_write_tokens)
-
-
 def target_latency(
     request: QuotaRequest, workload: Workload, model: Predictor | None
 ) -> TargetLatency | None:
@@ -128,7 +106,7 @@ def target_latency(
     n = float(request.inflight)
     if model is None:
         return TargetLatency(n, float(request.latency_s), None, None, None, None)
-    p = model.predict(max(n, 1.0), prompt_tokens(workload))
+    p = model.predict(max(n, 1.0), workload.prompt_tokens)
     measured = request.measured_max_inflight
     if measured is not None:
         extrapolated = request.extrapolation_factor is not None
@@ -182,7 +160,7 @@ def plot_quota_ask(
     step, and beside it the latency at the target (p95 TTFT vs requests in flight, measured range
     shaded) or, without a model, the assumed response time."""
     memo = _Memo(model) if model is not None else None
-    asked = asked_quota(current, request)
+    asked = request.applied_to(current)
     now = plan_capacity(current, workload, memo, slo)
     then = plan_capacity(asked, workload, memo, slo)
     raises = quota_raises(current, request, workload, memo, slo)
@@ -305,7 +283,7 @@ def _latency_panel(
             ]
         ax.text(0.02, 0.95, "\n".join(lines), va="top", fontsize=11, transform=ax.transAxes)
         return
-    tokens = prompt_tokens(workload)
+    tokens = workload.prompt_tokens
     top = max(2.0, 1.4 * at.inflight, 1.2 * (at.measured_max_inflight or 0.0))
     grid = np.linspace(1.0, top, 80)
     preds = [model.predict(float(n), tokens) for n in grid]
@@ -341,9 +319,7 @@ def _latency_panel(
 __all__ = [
     "Raise",
     "TargetLatency",
-    "asked_quota",
     "plot_quota_ask",
-    "prompt_tokens",
     "quota_raises",
     "target_latency",
 ]

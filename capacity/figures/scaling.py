@@ -18,11 +18,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from capacity.figures._common import PALETTE, Floats, new_figure, si, style_axes, text_of
-from capacity.fitting._model import CapacityModel
-from capacity.fitting._prompt import Basis, Knees, PromptModel
-from capacity.fitting._usl import EXTRAPOLATION_LIMIT, UslFit
-from capacity.records._summary import summarize
-from capacity.records._validate import ensure_records
+from capacity.fitting import EXTRAPOLATION_LIMIT, Basis, CapacityModel, Knees, PromptModel, UslFit
+from capacity.records import ensure_records, summarize
 
 BAND = (25.0, 75.0)
 """Percentiles of the shaded band around each median (the seed's ``errorbar=("pi", 50)``)."""

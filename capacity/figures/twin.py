@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from capacity.figures._common import PALETTE, new_figure
 
 if TYPE_CHECKING:
-    from capacity.serving._twin import Forecast, Twin
+    from capacity.serving import Forecast, Twin
 
 PANELS = (
     ("tps_p50", "tpot_p50", "median tokens/s per request", True),

@@ -21,8 +21,7 @@ from capacity.fitting._model import CapacityModel
 from capacity.fitting._prompt import Basis, PromptModel
 from capacity.fitting._quantile import QuantileCurve, fit_quantile_curves
 from capacity.fitting._usl import fit_usl
-from capacity.records._summary import summarize
-from capacity.records._validate import ensure_records
+from capacity.records import ensure_records, summarize
 
 Floats = npt.NDArray[np.float64]
 

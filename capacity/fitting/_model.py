@@ -68,7 +68,7 @@ class CapacityModel:
 
     def predict(self, concurrency: float, input_tokens: float) -> Prediction:
         """Performance at ``concurrency`` requests in flight with ``input_tokens`` prompts."""
-        return predict_point(self, concurrency, input_tokens)
+        return predict_point(self.prompts, concurrency, input_tokens)
 
     def knees(
         self,
@@ -82,7 +82,7 @@ class CapacityModel:
         output length), read off the planner's capacity curve (``capacity.planning``): N* where
         requests/s peaks, and the largest N meeting ``slo``. ``efficient_concurrency`` is where
         the USL's token-throughput efficiency X/(λN) falls to ``efficiency``."""
-        return find_knees(self, input_tokens, slo, output_tokens, efficiency)
+        return find_knees(self.prompts, self, input_tokens, slo, output_tokens, efficiency)
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON document."""

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from capacity.fitting._prompt import Knees, PromptModel, extrapolation_note, is_close_size
 from capacity.fitting._usl import EXTRAPOLATION_LIMIT
-from capacity.planning import Slo, Workload
-from capacity.planning._loadcurve import MAX_CONCURRENCY, LoadCurve
-from capacity.prediction import Prediction
-
-if TYPE_CHECKING:
-    from capacity.fitting._model import CapacityModel  # the caller; imported for types only
+from capacity.planning import MAX_CONCURRENCY, LoadCurve, Slo, Workload
+from capacity.prediction import Prediction, Predictor
 
 Floats = npt.NDArray[np.float64]
 
@@ -102,23 +97,21 @@ def finish(values: dict[str, Floats], notes: list[str]) -> dict[str, Floats]:
     return out
 
 
-def _used(model: CapacityModel, input_tokens: float) -> list[PromptModel]:
-    return _bracket(model.prompts, input_tokens)[0]
-
-
-def predict_point(model: CapacityModel, concurrency: float, input_tokens: float) -> Prediction:
-    """``CapacityModel.predict``: one operating point."""
+def predict_point(
+    prompts: Sequence[PromptModel], concurrency: float, input_tokens: float
+) -> Prediction:
+    """``CapacityModel.predict``: one operating point from the fitted ``prompts``."""
     for name, value in (("concurrency", concurrency), ("input_tokens", input_tokens)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    raw, notes, extrapolated = blend(model.prompts, np.array([float(concurrency)]), input_tokens)
-    for pm in _used(model, input_tokens):
+    raw, notes, extrapolated = blend(prompts, np.array([float(concurrency)]), input_tokens)
+    used = _bracket(prompts, input_tokens)[0]
+    for pm in used:
         note = extrapolation_note(pm, concurrency)
         if note:
             notes.append(note)
             extrapolated = True
     v = {k: float(a[0]) for k, a in finish(raw, notes).items()}
-    used = _used(model, input_tokens)
     return Prediction(
         concurrency=float(concurrency),
         input_tokens=float(input_tokens),
@@ -135,14 +128,16 @@ def predict_point(model: CapacityModel, concurrency: float, input_tokens: float)
 
 
 def find_knees(
-    model: CapacityModel,
+    prompts: Sequence[PromptModel],
+    model: Predictor,
     input_tokens: float,
     slo: Slo | None,
     output_tokens: float | None,
     efficiency: float,
 ) -> Knees:
-    """``CapacityModel.knees``: N* and the SLO limit on the planner's capacity curve."""
-    used, w, note = _bracket(model.prompts, input_tokens)
+    """``CapacityModel.knees``: N* and the SLO limit on the planner's capacity curve of
+    ``model`` (the model the fitted ``prompts`` belong to)."""
+    used, w, note = _bracket(prompts, input_tokens)
     notes = [note] if note else []
     effs = [pm.throughput.concurrency_at_efficiency(efficiency) for pm in used]
     if len(used) == 2:

@@ -94,9 +94,7 @@ class LoadCurve:
             )
         self.model = model
         self.output_tokens = float(workload.output_tokens)
-        self.prompt_tokens = float(
-            workload.input_tokens + workload.cache_read_tokens + workload.cache_write_tokens
-        )
+        self.prompt_tokens = workload.prompt_tokens
         self._points: dict[float, LoadPoint | None] = {}
         self._constant_s = 0.0
         # N* and X* (req/s): where N / R(N) peaks; a constant R never saturates.

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from capacity.planning._inputs import Slo, Workload
 from capacity.planning._loadcurve import LoadCurve, fmt
 from capacity.planning._queueing import WaitStats, mgc_wait
-from capacity.serving._ledger import QuotaRule
-from capacity.serving._models import Scope
-from capacity.serving._rules import required_tpm
+from capacity.serving import QuotaRule, Scope, required_tpm
 
 DEFAULT_CS2 = 0.3
 """Squared coefficient of variation of service time assumed for the concurrency-cap queue

@@ -29,7 +29,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload
 from capacity.planning._loadcurve import (
@@ -40,12 +40,9 @@ from capacity.planning._loadcurve import (
     inflight_for_rate,
     users_for_rate,
 )
+from capacity.planning._verify import PlanVerification, verify_plan
 from capacity.prediction import Predictor
-from capacity.serving._models import Burndown, resolve_burndown
-from capacity.serving._rules import TpmLimits, ramp_inflight, tpm_limits
-
-if TYPE_CHECKING:
-    from capacity.planning._verify import PlanVerification
+from capacity.serving import Burndown, TpmLimits, ramp_inflight, resolve_burndown, tpm_limits
 
 CONSTRAINTS = ("tpm", "tpm_inflight", "rpm", "tpd", "slo")
 """Constraint keys, in tie-breaking order."""
@@ -217,8 +214,6 @@ def plan_capacity(
         avg["slo"] = _slo_rate(curve, slo, par, f, notes)
     plan = _assemble(quota, workload, slo, curve, avg, f, notes, bd, lim, q_res, q_set)
     if verify:
-        from capacity.planning._verify import verify_plan
-
         plan = dataclasses.replace(
             plan, verification=verify_plan(plan, model, minutes=verify_minutes, seed=seed)
         )

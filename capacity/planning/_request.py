@@ -12,7 +12,10 @@ with N = λ_peak·R(N) in flight. Then, with headroom h:
   TPD = (1 + h) × λ × 60 × active hours × settlement.
 
 All three are rounded up, so ``plan_capacity`` on ``request.to_quota()`` supports at least the
-target whenever the request is feasible.
+target whenever the request is feasible. Headroom is never asked where it buys nothing: when
+the latency objective (or, without one, the endpoint's peak throughput N*) caps the busiest
+minute at λ_lim < (1 + h) × λ_peak, TPM is asked up to what λ_lim needs and h shrinks to
+λ_lim / λ_peak − 1, with a note saying why.
 """
 
 from __future__ import annotations
@@ -26,9 +29,7 @@ from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, as_n
 from capacity.planning._loadcurve import LoadCurve, fmt, inflight_for_rate
 from capacity.planning._options import QuotaOption, Shortfall, cap_wait, describe_wait, remedies
 from capacity.prediction import Predictor
-from capacity.serving._ledger import QuotaRule
-from capacity.serving._models import Scope, load_model_table, resolve_burndown
-from capacity.serving._rules import required_tpm
+from capacity.serving import QuotaRule, Scope, load_model_table, required_tpm, resolve_burndown
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,22 @@ class QuotaRequest:
     formulas: dict[str, str]
     notes: tuple[str, ...]
 
+    def applied_to(self, current: Quota) -> Quota:
+        """The quota after this request is granted: each limit ``current`` has is raised to the
+        requested value where that is higher; limits it does not have stay absent."""
+
+        def raised(now: float | None, asked: float | None) -> float | None:
+            if now is None:
+                return None
+            return float(now) if asked is None else max(float(now), float(asked))
+
+        return dataclasses.replace(
+            current,
+            tpm=max(float(current.tpm), float(self.tpm)),
+            rpm=raised(current.rpm, self.rpm),
+            tpd=raised(current.tpd, self.tpd),
+        )
+
     def to_quota(self) -> Quota:
         """The requested values as a ``Quota`` (to check with ``plan_capacity``)."""
         return Quota(
@@ -142,6 +159,26 @@ def _average_rate(target: float, w: Workload, curve: LoadCurve) -> tuple[float, 
     )
 
 
+def _cap_note(
+    curve: LoadCurve, limit: float, peak: float, measured: float | None, notes: list[str]
+) -> None:
+    """Advise a client-side cap at the SLO limit only inside the measured range; beyond it,
+    say how far the limit lies from the evidence instead of recommending it."""
+    cap = math.floor(limit)
+    if measured and cap > measured * (1 + 1e-9):
+        notes.append(
+            f"the SLO limit lies at about {fmt(cap)} in flight, ×{cap / measured:.1f} beyond the "
+            f"{fmt(measured)} measured: no client-side cap is advised from this evidence"
+        )
+        return
+    stats = cap_wait(curve, cap, peak)
+    if stats is not None:
+        notes.append(
+            f"a client-side cap of {cap} in flight keeps bursts within the SLO; at the busiest "
+            f"minute (M/G/c) {describe_wait(stats)}"
+        )
+
+
 def required_quota(
     workload: Workload,
     target_users: float,
@@ -157,7 +194,9 @@ def required_quota(
     """TPM, RPM and TPD to request for ``target_users``, with feasibility against ``slo``.
 
     ``model_id`` picks the output burndown and the quota codes; ``scope`` defaults from it.
-    ``headroom`` is the safety margin added on top (0.2 = 20 %). ``rule`` is the ledger rule
+    ``headroom`` is the safety margin added on top (0.2 = 20 %); where the latency objective
+    (or the endpoint's peak throughput) caps the users below target × (1 + headroom), TPM is
+    asked only up to that cap (a note says so). ``rule is the ledger rule
     the TPM must satisfy. ``rpm_enforced`` says whether to ask for RPM too; by default, only when
     the model table says Bedrock still enforces it for ``model_id`` (never for unknown ids).
     """
@@ -177,35 +216,36 @@ def required_quota(
     peak = rate * par
     n, r, saturated = inflight_for_rate(peak, curve)
     need, need_formula = required_tpm(peak, n, q_res, q_set, rule, r)
-    tpm = math.ceil((1 + h) * need)
-    rpm = math.ceil((1 + h) * peak)
-    tpd = math.ceil((1 + h) * rate * 60 * w.active_hours_per_day * q_set)
-    f = {
-        "requests_per_min": rate_formula,
-        "peak_requests_per_min": f"λ × PAR = {fmt(rate)} × {fmt(par)} = {fmt(peak)} req/min",
-        "inflight": f"N = λ_peak/60 × R(N) = {fmt(peak)}/60 × {fmt(r)} = {fmt(n)}",
-        "latency_s": curve.formula,
-        "tpm": f"(1 + h) × {need_formula} = (1 + {fmt(h)}) × {fmt(need)} = {fmt(tpm)} tokens/min",
-        "rpm": f"(1 + h) × λ_peak = (1 + {fmt(h)}) × {fmt(peak)} = {fmt(rpm)} requests/min",
-        "tpd": f"(1 + h) × λ × 60 × active hours × settlement = (1 + {fmt(h)}) × {fmt(rate)} × "
-        f"60 × {fmt(w.active_hours_per_day)} × {fmt(q_set)} = {fmt(tpd)} tokens/day",
-    }
     notes = [f"output burndown {fmt(bd.value)} ({bd.rule}; source: {bd.source})"]
     limit: float | None = None
     reason: str | None = None
     options: tuple[QuotaOption, ...] = ()
+    measured, k = None, None
+    h_eff = h  # the headroom the request delivers under the latency objective
+    tpm_cap: float | None = None  # TPM beyond which more quota buys no users under it
     if model is None:
         notes.append("no model: latency and SLO feasibility are not checked")
         if curve.source == "default":
             notes.append(f"assumed {curve.formula} (the seed blog's single-request speed)")
     else:
+        unloaded = curve.point(1.0)
+        measured = None if unloaded is None else unloaded.measured_max
+        if measured and n > measured * (1 + 1e-9):
+            k = n / measured
         slo_limit = curve.n_peak if slo is None else curve.slo_limit(slo)
         limit = min(slo_limit, curve.n_peak)  # beyond N* more in flight only adds latency
         rate_limit = 60 * curve.max_rate_per_s(limit)
+        what = slo.describe() if slo is not None and slo_limit < curve.n_peak else None
+        bound = what or f"the endpoint's peak throughput (N* = {fmt(curve.n_peak)} in flight)"
+        if peak * (1 + h) > rate_limit * (1 + 1e-9):
+            # TPM past the limit buys no users under the objective: ask only up to it.
+            h_eff = rate_limit / peak - 1
+            n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
+            tpm_cap = required_tpm(rate_limit, n_lim, q_res, q_set, rule, r_lim)[0]
         if peak > rate_limit * (1 + 1e-9):
-            if slo is not None and slo_limit < curve.n_peak:
+            if what is not None:
                 reason = (
-                    f"{slo.describe()} holds up to {fmt(limit)} requests in flight "
+                    f"{what} holds up to {fmt(limit)} requests in flight "
                     f"({fmt(rate_limit)} req/min); the target needs {fmt(peak)} req/min at the "
                     f"busiest minute, {fmt(n)} in flight"
                 )
@@ -215,32 +255,55 @@ def required_quota(
                     f"(N* = {fmt(curve.n_peak)} in flight); the target needs {fmt(peak)} req/min "
                     "at the busiest minute"
                 )
-        if reason is not None:
-            gap = Shortfall(rate, peak, n, limit, rate_limit, float(tpm), h, q_set, rule)
+            gap = Shortfall(rate, peak, n, limit, rate_limit, (1 + h) * need, h, q_set, rule)
             options = remedies(w, curve, slo, gap, resolved)
-        elif slo is not None:
-            stats = cap_wait(curve, math.floor(limit), peak)
-            if stats is not None:
-                notes.append(
-                    f"a client-side cap of {math.floor(limit)} in flight keeps bursts within the "
-                    f"SLO; at the busiest minute (M/G/c) {describe_wait(stats)}"
-                )
-    measured, k = None, None
-    if model is not None:
-        unloaded = curve.point(1.0)
-        measured = None if unloaded is None else unloaded.measured_max
-        if measured and n > measured * (1 + 1e-9):
-            k = n / measured
+            notes.append(
+                f"TPM asked only up to what {bound} can use ({fmt(rate_limit)} req/min at the "
+                f"busiest minute); the whole target with {h:.0%} headroom would need "
+                f"{fmt(math.ceil((1 + h) * need))} TPM once the objective can hold there (see "
+                "the options)"
+            )
+        elif tpm_cap is not None:
+            notes.append(
+                f"headroom {h_eff:.0%} instead of {h:.0%}: {bound} holds up to {fmt(limit)} "
+                f"requests in flight ({fmt(rate_limit)} req/min at the busiest minute); more "
+                f"TPM than {fmt(math.ceil(tpm_cap))} would buy no users under it"
+            )
+        if reason is None and slo is not None:
+            _cap_note(curve, limit, peak, measured, notes)
+        if k is not None:
             notes.append(
                 f"extrapolated ×{k:.1f}: the target needs {fmt(n)} requests in flight at the "
-                f"busiest minute, beyond the {fmt(measured)} measured; latency there is a model "
-                "extrapolation (intervals widen) — "
+                f"busiest minute, beyond the {fmt(measured or 0)} measured; latency there is a "
+                "model extrapolation (intervals widen) — "
                 + (
                     "probe closer to the target"
                     if unloaded is not None and unloaded.source == "the calibrated twin"
                     else "measure closer or calibrate a twin"
                 )
             )
+    if tpm_cap is None:
+        tpm = math.ceil((1 + h) * need)
+    else:  # feasible: at least what the target needs; else what the limit can use
+        tpm = math.ceil(max(need, tpm_cap) if reason is None else tpm_cap)
+    rpm = math.ceil((1 + h_eff) * peak)
+    tpd = math.ceil((1 + h_eff) * rate * 60 * w.active_hours_per_day * q_set)
+    head = f"(1 + h) × {need_formula} = (1 + {fmt(h)}) × {fmt(need)}"
+    if tpm_cap is not None:
+        head = (
+            f"min((1 + h) × need, TPM the limit can use) = min({fmt((1 + h) * need)}, "
+            f"{fmt(tpm_cap)})"
+        )
+    f = {
+        "requests_per_min": rate_formula,
+        "peak_requests_per_min": f"λ × PAR = {fmt(rate)} × {fmt(par)} = {fmt(peak)} req/min",
+        "inflight": f"N = λ_peak/60 × R(N) = {fmt(peak)}/60 × {fmt(r)} = {fmt(n)}",
+        "latency_s": curve.formula,
+        "tpm": f"{head} = {fmt(tpm)} tokens/min",
+        "rpm": f"(1 + h) × λ_peak = (1 + {fmt(h_eff)}) × {fmt(peak)} = {fmt(rpm)} requests/min",
+        "tpd": f"(1 + h) × λ × 60 × active hours × settlement = (1 + {fmt(h_eff)}) × {fmt(rate)} "
+        f"× 60 × {fmt(w.active_hours_per_day)} × {fmt(q_set)} = {fmt(tpd)} tokens/day",
+    }
     if w.requests_per_user_per_min is None and w.think_time_s is None:
         notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
     known = {}

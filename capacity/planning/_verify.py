@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from capacity.planning._inputs import Quota, Workload
 from capacity.planning._loadcurve import fmt
 from capacity.prediction import Predictor
-from capacity.serving._profile import Profile, QuotaConfig
-from capacity.serving._simulate import (
+from capacity.serving import (
+    Profile,
+    QuotaConfig,
     SimRequest,
     SimResult,
     poisson_arrivals,
@@ -33,8 +36,25 @@ from capacity.serving._simulate import (
     simulate_quota,
 )
 
-if TYPE_CHECKING:
-    from capacity.planning._plan import CapacityPlan
+
+class Planned(Protocol):
+    """What a verification reads of a ``CapacityPlan`` (which imports this module)."""
+
+    @property
+    def quota(self) -> Quota: ...
+    @property
+    def workload(self) -> Workload: ...
+    @property
+    def requests_per_min_by_constraint(self) -> Mapping[str, float]: ...
+    @property
+    def peak_requests_per_min(self) -> float: ...
+    @property
+    def latency_s(self) -> float: ...
+    @property
+    def tps_p50(self) -> float | None: ...
+    @property
+    def burndown(self) -> float: ...
+
 
 OVERLOAD = 1.25
 SUSTAINED = ("tpm", "rpm", "tpd")
@@ -75,7 +95,7 @@ class PlanVerification:
 
 
 def verify_plan(
-    plan: CapacityPlan, model: Predictor | None, *, minutes: float = 60.0, seed: int = 0
+    plan: Planned, model: Predictor | None, *, minutes: float = 60.0, seed: int = 0
 ) -> PlanVerification:
     """Replay ``plan`` through the quota ledger (and a twin's serving model, if given)."""
     if minutes <= 0:
@@ -115,9 +135,7 @@ class _Run:
     server: str
 
 
-def _run(
-    plan: CapacityPlan, model: Predictor | None, rate: float, minutes: float, seed: int
-) -> _Run:
+def _run(plan: Planned, model: Predictor | None, rate: float, minutes: float, seed: int) -> _Run:
     w = plan.workload
     arrivals = poisson_arrivals(rate, minutes, seed=seed)
     prompt = round(w.input_tokens + w.cache_read_tokens + w.cache_write_tokens)

@@ -10,8 +10,10 @@ from capacity.records._derive import (
     concurrency_stats,
     concurrency_timeline,
     derive_metrics,
+    interval_end_s,
 )
 from capacity.records._load import load_records
+from capacity.records._prompts import prompt_sizes
 from capacity.records._schema import RECORD_COLUMNS, STATUSES
 from capacity.records._summary import SUMMARY_COLUMNS, compare_prompts, seed_table, summarize
 from capacity.records._synthetic import SyntheticPrompt, synthetic_records
@@ -28,7 +30,9 @@ __all__ = [
     "concurrency_timeline",
     "derive_metrics",
     "ensure_records",
+    "interval_end_s",
     "load_records",
+    "prompt_sizes",
     "seed_table",
     "summarize",
     "synthetic_records",

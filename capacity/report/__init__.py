@@ -7,6 +7,7 @@ numbers; see docs/report.md.
 """
 
 from capacity.report._build import build_report, check_region, default_monitoring
+from capacity.report._growth import parse_growth
 from capacity.report._model import (
     ABOVE_TOKENS,
     CASE_BODY_LIMIT,
@@ -36,6 +37,7 @@ __all__ = [
     "check_region",
     "default_monitoring",
     "parse_formats",
+    "parse_growth",
     "to_html",
     "to_markdown",
     "to_pdf",

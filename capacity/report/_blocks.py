@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from capacity.planning import DEFAULT_THINK_TIME_S
 from capacity.report._model import Ask, FigureImage, QuotaRequestReport
 
 NO_MODEL = (
@@ -136,10 +137,11 @@ def headline(report: QuotaRequestReport) -> str:
         f"{KIND_LABEL.get(a.kind, a.kind)} {num(a.current)} → {num(a.desired)}" for a in report.asks
     )
     text = (
-        f"Today's quota serves {whole(report.users_today)} users ({report.binding_today} binds). "
-        f"To serve {whole(report.target_users)} users with {report.headroom:.0%} headroom we "
+        f"Under {report.objective}, today's quota serves {whole(report.users_today)} users, "
+        f"limited by {report.binding_today}. To serve {whole(report.target_users)} users we "
         f"request {asks or 'no increase (the current quota suffices)'}; the requested quota "
-        f"serves {whole(report.users_requested)} users ({report.binding_requested} binds)."
+        f"serves {whole(report.users_requested)} users, limited by {report.binding_requested} "
+        f"({report.headroom_text})."
     )
     if report.latency is not None and report.latency.get("ttft_p95_s") is not None:
         text += (
@@ -149,6 +151,24 @@ def headline(report: QuotaRequestReport) -> str:
         )
     if not report.feasible and report.infeasible_reason:
         text += f" Caveat: {report.infeasible_reason}."
+    return text
+
+
+def target_words(report: QuotaRequestReport) -> str:
+    """The target in users, with what they mean in requests: users are people who each send
+    a request, wait for it and think; requests in flight are what the endpoint holds."""
+    w = report.workload
+    think = w.get("think_time_s")
+    rate = w.get("requests_per_user_per_min")
+    how = (
+        f"each sending {num(rate, 2)} requests per minute"
+        if rate is not None
+        else f"each thinking {num(DEFAULT_THINK_TIME_S if think is None else think, 0)} s between "
+        "answers"
+    )
+    text = f"Target: {whole(report.target_users)} users, {how}"
+    if report.latency is not None:
+        text += f"; {num(report.latency['inflight'], 0)} requests in flight at the busiest minute"
     return text
 
 
@@ -181,17 +201,18 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
         Para(headline(r)),
         Table(("Quota", "Code", "Current", "Requested"), ask_rows(r)),
     ]
+    chart = next((f for f in r.figures if f.name == "quota_ask"), None)
+    if chart is not None:
+        out.append(Image(chart))  # the manager's chart stays on page 1
     options = r.request.get("options") or []
     if not r.feasible and options:
         out += [
             Para("What can close the gap (from the planner):"),
             Bullets(tuple(f"{o.get('name')}: {o.get('effect')}" for o in options)),
         ]
-    chart = next((f for f in r.figures if f.name == "quota_ask"), None)
-    if chart is not None:
-        out.append(Image(chart))
     out += [
         Para(r.measured_range),
+        Para(r.evidence_context),
         Heading(2, "1. Use case"),
         Para(r.use_case),
         Heading(2, "2. Account, model, Region"),
@@ -225,8 +246,8 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
         ),
         Bullets(
             (
-                f"Target: {whole(r.target_users)} concurrent users"
-                + (f", SLO {r.slo}" if r.slo else ""),
+                target_words(r),
+                f"Latency objective: {r.objective}",
                 f"Average input tokens per request: {num(t.input_tokens)}; average output "
                 f"tokens per request: {num(t.output_tokens)}; max_tokens {num(t.max_tokens)}",
                 f"Share of requests above 25,000 input tokens: {pct(t.share_above_25k)} "

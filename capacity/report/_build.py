@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -17,25 +16,25 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.figures._common import DPI
+from capacity.figures import png_bytes
 from capacity.figures.justification import (
-    asked_quota,
     plot_quota_ask,
-    prompt_tokens,
     quota_raises,
     target_latency,
 )
 from capacity.planning import (
-    CapacityPlan,
+    DEFAULT_HEADROOM,
+    CapacityAnswer,
+    Objective,
     PlanInputError,
     Quota,
     QuotaRequest,
     Slo,
     Workload,
-    plan_capacity,
+    answer,
+    fmt,
     required_quota,
 )
-from capacity.planning._loadcurve import fmt
 from capacity.prediction import Predictor
 from capacity.predictors import PredictorInfo, describe_predictor
 from capacity.report._model import (
@@ -167,17 +166,17 @@ def _asks(
     codes: Codes,
     request: Mapping[str, Any],
     region: str,
-    target: float,
+    kinds: set[str],
 ) -> tuple[Ask, ...]:
+    """The asks of ``kinds`` (``CapacityAnswer.asks``) above today's values."""
     formulas = request.get("formulas", {})
+    target = float(_need(request, "target_users", "request"))
     out = []
     for kind in KINDS:
         now = getattr(current, kind)
         value = _need(request, kind, "request")
         desired = None if value is None else int(value)
-        if kind != "tpm" and (now is None or desired is None):
-            continue  # a limit the account does not have, or not asked (RPM not enforced)
-        if desired is None or (now is not None and desired <= float(now)):
+        if kind not in kinds or desired is None or (now is not None and desired <= float(now)):
             continue
         code, name = codes.get(kind, (None, None))
         why = (
@@ -229,9 +228,7 @@ def _current(current: Quota, codes: Codes) -> tuple[CurrentQuota, ...]:
 
 
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _figures(
@@ -354,10 +351,9 @@ def build_report(
     workload: Workload,
     target_users: float,
     model: Predictor | None = None,
-    slo: Slo | None = None,
-    headroom: float = 0.2,
-    plan: CapacityPlan | None = None,
-    request: QuotaRequest | None = None,
+    goal: Objective | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    result: CapacityAnswer | None = None,
     inference_profile_id: str | None = None,
     account_id: str | None = None,
     organization: str | None = None,
@@ -365,6 +361,7 @@ def build_report(
     quota_codes: Mapping[str, str] | None = None,
     records: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
+    evidence_context: str | None = None,
     growth: Sequence[tuple[str, float]] = (),
     monitoring: str | None = None,
     historical_usage: str | Mapping[str, Any] | None = None,
@@ -375,12 +372,14 @@ def build_report(
     """The justification for raising ``current`` so that ``target_users`` are served.
 
     ``current.model_id`` is the id the application invokes (a model id or a cross-Region
-    inference profile id). ``plan`` and ``request`` default to ``plan_capacity(current, …)`` and
-    ``required_quota(workload, target_users, …)``; pass your own to report exactly those.
-    ``records`` (request records) add the measured share above 25k input tokens and the
-    measured figures; ``summary`` (``capacity.summarize``) the evidence table (computed from
-    ``records`` when not given). ``growth`` is ``(label, users)`` pairs. ``quota_codes`` maps
-    kind → Service Quotas code resolved live, over the shipped table. ``historical_usage`` is a
+    inference profile id). The numbers are ``capacity.answer``'s: pass ``result`` to report an
+    answer already given (the demo does), else it is asked here with ``goal`` (default: the
+    default objective wherever a model is given) and ``headroom``. ``records`` (request
+    records) add the measured share above 25k input tokens and the measured figures;
+    ``summary`` (``capacity.summarize``) the evidence table (computed from ``records`` when not
+    given); ``evidence_context`` says what they were measured against and under which quota.
+    ``growth`` is ``(label, users)`` pairs (``parse_growth``). ``quota_codes`` maps kind →
+    Service Quotas code resolved live, over the shipped table. ``historical_usage`` is a
     Markdown section or a mapping of measures (e.g. from ``capacity.usage``).
     """
     if not (use_case or "").strip():
@@ -392,23 +391,19 @@ def build_report(
         raise PlanInputError(f"account_id must be 12 digits, got {account_id!r}")
     invoked = current.model_id
     profile = inference_profile_id or (invoked if is_profile_id(invoked) else None)
-    if plan is None:
-        plan = plan_capacity(current, workload, model, slo)
     # RPM is asked for where the account has an RPM quota (it is then enforced), else only
-    # where the model table says Bedrock still enforces it.
-    rpm_enforced = True if current.rpm is not None else None
-    if request is None:
-        request = required_quota(
-            workload, target_users, model, slo, headroom, model_id=invoked,
-            scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
-        )  # fmt: skip
+    # where the model table says Bedrock still enforces it (``answer`` decides).
+    if result is None:
+        result = answer(current, workload, model, goal, target_users, headroom=headroom)
+    plan, request, then = result.plan, result.request, result.requested
+    if request is None or then is None:
+        raise PlanInputError("a report needs an answer with target_users")
+    slo = result.objective.slo
     pd_, rd = plain(plan.to_dict()), plain(request.to_dict())
     if summary is None and records is not None and len(records):
         from capacity.records import summarize
 
         summary = summarize(records)
-    asked = asked_quota(current, request)
-    then = plan_capacity(asked, workload, model, slo)
     latency_obj = target_latency(request, workload, model)
     latency = None if latency_obj is None else plain(latency_obj)
     records_input = (
@@ -418,11 +413,12 @@ def build_report(
     )
     traffic = _traffic(rd, workload, _share_above(records, workload, records_input))
     at = None if latency_obj is None else latency_obj.inflight
-    info = describe_predictor(model, at, prompt_tokens(workload))
+    info = describe_predictor(model, at, workload.prompt_tokens)
+    rpm_enforced = request.rpm is not None
     steps = []
     for label, users in growth:
         g = required_quota(
-            workload, users, model, slo, float(rd["headroom"]), model_id=invoked,
+            workload, users, model, slo, request.headroom, model_id=invoked,
             scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
         )  # fmt: skip
         steps.append(GrowthStep(str(label), float(users), int(g.tpm), g.rpm))
@@ -441,6 +437,7 @@ def build_report(
     )
     cols, rows = _evidence(summary)
     notes = tuple(dict.fromkeys([*pd_.get("notes", []), *rd.get("notes", [])]))
+    asked = request.applied_to(current)
     return QuotaRequestReport(
         title=title or f"Quota increase request: {base_model_id(invoked)} in {region}",
         generated_at=generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -454,32 +451,47 @@ def build_report(
         scope=str(current.scope),
         current_quotas=_current(current, codes),
         target_users=float(target_users),
-        slo=None if slo is None else slo.describe(),
-        headroom=float(rd["headroom"]),
+        objective=result.objective.describe(),
+        headroom=request.headroom,
+        headroom_delivered=float(result.headroom_delivered or 0.0),
+        headroom_text=result.headroom_words(),
         workload=plain(_need(pd_, "workload", "plan")),
         traffic=traffic,
         growth=tuple(steps),
         monitoring=(monitoring or "").strip()
-        or default_monitoring(
-            invoked, region, float(asked.tpm), float(_need(rd, "burndown", "request"))
-        ),
+        or default_monitoring(invoked, region, float(asked.tpm), request.burndown),
         historical_usage=usage_text(historical_usage),
-        users_today=float(_need(pd_, "users", "plan")),
-        binding_today=str(_need(pd_, "binding", "plan")),
+        users_today=float(plan.users),
+        binding_today=plan.binding_words,
         users_requested=float(then.users),
-        binding_requested=str(then.binding),
-        feasible=bool(_need(rd, "feasible", "request")),
-        infeasible_reason=rd.get("reason"),
+        binding_requested=then.binding_words,
+        feasible=request.feasible,
+        infeasible_reason=request.reason,
         latency=latency,
         measured_range=_measured_range(latency, model, info),
+        evidence_context=_evidence_context(evidence_context, summary, current),
         evidence_columns=cols,
         evidence=rows,
         throttles=_throttles(summary),
         figures=_figures(current, request, workload, model, slo, records) if figures else (),
         formulas=formulas,
         notes=notes,
-        asks=_asks(current, codes, rd, region, float(target_users)),
+        asks=_asks(current, codes, rd, region, {line.kind for line in result.asks}),
         plan=pd_,
         request=rd,
         predictor=None if info is None else plain(info.to_dict()),
     )
+
+
+def _evidence_context(given: str | None, summary: pd.DataFrame | None, current: Quota) -> str:
+    """What the evidence was measured against; a note when it ran above today's quota."""
+    text = (given or "").strip() or "The evidence's endpoint and quota were not recorded."
+    if summary is not None and "achieved_tpm" in summary and len(summary):
+        top = float(pd.to_numeric(summary["achieved_tpm"], errors="coerce").max())
+        if math.isfinite(top) and top > float(current.tpm):
+            text += (
+                f" The measurements reached {fmt(top)} tokens per minute, above today's quota "
+                f"of {fmt(float(current.tpm))}: they show what the endpoint serves, not what "
+                "the account may send today."
+            )
+    return text

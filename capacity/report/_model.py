@@ -9,8 +9,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from capacity.errors import ReportError
+
 FORMAT = "llmcap.quota-request-report"
-VERSION = 1
+VERSION = 2
 
 CASE_BODY_LIMIT = 8000
 """Characters a support-case communication body may hold (AWS Support API ``Communication.body``
@@ -122,8 +124,14 @@ class QuotaRequestReport:
     scope: str
     current_quotas: tuple[CurrentQuota, ...]
     target_users: float
-    slo: str | None
+    objective: str
+    """The latency objective every capacity in the report is stated under, with its source
+    (``capacity.Objective.describe``)."""
     headroom: float
+    headroom_delivered: float
+    """Users the requested quota serves over the target, minus one (``CapacityAnswer``)."""
+    headroom_text: str
+    """That headroom in words, and why it differs from ``headroom`` when it does."""
     workload: dict[str, Any]
     traffic: Traffic
     growth: tuple[GrowthStep, ...]
@@ -137,6 +145,9 @@ class QuotaRequestReport:
     infeasible_reason: str | None
     latency: dict[str, Any] | None
     measured_range: str
+    evidence_context: str
+    """What the evidence was measured against and under which quota (e.g. the built-in
+    emulator without a quota), so throughput above today's quota is explained."""
     evidence_columns: tuple[str, ...]
     evidence: tuple[dict[str, Any], ...]
     throttles: tuple[dict[str, Any], ...]
@@ -165,15 +176,15 @@ class QuotaRequestReport:
     def from_dict(cls, doc: dict[str, Any]) -> QuotaRequestReport:
         """The report of a ``to_dict`` document (raises ``ValueError`` on another format)."""
         if doc.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} document (format={doc.get('format')!r})")
+            raise ReportError(f"not a {FORMAT} document (format={doc.get('format')!r})")
         if doc.get("version") != VERSION:
-            raise ValueError(f"unsupported report version {doc.get('version')!r}")
+            raise ReportError(f"unsupported report version {doc.get('version')!r}")
         d = {k: v for k, v in doc.items() if k not in ("format", "version")}
         d.setdefault("predictor", None)  # reports written before it was recorded
         names = {f.name for f in dataclasses.fields(cls)}
         if set(d) != names:
             missing, extra = sorted(names - set(d)), sorted(set(d) - names)
-            raise ValueError(f"report fields differ: missing {missing}, unexpected {extra}")
+            raise ReportError(f"report fields differ: missing {missing}, unexpected {extra}")
         d["current_quotas"] = tuple(CurrentQuota(**q) for q in d["current_quotas"])
         d["traffic"] = Traffic(**d["traffic"])
         d["growth"] = tuple(GrowthStep(**g) for g in d["growth"])

@@ -19,6 +19,7 @@ from capacity.report._blocks import (
     headline,
     num,
     pct,
+    target_words,
     whole,
 )
 from capacity.report._model import CASE_BODY_LIMIT, QuotaRequestReport
@@ -163,7 +164,7 @@ def case_body(report: QuotaRequestReport, limit: int = CASE_BODY_LIMIT) -> str:
         _section("Requested quotas (current -> requested):", asks or "- none"),
         _section(
             "Expected traffic at the target:",
-            f"- Users: {whole(r.target_users)}" + (f", SLO {r.slo}" if r.slo else "") + "\n"
+            f"- {target_words(r)}\n- Latency objective: {r.objective}\n"
             f"- TPM: steady state (p50) {num(t.steady_tpm)}, peak (p90) {num(t.peak_tpm)}\n"
             f"- RPM: steady state (p50) {num(t.steady_rpm, 1)}, peak (p90) {num(t.peak_rpm, 1)}\n"
             f"- Average tokens per request: {num(t.input_tokens)} input, "

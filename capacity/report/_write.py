@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from capacity.errors import ReportError
 from capacity.report._model import QuotaRequestReport
 from capacity.report._pdf import to_pdf
 from capacity.report._render import case_body, to_html, to_markdown
@@ -22,7 +23,7 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
     wanted = tuple(dict.fromkeys(f.strip().lower() for f in items if f.strip()))
     unknown = [f for f in wanted if f not in FORMATS]
     if unknown or not wanted:
-        raise ValueError(f"unknown report format(s) {unknown or [text]}; choose from {FORMATS}")
+        raise ReportError(f"unknown report format(s) {unknown or [text]}; choose from {FORMATS}")
     return wanted
 
 

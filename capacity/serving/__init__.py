@@ -1,6 +1,8 @@
 """The model of the endpoint: the step-time serving model, its virtual-time simulator, Bedrock's
 quota ledger and the model table — one set of rules shared by the emulator (live clock) and the
-planner (virtual clock and closed forms). See docs/architecture.md, "Serving".
+planner (virtual clock and closed forms). The ledger also replays logged traffic in batch
+(`replay`, compiled) and sizes quotas from it (`size_quota`). See docs/architecture.md,
+"Serving" and "Quota rules".
 """
 
 from typing import TYPE_CHECKING
@@ -8,13 +10,16 @@ from typing import TYPE_CHECKING
 from capacity.serving._engine import Cluster, Sequence
 from capacity.serving._ledger import (
     QUOTA_RULES,
+    REJECTION_KINDS,
     THROTTLE_MESSAGES,
     Admission,
+    QuotaBuckets,
     QuotaLedger,
     QuotaLimits,
     QuotaRule,
     Rejection,
     RejectionKind,
+    quota_buckets,
 )
 from capacity.serving._models import (
     PROFILE_PREFIXES,
@@ -28,6 +33,7 @@ from capacity.serving._models import (
     burndown_for,
     is_profile_id,
     load_model_table,
+    resolve_burndown,
 )
 from capacity.serving._profile import (
     DEFAULT_PROFILE,
@@ -42,7 +48,7 @@ from capacity.serving._profile import (
     profile_from_dict,
     shipped_profiles,
 )
-from capacity.serving._rules import TpmLimits, required_tpm, tpm_limits
+from capacity.serving._rules import TpmLimits, ramp_inflight, required_tpm, tpm_limits
 from capacity.serving._simulate import (
     SimRequest,
     SimResult,
@@ -58,16 +64,22 @@ __all__ = [
     "DEFAULT_PROFILE",
     "PROFILE_PREFIXES",
     "QUOTA_RULES",
+    "REJECTION_KINDS",
     "SCOPES",
     "THROTTLE_MESSAGES",
+    "TWIN_FORMAT",
     "Admission",
     "Burndown",
     "CalibrationError",
     "ClientLoad",
     "ClientOverloadError",
     "Cluster",
+    "FailedPolicy",
     "FaultConfig",
     "Forecast",
+    "MaxTokensPolicy",
+    "MaxTokensSaving",
+    "MinuteSeries",
     "ModelInfo",
     "ModelSpec",
     "ModelTable",
@@ -75,13 +87,18 @@ __all__ = [
     "ProbeCell",
     "Profile",
     "ProfileError",
+    "QuotaBuckets",
     "QuotaConfig",
     "QuotaInfo",
     "QuotaLedger",
     "QuotaLimits",
     "QuotaRule",
+    "QuotaSizing",
     "Rejection",
     "RejectionKind",
+    "ReplayError",
+    "ReplayResult",
+    "RequestArrays",
     "Scope",
     "Sequence",
     "ServingModel",
@@ -89,6 +106,7 @@ __all__ = [
     "SimResult",
     "TpmLimits",
     "Twin",
+    "WorstMinute",
     "base_model_id",
     "burndown_for",
     "calibrate",
@@ -105,17 +123,36 @@ __all__ = [
     "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "quota_buckets",
+    "ramp_inflight",
+    "replay",
     "required_tpm",
+    "resolve_burndown",
     "shipped_profiles",
     "simulate",
     "simulate_closed_loop",
     "simulate_quota",
+    "size_quota",
     "tpm_limits",
+    "unloaded_latency_s",
 ]
 
-# The twin (calibration needs scipy and, for records, pandas): loaded on first use, so that
-# ``import capacity.planning`` never pays for it.
+# The twin (calibration needs scipy and, for records, pandas) and the batch replay (numpy, and
+# numba when it runs): loaded on first use, so that ``import capacity.planning`` and the
+# emulator never pay for them.
 _LAZY = {
+    "FailedPolicy": "capacity.serving._requests",
+    "MaxTokensPolicy": "capacity.serving._requests",
+    "MinuteSeries": "capacity.serving._replay",
+    "ReplayError": "capacity.serving._requests",
+    "ReplayResult": "capacity.serving._replay",
+    "RequestArrays": "capacity.serving._requests",
+    "WorstMinute": "capacity.serving._replay",
+    "replay": "capacity.serving._replay",
+    "unloaded_latency_s": "capacity.serving._requests",
+    "MaxTokensSaving": "capacity.serving._sizing",
+    "QuotaSizing": "capacity.serving._sizing",
+    "size_quota": "capacity.serving._sizing",
     "CalibrationError": "capacity.serving._calibrate",
     "ProbeCell": "capacity.serving._calibrate",
     "calibrate": "capacity.serving._calibrate",
@@ -126,6 +163,7 @@ _LAZY = {
     "client_load": "capacity.serving._client_load",
     "client_overload": "capacity.serving._client_load",
     "Forecast": "capacity.serving._twin",
+    "TWIN_FORMAT": "capacity.serving._twin",
     "Twin": "capacity.serving._twin",
     "is_twin_file": "capacity.serving._twin",
     "load_twin": "capacity.serving._twin",
@@ -139,7 +177,16 @@ if TYPE_CHECKING:
         client_load,
         client_overload,
     )
-    from capacity.serving._twin import Forecast, Twin, is_twin_file, load_twin
+    from capacity.serving._replay import MinuteSeries, ReplayResult, WorstMinute, replay
+    from capacity.serving._requests import (
+        FailedPolicy,
+        MaxTokensPolicy,
+        ReplayError,
+        RequestArrays,
+        unloaded_latency_s,
+    )
+    from capacity.serving._sizing import MaxTokensSaving, QuotaSizing, size_quota
+    from capacity.serving._twin import TWIN_FORMAT, Forecast, Twin, is_twin_file, load_twin
 
 
 def __getattr__(name: str) -> object:

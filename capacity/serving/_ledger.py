@@ -37,6 +37,13 @@ reading), a request's whole reservation stays charged to the window that admitte
 refund), and each window starts empty. TPD keeps the bucket rule. The planner follows the same
 option (``Quota.rule``); docs/architecture.md, "Quota rules", states both.
 
+**One set of rules.** The arithmetic above lives in ``_buckets.py`` as data — each quota a
+bucket with what it takes at admission and keeps at settlement (`quota_buckets`) — and plain
+functions that this ledger calls and that the batch replay of logged traffic (``_replay.py``)
+runs compiled, so both decide identically. ``input_tokens`` here is the whole prompt, cached
+tokens included; the replay also counts cache reads and writes apart (reserved, but only cache
+writes are kept at settlement).
+
 TPD refills at the same rate as TPM when it has Bedrock's default value (``tpm × 1440``), so it
 can only bind when set lower, as it is for new accounts. Time comes from the ``clock`` the ledger
 is given, so the same ledger serves the live server (``time.monotonic``) and virtual-time
@@ -50,15 +57,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from capacity.serving._buckets import (
+    ADMITTED,
+    WINDOW_S,
+    BucketColumns,
+    admit_request,
+    bring_forward,
+    charged_output,
+    demand,
+    settle_request,
+    window_index,
+)
+
 __all__ = [
     "QUOTA_RULES",
+    "REJECTION_KINDS",
     "THROTTLE_MESSAGES",
     "Admission",
+    "QuotaBuckets",
     "QuotaLedger",
     "QuotaLimits",
     "QuotaRule",
     "Rejection",
     "RejectionKind",
+    "quota_buckets",
 ]
 
 QuotaRule = Literal["bucket", "window"]
@@ -69,6 +91,8 @@ QUOTA_RULES: Final[tuple[QuotaRule, ...]] = ("bucket", "window")
 
 RejectionKind = Literal["tokens", "requests", "tokens_per_day"]
 """Which quota refused a request: TPM, RPM or TPD."""
+
+REJECTION_KINDS: Final[tuple[RejectionKind, ...]] = ("tokens", "requests", "tokens_per_day")
 
 THROTTLE_MESSAGES: Final[dict[RejectionKind, str]] = {
     "tokens": "Too many tokens, please wait before trying again.",
@@ -126,54 +150,88 @@ class Rejection:
     """Seconds until the failing bucket alone would hold enough; ``math.inf`` if it never can."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Bucket:
-    capacity: float
-    rate_per_s: float
-    # Float rounding of refills (worse with large clock readings) must not turn an exact fit
-    # into a throttle. The slack is far below one token, so integer arithmetic stays exact.
-    slack: float
+@dataclass(frozen=True)
+class QuotaBuckets:
+    """The buckets a `QuotaLimits` puts on every model id, as the rule functions read them.
 
-    @classmethod
-    def of(cls, limit: int | None, period_s: float) -> _Bucket | None:
-        if limit is None:
-            return None
-        rate = limit / period_s
-        return cls(float(limit), rate, min(0.5, 1e-6 + 1e-12 * limit + 1e-8 * rate))
+    ``names`` ("rpm", "tpm", "tpd") and ``kinds`` (the `RejectionKind` of a refusal) per bucket,
+    in check order; ``columns`` the numbers (``capacity/serving/_buckets.py``). Unlimited
+    quotas have no bucket.
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[RejectionKind, ...]
+    periods_s: tuple[float, ...]
+    columns: BucketColumns
 
 
-class _Levels:
-    """One model's bucket levels (unused for unlimited buckets) as of clock time ``t_s``."""
+# What a request takes at admission, per admission feature (1, input, cache read, cache write,
+# max_tokens), and keeps at settlement, per settlement feature (1, input, cache read, cache
+# write, charged output): the module docstring's rule.
+_ONE_REQUEST = (1.0, 0.0, 0.0, 0.0, 0.0)
+_RESERVATION = (0.0, 1.0, 1.0, 1.0, 1.0)  # input + cache read + cache write + max_tokens
+_SETTLEMENT = (0.0, 1.0, 0.0, 1.0, 1.0)  # input + cache write + burndown × output
 
-    __slots__ = ("day", "requests", "t_s", "tokens", "window")
 
-    def __init__(self, tokens: float, requests: float, day: float, t_s: float) -> None:
-        self.tokens = tokens
-        self.requests = requests
-        self.day = day
+def quota_buckets(limits: QuotaLimits) -> QuotaBuckets:
+    """The buckets of ``limits`` in check order: RPM, TPM, TPD (unlimited ones left out)."""
+    window = limits.rule == "window"
+    specs: list[tuple[str, RejectionKind, float | None, float, bool, bool, tuple[float, ...],
+                      tuple[float, ...]]] = [
+        ("rpm", "requests", limits.rpm, 60.0, window, False, _ONE_REQUEST, _ONE_REQUEST),
+        ("tpm", "tokens", limits.tpm, 60.0, window, not window, _RESERVATION, _SETTLEMENT),
+        ("tpd", "tokens_per_day", limits.tpd, 86400.0, False, True, _RESERVATION, _SETTLEMENT),
+    ]  # fmt: skip
+    kept = [s for s in specs if s[2] is not None]
+    capacity = [float(s[2]) for s in kept if s[2] is not None]
+    rate = [c / s[3] for c, s in zip(capacity, kept, strict=True)]
+    columns = BucketColumns(
+        capacity=capacity,
+        rate_per_s=rate,
+        # Float rounding of refills (worse with large clock readings) must not turn an exact
+        # fit into a throttle. The slack is far below one token, so integer arithmetic stays
+        # exact.
+        slack=[min(0.5, 1e-6 + 1e-12 * c + 1e-8 * r) for c, r in zip(capacity, rate, strict=True)],
+        windowed=[s[4] for s in kept],
+        refunds=[s[5] for s in kept],
+        admit=[x for s in kept for x in s[6]],
+        settle=[x for s in kept for x in s[7]],
+    )
+    return QuotaBuckets(
+        tuple(s[0] for s in kept), tuple(s[1] for s in kept), tuple(s[3] for s in kept), columns
+    )
+
+
+class _State:
+    """One model's bucket levels (in ``QuotaBuckets`` order) as of clock time ``t_s``."""
+
+    __slots__ = ("levels", "t_s", "window")
+
+    def __init__(self, levels: list[float], t_s: float, window: int) -> None:
+        self.levels = levels
         self.t_s = t_s
-        self.window = 0  # the current 60-s window's index (rule "window" only)
+        self.window = window  # the current 60-s window's index (windowed buckets only)
 
 
 class QuotaLedger:
     """Admits and settles requests against per-model quota buckets (rule: module docstring).
 
-    ``limits`` is the `QuotaLimits` it enforces, the same for every model id.
+    ``limits`` is the `QuotaLimits` it enforces, the same for every model id. The arithmetic is
+    ``capacity/serving/_buckets.py``'s, which the batch replay (``replay``) runs compiled.
     """
 
     def __init__(self, limits: QuotaLimits, clock: Callable[[], float]) -> None:
         """Enforce ``limits`` for every model id, reading time in seconds from ``clock``."""
         self.limits = limits
         self._clock = clock
-        self._tpm = _Bucket.of(limits.tpm, 60.0)
-        self._rpm = _Bucket.of(limits.rpm, 60.0)
-        self._tpd = _Bucket.of(limits.tpd, 86400.0)
-        self._levels: dict[str, _Levels] = {}
-        self._window = limits.rule == "window"
+        self._buckets = quota_buckets(limits)
+        cap = self._buckets.columns.capacity
+        self._full = [cap[b] for b in range(len(cap))]  # a model's levels when first seen
+        self._states: dict[str, _State] = {}
         self._origin_s: float | None = None  # the window rule's t = 0: the first clock reading
-        # Open admissions by identity: settling twice, or settling another ledger's admission,
-        # would silently refund tokens that were never reserved here.
-        self._open: dict[int, Admission] = {}
+        # Open admissions by identity, with their (input, max_tokens): settling twice, or
+        # settling another ledger's admission, would silently refund tokens never reserved here.
+        self._open: dict[int, tuple[Admission, int, int]] = {}
 
     def admit(self, model_id: str, input_tokens: int, max_tokens: int) -> Admission | Rejection:
         """Reserve ``input_tokens + max_tokens`` and one request, or say which quota refuses."""
@@ -181,27 +239,13 @@ class QuotaLedger:
             raise ValueError(
                 f"input_tokens and max_tokens must be >= 0; got {input_tokens}, {max_tokens}"
             )
-        reserved = input_tokens + max_tokens
         now = self._clock()
-        lv = self._refilled(model_id, now)
-        rpm, tpm, tpd = self._rpm, self._tpm, self._tpd
-        if rpm is not None and lv.requests < 1.0 - rpm.slack:
-            return _reject(model_id, "requests", self._wait_s(lv, now, 1.0 - lv.requests, rpm))
-        if tpm is not None:
-            if reserved > tpm.capacity:
-                return _reject(model_id, "tokens", math.inf)
-            if lv.tokens < reserved - tpm.slack:
-                return _reject(model_id, "tokens", self._wait_s(lv, now, reserved - lv.tokens, tpm))
-        if tpd is not None:
-            if reserved > tpd.capacity:
-                return _reject(model_id, "tokens_per_day", math.inf)
-            if lv.day < reserved - tpd.slack:
-                return _reject(model_id, "tokens_per_day", (reserved - lv.day) / tpd.rate_per_s)
-        lv.requests -= 1.0
-        lv.tokens -= reserved
-        lv.day -= reserved
-        admission = Admission(model_id, reserved, now)
-        self._open[id(admission)] = admission
+        st = self._brought_forward(model_id, now)
+        refused = admit_request(st.levels, self._buckets.columns, input_tokens, 0, 0, max_tokens)
+        if refused != ADMITTED:
+            return self._rejection(model_id, st, now, refused, input_tokens, max_tokens)
+        admission = Admission(model_id, input_tokens + max_tokens, now)
+        self._open[id(admission)] = (admission, input_tokens, max_tokens)
         return admission
 
     def settle(
@@ -219,93 +263,69 @@ class QuotaLedger:
             )
         if not 0.0 < burndown < math.inf:
             raise ValueError(f"burndown must be positive and finite; got {burndown!r}")
-        if self._open.pop(id(admission), None) is not admission:
+        entry = self._open.get(id(admission))
+        if entry is None or entry[0] is not admission:
             raise ValueError(
                 f"this Admission for {admission.model_id!r} is not open on this ledger: settle "
                 "each Admission returned by this ledger's admit() exactly once"
             )
-        charged = input_tokens + math.floor(burndown * output_tokens + 0.5)
-        refund = admission.reserved_tokens - charged
-        if refund:
-            lv = self._refilled(admission.model_id, self._clock())
-            if (tpm := self._tpm) is not None and not self._window:
-                lv.tokens = min(tpm.capacity, lv.tokens + refund)
-            if (tpd := self._tpd) is not None:
-                lv.day = min(tpd.capacity, lv.day + refund)
-        return charged
+        del self._open[id(admission)]
+        out = charged_output(output_tokens, burndown)
+        st = self._states[admission.model_id]
+        st.t_s, st.window = settle_request(
+            st.levels, self._buckets.columns, st.t_s, st.window, self._clock(), self._origin(),
+            (entry[1], 0, 0, entry[2]), (input_tokens, 0, 0, out),
+        )  # fmt: skip
+        return input_tokens + out
 
     def available(self, model_id: str) -> dict[str, float]:
         """Current levels of ``model_id``'s limited buckets, keyed "tpm", "rpm" and "tpd".
 
         Unlimited buckets are left out. A model id not seen yet reports full buckets.
         """
-        lv = self._levels.get(model_id)
-        if lv is not None:
-            lv = self._refilled(model_id, self._clock())
-        levels: dict[str, float] = {}
-        for name, bucket, attr in (
-            ("tpm", self._tpm, "tokens"),
-            ("rpm", self._rpm, "requests"),
-            ("tpd", self._tpd, "day"),
-        ):
-            if bucket is not None:
-                levels[name] = bucket.capacity if lv is None else getattr(lv, attr)
-        return levels
+        buckets = self._buckets
+        if model_id in self._states:
+            levels = self._brought_forward(model_id, self._clock()).levels
+        else:
+            levels = self._full
+        return dict(zip(buckets.names, levels, strict=True))
 
     def open_admissions(self) -> int:
         """How many admissions are waiting to be settled (requests in flight, or leaked)."""
         return len(self._open)
 
-    def _wait_s(self, lv: _Levels, now: float, short: float, bucket: _Bucket) -> float:
-        """Seconds until ``short`` more units are available: a refill, or the next window."""
-        if not self._window:
-            return short / bucket.rate_per_s
+    def _origin(self) -> float:
         assert self._origin_s is not None
-        return self._origin_s + 60.0 * (lv.window + 1) - now
+        return self._origin_s
 
-    def _window_index(self, now: float) -> int:
-        assert self._origin_s is not None
-        return math.floor((now - self._origin_s) / 60.0)
+    def _rejection(
+        self, model_id: str, st: _State, now: float, b: int, input_tokens: int, max_tokens: int
+    ) -> Rejection:
+        """Bucket ``b`` refused: seconds until it alone would hold enough (a refill, or the next
+        window; never when the demand exceeds its capacity)."""
+        cols = self._buckets.columns
+        need = demand(cols.admit, b, 1, input_tokens, 0, 0, max_tokens)
+        if need > cols.capacity[b]:
+            wait = math.inf
+        elif cols.windowed[b]:
+            wait = self._origin() + WINDOW_S * (st.window + 1) - now
+        else:
+            wait = (need - st.levels[b]) / cols.rate_per_s[b]
+        return _reject(model_id, self._buckets.kinds[b], wait)
 
-    def _next_window(self, lv: _Levels, now: float) -> None:
-        """Rule "window": a new 60-s window starts with full TPM and RPM allowances."""
-        index = self._window_index(now)
-        if index > lv.window:
-            lv.window = index
-            if (tpm := self._tpm) is not None:
-                lv.tokens = tpm.capacity
-            if (rpm := self._rpm) is not None:
-                lv.requests = rpm.capacity
-
-    def _refilled(self, model_id: str, now: float) -> _Levels:
+    def _brought_forward(self, model_id: str, now: float) -> _State:
         """``model_id``'s levels brought forward to ``now`` (created full on first use)."""
         if self._origin_s is None:
             self._origin_s = now
-        lv = self._levels.get(model_id)
-        if lv is None:
-            tpm, rpm, tpd = self._tpm, self._rpm, self._tpd
-            lv = _Levels(
-                tpm.capacity if tpm else 0.0,
-                rpm.capacity if rpm else 0.0,
-                tpd.capacity if tpd else 0.0,
-                now,
-            )
-            lv.window = self._window_index(now)
-            self._levels[model_id] = lv
-            return lv
-        dt = now - lv.t_s
-        if dt > 0.0:  # a clock that steps back refills nothing until it passes t_s again
-            if self._window:
-                self._next_window(lv, now)
-            else:
-                if (tpm := self._tpm) is not None:
-                    lv.tokens = min(tpm.capacity, lv.tokens + dt * tpm.rate_per_s)
-                if (rpm := self._rpm) is not None:
-                    lv.requests = min(rpm.capacity, lv.requests + dt * rpm.rate_per_s)
-            if (tpd := self._tpd) is not None:
-                lv.day = min(tpd.capacity, lv.day + dt * tpd.rate_per_s)
-            lv.t_s = now
-        return lv
+        st = self._states.get(model_id)
+        if st is None:
+            levels = list(self._full)
+            st = self._states[model_id] = _State(levels, now, window_index(now, self._origin_s))
+            return st
+        st.t_s, st.window = bring_forward(
+            st.levels, self._buckets.columns, st.t_s, st.window, now, self._origin_s
+        )
+        return st
 
 
 def _reject(model_id: str, kind: RejectionKind, retry_after_s: float) -> Rejection:

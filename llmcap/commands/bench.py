@@ -15,8 +15,11 @@ from bench.records import read_jsonl
 from bench.rundir import read_config
 from bench.strategies import MODES
 from bench.sweep import SweepFailed, SweepIncomplete, SweepInterrupted
-from capacity.serving._profile import DEFAULT_PROFILE, load_profile
+from capacity.serving import DEFAULT_PROFILE, load_profile
 from llmcap.commands._args import (
+    add_aws_profile,
+    add_emulator_profile,
+    add_out,
     nonneg_float,
     nonneg_int,
     positive_float,
@@ -50,7 +53,7 @@ def register(sub: Any) -> None:
         "--endpoint-url", help="endpoint base URL (a Bedrock runtime or OpenAI-compatible server)"
     )
     where.add_argument("--region", help="AWS Region of Amazon Bedrock (e.g. us-west-2)")
-    where.add_argument("--aws-profile", help="AWS named profile for credentials")
+    add_aws_profile(where)
     where.add_argument("--provider", choices=PROVIDERS, default="bedrock-converse")
     where.add_argument(
         "--client",
@@ -60,11 +63,7 @@ def register(sub: Any) -> None:
         "threads (Bedrock) or httpx (openai): the general-purpose clients",
     )
     where.add_argument("--model-id", default="us.meta.llama3-3-70b-instruct-v1:0")
-    where.add_argument(
-        "--emulator-profile",
-        default=DEFAULT_PROFILE,
-        help="profile of the built-in emulator when it is the target",
-    )
+    add_emulator_profile(where, DEFAULT_PROFILE)
     where.add_argument("--read-timeout-s", type=positive_float, default=120.0)
     load = p.add_argument_group("load")
     load.add_argument(
@@ -127,7 +126,7 @@ def register(sub: Any) -> None:
         help="run the workers as Ray actors across a cluster (pip install 'llmcap[distributed]')",
     )
     out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=Path("runs"))
+    add_out(out, Path("runs"), "where run directories are written")
     out.add_argument("--run-id")
     out.add_argument(
         "--resume",
@@ -201,12 +200,10 @@ def _cost_preflight(args: argparse.Namespace, config: SweepConfig) -> int | None
     total = est.total_cost_usd
     if args.budget_usd is not None and (total is None or total > args.budget_usd):
         cost = "cannot be bounded (see --dry-run)" if total is None else f"may cost ${total:,.2f}"
-        print(
-            f"error: the sweep {cost}, above --budget-usd {args.budget_usd:g} — lower "
-            "--levels/--batches/--max-tokens or raise the budget",
-            file=sys.stderr,
+        raise UserError(
+            f"the sweep {cost}, above --budget-usd {args.budget_usd:g}",
+            "lower --levels/--batches/--max-tokens or raise the budget",
         )
-        return 2
     for lv in est.throttled_levels():
         print(
             f"warning: {lv.prompt} level {lv.level:g} reserves {lv.peak_tpm:,.0f} tokens/min, "

@@ -9,29 +9,37 @@ how many users the quota serves and what quota a target needs. Everything lands 
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.config import SweepConfig
 from bench.providers.base import Endpoint
-from capacity.fitting._fit import fit_capacity
-from capacity.fitting._model import CapacityModel
-from capacity.planning import DEFAULT_SLO_FACTOR, Quota, Workload, default_slo
-from capacity.planning._plan import CapacityPlan, plan_capacity
-from capacity.planning._request import QuotaRequest, required_quota
-from capacity.records._load import load_records
-from capacity.records._summary import compare_prompts, summarize
-from capacity.serving._profile import DEFAULT_PROFILE, load_profile
-from llmcap.commands._args import nonneg_float, positive_float, positive_int
+from capacity import answer, fit_capacity, load_records, objective, summarize
+from capacity.fitting import CapacityModel
+from capacity.planning import (
+    DEFAULT_SLO_FACTOR,
+    SEED_PROMPT,
+    CapacityAnswer,
+    Quota,
+    pick_prompt,
+)
+from capacity.records import compare_prompts, prompt_sizes
+from capacity.serving import DEFAULT_PROFILE, load_profile
+from llmcap.commands._args import (
+    add_emulator_profile,
+    add_out,
+    nonneg_float,
+    positive_float,
+    positive_int,
+)
 from llmcap.commands.fit import knees_table
-from llmcap.commands.report import write_demo_reports
+from llmcap.commands.report import evidence_context, write_demo_reports
 from llmcap.commands.summarize import comparison_table, console, seed_summary_table
 from llmcap.embedded import run_sweep_embedded
 
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
+REGION = "us-east-1"  # the Region the demo's quota, reports and account flow are about
 DEFAULT_TPM = 600_000  # L-0E7AA8B7, the cross-region default (RPM is no longer enforced)
 # Levels and batches per level: 24 one-second batches let the in-flight count settle (the large
 # prompt at level 50 takes about 7 s to ramp up), so every level has a steady plateau.
@@ -48,11 +56,11 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="a smaller study (under a minute)")
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write")
-    p.add_argument("--profile", default=DEFAULT_PROFILE, help="emulator profile")
-    p.add_argument("--target-users", type=positive_int, default=2_000)
-    p.add_argument("--think-time-s", type=nonneg_float, default=30.0)
-    p.add_argument("--tpm", type=positive_int, default=DEFAULT_TPM)
+    add_out(p, Path("out/demo"), "where to write")
+    add_emulator_profile(p, DEFAULT_PROFILE, alias=True)
+    p.add_argument("--target-users", type=positive_int, default=2_000, help="(2,000)")
+    p.add_argument("--think-time-s", type=nonneg_float, default=30.0, help="(30)")
+    p.add_argument("--tpm", type=positive_int, default=DEFAULT_TPM, help="(600,000)")
     p.add_argument(
         "--rpm",
         type=positive_int,
@@ -62,7 +70,7 @@ def register(sub: Any) -> None:
         "--slo-ttft-factor",
         type=positive_float,
         default=DEFAULT_SLO_FACTOR,
-        help="the SLO: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
+        help="the objective: p95 TTFT ≤ this × the unloaded p95 TTFT (default 2)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument(
@@ -75,21 +83,21 @@ def register(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Sweep, summarize, fit, plan, print the answer, write everything under ``--out``."""
+    """Sweep, summarize, fit, answer, print, write everything under ``--out``."""
     # Every argument is checked before the sweep starts: a bad one fails in a second, not
     # after the study.
-    load_profile(args.profile)
-    Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
-    Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=args.think_time_s)
+    load_profile(args.emulator_profile)
+    quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
+    SEED_PROMPT.workload(think_time_s=args.think_time_s)
     out = console()
     levels, batches = QUICK if args.quick else FULL
     t0 = time.monotonic()
     out.rule("llmcap demo")
     out.print(
-        f"Reproducing the seed blog's study on the built-in emulator (profile {args.profile}):"
-        f" small and large prompt, interval mode, levels {', '.join(f'{x:g}' for x in levels)},"
-        f" {batches} batches of `level` requests per level, one batch per second, "
-        "350 output tokens.",
+        "Reproducing the seed blog's study on the built-in emulator (serving profile "
+        f"{args.emulator_profile}): small and large prompt, interval mode, levels "
+        f"{', '.join(f'{x:g}' for x in levels)}, {batches} batches of `level` requests per "
+        "level, one batch per second, 350 output tokens.",
         highlight=False,
     )
     args.out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +105,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         endpoint=Endpoint(model_id=MODEL_ID), prompt="small,large", mode="interval",
         levels=levels, batches=batches,
         interval_s=1.0, max_tokens=350, temperature=0.5, out=args.out / "runs",
-        emulator_profile=args.profile,
+        emulator_profile=args.emulator_profile,
     )  # fmt: skip
     run_dir = run_sweep_embedded(config)
     records = load_records(run_dir)
@@ -109,36 +117,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out.print(comparison_table(comparison))
     model = fit_capacity(records)
     model_path = model.save(args.out / "model.json")
-    knees, _ = knees_table(model, None)
+    answers = demo_answers(records, model, quota, args)
+    knees, _ = knees_table(model, {label: a.objective for label, a in answers.items()})
     out.print(knees)
-    quota = Quota(tpm=args.tpm, rpm=args.rpm, model_id=MODEL_ID)
-    answers = []
-    cases = {}
-    for pm in model.prompts:
-        output_tokens = _mean_output(records, pm.prompt_label)
-        workload = Workload(
-            input_tokens=pm.input_tokens, output_tokens=output_tokens, max_tokens=350,
-            think_time_s=args.think_time_s,
-        )  # fmt: skip
-        slo = default_slo(model, pm.input_tokens, args.slo_ttft_factor)
-        plan = plan_capacity(quota, workload, model=model, slo=slo)
-        request = required_quota(
-            workload, args.target_users, model=model, slo=slo, model_id=MODEL_ID,
-            rpm_enforced=True if args.rpm is not None else None,
-        )  # fmt: skip
-        cases[pm.prompt_label] = (workload, slo, plan, request)
-        answers.append(answer(pm.prompt_label, pm.input_tokens, quota, plan, request, args))
-    figures = [] if args.no_figures else write_figures(records, model, quota, args)
+    figures = [] if args.no_figures else write_figures(records, model, answers, args)
     if not args.no_account:
         from llmcap.account_demo import run_account_demo  # boto3 control plane: only when used
 
-        run_account_demo(args.out / "account", out)
+        # The account section states the answer of the largest prompt, in the demo's Region.
+        big = max(answers.values(), key=lambda a: a.workload.input_tokens)
+        assert big.request is not None
+        run_account_demo(args.out / "account", REGION, big.plan, big.request, out)
+    context = evidence_context([run_dir])
     reports = [] if args.no_report else write_demo_reports(
-        records, model, quota, cases, args.out / "report"
+        records, model, answers, args.out / "report", REGION, context
     )  # fmt: skip
     out.rule("The answer")
-    for line in answers:
-        out.print(line, highlight=False, soft_wrap=True)
+    for label, result in answers.items():
+        line = f"{label} prompt ({result.workload.input_tokens:,.0f} input tokens): "
+        out.print(line + result.headline(), highlight=False, soft_wrap=True)
     out.print(
         f"\nWrote the run ({run_dir}), the fitted model ({model_path}) and "
         f"{len(figures)} figures under {args.out}/figures. ({time.monotonic() - t0:.0f} s)",
@@ -149,10 +146,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mean_output(records: Any, label: str) -> float:
-    ok = records[(records["prompt_label"] == label) & (records["status"] == "ok")]
-    mean = float(ok["output_tokens"].mean()) if len(ok) else math.nan
-    return mean if math.isfinite(mean) and mean > 0 else 350.0
+def demo_answers(
+    records: Any, model: CapacityModel, quota: Quota, args: argparse.Namespace
+) -> dict[str, CapacityAnswer]:
+    """One answer per measured prompt size (in the model's order), each under the default
+    objective at its own prompt size: what the demo prints, draws and reports."""
+    sizes = prompt_sizes(records)
+    answers = {}
+    for pm in model.prompts:
+        workload = pick_prompt(sizes, pm.prompt_label).workload(think_time_s=args.think_time_s)
+        goal = objective(model, workload.prompt_tokens, factor=args.slo_ttft_factor)
+        answers[pm.prompt_label] = answer(quota, workload, model, goal, args.target_users)
+    return answers
 
 
 def plateau_line(summary: Any) -> str:
@@ -170,57 +175,13 @@ def plateau_line(summary: Any) -> str:
     )
 
 
-def answer(
-    label: str,
-    input_tokens: float,
-    quota: Quota,
-    plan: CapacityPlan,
-    request: QuotaRequest,
-    args: argparse.Namespace,
-) -> str:
-    """One paragraph per prompt size, in users, requests in flight, tokens and seconds."""
-    rpm = "" if quota.rpm is None else f" and {quota.rpm:,.0f} requests per minute"
-    ttft = "" if plan.ttft_p95_s is None else f" at p95 first token {plan.ttft_p95_s:.2f} s"
-    slo = "" if plan.slo is None else f" (target: {plan.slo.describe()})"
-    line = (
-        f"{label} prompt ({input_tokens:,.0f} input tokens): {quota.tpm:,.0f} tokens per minute"
-        f"{rpm} serve {plan.users_whole:,} users{ttft}{slo}, limited by {plan.binding_words} "
-        f"({plan.inflight:,.0f} requests in flight)."
-    )
-    asks = [
-        f"{line_.value:,} {line_.kind.upper()}" for line_ in request.lines if line_.kind != "tpd"
-    ]
-    line += (
-        f" For {args.target_users:,} users at {args.think_time_s:g} s think time request "
-        f"{' and '.join(asks)}"
-    )
-    tpm_code = next((q.code for q in request.lines if q.kind == "tpm" and q.code), None)
-    if tpm_code:
-        line += f" (quota {tpm_code})"
-    line += "."
-    k, measured = request.extrapolation_factor, request.measured_max_inflight
-    if k is not None and measured is not None:
-        line += (
-            f" That load means {request.peak_inflight:,.0f} requests in flight, ×{k:.1f} beyond "
-            f"the {measured:,.0f} measured: an extrapolation — measure closer to it or fit a "
-            "twin (llmcap twin fit) before relying on its latency."
-        )
-    if not request.feasible and request.reason:
-        line += f" The SLO cannot hold there: {request.reason}."
-        if request.options:
-            line += " Options: " + "; ".join(o.name for o in request.options) + "."
-    return line
-
-
 def write_figures(
-    records: Any, model: CapacityModel, quota: Quota, args: argparse.Namespace
+    records: Any, model: CapacityModel, answers: dict[str, CapacityAnswer], args: argparse.Namespace
 ) -> list[Path]:
-    """Every figure of the study, as PNG, under ``--out/figures``."""
-    try:
-        from capacity import figures as fig
-    except ImportError:  # pragma: no cover - figures ship with capacity
-        print("figures unavailable", file=sys.stderr)
-        return []
+    """Every figure of the study, as PNG, under ``--out/figures``; the capacity figures under
+    the same objective and target as the answers."""
+    from capacity import figures as fig
+
     folder = args.out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -231,21 +192,19 @@ def write_figures(
         written.append(path)
 
     top = max(float(x) for x in records["level"].dropna().unique())
-    for pm in model.prompts:
-        label = pm.prompt_label
+    for label, result in answers.items():
         save(f"all_metrics_{label}", fig.plot_all_metrics(records, prompt_label=label, level=top))
         save(
             f"tokens_and_calls_{label}",
             fig.plot_tokens_and_calls(records, prompt_label=label, level=top),
         )
-        workload = Workload(
-            input_tokens=pm.input_tokens, output_tokens=_mean_output(records, label),
-            max_tokens=350, think_time_s=args.think_time_s,
-        )  # fmt: skip
         save(
             f"capacity_{label}",
-            fig.plot_capacity(quota, workload, model, target_users=args.target_users),
-        )
+            fig.plot_capacity(
+                result.quota, result.workload, model, result.objective.slo,
+                request=result.request,
+            ),
+        )  # fmt: skip
     save("scaling", fig.plot_scaling(records, model))
     save("throughput", fig.plot_throughput(records, model))
     return written

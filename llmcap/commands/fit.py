@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from capacity.fitting import EXTRAPOLATION_LIMIT, CapacityModel, PromptModel
-from capacity.fitting._fit import fit_capacity
-from capacity.fitting._usl import UslFit
-from capacity.planning import Slo
-from capacity.records._load import load_records
+from capacity import fit_capacity, load_records
+from capacity.fitting import EXTRAPOLATION_LIMIT, CapacityModel, PromptModel, UslFit
+from capacity.planning import MAX_CONCURRENCY, Objective
+from llmcap.commands._args import add_objective, add_out, objective_of
 from llmcap.commands.summarize import check_not_empty, console, fmt, print_notes
 
 
@@ -33,14 +33,7 @@ def register(sub: Any) -> None:
         metavar="RUN_OR_FILE",
         help="run directory, records.jsonl, records.parquet or CSV",
     )
-    cmd.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="MODEL_JSON",
-        help="write the fitted model here (read by plan and the app); default: model.json in "
-        "the run directory",
-    )
+    add_out(cmd, None, "write the fitted model here (default: model.json in the run directory)")
     cmd.add_argument(
         "--concurrency",
         choices=("measured", "offered"),
@@ -48,18 +41,10 @@ def register(sub: Any) -> None:
         help="fit against measured in-flight concurrency (default) or the "
         "offered level (closed-loop sweeps only)",
     )
-    cmd.add_argument("--slo-ttft-p95", type=float, help="SLO for the knee: p95 TTFT, seconds")
-    cmd.add_argument("--slo-ttlt-p95", type=float, help="SLO for the knee: p95 TTLT, seconds")
-    cmd.add_argument("--slo-min-tps-p5", type=float, help="SLO for the knee: p5 tokens/s floor")
+    add_objective(cmd)
     cmd.add_argument("--boot", type=int, default=200, help="bootstrap replicates (default 200)")
     cmd.add_argument("--seed", type=int, default=0, help="seed of subsampling and bootstrap")
     cmd.set_defaults(func=cmd_fit)
-
-
-def slo_from_args(args: argparse.Namespace) -> Slo | None:
-    """The ``--slo-*`` options as the planner's ``Slo`` (None when none is given)."""
-    targets = (args.slo_ttft_p95, args.slo_ttlt_p95, args.slo_min_tps_p5)
-    return None if all(t is None for t in targets) else Slo(*targets)
 
 
 def _ci(value: float, ci: tuple[float, float]) -> str:
@@ -120,35 +105,71 @@ def levels_table(pm: PromptModel) -> Table:
     return table
 
 
-def knees_table(model: CapacityModel, slo: Slo | None) -> tuple[Table, list[str]]:
-    """Knees per prompt size (requests in flight), and their notes."""
-    title = "Knees (requests in flight)" + (f", SLO {slo.describe()}" if slo else "")
-    table = Table(title=title)
-    heads = ("Prompt", "measured up to", "peak N*", "80% efficiency", "SLO limit", "recommended")
-    for head in heads:
-        table.add_column(head, justify="left" if head == "Prompt" else "right")
-    notes = []
-    for pm in model.prompts:
-        k = model.knees(pm.input_tokens, slo=slo)
+KNEE_HEADS = ("Prompt", "objective", "measured up to", "peak N*", "80% efficiency", "SLO limit",
+              "operate at")  # fmt: skip
+"""The knees table's columns (``knees_rows``)."""
 
-        def show(n: float | None, pm: PromptModel = pm) -> str:
+
+def knees_rows(
+    model: CapacityModel, goals: Mapping[str, Objective]
+) -> tuple[list[tuple[str, ...]], list[str]]:
+    """Knees per prompt size (requests in flight) under each prompt's objective (``goals`` by
+    prompt label, ``capacity.planning.objective``) as rows of text (``KNEE_HEADS``), and their
+    notes. A knee beyond the measured range carries its factor; the operating point is advised
+    only inside it. The ``fit`` and ``demo`` commands print them, the app's Evidence page shows
+    them."""
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    for pm in model.prompts:
+        goal = goals[pm.prompt_label]
+        k = model.knees(pm.input_tokens, slo=goal.slo)
+
+        def show(n: float | None, pm: PromptModel = pm, advice: bool = False) -> str:
             if n is None:
                 return "–"
             if not math.isfinite(n):
                 return "no peak"
+            if n >= MAX_CONCURRENCY:
+                return f"none up to {fmt(MAX_CONCURRENCY)} (the search limit)"
             far = n / pm.n_max
-            return fmt(n) + (f" (×{far:.1f} beyond)" if far > EXTRAPOLATION_LIMIT else "")
+            if far <= EXTRAPOLATION_LIMIT:
+                return fmt(n)
+            if advice:
+                return f"– (the knee is ×{far:.1f} beyond the evidence)"
+            return f"{fmt(n)} (×{far:.1f} beyond)"
 
-        table.add_row(
-            pm.prompt_label,
-            fmt(pm.n_max),
-            show(k.peak_concurrency),
-            show(k.efficient_concurrency),
-            show(k.slo_concurrency),
-            show(k.recommended_concurrency),
+        rows.append(
+            (
+                pm.prompt_label,
+                "none" if goal.slo is None else goal.slo.describe(),
+                fmt(pm.n_max),
+                show(k.peak_concurrency),
+                show(k.efficient_concurrency),
+                show(k.slo_concurrency),
+                show(k.recommended_concurrency, advice=True),
+            )
         )
         notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
+        notes.append(f"{pm.prompt_label}: objective {goal.describe()}")
+    return rows, notes
+
+
+def knees_table(model: CapacityModel, goals: Mapping[str, Objective]) -> tuple[Table, list[str]]:
+    """``knees_rows`` as a printable table, and their notes."""
+    rows, notes = knees_rows(model, goals)
+    table = Table(title="Knees (requests in flight)")
+    for head in KNEE_HEADS:
+        table.add_column(head, justify="left" if head in ("Prompt", "objective") else "right")
+    for row in rows:
+        table.add_row(*row)
     return table, notes
+
+
+def prompt_objectives(
+    model: CapacityModel, choose: Callable[[float], Objective]
+) -> dict[str, Objective]:
+    """Each prompt's objective: ``choose(prompt tokens)`` per fitted prompt size."""
+    return {pm.prompt_label: choose(pm.input_tokens) for pm in model.prompts}
 
 
 def print_warnings(out: Console, model: CapacityModel, extra: list[str]) -> None:
@@ -175,11 +196,11 @@ def default_output(paths: list[str]) -> Path:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Load records, fit, print parameters/knees/warnings, save the model."""
-    slo = slo_from_args(args)
     check_not_empty(args.paths)
     records = load_records(args.paths)
     model = fit_capacity(records, concurrency=args.concurrency, n_boot=args.boot, seed=args.seed)
-    knees, knee_notes = knees_table(model, slo)
+    goals = prompt_objectives(model, lambda tokens: objective_of(args, model, tokens))
+    knees, knee_notes = knees_table(model, goals)
     out = console()
     out.print(usl_table(model))
     for pm in model.prompts:
@@ -187,8 +208,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out.print(knees)
     print_warnings(out, model, knee_notes)
     print_notes(out, records.attrs.get("notes", ()))
-    output = args.output or default_output(args.paths)
+    output = args.out or default_output(args.paths)
     model.save(output)
-    hint = "" if args.output else " (-o PATH writes elsewhere)"
+    hint = "" if args.out else " (-o PATH writes elsewhere)"
     out.print(f"wrote {output}{hint}", markup=False, highlight=False)
     return 0

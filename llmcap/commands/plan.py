@@ -1,26 +1,30 @@
 """``llmcap plan``: how many users a quota supports (and, with --target-users, the quota to
-request for that many), as rich tables or JSON."""
+request for that many and what it buys), as rich tables or JSON — ``capacity.answer``, shown."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from capacity.errors import CapacityError
-from capacity.planning import Quota, Slo, Workload
-from capacity.planning._loadcurve import fmt
-from capacity.planning._plan import CapacityPlan, plan_capacity
-from capacity.planning._request import QuotaRequest, required_quota
-from capacity.prediction import Predictor
-from capacity.predictors import load_predictor
+from capacity import load_predictor
+from capacity.planning import (
+    DEFAULT_HEADROOM,
+    CapacityAnswer,
+    CapacityPlan,
+    Quota,
+    QuotaRequest,
+    Workload,
+    answer,
+    fmt,
+)
 from capacity.serving import QUOTA_RULES, SCOPES, load_model_table
-from llmcap.commands import usage
+from llmcap.commands._args import add_objective, nonneg_float, objective_of, positive_float
+from llmcap.errors import UserError
 
 LABELS = {
     "tpm": "tokens per minute (sustained)",
@@ -37,19 +41,19 @@ def register(sub: Any) -> None:
         "plan",
         help="users a quota supports; the quota to request for N users",
         description="Quota → users per constraint (TPM sustained and held in flight, RPM where "
-        "enforced, TPD, latency/SLO with --model), the binding one, and with --target-users the "
-        "quota to request. The TPM rules are the quota ledger's (docs/architecture.md).",
+        "enforced, TPD, latency objective with --model), the binding one, and with "
+        "--target-users the quota to request and what it buys. The TPM rules are the quota "
+        "ledger's (docs/architecture.md).",
     )
-    p.error = _one_line_error(p)
     quota = p.add_argument_group("quota")
-    quota.add_argument("--tpm", type=float, help="tokens per minute (or from --from-usage)")
+    quota.add_argument("--tpm", type=positive_float, help="tokens per minute (or --from-usage)")
     quota.add_argument(
         "--rpm",
-        type=float,
+        type=positive_float,
         help="requests per minute, only where still enforced (Bedrock no longer enforces RPM on "
         "bedrock-runtime for most models)",
     )
-    quota.add_argument("--tpd", type=float, help="tokens per day (optional)")
+    quota.add_argument("--tpd", type=positive_float, help="tokens per day (optional)")
     quota.add_argument("--model-id", help="Bedrock model id: burndown and quota codes")
     quota.add_argument("--scope", choices=SCOPES, help="default: from --model-id")
     quota.add_argument(
@@ -60,47 +64,52 @@ def register(sub: Any) -> None:
         "whole reservations); the emulator takes the same option",
     )
     work = p.add_argument_group("workload (tokens per request)")
-    work.add_argument("--input-tokens", type=float)
-    work.add_argument("--output-tokens", type=float, help="expected output")
-    work.add_argument("--max-tokens", type=float, required=True, help="the request setting")
+    work.add_argument("--input-tokens", type=positive_float)
+    work.add_argument("--output-tokens", type=positive_float, help="expected output")
+    work.add_argument("--max-tokens", type=positive_float, required=True, help="the setting")
     work.add_argument("--cache-read-tokens", type=float, default=0.0)
     work.add_argument("--cache-write-tokens", type=float, default=0.0)
-    work.add_argument("--burndown", type=float, help="override the output burndown")
+    work.add_argument("--burndown", type=positive_float, help="override the output burndown")
     users = work.add_mutually_exclusive_group()
     users.add_argument("--think-time-s", type=float, help="seconds between answer and next ask")
-    users.add_argument("--requests-per-user-per-min", type=float)
-    work.add_argument("--peak-to-average", type=float, help="busiest minute / mean (1)")
-    usage.add_plan_args(work)
-    work.add_argument("--active-hours", type=float, default=24.0, help="per day (for TPD)")
-    work.add_argument("--latency-s", type=float, help="mean response time without --model")
-    perf = p.add_argument_group("performance model and SLO")
+    users.add_argument("--requests-per-user-per-min", type=positive_float)
+    work.add_argument(
+        "--peak-to-average", type=float, help="busiest minute / mean: 1 unless --from-usage says"
+    )
+    work.add_argument(
+        "--from-usage",
+        type=Path,
+        metavar="USAGE_PARQUET",
+        help="measured usage (llmcap usage): tokens per request, peak-to-average, latency, "
+        "burndown, model id and TPM quota; flags given explicitly win",
+    )
+    work.add_argument("--price-region", help="Region for the monthly cost (default: the usage's)")
+    work.add_argument("--prices", type=Path, help="price table JSON (default: the shipped one)")
+    work.add_argument("--active-hours", type=float, default=24.0, help="per day, for TPD (24)")
+    work.add_argument("--latency-s", type=positive_float, help="mean response time, no --model")
+    perf = p.add_argument_group("performance model")
     perf.add_argument(
         "--model", type=Path, help="model.json (`llmcap fit`) or twin.json (`llmcap twin fit`)"
     )
-    perf.add_argument("--slo-ttft-p95", type=float, help="seconds (needs --model)")
-    perf.add_argument("--slo-ttlt-p95", type=float, help="seconds (needs --model)")
-    perf.add_argument("--slo-min-tps-p5", type=float, help="tokens/s (needs --model)")
-    p.add_argument("--target-users", type=float, help="also compute the quota to request")
-    p.add_argument("--headroom", type=float, default=0.2, help="margin on the request (0.2)")
+    add_objective(p)
+    p.add_argument("--target-users", type=positive_float, help="also the quota to request")
+    p.add_argument(
+        "--headroom",
+        type=nonneg_float,
+        default=DEFAULT_HEADROOM,
+        help=f"margin on the request ({DEFAULT_HEADROOM:g}; less where it would buy no users)",
+    )
     p.add_argument(
         "--verify",
         action="store_true",
         help="replay the plan through the quota ledger in virtual time (Poisson arrivals)",
     )
-    p.add_argument("--verify-minutes", type=float, default=60.0, help="simulated minutes (60)")
+    p.add_argument("--verify-minutes", type=positive_float, default=60.0, help="(60)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_plan)
 
 
-def _one_line_error(parser: argparse.ArgumentParser) -> Any:
-    def error(message: str) -> NoReturn:
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-    return error
-
-
-def _quota_line(model_id: str | None, scope: str | None) -> str:
+def quota_line(model_id: str | None, scope: str | None) -> str:
     """Which Service Quotas entry the plan is about (name and code), where the table knows it."""
     if model_id is None:
         return "Quota: TPM of an unnamed model (give --model-id for its quota name and code)"
@@ -110,78 +119,64 @@ def _quota_line(model_id: str | None, scope: str | None) -> str:
     return f"Quota: {scope} tokens per minute for {model_id} (code not in the shipped table)"
 
 
-def _model_id_of(model: Predictor | None) -> str | None:
+def _model_id_of(model: Any) -> str | None:
     """The model id a saved model was measured on (None when it names none)."""
     model_id = getattr(model, "model_id", None)
     return model_id if isinstance(model_id, str) and model_id.strip() else None
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Plan, print, return 0; on bad input print one line naming the problem and return 2.
-
-    A bad ``--model`` file raises ``ModelFileError`` (the file and the fix), which
-    ``llmcap.cli.main`` prints as one line."""
-    model: Predictor | None = None if args.model is None else load_predictor(args.model)
-    try:
-        measured = usage.apply_usage(args)
-        if args.tpm is None or args.input_tokens is None or args.output_tokens is None:
-            raise CapacityError(
-                "give --tpm, --input-tokens and --output-tokens, or --from-usage usage.parquet"
-            )
-        model_id = args.model_id or _model_id_of(model)
-        quota = Quota(
-            args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope, rule=args.quota_rule
-        )
-        workload = Workload(
-            input_tokens=args.input_tokens,
-            output_tokens=args.output_tokens,
-            max_tokens=args.max_tokens,
-            cache_read_tokens=args.cache_read_tokens,
-            cache_write_tokens=args.cache_write_tokens,
-            burndown=args.burndown,
-            think_time_s=args.think_time_s,
-            requests_per_user_per_min=args.requests_per_user_per_min,
-            peak_to_average=1.0 if args.peak_to_average is None else args.peak_to_average,
-            active_hours_per_day=args.active_hours,
-            latency_s=args.latency_s,
-        )
-        targets = (args.slo_ttft_p95, args.slo_ttlt_p95, args.slo_min_tps_p5)
-        slo = None if all(t is None for t in targets) else Slo(*targets)
-        if slo is not None and args.model is None:
-            raise CapacityError("--slo-* needs --model: latency is predicted by a fitted model")
-        plan = plan_capacity(
-            quota, workload, model, slo, verify=args.verify, verify_minutes=args.verify_minutes
-        )
-        request = None
-        if args.target_users is not None:
-            request = required_quota(
-                workload, args.target_users, model, slo, args.headroom,
-                model_id=model_id, scope=quota.scope, rule=quota.rule,
-                rpm_enforced=True if args.rpm is not None else None,
-            )  # fmt: skip
-    except (CapacityError, ValueError, OSError, ImportError) as exc:
-        print(f"llmcap plan: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    cost, cost_note = usage.plan_cost(args, plan.peak_requests_per_min)
+    """Answer, print, return 0; bad input raises a typed error (one line, exit 2)."""
+    model = None if args.model is None else load_predictor(args.model)
+    measured = apply_usage(args)
+    if args.tpm is None or args.input_tokens is None or args.output_tokens is None:
+        raise UserError(
+            "no quota or workload", "give --tpm, --input-tokens and --output-tokens, or "
+            "--from-usage usage.parquet"
+        )  # fmt: skip
+    model_id = args.model_id or _model_id_of(model)
+    quota = Quota(
+        args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope, rule=args.quota_rule
+    )
+    workload = Workload(
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        max_tokens=args.max_tokens,
+        cache_read_tokens=args.cache_read_tokens,
+        cache_write_tokens=args.cache_write_tokens,
+        burndown=args.burndown,
+        think_time_s=args.think_time_s,
+        requests_per_user_per_min=args.requests_per_user_per_min,
+        peak_to_average=1.0 if args.peak_to_average is None else args.peak_to_average,
+        active_hours_per_day=args.active_hours,
+        latency_s=args.latency_s,
+    )
+    result = answer(
+        quota, workload, model, objective_of(args, model, workload.prompt_tokens),
+        args.target_users, headroom=args.headroom, verify=args.verify,
+        verify_minutes=args.verify_minutes,
+    )  # fmt: skip
+    cost, cost_note = plan_cost(args, result.plan.peak_requests_per_min)
     if args.json:
-        doc: dict[str, Any] = {
-            "plan": plan.to_dict(), "request": None if request is None else request.to_dict(),
-            "from_usage": measured, "monthly_cost": None if cost is None else cost.to_dict(),
-        }  # fmt: skip
+        doc = result.to_dict() | {
+            "from_usage": measured,
+            "monthly_cost": None if cost is None else cost.to_dict(),
+        }
         print(json.dumps(doc, indent=2, allow_nan=False))
         return 0
     console = Console()
     if not console.is_terminal:  # piped or captured: don't wrap at rich's default 80 columns
         console = Console(width=120)
-    console.print(_quota_line(quota.model_id, quota.scope), highlight=False)
+    console.print(quota_line(quota.model_id, quota.scope), highlight=False)
     if measured is not None:
         console.print(measured, highlight=False, markup=False)
-    _print_plan(console, plan)
+    console.print(f"Objective: {result.objective.describe()}", highlight=False, markup=False)
+    _print_plan(console, result.plan)
     if cost is not None or cost_note is not None:
         line = cost_note if cost is None else f"Cost of the planned load: {cost.describe()}"
         console.print(line, highlight=False, markup=False, soft_wrap=True)
-    if request is not None:
-        _print_request(console, request)
+    if result.request is not None:
+        _print_request(console, result)
     return 0
 
 
@@ -228,15 +223,14 @@ def _print_plan(console: Console, plan: CapacityPlan) -> None:
         console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _print_request(console: Console, request: QuotaRequest) -> None:
-    title = (
-        f"Quota to request for {fmt(request.target_users)} users "
-        f"(headroom {request.headroom:.0%}, {request.scope})"
-    )
+def _print_request(console: Console, result: CapacityAnswer) -> None:
+    request: QuotaRequest | None = result.request
+    assert request is not None and result.requested is not None
+    title = f"Quota to request for {fmt(request.target_users)} users ({request.scope})"
     table = Table(title=title)
     for name in ("quota", "request", "code", "name", "default"):
         table.add_column(name, justify="right" if name in ("request", "default") else "left")
-    for line in request.lines:
+    for line in result.asks:
         default = "" if line.default is None else fmt(line.default)
         table.add_row(
             line.kind.upper(), f"{line.value:,}", line.code or "", line.name or "", default
@@ -246,6 +240,11 @@ def _print_request(console: Console, request: QuotaRequest) -> None:
     console.print(
         f"Expected: {fmt(request.peak_requests_per_min)} requests/min and {inflight} in flight "
         "at the busiest minute"
+    )
+    console.print(
+        f"It buys: {result.users_at_request:,} users, limited by {result.limited_by_at_request} "
+        f"({result.headroom_words()})",
+        highlight=False,
     )
     if request.feasible:
         console.print(
@@ -267,3 +266,61 @@ def _print_request(console: Console, request: QuotaRequest) -> None:
         )
     for note in request.notes:
         console.print(f"  note: {note}", highlight=False, markup=False, soft_wrap=True)
+
+
+def apply_usage(args: argparse.Namespace) -> str | None:
+    """Fill ``plan``'s unset inputs from ``args.from_usage``; returns a line saying what was
+    taken (None without --from-usage). Raises CapacityError for an unreadable file."""
+    from capacity.usage import read_usage, summarize_usage
+
+    if args.from_usage is None:
+        return None
+    frame, meta = read_usage(args.from_usage)
+    s = summarize_usage(frame, meta)
+    if args.tpm is None:
+        args.tpm = meta.quota_tpm
+    if args.model_id is None:
+        args.model_id = meta.model_id
+    if args.input_tokens is None:
+        args.input_tokens = s.mean_input_tokens
+    if args.output_tokens is None:
+        args.output_tokens = min(s.mean_output_tokens, args.max_tokens)
+    if not args.cache_read_tokens:
+        args.cache_read_tokens = s.mean_cache_read_tokens
+    if not args.cache_write_tokens:
+        args.cache_write_tokens = s.mean_cache_write_tokens
+    if args.burndown is None:
+        args.burndown = meta.burndown
+    if args.peak_to_average is None:
+        args.peak_to_average = max(1.0, s.peak_to_average)
+    if args.latency_s is None and args.model is None and s.latency_ms.get("latency_ms_avg"):
+        args.latency_s = s.latency_ms["latency_ms_avg"] / 1000.0
+    if args.price_region is None:
+        args.price_region = meta.region
+    return (
+        f"workload from {args.from_usage} ({meta.model_id}, {meta.region}, {s.start[:10]} to "
+        f"{s.end[:10]}): {args.input_tokens:,.0f} input, {args.output_tokens:,.0f} output, "
+        f"{args.cache_read_tokens:,.0f} cache-read, {args.cache_write_tokens:,.0f} cache-write "
+        f"tokens per request, peak-to-average {args.peak_to_average:.2f}, TPM quota "
+        f"{'(not recorded)' if meta.quota_tpm is None else f'{meta.quota_tpm:,.0f}'}"
+    )
+
+
+def plan_cost(args: argparse.Namespace, peak_requests_per_min: float) -> tuple[Any, str | None]:
+    """The monthly cost of the planned load (``MonthlyCost``) when a model id and a price Region
+    are known, else None; with a note when no price applies."""
+    from capacity.usage import PriceError, load_prices, monthly_cost
+
+    if args.model_id is None or args.price_region is None:
+        return None, None
+    try:
+        price = load_prices(args.prices).price(args.model_id, args.price_region)
+    except PriceError as exc:
+        return None, f"no monthly cost: {exc}"
+    cost = monthly_cost(
+        price, peak_requests_per_min, input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens, cache_read_tokens=args.cache_read_tokens,
+        cache_write_tokens=args.cache_write_tokens,
+        peak_to_average=args.peak_to_average or 1.0, active_hours_per_day=args.active_hours,
+    )  # fmt: skip
+    return cost, None

@@ -1,39 +1,18 @@
 """``llmcap quotas``: the Bedrock quotas applied to the account in a Region (Service Quotas),
-optionally only those governing one model id or inference profile, with open increase requests.
+optionally only those governing one model id or inference profile, with open increase requests,
+and the next steps (usage, the increase request) with the same connection flags.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from account import AccountError, AppliedQuota, connect, read_model_quotas, read_quotas
-
-
-def add_account_args(p: argparse.ArgumentParser) -> None:
-    """--region, --profile and --endpoint-url, shared by the account commands."""
-    p.add_argument("--region", required=True, help="AWS Region (e.g. us-west-2)")
-    p.add_argument(
-        "--profile",
-        "--aws-profile",
-        dest="profile",
-        help="AWS named profile (default: the standard credential chain)",
-    )
-    p.add_argument(
-        "--endpoint-url",
-        help="send the calls to this URL instead of AWS (e.g. the emulator: llmcap emulate)",
-    )
-
-
-def console() -> Console:
-    """A console that does not wrap at 80 columns when the output is captured."""
-    out = Console()
-    return out if out.is_terminal else Console(width=140)
+from account import AppliedQuota, Connection, ModelQuotas, read_model_quotas, read_quotas
+from llmcap.commands._account import add_account_args, console, open_connection
 
 
 def register(sub: Any) -> None:
@@ -74,21 +53,17 @@ def _table(title: str, quotas: list[AppliedQuota], requests: bool) -> Table:
 
 
 def cmd_quotas(args: argparse.Namespace) -> int:
-    """Print the quotas; exit 2 with one line naming the fix on an account error."""
-    try:
-        conn = connect(args.region, args.profile, args.endpoint_url)
-        if args.model_id is None:
-            quotas = read_quotas(conn)
-            if args.json:
-                print(json.dumps([q.to_dict() for q in quotas], indent=2))
-                return 0
-            title = f"Amazon Bedrock quotas in {args.region} ({len(quotas)})"
-            console().print(_table(title, quotas, requests=False))
+    """Print the quotas (account errors propagate to ``llmcap.cli.main``: one line, exit 2)."""
+    conn = open_connection(args)
+    if args.model_id is None:
+        quotas = read_quotas(conn)
+        if args.json:
+            print(json.dumps([q.to_dict() for q in quotas], indent=2))
             return 0
-        mq = read_model_quotas(conn, args.model_id)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        title = f"Amazon Bedrock quotas in {args.region} ({len(quotas)})"
+        console().print(_table(title, quotas, requests=False))
+        return 0
+    mq = read_model_quotas(conn, args.model_id)
     if args.json:
         print(json.dumps(mq.to_dict(), indent=2))
         return 0
@@ -97,4 +72,16 @@ def cmd_quotas(args: argparse.Namespace) -> int:
     out.print(_table(title, list(mq.quotas), requests=True))
     for note in mq.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
+    for line in next_steps(conn, mq):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
+
+
+def next_steps(conn: Connection, mq: ModelQuotas) -> list[str]:
+    """The usage and increase-request commands for the model, with the connection's flags."""
+    lines = [f"next: measured usage: {conn.follow_up('usage', model_id=mq.model_id)}"]
+    code = mq.code("tpm")
+    if code is not None:
+        ask = conn.follow_up("request-increase", quota_code=code, desired_value="N")
+        lines.append(f"      ask for N tokens per minute: {ask}")
+    return lines

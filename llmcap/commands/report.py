@@ -3,23 +3,37 @@
 Loads the runs, fits them (or reads ``--model``: a fitted model.json or a calibrated twin.json),
 plans today's quota and the quota for ``--target-users``, and writes the report as Markdown,
 self-contained HTML, PDF and JSON plus the plain-text support-case body
-(``quota_request_case.txt``) under ``-o``. The workload defaults to
-a measured prompt size (``--prompt``; the largest by default, the cautious choice for TPM).
+(``quota_request_case.txt``) under ``-o``. The workload defaults to a measured prompt size
+(``--prompt``; the largest by default, the cautious choice for TPM); the latency objective is
+the default (p95 TTFT at most twice the unloaded value) unless ``--slo-*`` or ``--no-slo``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from capacity.errors import CapacityError
-from capacity.planning import CapacityPlan, Quota, QuotaRequest, Slo, Workload
+from capacity.planning import (
+    DEFAULT_HEADROOM,
+    DEFAULT_THINK_TIME_S,
+    CapacityAnswer,
+    Quota,
+    Workload,
+    count,
+    pick_prompt,
+)
 from capacity.serving import SCOPES
+from llmcap.commands._args import (
+    add_objective,
+    add_out,
+    nonneg_float,
+    objective_of,
+    positive_float,
+)
+from llmcap.errors import UserError
 
 DEFAULT_MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
 
@@ -39,34 +53,36 @@ def register(sub: Any) -> None:
         help="model.json (`llmcap fit`) or twin.json (`llmcap twin fit`); default: fit the runs",
     )
     p.add_argument("--use-case", required=True, help="what the application does, for whom")
-    p.add_argument("--target-users", type=float, required=True)
-    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--target-users", type=positive_float, required=True)
+    p.add_argument("--region", required=True, help="the AWS Region of the quota, e.g. us-east-1")
     p.add_argument("--model-id", help="the id invoked (default: the runs' model id)")
     p.add_argument("--inference-profile-id", help="default: --model-id when it is a profile id")
     p.add_argument("--scope", choices=SCOPES, help="default: from --model-id")
     q = p.add_argument_group("current quotas (applied values)")
-    q.add_argument("--tpm", type=float, required=True, help="tokens per minute")
-    q.add_argument("--rpm", type=float, help="requests per minute, where still enforced")
-    q.add_argument("--tpd", type=float, help="tokens per day, where enforced")
+    q.add_argument("--tpm", type=positive_float, required=True, help="tokens per minute")
+    q.add_argument("--rpm", type=positive_float, help="requests per minute, where enforced")
+    q.add_argument("--tpd", type=positive_float, help="tokens per day, where enforced")
     q.add_argument("--tpm-code", help="Service Quotas code, over the shipped table")
     q.add_argument("--rpm-code")
     q.add_argument("--tpd-code")
-    w = p.add_argument_group("workload (default: the measured prompt size)")
+    w = p.add_argument_group("workload (default: the largest measured prompt size)")
     w.add_argument("--prompt", help="measured prompt label to plan for (default: the largest)")
-    w.add_argument("--input-tokens", type=float)
-    w.add_argument("--output-tokens", type=float)
-    w.add_argument("--max-tokens", type=float)
-    w.add_argument("--think-time-s", type=float, default=30.0)
+    w.add_argument("--input-tokens", type=positive_float)
+    w.add_argument("--output-tokens", type=positive_float)
+    w.add_argument("--max-tokens", type=positive_float)
+    w.add_argument("--think-time-s", type=nonneg_float, default=DEFAULT_THINK_TIME_S)
     w.add_argument("--peak-to-average", type=float, default=1.0, help="busiest minute / mean")
-    w.add_argument("--headroom", type=float, default=0.2, help="margin on the request (0.2)")
-    w.add_argument("--slo-ttft-p95", type=float, help="seconds")
-    w.add_argument("--slo-ttlt-p95", type=float, help="seconds")
+    w.add_argument(
+        "--headroom", type=nonneg_float, default=DEFAULT_HEADROOM,
+        help=f"margin on the request ({DEFAULT_HEADROOM:g}; less where it would buy no users)",
+    )  # fmt: skip
+    add_objective(p, tps=False)
     w.add_argument(
         "--growth",
         action="append",
         default=[],
         metavar="WHEN=USERS",
-        help="a growth projection, e.g. '+6 months=3000' (repeatable)",
+        help="a growth projection, e.g. '+6 months=3000' (repeatable; none by default)",
     )
     a = p.add_argument_group("account and operations")
     a.add_argument("--account-id")
@@ -78,99 +94,106 @@ def register(sub: Any) -> None:
         type=Path,
         help="usage.parquet from `llmcap usage`, its summary.md, or capacity.usage's JSON",
     )
-    p.add_argument("--format", default="md,html,pdf,json", help="md,html,pdf,json")
-    p.add_argument("-o", "--out", type=Path, default=Path("out/report"))
+    p.add_argument("--format", default="md,html,pdf,json", help="md,html,pdf,json (all)")
+    add_out(p, Path("out/report"), "output directory")
     p.set_defaults(func=cmd_report)
 
 
-def parse_growth(items: list[str]) -> list[tuple[str, float]]:
-    """``WHEN=USERS`` items as (label, users); ``ValueError`` naming a bad one."""
-    out = []
-    for item in items:
-        label, sep, users = item.rpartition("=")
+def measured_workload(records: Any, args: argparse.Namespace) -> tuple[str, Workload]:
+    """The workload of the report: the measured prompt size (``--prompt``, else the largest),
+    with any token count given on the command line taking its place."""
+    from capacity.records import prompt_sizes
+
+    size = pick_prompt(prompt_sizes(records), args.prompt)
+    output = args.output_tokens or size.output_tokens
+    workload = Workload(
+        input_tokens=args.input_tokens or size.input_tokens,
+        output_tokens=output,
+        max_tokens=args.max_tokens or max(size.max_tokens, output),
+        think_time_s=args.think_time_s,
+        peak_to_average=args.peak_to_average,
+    )
+    return size.label, workload
+
+
+def evidence_context(paths: Sequence[Path]) -> str | None:
+    """What the runs were measured against, from their run.json: the endpoint's kind, model id
+    and Region or host, and the emulator's quota (None when no run says). Only those fields
+    are read; a URL loses any user:password part."""
+    from urllib.parse import urlsplit
+
+    from capacity.serving import load_profile
+
+    seen: list[str] = []
+    for path in paths:
         try:
-            value = float(users)
-        except ValueError:
-            value = math.nan
-        if not sep or not label.strip() or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"--growth {item!r}: expected WHEN=USERS with USERS > 0")
-        out.append((label.strip(), value))
-    return out
-
-
-def _prompt_sizes(records: Any, model: Any) -> dict[str, tuple[float, float]]:
-    """Measured prompt sizes: label → (input, output tokens), from a fitted model's prompts,
-    else (a twin) from the runs' successful requests."""
-    if getattr(model, "prompts", None):
-        return {pm.prompt_label: (pm.input_tokens, pm.output_tokens) for pm in model.prompts}
-    ok = records[records["status"] == "ok"]
-    sizes = ok.groupby("prompt_label")[["input_tokens", "output_tokens"]].mean()
-    return {str(k): (float(r.input_tokens), float(r.output_tokens)) for k, r in sizes.iterrows()}
-
-
-def _measured(records: Any, model: Any, label: str | None) -> tuple[str, float, float, float]:
-    """(label, input, output, max_tokens) of a measured prompt size."""
-    prompts = _prompt_sizes(records, model)
-    if not prompts:
-        raise ValueError("the runs have no successful request to take a prompt size from")
-    if label is None:
-        label = max(prompts, key=lambda k: prompts[k][0])
-    if label not in prompts:
-        raise ValueError(f"--prompt {label!r}: the runs have {', '.join(sorted(prompts))}")
-    ok = records[(records["prompt_label"] == label) & (records["status"] == "ok")]
-    out = float(ok["output_tokens"].mean()) if len(ok) else math.nan
-    out = out if math.isfinite(out) and out > 0 else float(prompts[label][1])
-    top = float(records["max_tokens"].max()) if "max_tokens" in records else math.nan
-    top = top if math.isfinite(top) and top >= out else out
-    return label, float(prompts[label][0]), out, top
+            doc = json.loads((path / "run.json").read_text(encoding="utf-8"))
+            config = doc["config"]
+            ep = config["endpoint"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a record file, or a run.json without these fields: nothing to say
+        model_id, emulator = ep.get("model_id", "unknown"), config.get("emulator_profile")
+        url = ep.get("endpoint_url")
+        if emulator:
+            tpm = load_profile(emulator).quotas.tpm
+            quota = "enforced no quota" if tpm is None else f"enforced {tpm:,} tokens per minute"
+            text = (
+                f"Measured against llmcap's built-in emulator (serving profile {emulator}, "
+                f"model id {model_id}), which {quota}."
+            )
+        elif url is None and ep.get("region"):
+            text = (
+                f"Measured on Amazon Bedrock in {ep['region']} (model id {model_id}) under the "
+                "account's quota at the time; throttled requests are counted in the evidence."
+            )
+        else:
+            host = urlsplit(str(url)).hostname if url else None
+            text = (
+                f"Measured on {host or 'an endpoint'} ({ep.get('provider', 'unknown client')}, "
+                f"model id {model_id}); its quota, if any, was not recorded."
+            )
+        if text not in seen:
+            seen.append(text)
+    return " ".join(seen) or None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Build and write the report; on bad input print one line naming the problem, return 2.
+    """Build and write the report; bad input raises a typed error (one line, exit 2).
 
-    ``--model`` is a model.json or a twin.json (``capacity.load_predictor``); a bad file raises
-    ``ModelFileError`` (the file and the fix), which ``llmcap.cli.main`` prints as one line."""
-    from capacity.fitting import fit_capacity
-    from capacity.predictors import load_predictor
-    from capacity.records import load_records
-    from capacity.report import build_report, parse_formats, write_report
+    ``--model`` is a model.json or a twin.json (``capacity.load_predictor``)."""
+    from account import check_region
+    from capacity import build_report, fit_capacity, load_predictor, load_records
+    from capacity.report import parse_formats, parse_growth, write_report
 
+    region = check_region(args.region)
+    formats = parse_formats(args.format)
+    growth = parse_growth(args.growth)
     loaded = load_predictor(args.model) if args.model else None
-    try:
-        formats = parse_formats(args.format)
-        growth = parse_growth(args.growth)
-        records = load_records(args.runs)
-        model = loaded if loaded is not None else fit_capacity(records)
-        label, input_tokens, output_tokens, max_tokens = _measured(records, model, args.prompt)
-        model_id = args.model_id or _runs_model_id(records) or DEFAULT_MODEL_ID
-        quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope)
-        workload = Workload(
-            input_tokens=args.input_tokens or input_tokens,
-            output_tokens=args.output_tokens or output_tokens,
-            max_tokens=args.max_tokens or max(max_tokens, args.output_tokens or 0.0),
-            think_time_s=args.think_time_s,
-            peak_to_average=args.peak_to_average,
-        )
-        targets = (args.slo_ttft_p95, args.slo_ttlt_p95)
-        slo = None if all(t is None for t in targets) else Slo(*targets)
-        history = _history(args.historical_usage)
-        codes = {k: v for k in ("tpm", "rpm", "tpd") if (v := getattr(args, f"{k}_code"))}
-        report = build_report(
-            use_case=args.use_case, region=args.region, current=quota, workload=workload,
-            target_users=args.target_users, model=model, slo=slo, headroom=args.headroom,
-            inference_profile_id=args.inference_profile_id, account_id=args.account_id,
-            organization=args.organization, contact=args.contact, quota_codes=codes,
-            records=records, growth=growth, monitoring=args.monitoring, historical_usage=history,
-        )  # fmt: skip
-        paths = write_report(report, args.out, formats)
-    except (CapacityError, ValueError, KeyError, OSError) as exc:
-        print(f"llmcap report: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    records = load_records(args.runs)
+    model = loaded if loaded is not None else fit_capacity(records)
+    label, workload = measured_workload(records, args)
+    model_id = args.model_id or _runs_model_id(records) or DEFAULT_MODEL_ID
+    quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope)
+    goal = objective_of(args, model, workload.prompt_tokens)
+    codes = {k: v for k in ("tpm", "rpm", "tpd") if (v := getattr(args, f"{k}_code"))}
+    report = build_report(
+        use_case=args.use_case, region=region, current=quota, workload=workload,
+        target_users=args.target_users, model=model, goal=goal, headroom=args.headroom,
+        inference_profile_id=args.inference_profile_id, account_id=args.account_id,
+        organization=args.organization, contact=args.contact, quota_codes=codes,
+        records=records, growth=growth, monitoring=args.monitoring,
+        historical_usage=_history(args.historical_usage),
+        evidence_context=evidence_context(args.runs),
+    )  # fmt: skip
+    paths = write_report(report, args.out, formats)
     asks = "; ".join(f"{a.kind.upper()} {a.current or 0:,.0f} → {a.desired:,}" for a in report.asks)
     print(
-        f"{label} prompt: today {math.floor(report.users_today + 1e-9):,} users; for "
-        f"{args.target_users:,.0f} users request {asks or 'nothing (the quota suffices)'}"
+        f"{label} prompt: today {count(report.users_today)} users; for "
+        f"{count(args.target_users)} users request {asks or 'nothing (the quota suffices)'}, "
+        f"which serves {count(report.users_requested)} users, limited by "
+        f"{report.binding_requested}"
         + (f" — but {report.infeasible_reason}." if report.infeasible_reason else ".")
+        + f" Objective: {report.objective}."
     )
     for path in paths:
         print(f"wrote {path}")
@@ -190,9 +213,15 @@ def _history(path: Path | None) -> str | dict[str, Any] | None:
         return summary
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
-        doc = json.loads(text)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(
+                f"{path}: not JSON ({exc})", "pass usage.parquet, JSON or Markdown"
+            ) from None
         if not isinstance(doc, dict):
-            raise ValueError(f"{path}: expected a JSON object of usage measures")
+            raise UserError(f"{path}: not a JSON object of usage measures",
+                            "pass usage.parquet from `llmcap usage`")  # fmt: skip
         return doc
     return text
 
@@ -212,22 +241,24 @@ DEMO_USE_CASE = (
 def write_demo_reports(
     records: Any,
     model: Any,
-    quota: Quota,
-    cases: Mapping[str, tuple[Workload, Slo | None, CapacityPlan, QuotaRequest]],
+    answers: Mapping[str, CapacityAnswer],
     out: Path,
-    region: str = "us-east-1",
+    region: str,
+    context: str | None,
 ) -> list[Path]:
-    """``llmcap demo``'s report: one per measured prompt size (its workload, SLO, plan and
-    request, as the demo answered), under ``out/<label>/``, in every format. Returns the PDFs."""
-    from capacity.report import build_report, write_report
+    """``llmcap demo``'s report: one per measured prompt size (its answer, exactly as the demo
+    printed it), under ``out/<label>/``, in every format. Returns the PDFs."""
+    from capacity import build_report
+    from capacity.report import write_report
 
     pdfs = []
-    for label, (workload, slo, plan, request) in cases.items():
+    for label, result in answers.items():
+        assert result.target_users is not None
         report = build_report(
-            use_case=DEMO_USE_CASE, region=region, current=quota, workload=workload,
-            target_users=request.target_users, model=model, slo=slo, plan=plan, request=request,
-            headroom=request.headroom, records=records,
-            title=f"Quota increase request: {quota.model_id} in {region} ({label} prompt)",
+            use_case=DEMO_USE_CASE, region=region, current=result.quota,
+            workload=result.workload, target_users=result.target_users, model=model,
+            result=result, records=records, evidence_context=context,
+            title=f"Quota increase request: {result.quota.model_id} in {region} ({label} prompt)",
         )  # fmt: skip
         paths = write_report(report, out / label)
         pdfs += [p for p in paths if p.suffix == ".pdf"]

@@ -1,16 +1,16 @@
 """``llmcap request-increase`` (print, and with --submit file, a Service Quotas increase request)
-and ``llmcap request-status`` (follow one by id)."""
+and ``llmcap request-status`` (follow one by id). The next step each prints carries the
+connection flags the user gave (``account.Connection.follow_up``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from account import AccountError, connect, plan_increase, request_status
-from account.requests import RequestStatus, submit_increase
-from llmcap.commands.quotas import add_account_args
+from account import RequestStatus, plan_increase, request_status, submit_increase
+from llmcap.commands._account import add_account_args, open_connection
+from llmcap.commands._args import positive_float
 
 
 def register(sub: Any) -> None:
@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
     )
     add_account_args(p)
     p.add_argument("--quota-code", required=True, help="e.g. L-0E7AA8B7 (see llmcap quotas)")
-    p.add_argument("--desired-value", type=float, required=True, help="the new quota value")
+    p.add_argument(
+        "--desired-value", type=positive_float, required=True, help="the new quota value"
+    )
     p.add_argument("--submit", action="store_true", help="file the request (default: dry run)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_request_increase)
@@ -53,37 +55,34 @@ def _print_status(status: RequestStatus, as_json: bool) -> None:
 
 
 def cmd_request_increase(args: argparse.Namespace) -> int:
-    """Dry run by default; --submit files it. Exit 2 with the fix on an account error."""
-    try:
-        conn = connect(args.region, args.profile, args.endpoint_url)
-        plan = plan_increase(conn, args.quota_code, args.desired_value)
-        if not args.submit:
-            if args.json:
-                print(json.dumps({"dry_run": True, **plan.to_dict()}, indent=2))
-                return 0
-            print(f"quota:   {plan.quota_code} ({plan.quota_name}) in {plan.region}")
-            print(f"current: {plan.current_value:,.0f} → desired: {plan.desired_value:,.0f}")
-            print("dry run; the call that --submit makes:")
-            print(f"  {plan.cli_text()}")
-            print(f"  ({plan.api_text()})")
+    """Dry run by default; --submit files it (account errors propagate to
+    ``llmcap.cli.main``: one line, exit 2)."""
+    conn = open_connection(args)
+    plan = plan_increase(conn, args.quota_code, args.desired_value)
+    if not args.submit:
+        if args.json:
+            print(json.dumps({"dry_run": True, **plan.to_dict()}, indent=2))
             return 0
-        status = submit_increase(conn, plan)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"quota:   {plan.quota_code} ({plan.quota_name}) in {plan.region}")
+        print(f"current: {plan.current_value:,.0f} → desired: {plan.desired_value:,.0f}")
+        print("dry run; the call that --submit makes:")
+        print(f"  {plan.cli_text()}")
+        print(f"  ({plan.api_text()})")
+        submit = conn.follow_up(
+            "request-increase", quota_code=plan.quota_code,
+            desired_value=plan.desired_value, submit=True,
+        )  # fmt: skip
+        print(f"file it with: {submit}")
+        return 0
+    status = submit_increase(conn, plan)
     _print_status(status, args.json)
     if not args.json:
-        print(f"follow it with: llmcap request-status {status.request_id} --region {args.region}")
+        print(f"follow it with: {conn.follow_up('request-status', status.request_id)}")
     return 0
 
 
 def cmd_request_status(args: argparse.Namespace) -> int:
-    """Print the request's status; exit 2 with the fix on an account error."""
-    try:
-        conn = connect(args.region, args.profile, args.endpoint_url)
-        status = request_status(conn, args.request_id)
-    except AccountError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Print the request's status (account errors propagate to ``llmcap.cli.main``)."""
+    status = request_status(open_connection(args), args.request_id)
     _print_status(status, args.json)
     return 0

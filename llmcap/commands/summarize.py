@@ -12,8 +12,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from capacity.records._load import load_records
-from capacity.records._summary import compare_prompts, summarize
+from capacity.records import compare_prompts, load_records, summarize
 from capacity.serving import ClientLoad, client_load, client_overload
 from llmcap.errors import UserError
 

@@ -12,9 +12,11 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from capacity.errors import CapacityError
+from llmcap.commands._args import add_out, nonneg_int, positive_float, positive_int
+from llmcap.errors import UserError
 
 PREDICT_COLUMNS = (
     ("tps_p50", "tps p50", "{:.1f}"),
@@ -35,19 +37,16 @@ def register(sub: Any) -> None:
         description="A digital twin: the serving model calibrated to a small probe, "
         "predicting load levels the probe could not reach (docs/twin.md).",
     )
-    p.error = _one_line_error(p)
-    tsub = p.add_subparsers(dest="twin_command", required=True)
+    tsub = p.add_subparsers(dest="twin_command", required=True, parser_class=type(p))
     fit = tsub.add_parser("fit", help="calibrate a twin from measured runs")
-    fit.error = _one_line_error(fit)
     fit.add_argument("paths", nargs="+", metavar="RUN", help="run directory or records file")
-    fit.add_argument("-o", "--output", type=Path, default=Path("twin.json"), help="twin.json")
+    add_out(fit, Path("twin.json"), "where the twin is written")
     fit.add_argument("--replicas", help="replica counts to profile, e.g. 1,2,3,4 (default 1-8)")
-    fit.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    fit.add_argument("--workers", type=positive_int, default=2, help="processes (default 2)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--json", action="store_true", help="print the fit as JSON")
     fit.set_defaults(func=cmd_fit)
     pred = tsub.add_parser("predict", help="forecast levels with intervals")
-    pred.error = _one_line_error(pred)
     pred.add_argument("twin", type=Path, metavar="TWIN_JSON")
     pred.add_argument(
         "--mode", choices=("interval", "sequential", "concurrency", "rate"), default="interval"
@@ -58,29 +57,20 @@ def register(sub: Any) -> None:
         default="large",
         help="a probe prompt label (small, large) or input tokens (a number)",
     )
-    pred.add_argument("--output-tokens", type=int, help="default: the probe's output length")
-    pred.add_argument("--batches", type=int, default=60, help="interval/sequential batches")
-    pred.add_argument("--duration-s", type=float, default=60.0, help="rate mode duration")
-    pred.add_argument("--tpm", type=int, help="apply a tokens-per-minute quota (open loop)")
-    pred.add_argument("--rpm", type=int, help="apply a requests-per-minute quota (open loop)")
-    pred.add_argument("--samples", type=int, default=10, help="coefficient draws for the bands")
+    pred.add_argument(
+        "--output-tokens", type=positive_int, help="default: the probe's output length"
+    )
+    pred.add_argument("--batches", type=positive_int, default=60, help="interval batches (60)")
+    pred.add_argument("--duration-s", type=positive_float, default=60.0, help="rate mode (60)")
+    pred.add_argument("--tpm", type=positive_int, help="a tokens-per-minute quota (open loop)")
+    pred.add_argument("--rpm", type=positive_int, help="a requests-per-minute quota (open loop)")
+    pred.add_argument(
+        "--samples", type=nonneg_int, default=10, help="coefficient draws for the bands (10)"
+    )
     pred.add_argument("--seed", type=int, default=0)
     pred.add_argument("--plot", type=Path, help="write the figure (.png or .svg)")
     pred.add_argument("--json", action="store_true", help="print JSON")
     pred.set_defaults(func=cmd_predict)
-
-
-def _one_line_error(parser: argparse.ArgumentParser) -> Any:
-    def error(message: str) -> NoReturn:
-        print(f"{parser.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-    return error
-
-
-def _fail(what: str, message: str) -> int:
-    print(f"llmcap twin {what}: error: {' '.join(message.split())}", file=sys.stderr)
-    return 2
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -94,31 +84,25 @@ def _ints(text: str, flag: str) -> list[int]:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Calibrate, save, print; one-line error and exit 2 on bad input."""
-    from capacity.records._load import load_records
-    from capacity.serving._calibrate import calibrate
+    """Calibrate, save, print; bad input raises a typed error (one line, exit 2)."""
+    from capacity import calibrate, load_records
 
-    try:
-        replicas = _ints(args.replicas, "--replicas") if args.replicas else None
-        if args.workers < 1:
-            raise CapacityError("--workers must be ≥ 1")
-        records = load_records(args.paths)
-        twin = calibrate(
-            records,
-            replicas=replicas,
-            seed=args.seed,
-            workers=args.workers,
-            progress=lambda msg: print(msg, file=sys.stderr),
-        )
-        twin.save(args.output)
-    except (CapacityError, ValueError, OSError) as exc:
-        return _fail("fit", str(exc))
+    replicas = _ints(args.replicas, "--replicas") if args.replicas else None
+    records = load_records(args.paths)
+    twin = calibrate(
+        records,
+        replicas=replicas,
+        seed=args.seed,
+        workers=args.workers,
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
+    twin.save(args.out)
     if args.json:
         doc = twin.to_dict()["twin"] | {"fit_quality": twin.fit_quality(args.seed)}
         print(json.dumps(doc, indent=1, allow_nan=False))
         return 0
     ident = twin.identification
-    print(f"Twin written to {args.output} ({twin.meta.get('fit_seconds')} s, "
+    print(f"Twin written to {args.out} ({twin.meta.get('fit_seconds')} s, "
           f"{twin.meta.get('simulations')} simulations of the probe)")  # fmt: skip
     print("\nCoefficients (estimate, 90 % interval):")
     for name, (low, est, high) in ident.intervals.items():
@@ -158,41 +142,37 @@ def _input_tokens(twin: Any, prompt: str) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Forecast each level; table or JSON; optional figure."""
-    from capacity.serving._profile import QuotaConfig
-    from capacity.serving._twin import load_twin
+    from capacity.serving import QuotaConfig, load_twin
 
-    try:
-        twin = load_twin(args.twin)
-        levels = _ints(args.levels, "--levels")
-        tokens = _input_tokens(twin, args.prompt)
-        if args.samples < 0 or args.batches < 1 or args.duration_s <= 0:
-            raise CapacityError("--samples must be ≥ 0, --batches ≥ 1 and --duration-s > 0")
-        quotas = None
-        if args.tpm is not None or args.rpm is not None:
-            if args.mode in ("concurrency", "sequential"):
-                raise CapacityError("--tpm/--rpm apply to open-loop modes: interval or rate")
-            quotas = QuotaConfig(tpm=args.tpm, rpm=args.rpm)
-        forecasts = [
-            twin.forecast(
-                args.mode,
-                level,
-                tokens,
-                args.output_tokens,
-                samples=args.samples,
-                batches=args.batches,
-                duration_s=args.duration_s,
-                quotas=quotas,
-                seed=args.seed,
+    twin = load_twin(args.twin)
+    levels = _ints(args.levels, "--levels")
+    tokens = _input_tokens(twin, args.prompt)
+    quotas = None
+    if args.tpm is not None or args.rpm is not None:
+        if args.mode in ("concurrency", "sequential"):
+            raise UserError(
+                f"--tpm/--rpm do not apply to {args.mode} mode",
+                "use them with an open-loop mode: interval or rate",
             )
-            for level in levels
-        ]
-        if args.plot is not None:
-            from capacity.figures._common import save_figure
-            from capacity.figures.twin import plot_twin
+        quotas = QuotaConfig(tpm=args.tpm, rpm=args.rpm)
+    forecasts = [
+        twin.forecast(
+            args.mode,
+            level,
+            tokens,
+            args.output_tokens,
+            samples=args.samples,
+            batches=args.batches,
+            duration_s=args.duration_s,
+            quotas=quotas,
+            seed=args.seed,
+        )
+        for level in levels
+    ]
+    if args.plot is not None:
+        from capacity.figures import plot_twin, save_figure
 
-            save_figure(plot_twin(twin, args.mode, tokens, forecasts, seed=args.seed), args.plot)
-    except (CapacityError, ValueError, OSError) as exc:
-        return _fail("predict", str(exc))
+        save_figure(plot_twin(twin, args.mode, tokens, forecasts, seed=args.seed), args.plot)
     if args.json:
         print(json.dumps([f.to_dict() for f in forecasts], indent=1, allow_nan=False))
         return 0

@@ -116,8 +116,10 @@ def test_request_increase_dry_run_submit_duplicate_status(
     code, _, err = run(capsys, "request-increase", *base, "--quota-code", TPM_CODE,
                        "--desired-value", "2000000", "--submit")  # fmt: skip
     assert code == 2
-    assert err.startswith("error: an increase request for L-0E7AA8B7 is already open: ")
-    assert filed["request_id"] in err and err.count("\n") == 1
+    assert err.startswith("error: an increase request for L-0E7AA8B7 is already open in us-west-2")
+    follow = f"llmcap request-status {filed['request_id']} --region us-west-2 --endpoint-url "
+    follow += emu.url
+    assert f"follow it with `{follow}`" in err and err.count("\n") == 1
     code, out, _ = run(capsys, "request-status", filed["request_id"], *base)
     assert code == 0 and "PENDING" in out
     code, _, err = run(capsys, "request-status", "no-such-id", *base)
@@ -165,19 +167,19 @@ def test_errors_are_one_line_with_the_fix(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     code, _, err = run(capsys, "quotas", "--region", "moon-1", "--endpoint-url", emu.url)
-    assert code == 2 and "not offered in Region 'moon-1'" in err and "--region" in err
+    assert code == 2 and "not offered in Region 'moon-1'" in err and "use one of" in err
     code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url,
                        "--model-id", "acme.nothing-v1:0")  # fmt: skip
     assert code == 2 and "not in the shipped model table" in err
     code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url",
                        "http://127.0.0.1:9")  # fmt: skip
     assert code == 2 and "cannot reach --endpoint-url" in err
-    code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--profile", "nobody")
+    code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--aws-profile", "nobody")
     assert code == 2 and "profile 'nobody' not found" in err
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     code, _, err = run(capsys, "quotas", "--region", "us-west-2")
-    assert code == 2 and err.startswith("error: no AWS credentials found — pass --profile")
+    assert code == 2 and err.startswith("error: no AWS credentials found — pass --aws-profile")
     # A local stand-in needs no credentials: placeholder keys sign the calls.
     code, out, _ = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url)
     assert code == 0 and "L-0E7AA8B7" in out
@@ -197,7 +199,7 @@ def test_expired_sso_token_names_the_login_command(
     )
     monkeypatch.setenv("HOME", str(tmp_path))  # the SSO token cache lives under ~/.aws/sso
     code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url,
-                       "--profile", "work")  # fmt: skip
+                       "--aws-profile", "work")  # fmt: skip
     assert code == 2
     fix = "run `aws sso login --profile work`"
     assert err == f"error: the AWS SSO session has expired or is missing — {fix}\n"

@@ -11,7 +11,7 @@ import pytest
 from bench import Endpoint, SweepConfig, run_sweep
 from bench.prompts import DATA_DIR
 from capacity.records import load_records
-from capacity.serving._profile import FaultConfig, load_profile
+from capacity.serving import FaultConfig, load_profile
 from emulator import Emulator
 from emulator.tokens import count_tokens
 

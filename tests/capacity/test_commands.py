@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capacity.fitting._model import CapacityModel
-from capacity.records._synthetic import SyntheticPrompt, synthetic_records
+from capacity.fitting import CapacityModel
+from capacity.records import SyntheticPrompt, synthetic_records
 from llmcap.cli import main
 
 
@@ -58,7 +58,7 @@ def test_fit_prints_parameters_knees_warnings_and_saves(
     [
         (["summarize", "nowhere"], "nowhere: no such file or directory"),
         (["fit", "nowhere"], "nowhere: no such file or directory"),
-        (["fit", "RUN", "--slo-ttft-p95", "-1"], "Slo.ttft_p95_s must be > 0"),
+        (["fit", "RUN", "--slo-ttft-p95", "-1"], "--slo-ttft-p95: '-1': use a number above 0"),
         (["summarize", "RUN", "--csv", "/nonexistent/dir/x.csv"], "cannot write"),
     ],
 )

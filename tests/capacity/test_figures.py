@@ -17,6 +17,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from capacity.errors import CapacityError
 from capacity.figures import (
     plot_all_metrics,
     plot_capacity,
@@ -27,14 +28,15 @@ from capacity.figures import (
 )
 from capacity.figures._common import kde_curve
 from capacity.figures.scaling import throughput_band
-from capacity.fitting._fit import fit_capacity
-from capacity.fitting._model import CapacityModel
-from capacity.planning._inputs import Quota, Slo, Workload
-from capacity.planning._plan import plan_capacity
-from capacity.planning._request import required_quota
-from capacity.records._derive import concurrency_stats, concurrency_timeline, interval_end_s
-from capacity.records._summary import summarize
-from capacity.records._validate import validate_records
+from capacity.fitting import CapacityModel, fit_capacity
+from capacity.planning import Quota, Slo, Workload, plan_capacity, required_quota
+from capacity.records import (
+    concurrency_stats,
+    concurrency_timeline,
+    interval_end_s,
+    summarize,
+    validate_records,
+)
 
 LEVELS = (1, 5, 10, 20, 30)
 MODEL_ID = "us.meta.llama3-3-70b-instruct-v1:0"
@@ -327,7 +329,10 @@ def test_capacity_draws_every_constraint_bold_binding_and_marks_the_quotas() -> 
     assert set(marks) == {QUOTA.tpm, float(request.tpm)}
     texts = legend_texts(fig)
     assert f"current quota 600k TPM → {plan.users_whole:,} users ({plan.binding} binds)" in texts
-    assert any(t.startswith("requested ") and "TPM for 500 users" in t for t in texts)
+    then = plan_capacity(request.applied_to(QUOTA), WORKLOAD)
+    served = f"TPM → {then.users_whole:,} users ({then.binding} binds; "
+    assert any(t.startswith("requested ") and served in t for t in texts)
+    assert "target 500 users" in texts
     (top,) = ax.child_axes
     assert [t.get_text() for t in top.get_xticklabels()] == ["current", "requested"]
     assert np.allclose(top.get_xticks(), [QUOTA.tpm, request.tpm])
@@ -358,7 +363,7 @@ def test_saved_png_is_not_blank_and_svg_and_bad_suffixes(
     assert float(pixels[..., :3].std()) > 0.05
     svg = save_figure(fig, tmp_path / "tokens.svg")
     assert "<svg" in svg.read_text(encoding="utf-8")[:2000]
-    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+    with pytest.raises(CapacityError, match=r"\.png or \.svg"):
         save_figure(fig, tmp_path / "tokens.jpg")
 
 

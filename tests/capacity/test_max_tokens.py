@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from capacity.planning._inputs import PlanInputError
-from capacity.planning._max_tokens import recommend_max_tokens
+from capacity.planning import PlanInputError, recommend_max_tokens
 
 approx = pytest.approx
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from capacity.records import validate_records
 from capacity.records._derive import (
     active_at_start,
     concurrency_stats,
@@ -17,7 +18,6 @@ from capacity.records._derive import (
     derive_metrics,
     interval_end_s,
 )
-from capacity.records._validate import validate_records
 from tests.capacity.record_factory import frame, rec
 
 

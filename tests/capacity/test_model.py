@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 
 from capacity.errors import FitError, ModelFileError
-from capacity.fitting._fit import fit_capacity
-from capacity.fitting._model import CapacityModel
-from capacity.planning import Quota, Slo, Workload, plan_capacity
-from capacity.planning._loadcurve import LoadCurve
+from capacity.fitting import CapacityModel, fit_capacity
+from capacity.planning import LoadCurve, Quota, Slo, Workload, plan_capacity
 from capacity.prediction import Prediction, Predictor
-from capacity.records._synthetic import SyntheticPrompt, synthetic_records
+from capacity.records import SyntheticPrompt, synthetic_records
 from tests.capacity.record_factory import frame, rec
 
 SMALL = SyntheticPrompt("small", 43)

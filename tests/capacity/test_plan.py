@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload
-from capacity.planning._plan import CONSTRAINTS, plan_capacity
+from capacity.planning import CONSTRAINTS, PlanInputError, Quota, Slo, Workload, plan_capacity
 from tests.capacity.plan_fakes import FakeModel
 
 approx = pytest.approx

@@ -9,9 +9,7 @@ from typing import Any
 
 from hypothesis import given, settings, strategies as st
 
-from capacity.planning._inputs import Quota, Slo, Workload
-from capacity.planning._plan import CapacityPlan, plan_capacity
-from capacity.planning._request import required_quota
+from capacity.planning import CapacityPlan, Quota, Slo, Workload, plan_capacity, required_quota
 from tests.capacity.plan_fakes import FakeModel
 
 TOL = 1e-9

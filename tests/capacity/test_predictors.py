@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from capacity import ModelFileError, describe_predictor, load_predictor
+from capacity import ModelFileError, load_predictor
 from capacity.fitting import CapacityModel, fit_capacity
+from capacity.predictors import describe_predictor
 from capacity.records import SyntheticPrompt, synthetic_records
 from capacity.serving import Twin
 from tests.capacity.serving.twin_probe import fitted_twin

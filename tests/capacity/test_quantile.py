@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from capacity.errors import FitError
-from capacity.fitting._quantile import QuantileCurve, fit_quantile_curves
+from capacity.fitting import QuantileCurve, fit_quantile_curves
 
 LEVELS = np.array([1, 5, 10, 20, 30, 40, 50], dtype=float)
 

@@ -7,8 +7,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from capacity.planning._inputs import PlanInputError
-from capacity.planning._queueing import erlang_b, erlang_c, mgc_wait, min_servers
+from capacity.planning import PlanInputError, erlang_b, erlang_c, mgc_wait, min_servers
 
 approx = pytest.approx
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from capacity.errors import CapacityError, ModelFileError
-from capacity.planning._inputs import (
+from capacity.planning import (
     DEFAULT_THINK_TIME_S,
     PlanInputError,
     Quota,
@@ -17,7 +17,7 @@ from capacity.planning._inputs import (
     Workload,
     default_quota,
 )
-from capacity.serving._models import (
+from capacity.serving import (
     base_model_id,
     burndown_for,
     load_model_table,

@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 from capacity.errors import RecordsError
-from capacity.records._load import load_records
-from capacity.records._schema import RECORD_COLUMNS
+from capacity.records import RECORD_COLUMNS, load_records
 from capacity.records._validate import is_validated, validate_records
 from tests.capacity.record_factory import frame, rec
 

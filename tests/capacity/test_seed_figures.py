@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capacity.fitting._usl import UslFit, fit_usl
+from capacity.fitting import UslFit, fit_usl
 
 FIGURES = Path(__file__).resolve().parents[2] / "data" / "reference" / "seed_blog_figures.csv"
 

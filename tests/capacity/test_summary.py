@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from capacity.records import SUMMARY_COLUMNS, compare_prompts, seed_table, summarize
 from capacity.records._schema import SEED_SUMMARY_COLUMNS
-from capacity.records._summary import SUMMARY_COLUMNS, compare_prompts, seed_table, summarize
 from tests.capacity.record_factory import frame, rec
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from capacity.errors import FitError
-from capacity.fitting._usl import UslFit, fit_usl
+from capacity.fitting import UslFit, fit_usl
 
 SPECSDM91 = ([1, 18, 36, 72, 108, 144, 216], [64.9, 995.9, 1652.4, 1853.2, 1828.9, 1775.0, 1702.2])
 RAYTRACER = (

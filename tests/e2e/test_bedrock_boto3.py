@@ -16,7 +16,7 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import ProtocolError, ReadTimeoutError as Urllib3ReadTimeout
 
-from capacity.serving._profile import FaultConfig, load_profile
+from capacity.serving import FaultConfig, load_profile
 from emulator import Emulator
 from emulator.tokens import count_tokens
 from tests.conftest import LLAMA, QUESTION, bedrock_client

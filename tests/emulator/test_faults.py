@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
-from capacity.serving._profile import load_profile
+from capacity.serving import load_profile
 from emulator import Emulator
 from emulator.cli import add_arguments, with_faults
 

@@ -70,7 +70,8 @@ def test_quick_demo_answers_and_writes_everything(
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "small prompt (43 input tokens): 600,000 tokens per minute serve" in out
-    assert "limited by" in out and "target: p95 TTFT <=" in out  # the default SLO is shown
+    assert "limited by" in out and "objective: p95 TTFT <=" in out  # the default is named
+    assert "(the default: 2× the unloaded p95 TTFT" in out
     assert "requests per minute" not in out.split("The answer")[1]  # no RPM unless enforced
     assert "large prompt" in out and "For 2,000 users at 30 s think time request" in out
     assert "extrapolation" in out  # 2,000 users need far more in flight than the quick demo saw

@@ -71,8 +71,8 @@ def test_report_reads_a_twin(
 ) -> None:
     run, twin = probe
     out = tmp_path / "report"
-    argv = ["report", str(run), "--model", str(twin), "--tpm", "600000", "--target-users",
-            "2000", "--use-case", "Agent assist", "--format", "md,json",
+    argv = ["report", str(run), "--model", str(twin), "--tpm", "600000", "--region", "us-east-1",
+            "--target-users", "2000", "--use-case", "Agent assist", "--format", "md,json",
             "-o", str(out)]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     assert "large prompt: today" in capsys.readouterr().out  # the largest measured prompt
@@ -98,7 +98,8 @@ def test_report_refuses_a_json_that_is_no_model(
     notes = tmp_path / "notes.json"
     notes.write_text('{"meeting": "Tuesday"}', encoding="utf-8")
     argv = ["report", str(probe[0]), "--model", str(notes), "--tpm", "600000",
-            "--target-users", "10", "--use-case", "x", "-o", str(tmp_path / "out")]  # fmt: skip
+            "--region", "us-east-1", "--target-users", "10", "--use-case", "x",
+            "-o", str(tmp_path / "out")]  # fmt: skip
     assert main(argv) == 2
     one_line_error(capsys, f"error: {notes}: not a performance model", "— pass a model.json")
     assert not (tmp_path / "out").exists()

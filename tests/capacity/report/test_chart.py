@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 
 from capacity.figures import plot_quota_ask
-from capacity.figures.justification import asked_quota, quota_raises
+from capacity.figures.justification import quota_raises
 from capacity.fitting import CapacityModel
 from capacity.planning import Quota, QuotaRequest, plan_capacity, required_quota
 from tests.capacity.report.conftest import CURRENT, LLAMA, WORKLOAD
@@ -49,7 +49,7 @@ def test_both_quotas_lie_on_the_supported_curve(
     main = chart.axes[0]
     x, y = _curve(main.get_lines())
     now = plan_capacity(CURRENT, WORKLOAD, model)
-    asked = asked_quota(CURRENT, request)
+    asked = request.applied_to(CURRENT)
     then = plan_capacity(asked, WORKLOAD, model)
     assert asked.tpm == request.tpm and asked.rpm == request.rpm
     for tpm, users in ((CURRENT.tpm, now.users), (asked.tpm, then.users)):

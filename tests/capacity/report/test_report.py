@@ -16,7 +16,16 @@ import pypdf
 import pytest
 
 from capacity.fitting import CapacityModel
-from capacity.planning import PlanInputError, Quota, Slo, plan_capacity, required_quota
+from capacity.planning import (
+    CapacityAnswer,
+    Objective,
+    PlanInputError,
+    Quota,
+    Slo,
+    answer,
+    plan_capacity,
+    required_quota,
+)
 from capacity.report import (
     CASE_BODY_LIMIT,
     QuotaRequestReport,
@@ -48,21 +57,26 @@ def report(records: pd.DataFrame, model: CapacityModel) -> QuotaRequestReport:
     )
 
 
+@pytest.fixture(scope="module")
+def expected(model: CapacityModel) -> CapacityAnswer:
+    """The same question through the Python API (the default objective applies)."""
+    return answer(CURRENT, WORKLOAD, model, target_users=2_000)
+
+
 def _int(text: str) -> int:
     return int(text.replace(",", ""))
 
 
 def test_markdown_quotes_the_planners_numbers(
-    report: QuotaRequestReport, model: CapacityModel
+    report: QuotaRequestReport, model: CapacityModel, expected: CapacityAnswer
 ) -> None:
     md = to_markdown(report)
-    plan = plan_capacity(CURRENT, WORKLOAD, model)
-    request = required_quota(
-        WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
-    )
-    today = re.search(r"Today's quota serves ([\d,]+) users \((\w+) binds\)", md)
+    plan, request = expected.plan, expected.request
+    assert request is not None
+    today = re.search(r"today's quota serves ([\d,]+) users, limited by ([a-z ]+)\.", md)
     assert today is not None
-    assert _int(today.group(1)) == plan.users_whole and today.group(2) == plan.binding
+    assert _int(today.group(1)) == plan.users_whole and today.group(2) == plan.binding_words
+    assert expected.objective.describe() in md  # every capacity names its objective
     assert request.rpm is not None  # the account has an RPM quota: it is enforced, so asked
     asked = Quota(
         tpm=max(CURRENT.tpm, request.tpm),
@@ -71,9 +85,12 @@ def test_markdown_quotes_the_planners_numbers(
     )
     served = re.search(r"the requested quota serves ([\d,]+) users", md)
     assert served is not None
-    then = plan_capacity(asked, WORKLOAD, model)
-    assert _int(served.group(1)) == math.floor(then.users + 1e-9)
-    assert then.users >= 2_000  # the requested quota serves the target
+    then = plan_capacity(asked, WORKLOAD, model, expected.objective.slo)
+    assert _int(served.group(1)) == math.floor(then.users + 1e-9) == expected.users_at_request
+    if request.feasible:
+        assert then.users >= 2_000  # the requested quota serves the target
+    else:  # the objective caps the users below the target: the report says why
+        assert then.users < 2_000 and f"Caveat: {request.reason}." in md
     rows = dict(
         (m.group(1), (_int(m.group(2)), _int(m.group(3))))
         for m in re.finditer(r"^\| [^|]+ \| (L-[0-9A-F]{8}) \| ([\d,]+) \| ([\d,]+) \|$", md, re.M)
@@ -86,24 +103,23 @@ def test_markdown_quotes_the_planners_numbers(
     growth = re.search(r"^\| \+6 months \| 3,000 \| ([\d,]+) \| ([\d,]+) \|$", md, re.M)
     assert growth is not None
     later = required_quota(
-        WORKLOAD, 3_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
-    )
+        WORKLOAD, 3_000, model, expected.objective.slo, model_id=LLAMA, scope=CURRENT.scope,
+        rpm_enforced=True,
+    )  # fmt: skip
     assert (_int(growth.group(1)), _int(growth.group(2))) == (later.tpm, later.rpm)
     for key, formula in request.formulas.items():  # the method section quotes every formula
         assert f"| request.{key} | {formula.replace('|', chr(92) + '|')} |" in md
 
 
 def test_json_round_trips_and_holds_the_planners_output(
-    report: QuotaRequestReport, model: CapacityModel
+    report: QuotaRequestReport, expected: CapacityAnswer
 ) -> None:
     assert QuotaRequestReport.from_dict(report.to_dict()) == report
     text = report.to_json()
     assert QuotaRequestReport.from_json(text) == report
     doc = json.loads(text)
-    request = required_quota(
-        WORKLOAD, 2_000, model, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True
-    )
-    plan = plan_capacity(CURRENT, WORKLOAD, model)
+    request, plan = expected.request, expected.plan
+    assert request is not None
     assert doc["request"] == plain(request.to_dict())
     assert doc["plan"] == plain(plan.to_dict())
     assert {a["kind"]: a["desired"] for a in doc["asks"]} == {
@@ -297,7 +313,7 @@ def test_an_infeasible_target_says_why_and_what_can_close_the_gap(model: Capacit
     slo = Slo(ttft_p95_s=0.31)  # barely above the unloaded TTFT: holds at a few in flight only
     r = build_report(
         use_case="Agent assist.", region="us-east-1", current=CURRENT, workload=WORKLOAD,
-        target_users=2_000, model=model, slo=slo, figures=False,
+        target_users=2_000, model=model, goal=Objective(slo, "given"), figures=False,
     )  # fmt: skip
     request = required_quota(
         WORKLOAD, 2_000, model, slo, model_id=LLAMA, scope=CURRENT.scope, rpm_enforced=True

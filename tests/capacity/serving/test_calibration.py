@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from capacity.serving._simulate import interval_medians
+from capacity.serving import interval_medians
 from emulator import DEFAULT_PROFILE, load_profile
 
 TABLE = (

@@ -7,9 +7,15 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from capacity.serving._engine import Cluster, Sequence
-from capacity.serving._profile import ServingModel, load_profile
-from capacity.serving._simulate import SimRequest, simulate, simulate_closed_loop
+from capacity.serving import (
+    Cluster,
+    Sequence,
+    ServingModel,
+    SimRequest,
+    load_profile,
+    simulate,
+    simulate_closed_loop,
+)
 
 PLAIN = ServingModel(
     t_w_s=0.01, c_b_s=0.0, c_a_s=0.0, c_kv_s=0.0, c_f_s=0.0, alpha0_s=0.1, alpha_in_s=0.0,

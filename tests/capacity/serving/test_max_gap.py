@@ -7,8 +7,14 @@ import dataclasses
 import itertools
 import math
 
-from capacity.serving import DEFAULT_PROFILE, interval_schedule, load_profile, simulate
-from capacity.serving._engine import Cluster, Sequence
+from capacity.serving import (
+    DEFAULT_PROFILE,
+    Cluster,
+    Sequence,
+    interval_schedule,
+    load_profile,
+    simulate,
+)
 from capacity.serving._simulate import max_gaps, simulate_closed_loop, simulate_sequential
 
 PROFILE = load_profile(DEFAULT_PROFILE)

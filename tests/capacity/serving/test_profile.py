@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from capacity.serving import burndown_for, load_model_table
-from capacity.serving._profile import (
+from capacity.serving import (
     DEFAULT_PROFILE,
     OutputLength,
     ProfileError,
+    burndown_for,
+    load_model_table,
     load_profile,
     profile_from_dict,
     shipped_profiles,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, strategies as st
 
-from capacity.serving._ledger import (
+from capacity.serving import (
     THROTTLE_MESSAGES,
     Admission,
     QuotaLedger,

@@ -54,7 +54,7 @@ def test_the_twin_reproduces_its_probe_and_predicts_a_held_out_level() -> None:
 
 
 def test_cells_carry_the_median_longest_gap_when_the_records_have_it() -> None:
-    from capacity.serving._calibrate import probe_cells
+    from capacity.serving import probe_cells
 
     records = probe_records()
     cells = probe_cells(records)

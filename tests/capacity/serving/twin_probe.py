@@ -9,10 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from capacity.records import validate_records
-from capacity.serving import Twin, calibrate, load_profile, simulate
+from capacity.serving import Profile, Twin, calibrate, interval_schedule, load_profile, simulate
 from capacity.serving._calibrate import records_from_results
-from capacity.serving._profile import Profile
-from capacity.serving._simulate import interval_schedule
 
 PROMPTS = {"small": 40, "large": 3000}
 LEVELS = (1, 4, 8)
