@@ -102,9 +102,7 @@ def test_an_overloaded_client_measures_it_and_calibration_refuses(
     code = main(["twin", "fit", str(run), "-o", str(tmp_path / "twin.json")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
-    assert err.startswith(
-        "error: the client was overloaded during small levels 2 and 5 (worst, "
-    )
+    assert err.startswith("error: the client was overloaded during small levels 2 and 5 (worst, ")
     # the hog burned this process's CPU: saturated, unless the machine gave it less than 80 %
     assert err.endswith(("the client itself was saturated), so its timings carry its own "
                          "stalls; rerun with --workers", "or with --workers"))  # fmt: skip
