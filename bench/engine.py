@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bench.monitor import LoopMonitor
 from bench.prompts import Prompt
 from bench.providers.base import Call, Provider
 from bench.records import RawResult, SentBatch, make_record
@@ -90,6 +91,7 @@ class Engine:
         self._next_prompt = 0
         self._prepared: deque[tuple[Call, str]] = deque()  # built ahead, with its request id
         self._background: set[asyncio.Task[None]] = set()
+        self.monitor = LoopMonitor()  # this loop's own lag and CPU, per request (bench.monitor)
 
     @property
     def active(self) -> int:
@@ -102,7 +104,11 @@ class Engine:
         self._prompts, self._next_prompt = list(job.prompts), 0
         self._prepared.clear()
         self.level_stopped = False
-        await run_level(job.plan, self)
+        self.monitor.start()
+        try:
+            await run_level(job.plan, self)
+        finally:
+            self.monitor.stop()
 
     # -- the LaunchContext the strategies use -------------------------------------------------
     def _new_call(self) -> Call:
@@ -209,6 +215,7 @@ class Engine:
     ) -> None:
         """Make the row of one finished request (``rid``, made at launch) for the sink."""
         ctx = self.context
+        loop_lag_s, cpu_share = self.monitor.observe(raw.start_pc, raw.end_pc)
         row = make_record(
             raw,
             ctx.origin_pc,
@@ -224,6 +231,8 @@ class Engine:
             temperature=ctx.temperature,
             scheduled_s=scheduled_pc - ctx.origin_pc if math.isfinite(scheduled_pc) else math.nan,
             worker=ctx.worker,
+            loop_lag_s=loop_lag_s,
+            client_cpu_share=cpu_share,
         )
         self.sink(row)
 

@@ -107,6 +107,12 @@ class SweepProgress:
             self.console.print(f"[yellow]level {state.level:g} stopped early: {state.stop_reason}")
         self.refresh()
 
+    def warn(self, message: str) -> None:
+        """A warning about the level just measured (always shown, even with --quiet)."""
+        self.console.print(
+            f"warning: {message}", style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
+
     def finishing(self, n: int) -> None:
         """The countdown after the first Ctrl-C: ``n`` requests are still in flight."""
         self.stopping = f"finishing {n} requests in flight (Ctrl-C again cancels them now)"

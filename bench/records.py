@@ -71,8 +71,9 @@ class RawResult:
 def make_record(raw: RawResult, run_start_pc: float, **context: Any) -> dict[str, Any]:
     """One record row from a provider result; ``context`` carries run_id, request_id, provider,
     model_id, prompt_label, mode, level, batch, max_tokens, temperature, scheduled_s (NaN when
-    the request had no scheduled instant) and worker (the worker process or actor that sent it,
-    0 in a single-process run)."""
+    the request had no scheduled instant), worker (the worker process or actor that sent it,
+    0 in a single-process run) and the client's own measure of itself while the request was in
+    flight, ``loop_lag_s`` and ``client_cpu_share`` (``bench.monitor``; NaN when not measured)."""
     start = raw.start_pc - run_start_pc
     first = raw.first_token_pc - run_start_pc
     last = raw.last_token_pc - run_start_pc

@@ -9,7 +9,9 @@ Ctrl-C stops sending and finishes the requests in flight (it says how many, coun
 second one cancels them now (``cancelled`` rows). Either way every sent request has one row, and
 ``SweepInterrupted`` names the directory to ``--resume``. When every request of the run's first
 batch fails, the sweep stops and raises ``SweepFailed``; a dead worker raises
-``SweepIncomplete``.
+``SweepIncomplete``. A ``level_check`` given by the caller sees each finished level's rows and
+may return a warning, printed at the end of the level (``llmcap`` passes the client-overload
+check of ``capacity``, which bench does not import).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,9 @@ from bench.rundir import RunDir, read_config
 from bench.workers import ProcessDriver, WorkerDied
 
 FIRST_BATCH_MAX = 10  # the first-batch check looks at most at this many requests
+LevelCheck = Callable[[list[dict[str, Any]]], str | None]
+"""Given a finished level's rows, a warning to print (or None)."""
+LEVEL_CHECK_ROWS = 2_000  # a level_check sees a uniform sample of at most this many rows
 
 
 class SweepInterrupted(Exception):
@@ -78,6 +85,7 @@ def run_sweep(
     *,
     resume: Path | None = None,
     live_endpoint_url: str | None = None,
+    level_check: LevelCheck | None = None,
 ) -> Path:
     """Run a sweep, or resume the one in ``resume`` (its stored configuration is used); returns
     the run directory.
@@ -85,7 +93,8 @@ def run_sweep(
     ``live_endpoint_url`` points the sweep at an endpoint that is not part of its stored
     configuration — the embedded emulator, which the ``llmcap`` command starts when neither
     ``endpoint.endpoint_url`` nor ``endpoint.region`` is set (bench reaches endpoints by URL
-    only and never starts one itself).
+    only and never starts one itself). ``level_check`` sees each finished level's rows; a
+    warning it returns is printed at the end of that level.
     """
     if resume is not None:
         config = read_config(resume)
@@ -109,7 +118,7 @@ def run_sweep(
         here = _on_this_host(endpoint.endpoint_url)
         n = config.default_workers(endpoint_on_this_host=here, cores=os.cpu_count())
         config = replace(config, workers=n)
-    sweep = _Sweep(config, resume, endpoint)
+    sweep = _Sweep(config, resume, endpoint, level_check)
     try:
         return run(sweep.run())
     except (SweepInterrupted, SweepFailed, SweepIncomplete):
@@ -126,8 +135,20 @@ def _on_this_host(url: str | None) -> bool:
 
 
 class _Sweep:
-    def __init__(self, config: SweepConfig, resume: Path | None, endpoint: Endpoint) -> None:
+    def __init__(
+        self,
+        config: SweepConfig,
+        resume: Path | None,
+        endpoint: Endpoint,
+        level_check: LevelCheck | None = None,
+    ) -> None:
         self.endpoint = endpoint  # the live endpoint (the embedded emulator's URL is not stored)
+        self.level_check = level_check
+        # the current level's rows for level_check: a uniform sample (reservoir) of at most
+        # LEVEL_CHECK_ROWS, so memory stays bounded however long the level
+        self.level_rows: list[dict[str, Any]] = []
+        self.level_seen = 0
+        self._sample = random.Random(0)
         self.rundir = RunDir.resume(resume) if resume else RunDir.create(config)
         self.stop_all = asyncio.Event()
         self.state: LevelState | None = None
@@ -175,11 +196,22 @@ class _Sweep:
         state = self.state
         assert state is not None
         self.writer.write(row)
+        if self.level_check is not None:
+            self._keep_for_check(row)
         status = row["status"]
         waited_s = _num(row["first_token_s"]) - _num(row["start_s"])
         state.add(status, waited_s, row["output_tokens"], row["error_code"], row["error_message"])
         self._check_first_batch(state, status, row["request_id"])
         self._check_error_rate(state)
+
+    def _keep_for_check(self, row: dict[str, Any]) -> None:
+        self.level_seen += 1
+        if len(self.level_rows) < LEVEL_CHECK_ROWS:
+            self.level_rows.append(row)
+            return
+        slot = self._sample.randrange(self.level_seen)
+        if slot < LEVEL_CHECK_ROWS:
+            self.level_rows[slot] = row
 
     def _check_first_batch(self, state: LevelState, status: str, rid: str) -> None:
         """Stop the run when every request of its first batch failed (a wrong endpoint, key
@@ -329,6 +361,7 @@ class _Sweep:
         plan = self.rundir.config.plan(level)
         self.level_stopped = False
         self.state = LevelState(pset.label, level, plan.expected_requests())
+        self.level_rows, self.level_seen = [], 0
         if self.first_batch_size == 0:
             self.first_batch_size = max(1, min(FIRST_BATCH_MAX, int(level)))
         progress.start_level(self.state)
@@ -341,6 +374,10 @@ class _Sweep:
             ticker.cancel()
             self.state.launched = self.driver.launched
         progress.end_level(self.state)
+        if self.level_check is not None and self.level_rows:
+            warning = self.level_check(self.level_rows)
+            if warning is not None:
+                progress.warn(f"{pset.label} level {level:g}: {warning}")
         if self.failed_reason is None and not self.stop_all.is_set():
             self.rundir.mark_done(pset.label, level, self.state.stop_reason)
             self.writer.compact()

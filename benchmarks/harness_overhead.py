@@ -14,6 +14,9 @@ Sections (``--sections``, default ``table,scale,burst``):
 - ``burst``: interval batches of 500 requests; each batch's spread of actual send times after
   its scheduled instant (``start_s − scheduled_s``).
 - ``overhead``: the older per-concurrency table (default profile, 350 tokens; below).
+- ``monitor``: what the client's measure of itself (``bench.monitor``) costs: the table's closed
+  loop (lean ``openai``) with the monitor's timer callback and per-row ``observe`` charged by
+  their own thread CPU time, against the client's whole CPU time.
 
 The emulator (default profile, its own process) writes a truth log: when it received each
 request and when it wrote the first and last token to the socket. Closed-loop runs at several
@@ -432,6 +435,61 @@ def burst_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def monitor_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
+    """The loop monitor's CPU: each tick and each ``observe`` timed by ``time.thread_time``
+    (the CPU of the thread running it; the two clock reads themselves, ~1 µs, included)."""
+    import bench.monitor
+
+    spent = {"tick": [0.0, 0], "observe": [0.0, 0]}
+    tick, observe = bench.monitor.LoopMonitor._tick, bench.monitor.LoopMonitor.observe
+
+    def timed_tick(self: bench.monitor.LoopMonitor) -> None:
+        t = time.thread_time()
+        tick(self)
+        spent["tick"][0] += time.thread_time() - t
+        spent["tick"][1] += 1
+
+    def timed_observe(
+        self: bench.monitor.LoopMonitor, start_pc: float, end_pc: float
+    ) -> tuple[float, float]:
+        t = time.thread_time()
+        out = observe(self, start_pc, end_pc)
+        spent["observe"][0] += time.thread_time() - t
+        spent["observe"][1] += 1
+        return out
+
+    bench.monitor.LoopMonitor._tick = timed_tick  # type: ignore[method-assign]
+    bench.monitor.LoopMonitor.observe = timed_observe  # type: ignore[method-assign]
+    try:
+        with EmulatorProcess("fast", own_core=not args.shared_cores) as emu:
+            out = tmp / "monitor"
+            out.mkdir()
+            df, cpu = llmcap_closed(
+                emu.url, "openai", "async", args.table_streams, args.table_requests,
+                args.table_tokens, out,
+            )  # fmt: skip
+    finally:
+        bench.monitor.LoopMonitor._tick = tick  # type: ignore[method-assign]
+        bench.monitor.LoopMonitor.observe = observe  # type: ignore[method-assign]
+    (tick_s, ticks), (observe_s, rows) = spent["tick"], spent["observe"]
+    row = {
+        "requests": len(df), "client_cpu_s": cpu, "ticks": ticks,
+        "tick_us": 1e6 * tick_s / max(ticks, 1), "rows": rows,
+        "observe_us": 1e6 * observe_s / max(rows, 1),
+        "monitor_share_of_client_cpu": (tick_s + observe_s) / cpu,
+        "monitor_cpu_s_per_1k": 1e3 * (tick_s + observe_s) / len(df),
+        "load_avg_1m": os.getloadavg()[0],
+    }  # fmt: skip
+    print(
+        f"monitor: {ticks} ticks at {row['tick_us']:.1f} µs, {rows} rows at "
+        f"{row['observe_us']:.1f} µs: {row['monitor_cpu_s_per_1k']:.3f} CPU-s per 1k requests, "
+        f"{row['monitor_share_of_client_cpu']:.1%} of the client's {cpu:.2f} CPU-s | load "
+        f"{row['load_avg_1m']:.2f}",
+        flush=True,
+    )
+    return pd.DataFrame([row])
+
+
 def overhead_section(args: argparse.Namespace, tmp: Path) -> pd.DataFrame:
     levels = [int(x) for x in args.levels.split(",")]
     clients = args.clients.split(",")
@@ -499,7 +557,7 @@ def main() -> int:
     args = parser.parse_args()
     sections = {
         "table": table_section, "scale": scale_section, "burst": burst_section,
-        "overhead": overhead_section,
+        "overhead": overhead_section, "monitor": monitor_section,
     }  # fmt: skip
     print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,8 +6,11 @@ carrying output text) and ``end_s`` (stream closed); a time that never happened 
 ``max_gap_s`` is the longest interval between two consecutive text-carrying chunks as the client
 stamped them (null with fewer than two; the client keeps no per-token stamps, so this is raw). Token
 counts are the server's usage (``tokens_estimated`` marks a chunk-count fallback). ``worker``
-is the worker process or Ray actor that sent the request (0 in a single-process run). Every metric
-— TTFT, TTLT, TPOT, tps, lateness, in-flight counts — is derived from these by
+is the worker process or Ray actor that sent the request (0 in a single-process run).
+``loop_lag_s`` and ``client_cpu_share`` are the client's measure of itself while the request
+was in flight: the latest its event loop ran a 10 ms timer (a stall delays every stamp taken in
+it) and its process's CPU seconds per wall second (1.0 = one core busy); null when not measured.
+Every metric — TTFT, TTLT, TPOT, tps, lateness, in-flight counts — is derived from these by
 ``capacity.records`` and nowhere else (docs/architecture.md, "Records").
 """
 
@@ -43,6 +46,8 @@ RAW_COLUMNS: Final[dict[str, str]] = {
     "server_latency_ms": "float64",
     "retries": "int64",
     "worker": "int64",
+    "loop_lag_s": "float64",
+    "client_cpu_share": "float64",
 }
 """Raw column → pandas dtype, in file order: exactly what ``bench`` writes."""
 

@@ -12,14 +12,37 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench import SweepConfig, SweepError, run_sweep
 from bench.prompts import load_prompt_sets
 from bench.rundir import read_config
+from capacity.errors import RecordsError
 from capacity.serving import DEFAULT_PROFILE
 from emulator.runner import EmulatorProcess
 
-__all__ = ["run_sweep_embedded"]
+__all__ = ["client_level_warning", "run_sweep_embedded"]
+
+
+def client_level_warning(rows: list[dict[str, Any]]) -> str | None:
+    """The end-of-level warning when the client's own stalls distorted the level it just
+    measured (``capacity.serving.ClientLoad.distorted``: the rule calibration refuses on)."""
+    import pandas as pd
+
+    from capacity.records import validate_records
+    from capacity.serving import client_load
+
+    try:
+        records = validate_records(pd.DataFrame(rows), source="the level's rows")
+    except RecordsError:  # judged again, with the message, when the run is loaded
+        return None
+    for load in client_load(records):
+        if load.distorted:
+            return (
+                f"the client was overloaded ({load.describe()}), so its timings carry its own "
+                f"stalls and `llmcap twin fit` will refuse this run; {load.fix}"
+            )
+    return None
 
 
 def run_sweep_embedded(config: SweepConfig | None = None, *, resume: Path | None = None) -> Path:
@@ -33,8 +56,9 @@ def run_sweep_embedded(config: SweepConfig | None = None, *, resume: Path | None
     if config is None:
         raise SweepError("a sweep needs a configuration or a run directory to resume")
     endpoint = config.endpoint
+    check = client_level_warning
     if endpoint.endpoint_url is not None or endpoint.region is not None:
-        return run_sweep(config, resume=resume)
+        return run_sweep(config, resume=resume, level_check=check)
     profile = config.emulator_profile or DEFAULT_PROFILE
     if resume is None:
         config = replace(config, emulator_profile=profile)
@@ -47,5 +71,5 @@ def run_sweep_embedded(config: SweepConfig | None = None, *, resume: Path | None
             file=sys.stderr,
         )
         if resume is not None:
-            return run_sweep(resume=resume, live_endpoint_url=emu.url)
-        return run_sweep(config, live_endpoint_url=emu.url)
+            return run_sweep(resume=resume, live_endpoint_url=emu.url, level_check=check)
+        return run_sweep(config, live_endpoint_url=emu.url, level_check=check)

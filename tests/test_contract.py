@@ -13,6 +13,7 @@ import pytest
 import bench.records
 import capacity.records._schema
 from bench import Endpoint, SweepConfig, read_jsonl, run_sweep
+from capacity.errors import RecordsError
 from capacity.records import load_records
 from contracts.records import RAW_COLUMNS, STATUSES
 from emulator import Emulator
@@ -91,3 +92,26 @@ def test_max_gap_is_written_and_old_runs_without_it_load(run_dir: Path, tmp_path
         old = load_records(old_dir)
         assert len(old) == len(new) and old.max_gap_s.isna().all()
         assert np.allclose(old["tps"].sort_values(), new["tps"].sort_values(), equal_nan=True)
+
+
+def test_the_client_measures_itself_and_old_runs_without_it_load(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    new = load_records(run_dir)
+    ok = new[new.status == "ok"]
+    # every request the engine sent carries the client's measure of itself
+    assert ok.loop_lag_s.notna().all() and ok.client_cpu_share.notna().all()
+    assert (new.loop_lag_s.dropna() >= 0).all() and (new.client_cpu_share.dropna() >= 0).all()
+    rows = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    dropped = ("loop_lag_s", "client_cpu_share")
+    old_rows = [{k: v for k, v in row.items() if k not in dropped} for row in rows]
+    (old_dir / "records.jsonl").write_text("\n".join(map(json.dumps, old_rows)) + "\n")
+    old = load_records(old_dir)
+    assert len(old) == len(new) and old.loop_lag_s.isna().all()
+    assert old.client_cpu_share.isna().all()
+    bad = [{**row, "loop_lag_s": -1.0} for row in rows]
+    (old_dir / "records.jsonl").write_text("\n".join(map(json.dumps, bad)) + "\n")
+    with pytest.raises(RecordsError, match="loop_lag_s is -1"):
+        load_records(old_dir)

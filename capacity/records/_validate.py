@@ -9,7 +9,8 @@ or excluded something, counted (nothing is handled silently). Broken input raise
 The rules:
 - every row needs a finite ``start_s`` ≥ 0 and a ``level``; ``status`` is one of ``STATUSES``;
 - inf is never a time (null is: the event did not happen); offsets never run backwards;
-- ``max_gap_s`` (longest interval between text chunks) is ≥ 0 or null;
+- ``max_gap_s`` (longest interval between text chunks) is ≥ 0 or null; so are the client's
+  measures of itself, ``loop_lag_s`` and ``client_cpu_share``;
 - an ``ok`` row has ``end_s`` and, unless it produced 0 tokens, first and last token times;
 - token counts are whole and ≥ 0; missing usage (null ``output_tokens``) leaves tpot/tps NaN;
 - ``tpot_s``/``tps`` are NaN for fewer than 2 output tokens or a single-chunk response;
@@ -111,6 +112,13 @@ def _check_times(c: dict[str, Any], ok: npt.NDArray[np.bool_], check: Checker) -
         at("max_gap_s is {v}", v=gap),
         "max_gap_s is the longest interval between text chunks: ≥ 0, or null (< 2 chunks)",
     )
+    for name in ("loop_lag_s", "client_cpu_share"):
+        v = c[name]
+        check.fail(
+            np.isinf(v) | (v < 0),
+            at(f"{name} is {{v}}", v=v),
+            f"{name} is the client's measure of itself: ≥ 0, or null (not measured)",
+        )
     check.fail(
         ok & np.isnan(end),
         lambda i: "status is ok but end_s is null",

@@ -71,6 +71,8 @@ __all__ = [
     "Admission",
     "Burndown",
     "CalibrationError",
+    "ClientLoad",
+    "ClientOverloadError",
     "Cluster",
     "FailedPolicy",
     "FaultConfig",
@@ -112,6 +114,9 @@ __all__ = [
     "calibrate",
     "calibrate_published",
     "cell_stats",
+    "check_client_load",
+    "client_load",
+    "client_overload",
     "interval_medians",
     "interval_schedule",
     "is_profile_id",
@@ -166,6 +171,11 @@ _LAZY = {
     "calibrate": "capacity.serving._twin",
     "cell_stats": "capacity.serving._calibrate",
     "probe_cells": "capacity.serving._calibrate",
+    "ClientLoad": "capacity.serving._client_load",
+    "ClientOverloadError": "capacity.serving._client_load",
+    "check_client_load": "capacity.serving._client_load",
+    "client_load": "capacity.serving._client_load",
+    "client_overload": "capacity.serving._client_load",
     "Forecast": "capacity.serving._twin",
     "TWIN_FORMAT": "capacity.serving._twin",
     "Twin": "capacity.serving._twin",
@@ -174,6 +184,13 @@ _LAZY = {
 }
 if TYPE_CHECKING:
     from capacity.serving._calibrate import CalibrationError, ProbeCell, cell_stats, probe_cells
+    from capacity.serving._client_load import (
+        ClientLoad,
+        ClientOverloadError,
+        check_client_load,
+        client_load,
+        client_overload,
+    )
     from capacity.serving._modelerror import ModelError
     from capacity.serving._published import (
         PublishedLevel,

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from capacity.errors import CapacityError
+from capacity.serving._client_load import check_client_load
 from capacity.serving._modelerror import ModelError, in_probe_sigma, per_log_ratio
 from capacity.serving._profile import ServingModel
 from capacity.serving._simulate import (
@@ -281,8 +282,10 @@ def probe_cells(records: pd.DataFrame) -> list[ProbeCell]:
 
     Raises ``CalibrationError`` naming what the probe lacks: successful streamed requests, at
     least two load levels, token counts. (capacity.serving sits below capacity.records, so it
-    reads the validated frame's columns and does not validate it itself.)
+    reads the validated frame's columns and does not validate it itself.) Raises
+    ``ClientOverloadError`` when the client's own stalls distorted a level (``check_client_load``).
     """
+    check_client_load(records)
     missing = sorted(set(RECORD_NEEDS) - set(records.columns))
     if missing:
         raise CalibrationError(

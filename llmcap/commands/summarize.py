@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from capacity.records import compare_prompts, load_records, summarize
+from capacity.serving import ClientLoad, client_load, client_overload
 from llmcap.errors import UserError
 
 
@@ -143,6 +144,25 @@ def comparison_table(comparison: pd.DataFrame) -> Table:
     return table
 
 
+def client_table(loads: list[ClientLoad]) -> Table:
+    """What the client measured about itself per level, and whether it distorted the level
+    (``capacity.serving.ClientLoad.distorted``)."""
+    table = Table(title="The client's own load per level (loop lag: the latest its event loop "
+                  "ran, per request)")  # fmt: skip
+    heads = ("Prompt", "Level", "loop lag p50 ms", "p95 ms", "x inter-token", "client CPU",
+             "sends late p95 ms", "verdict")  # fmt: skip
+    for head in heads:
+        table.add_column(head, justify="left" if head in ("Prompt", "verdict") else "right")
+    for load in loads:
+        table.add_row(
+            load.prompt, f"{load.level:g}", fmt(load.lag_p50_s * 1e3), fmt(load.lag_p95_s * 1e3),
+            f"{load.lag_per_token_time:.1f}",
+            "–" if math.isnan(load.cpu_share_p50) else f"{load.cpu_share_p50:.0%}",
+            fmt(load.lateness_p95_s * 1e3), "DISTORTED" if load.distorted else "ok",
+        )  # fmt: skip
+    return table
+
+
 def print_notes(out: Console, notes: tuple[str, ...]) -> None:
     """Print the records' rule notes (every rule that changed or excluded something)."""
     for note in notes:
@@ -208,6 +228,14 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     comparison = compare_prompts(summary)
     if comparison is not None and not comparison.empty:
         out.print(comparison_table(comparison))
+    loads = client_load(records)
+    if loads:
+        out.print(client_table(loads))
+    overload = client_overload(records)
+    if overload is not None:
+        out.print(
+            f"warning: {overload}", style="yellow", markup=False, highlight=False, soft_wrap=True
+        )
     print_notes(out, records.attrs.get("notes", ()))
     if args.csv:
         try:

@@ -78,6 +78,8 @@ def test_interval_schedule_split_across_two_workers(tmp_path: Path) -> None:
     assert per.to_dict("list") == {0: [3, 2, 3, 2], 1: [2, 3, 2, 3]}
     # one schedule on one clock: a batch has one scheduled instant, whoever sent it
     assert (df.groupby("batch").scheduled_s.nunique() == 1).all()
+    # each worker measured its own loop and CPU while its requests were in flight
+    assert df.loop_lag_s.notna().all() and df.client_cpu_share.notna().all()
     assert (df.groupby("batch").scheduled_s.first().diff().dropna().round(6) == 0.1).all()
     assert (df.start_s >= df.scheduled_s).all()  # never sent before its instant
     meta = json.loads((run_dir / "run.json").read_text())

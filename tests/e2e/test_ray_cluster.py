@@ -128,6 +128,7 @@ def test_ray_actors_on_two_loopback_nodes(cluster: tuple[str, str], tmp_path: Pa
     df = read_jsonl(run_dir / "records.jsonl")
     assert len(df) == 10 * 4 + 10 * 6 and (df.status == "ok").all(), df.error_message.tolist()
     assert set(df.worker) == {0, 1}
+    assert df.loop_lag_s.notna().all() and df.client_cpu_share.notna().all()  # each actor's own
     for line in (run_dir / "records.jsonl").read_text().splitlines():
         assert list(json.loads(line)) == list(RECORD_COLUMNS)  # the single-process schema
     # one schedule on the driver's time line: each batch has one instant, sends are near it
