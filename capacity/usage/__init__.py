@@ -3,6 +3,15 @@ burndown, percentiles of TPM and RPM, daily totals, the growth trend and the exh
 and on-demand cost (``load_prices``, ``monthly_cost``). Pure: the frame comes from ``account``
 (CloudWatch) or from ``synthetic_usage``; see docs/account.md.
 
+Real traffic (docs/traffic.md): ``load_requests`` reads Bedrock invocation logs (a folder, or
+objects handed over by ``account``), CloudWatch Logs exports of them, request traces (CSV,
+Parquet, JSON lines; the Azure LLM traces as they are) and llmcap runs into one normalised
+``RequestTable`` (``REQUEST_COLUMNS``) with a ``LoadReport``; ``request_arrays`` gives one
+model's requests as numpy arrays for the replay; ``analyze_traffic`` (DuckDB, or Ray Data)
+describes them — per-second and per-minute peaks, burstiness, token distributions, the share
+above 25,000 prompt tokens — and builds the same usage frame and summary as CloudWatch;
+``traffic_template`` and ``scale_trace`` turn a shipped trace into N users' traffic.
+
 Names load lazily: ``import capacity.usage`` and the cost functions pay for neither pandas
 nor statsmodels; statsmodels loads when a forecast is fitted. ``capacity.planning`` does not
 import this package (the arrow goes the other way: ``UsageSummary.workload()`` builds a
@@ -40,6 +49,23 @@ _EXPORTS: dict[str, str] = {
     "PriceTable": "capacity.usage._cost",
     "load_prices": "capacity.usage._cost",
     "monthly_cost": "capacity.usage._cost",
+    "LONG_PROMPT_TOKENS": "capacity.usage._requests",
+    "REQUEST_COLUMNS": "capacity.usage._requests",
+    "REQUEST_SCHEMA": "capacity.usage._requests",
+    "LoadReport": "capacity.usage._requests",
+    "RequestArrays": "capacity.usage._requests",
+    "RequestTable": "capacity.usage._requests",
+    "TrafficSourceError": "capacity.usage._requests",
+    "request_arrays": "capacity.usage._requests",
+    "SOURCE_FORMATS": "capacity.usage._load",
+    "ObjectSource": "capacity.usage._load",
+    "load_requests": "capacity.usage._load",
+    "Distribution": "capacity.usage._traffic",
+    "ModelTraffic": "capacity.usage._traffic",
+    "RateStats": "capacity.usage._traffic",
+    "TrafficAnalysis": "capacity.usage._traffic",
+    "analyze_traffic": "capacity.usage._traffic",
+    "percentile_of_counts": "capacity.usage._traffic",
 }
 
 if TYPE_CHECKING:
@@ -63,30 +89,66 @@ if TYPE_CHECKING:
     from capacity.usage._forecast import Forecast, fit_growth, forecast_exhaustion
     from capacity.usage._frame import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS, UsageMeta
     from capacity.usage._io import UsageFileError, read_usage, write_usage
+    from capacity.usage._load import SOURCE_FORMATS, ObjectSource, load_requests
+    from capacity.usage._requests import (
+        LONG_PROMPT_TOKENS,
+        REQUEST_COLUMNS,
+        REQUEST_SCHEMA,
+        LoadReport,
+        RequestArrays,
+        RequestTable,
+        TrafficSourceError,
+        request_arrays,
+    )
     from capacity.usage._synthetic import SyntheticTraffic, synthetic_usage
+    from capacity.usage._traffic import (
+        Distribution,
+        ModelTraffic,
+        RateStats,
+        TrafficAnalysis,
+        analyze_traffic,
+        percentile_of_counts,
+    )
 
 __all__ = [
     "LATENCY_COLUMNS",
+    "LONG_PROMPT_TOKENS",
+    "REQUEST_COLUMNS",
+    "REQUEST_SCHEMA",
+    "SOURCE_FORMATS",
     "SUM_COLUMNS",
     "USAGE_COLUMNS",
     "DailyRow",
+    "Distribution",
     "Forecast",
+    "LoadReport",
+    "ModelTraffic",
     "MonthlyCost",
+    "ObjectSource",
     "Price",
     "PriceError",
     "PriceTable",
+    "RateStats",
+    "RequestArrays",
+    "RequestTable",
     "Stats",
     "SyntheticTraffic",
+    "TrafficAnalysis",
+    "TrafficSourceError",
     "UsageFileError",
     "UsageMeta",
     "UsageSummary",
+    "analyze_traffic",
     "fit_growth",
     "forecast_exhaustion",
     "load_prices",
+    "load_requests",
     "monthly_cost",
     "per_minute",
+    "percentile_of_counts",
     "quota_tokens",
     "read_usage",
+    "request_arrays",
     "summarize_usage",
     "synthetic_usage",
     "usage_figures",
