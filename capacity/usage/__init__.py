@@ -66,6 +66,14 @@ _EXPORTS: dict[str, str] = {
     "TrafficAnalysis": "capacity.usage._traffic",
     "analyze_traffic": "capacity.usage._traffic",
     "percentile_of_counts": "capacity.usage._traffic",
+    "TEMPLATES": "capacity.usage._templates",
+    "TrafficTemplate": "capacity.usage._templates",
+    "scale_trace": "capacity.usage._templates",
+    "traffic_template": "capacity.usage._templates",
+    "model_slug": "capacity.usage._traffic_figures",
+    "plot_token_distributions": "capacity.usage._traffic_figures",
+    "plot_traffic_rates": "capacity.usage._traffic_figures",
+    "traffic_figures": "capacity.usage._traffic_figures",
 }
 
 if TYPE_CHECKING:
@@ -101,6 +109,12 @@ if TYPE_CHECKING:
         request_arrays,
     )
     from capacity.usage._synthetic import SyntheticTraffic, synthetic_usage
+    from capacity.usage._templates import (
+        TEMPLATES,
+        TrafficTemplate,
+        scale_trace,
+        traffic_template,
+    )
     from capacity.usage._traffic import (
         Distribution,
         ModelTraffic,
@@ -108,6 +122,12 @@ if TYPE_CHECKING:
         TrafficAnalysis,
         analyze_traffic,
         percentile_of_counts,
+    )
+    from capacity.usage._traffic_figures import (
+        model_slug,
+        plot_token_distributions,
+        plot_traffic_rates,
+        traffic_figures,
     )
 
 __all__ = [
@@ -117,6 +137,7 @@ __all__ = [
     "REQUEST_SCHEMA",
     "SOURCE_FORMATS",
     "SUM_COLUMNS",
+    "TEMPLATES",
     "USAGE_COLUMNS",
     "DailyRow",
     "Distribution",
@@ -135,6 +156,7 @@ __all__ = [
     "SyntheticTraffic",
     "TrafficAnalysis",
     "TrafficSourceError",
+    "TrafficTemplate",
     "UsageFileError",
     "UsageMeta",
     "UsageSummary",
@@ -143,14 +165,20 @@ __all__ = [
     "forecast_exhaustion",
     "load_prices",
     "load_requests",
+    "model_slug",
     "monthly_cost",
     "per_minute",
     "percentile_of_counts",
+    "plot_token_distributions",
+    "plot_traffic_rates",
     "quota_tokens",
     "read_usage",
     "request_arrays",
+    "scale_trace",
     "summarize_usage",
     "synthetic_usage",
+    "traffic_figures",
+    "traffic_template",
     "usage_figures",
     "write_usage",
 ]

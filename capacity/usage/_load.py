@@ -9,6 +9,7 @@ other column, so the table does not depend on the order files were read in).
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,7 +38,10 @@ class ObjectSource(Protocol):
     boto3): ``name`` (e.g. ``s3://bucket/prefix``) and ``objects()``, which yields (key,
     stream) pairs afresh on each call. Nothing read from them is written anywhere."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The source's name in messages and reports."""
+        ...
 
     def objects(self) -> Iterable[tuple[str, IO[bytes]]]:
         """(key, binary stream) of each object, in key order."""
@@ -95,10 +99,11 @@ def _is_trace_file(path: Path) -> bool:
     with path.open("rb") as fh:
         con.register("sniff_lines", StreamLines([(str(path), fh)]).reader())
         # A trace line has a timestamp but no schemaType/message: decided inside DuckDB.
-        row = con.execute(
+        row = _one(
+            con,
             "SELECT json_exists(line, '$.schemaType') OR json_exists(line, '$.message') FROM "
-            "sniff_lines WHERE line IS NOT NULL AND trim(line) <> '' AND json_valid(line) LIMIT 1"
-        ).fetchone()
+            "sniff_lines WHERE line IS NOT NULL AND trim(line) <> '' AND json_valid(line) LIMIT 1",
+        )
     return row is not None and not row[0]
 
 
@@ -132,9 +137,7 @@ def _load_log_files(
             streams = StreamLines([(filename, fh)])
             con.register("one_file", streams.reader())
             sql = _logs.project_sql("one_file", fmt, timestamp_sql(tz))
-            row = con.execute(
-                f"SELECT min(line_no) FROM ({sql}) WHERE kind = {sql_text(kind)}"
-            ).fetchone()
+            row = _one(con, f"SELECT min(line_no) FROM ({sql}) WHERE kind = {sql_text(kind)}")
         lines = [n for name, n in streams.split if kind == "malformed" and name == filename]
         found = [n for n in (row[0] if row else None, *lines) if n is not None]
         return min(found) if found else None
@@ -158,7 +161,8 @@ def _load_objects(
 ) -> RequestTable:
     con = connect(threads)
     if fmt is None:
-        first = next(iter(source.objects()), None)
+        objects = iter(source.objects())
+        first = next(objects, None)  # the generator stays alive while its stream is read
         if first is None:
             raise TrafficSourceError(
                 f"{source.name}: no log objects — check the bucket and prefix (the folder "
@@ -166,6 +170,8 @@ def _load_objects(
             )
         con.register("first_object", StreamLines([first]).reader())
         fmt = _sniff(con, ["first_object"], source.name)
+        con.unregister("first_object")
+        del first, objects
     names: list[str] = []
 
     def counted() -> Iterable[tuple[str, IO[bytes]]]:
@@ -190,7 +196,7 @@ def _load_objects(
 
 def _sniff(con: duckdb.DuckDBPyConnection, relations: list[str], source: str) -> str:
     for rel in relations:
-        row = con.execute(_logs.sniff_sql(rel)).fetchone()
+        row = _one(con, _logs.sniff_sql(rel))
         if row is not None:
             return str(row[0])
     raise TrafficSourceError(
@@ -201,7 +207,7 @@ def _sniff(con: duckdb.DuckDBPyConnection, relations: list[str], source: str) ->
 
 def _readable(con: duckdb.DuckDBPyConnection, f: Path) -> bool:
     try:
-        con.execute(f"SELECT count(*) FROM {file_lines_sql([f])}").fetchone()
+        _one(con, f"SELECT count(*) FROM {file_lines_sql([f])}")
     except duckdb.Error:
         return False
     return True
@@ -217,6 +223,7 @@ def _load_trace(
 ) -> RequestTable:
     con = connect(threads)
     invalid: list[tuple[str, int]] = []
+    files = contextlib.ExitStack()
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         reader, columns = _traces.parquet_batches(path)
@@ -225,12 +232,14 @@ def _load_trace(
         reader, columns = _traces.csv_batches(path, invalid)
         text = _traces.columns_sql("trace_rows", columns)
     else:
-        streams = StreamLines([(str(path), path.open("rb"))])
+        handle = files.enter_context(path.open("rb"))
+        streams = StreamLines([(str(path), handle)])
         reader, invalid = streams.reader(), streams.split
         text = _traces.json_columns_sql("trace_rows")
     con.register("trace_rows", reader)
     try:
-        _create(con, _traces.project_sql(f"({text})", timestamp_sql(tz), default_model))
+        with files:
+            _create(con, _traces.project_sql(f"({text})", timestamp_sql(tz), default_model))
     except (duckdb.Error, pa.ArrowException) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise TrafficSourceError(
@@ -299,8 +308,8 @@ def _collect(
             f"{base.source}: no requests read ({skipped}) — check the source and its format"
         )
     if model_id is not None:
-        n = con.execute(f"SELECT count(*) FROM projected WHERE kind = 'row'{model_filter}")
-        n_model = int(n.fetchone()[0])  # type: ignore[index]
+        n = _one(con, f"SELECT count(*) FROM projected WHERE kind = 'row'{model_filter}")
+        n_model = int(n[0]) if n else 0
         if n_model == 0:
             models = [
                 r[0]
@@ -313,10 +322,11 @@ def _collect(
                 f"{', '.join(models)}"
             )
         report = _replace(report, filtered_out=kept - n_model)
-    whole = con.execute(
-        f"SELECT bool_and(epoch_ms(timestamp) % 1000 = 0) FROM projected WHERE kind = 'row'"
-        f"{model_filter}"
-    ).fetchone()
+    whole = _one(
+        con,
+        "SELECT bool_and(epoch_ms(timestamp) % 1000 = 0) FROM projected WHERE kind = 'row'"
+        f"{model_filter}",
+    )
     regions = con.execute(
         "SELECT DISTINCT region FROM projected WHERE kind = 'row' AND region IS NOT NULL "
         f"{model_filter} ORDER BY 1 LIMIT 50"
@@ -339,11 +349,18 @@ def _collect(
     return finish_table(table, report, presorted=True)
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...] | None:
+    """The first row of ``sql`` (fetching all: DuckDB keeps a result open until it is read)."""
+    rows = con.execute(sql).fetchall()
+    return rows[0] if rows else None
+
+
 def _first(con: duckdb.DuckDBPyConnection, kind: str, locate: Any) -> tuple[str, int | None] | None:
-    row = con.execute(
+    row = _one(
+        con,
         f"SELECT filename, line_no FROM projected WHERE kind = {sql_text(kind)} "
-        "ORDER BY filename, line_no NULLS FIRST LIMIT 1"
-    ).fetchone()
+        "ORDER BY filename, line_no NULLS FIRST LIMIT 1",
+    )
     if row is None:
         return None
     filename, line_no = str(row[0]), row[1]
