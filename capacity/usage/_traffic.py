@@ -161,6 +161,50 @@ class ModelTraffic:
         """Share of served requests with a prompt above 25,000 tokens."""
         return self.above_long_prompt / self.ok if self.ok else 0.0
 
+    def markdown(self) -> str:
+        """A "Traffic" section in Markdown: what per-minute data cannot show."""
+        s, mi = self.per_second, self.per_minute
+        cv = (
+            "n/a (whole-second timestamps)"
+            if self.interarrival_cv is None
+            else (f"{self.interarrival_cv:.2f}")
+        )
+        lines = [
+            f"## Traffic of `{self.model_id}`",
+            "",
+            f"{self.requests:,} requests from {self.start} to {self.end}: {self.ok:,} served, "
+            f"{self.throttled:,} throttled, {self.errors:,} failed.",
+            "",
+            "| rate | mean | peak | peak/mean | peak at |",
+            "|---|---:|---:|---:|---|",
+            f"| requests per second | {s.mean_requests:,.2f} | {s.peak_requests:,.0f} "
+            f"| {s.peak_to_mean_requests:.1f}× | {s.peak_at} |",
+            f"| requests per minute | {mi.mean_requests:,.1f} | {mi.peak_requests:,.0f} "
+            f"| {mi.peak_to_mean_requests:.2f}× | {mi.peak_at} |",
+            f"| tokens per minute | {mi.mean_tokens:,.0f} | {mi.peak_tokens:,.0f} "
+            f"| {mi.peak_to_mean_tokens:.2f}× | |",
+            f"| quota tokens per minute (burndown {self.burndown:g}) | {mi.mean_quota_tokens:,.0f} "
+            f"| {mi.peak_quota_tokens:,.0f} | | |",
+            "",
+            f"- Inter-arrival CV: {cv}; index of dispersion of per-second counts: "
+            f"{self.dispersion_1s:.1f} (1 for Poisson arrivals)",
+            f"- Requests with more than {LONG_PROMPT_TOKENS:,} prompt tokens: "
+            f"{self.above_long_prompt:,} ({self.share_above_long_prompt:.2%})",
+            f"- max_tokens known for {self.max_tokens_known:,} of {self.ok:,} served requests",
+            "",
+            "| tokens per request | mean | p50 | p90 | p99 | max |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, d in self.tokens.items():
+            lines.append(
+                f"| {name.replace('_', ' ')} | {d.mean:,.0f} | {d.p50:,.0f} | {d.p90:,.0f} "
+                f"| {d.p99:,.0f} | {d.max:,.0f} |"
+            )
+        if self.error_codes:
+            lines += ["", "| error code | requests |", "|---|---:|"]
+            lines += [f"| {c} | {n:,} |" for c, n in sorted(self.error_codes.items())]
+        return "\n".join(lines) + "\n"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (frames left out; the usage summary included)."""
         return {
