@@ -113,9 +113,7 @@ def _load_log_files(
 ) -> RequestTable:
     files = _logs.list_log_files(root)
     con = connect(threads)
-    fmt = fmt or _sniff(
-        con, [file_lines_sql(files[i : i + 1]) for i in range(min(8, len(files)))], str(root)
-    )
+    fmt = fmt or _sniff(con, [file_lines_sql([f]) for f in files], str(root))
     bad: list[str] = []
     good = files
     try:
@@ -195,10 +193,21 @@ def _load_objects(
 
 
 def _sniff(con: duckdb.DuckDBPyConnection, relations: list[str], source: str) -> str:
+    """The log format of the first relation with a record (decided in DuckDB)."""
+    unreadable = []
     for rel in relations:
-        row = _one(con, _logs.sniff_sql(rel))
+        try:
+            row = _one(con, _logs.sniff_sql(rel))
+        except duckdb.Error:  # a corrupt file: the next one decides
+            unreadable.append(rel)
+            continue
         if row is not None:
             return str(row[0])
+    if unreadable and len(unreadable) == len(relations):
+        raise TrafficSourceError(
+            f"{source}: no readable log file — check that the files are the gzip'd JSON lines "
+            "Bedrock writes"
+        )
     raise TrafficSourceError(
         f"{source}: the log files hold no JSON records — check that they are Bedrock "
         "invocation logs (or a CloudWatch Logs export of them)"

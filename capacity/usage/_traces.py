@@ -70,7 +70,14 @@ def csv_batches(
     """Batches of the CSV ``path`` (``.gz`` too), every column as text, with ``filename`` and
     ``line_no`` (data row 1 is line 2, after the header); rows with the wrong number of fields
     go to ``invalid``."""
-    names = pa_csv.open_csv(_open(path)).schema.names
+    skip = pa_csv.ParseOptions(invalid_row_handler=lambda _row: "skip")
+    try:
+        names = pa_csv.open_csv(_open(path), parse_options=skip).schema.names
+    except (OSError, pa.ArrowException) as exc:
+        raise TrafficSourceError(
+            f"{path}: not a readable CSV file ({type(exc).__name__}) — check that it is CSV "
+            "with a header row"
+        ) from exc
     columns = resolve_columns(names, str(path))
     convert = pa_csv.ConvertOptions(
         column_types={n: pa.string() for n in names}, include_columns=list(columns.values())
@@ -126,7 +133,7 @@ def _open(path: Path) -> Any:
 def columns_sql(rel: str, columns: dict[str, str]) -> str:
     """SELECT the canonical text columns of a CSV or Parquet relation ``rel``."""
     items = [
-        f"CAST({_quote(columns[f])} AS VARCHAR) AS {f}" if f in columns else f"NULL::VARCHAR AS {f}"
+        f"nullif(trim(CAST({_quote(columns[f])} AS VARCHAR)), '') AS {f}" if f in columns else f"NULL::VARCHAR AS {f}"
         for f in TRACE_FIELDS
     ]
     return f"SELECT filename, line_no, false AS bad, false AS blank, {', '.join(items)} FROM {rel}"
