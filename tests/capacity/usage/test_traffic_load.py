@@ -71,7 +71,7 @@ def test_model_filter_and_models_kept_apart(logs: tuple[Path, pd.DataFrame]) -> 
     assert one.models == (MODELS[1],)
     assert len(one) == (truth["model_id"] == MODELS[1]).sum()
     assert one.report.filtered_out == (truth["model_id"] == MODELS[0]).sum()
-    with pytest.raises(TrafficSourceError, match="no requests of model 'nope'.*models found"):
+    with pytest.raises(TrafficSourceError, match=r"no requests of model 'nope'.*models found"):
         load_requests(root, model_id="nope")
 
 
@@ -143,7 +143,7 @@ def test_malformed_lines_counted_first_reported_with_file_and_line(
 def test_missing_token_counts_and_other_records_skipped_and_counted(tmp_path: Path) -> None:
     spec = SyntheticLogs(requests=40, throttled_share=0.0)
     truth = write_invocation_logs(tmp_path / "src", spec)
-    ((path, lines),) = _lines(tmp_path / "src")
+    ((_path, lines),) = _lines(tmp_path / "src")
     recs = [json.loads(x) for x in lines]
     del recs[3]["output"]["outputTokenCount"]  # a served request without its output count
     del recs[4]["input"]["inputTokenCount"]
