@@ -9,6 +9,7 @@ back. Latency percentiles use Ray's exact ``Quantile`` (linear interpolation, as
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pandas as pd
@@ -42,6 +43,12 @@ def aggregate_ray(
 ) -> dict[str, pd.DataFrame]:
     """Every table of ``GROUPINGS`` computed by Ray Data on the cluster at ``address`` (the
     running one when Ray is initialised; a local one when None), sorted by its keys."""
+    loopback = address is not None and _on_loopback(address)
+    if loopback:
+        # Ray would replace 127.0.0.1 by this machine's address unless it treats the host as
+        # stand-alone, which this variable (read when ray is imported) asks for; the driver
+        # then stays on loopback, as bench/distributed.py does for --ray.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     context = ray.data.DataContext.get_current()
@@ -49,7 +56,8 @@ def aggregate_ray(
     context.enable_operator_progress_bars = False
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        extra = {"_node_ip_address": "127.0.0.1"} if loopback else {}
+        ray.init(address=address, log_to_driver=False, include_dashboard=False, **extra)
     try:
         ds = ray.data.from_arrow(table.arrow).repartition(blocks)
         derived = ds.map_batches(derive, batch_format="pyarrow").materialize()
@@ -57,6 +65,11 @@ def aggregate_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def _on_loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost")
 
 
 def _run(ds: Any, g: Grouping) -> pd.DataFrame:

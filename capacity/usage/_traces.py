@@ -133,7 +133,9 @@ def _open(path: Path) -> Any:
 def columns_sql(rel: str, columns: dict[str, str]) -> str:
     """SELECT the canonical text columns of a CSV or Parquet relation ``rel``."""
     items = [
-        f"nullif(trim(CAST({_quote(columns[f])} AS VARCHAR)), '') AS {f}" if f in columns else f"NULL::VARCHAR AS {f}"
+        f"nullif(trim(CAST({_quote(columns[f])} AS VARCHAR)), '') AS {f}"
+        if f in columns
+        else f"NULL::VARCHAR AS {f}"
         for f in TRACE_FIELDS
     ]
     return f"SELECT filename, line_no, false AS bad, false AS blank, {', '.join(items)} FROM {rel}"
