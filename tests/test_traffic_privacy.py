@@ -13,19 +13,20 @@ import os
 from pathlib import Path
 
 import matplotlib
-import pyarrow.parquet as pq
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from account import connect
 from account.invocation_logs import S3LogObjects
 from capacity.usage import (
+    SyntheticLogs,
     analyze_traffic,
+    duckdb_connect,
     load_requests,
     plot_token_distributions,
     plot_traffic_rates,
+    write_invocation_logs,
 )
-from capacity.usage._duck import connect as duck_connect
-from capacity.usage._synthetic_logs import SyntheticLogs, write_invocation_logs
 from llmcap.commands._traffic import add_traffic_source_args, run_usage_from_traffic
 from tests.s3_stub import aws_test_env, s3_server, upload_tree
 
@@ -118,7 +119,7 @@ def test_no_secret_in_any_output(
     }
     # nothing under the working directory or HOME: DuckDB persisted nothing
     assert not list(work.iterdir()) and not (tmp_path / "home").exists()
-    con = duck_connect()
+    con = duckdb_connect()
     assert con.execute("SELECT current_setting('temp_directory')").fetchall() == [("",)]
     assert [r[1] for r in con.execute("PRAGMA database_list").fetchall()] == ["memory"]
     assert os.environ["HOME"] == str(tmp_path / "home")

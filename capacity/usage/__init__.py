@@ -66,6 +66,11 @@ _EXPORTS: dict[str, str] = {
     "TrafficAnalysis": "capacity.usage._traffic",
     "analyze_traffic": "capacity.usage._traffic",
     "percentile_of_counts": "capacity.usage._traffic",
+    "TRAFFIC_GROUPINGS": "capacity.usage._aggregate",
+    "aggregate_traffic": "capacity.usage._aggregate",
+    "duckdb_connect": "capacity.usage._duck",
+    "SyntheticLogs": "capacity.usage._synthetic_logs",
+    "write_invocation_logs": "capacity.usage._synthetic_logs",
     "TEMPLATES": "capacity.usage._templates",
     "TrafficTemplate": "capacity.usage._templates",
     "scale_trace": "capacity.usage._templates",
@@ -77,6 +82,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from capacity.usage._aggregate import GROUPINGS as TRAFFIC_GROUPINGS, aggregate_traffic
     from capacity.usage._analysis import (
         DailyRow,
         Stats,
@@ -93,6 +99,7 @@ if TYPE_CHECKING:
         load_prices,
         monthly_cost,
     )
+    from capacity.usage._duck import connect as duckdb_connect
     from capacity.usage._figures import usage_figures
     from capacity.usage._forecast import Forecast, fit_growth, forecast_exhaustion
     from capacity.usage._frame import LATENCY_COLUMNS, SUM_COLUMNS, USAGE_COLUMNS, UsageMeta
@@ -109,6 +116,7 @@ if TYPE_CHECKING:
         request_arrays,
     )
     from capacity.usage._synthetic import SyntheticTraffic, synthetic_usage
+    from capacity.usage._synthetic_logs import SyntheticLogs, write_invocation_logs
     from capacity.usage._templates import (
         TEMPLATES,
         TrafficTemplate,
@@ -138,6 +146,7 @@ __all__ = [
     "SOURCE_FORMATS",
     "SUM_COLUMNS",
     "TEMPLATES",
+    "TRAFFIC_GROUPINGS",
     "USAGE_COLUMNS",
     "DailyRow",
     "Distribution",
@@ -153,6 +162,7 @@ __all__ = [
     "RequestArrays",
     "RequestTable",
     "Stats",
+    "SyntheticLogs",
     "SyntheticTraffic",
     "TrafficAnalysis",
     "TrafficSourceError",
@@ -160,7 +170,9 @@ __all__ = [
     "UsageFileError",
     "UsageMeta",
     "UsageSummary",
+    "aggregate_traffic",
     "analyze_traffic",
+    "duckdb_connect",
     "fit_growth",
     "forecast_exhaustion",
     "load_prices",
@@ -180,12 +192,16 @@ __all__ = [
     "traffic_figures",
     "traffic_template",
     "usage_figures",
+    "write_invocation_logs",
     "write_usage",
 ]
+
+
+_RENAMED = {"TRAFFIC_GROUPINGS": "GROUPINGS", "duckdb_connect": "connect"}
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'capacity.usage' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), _RENAMED.get(name, name))

@@ -56,7 +56,7 @@ def aggregate_ray(
     context.enable_operator_progress_bars = False
     started = not ray.is_initialized()
     if started:
-        extra = {"_node_ip_address": "127.0.0.1"} if loopback else {}
+        extra: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if loopback else {}
         ray.init(address=address, log_to_driver=False, include_dashboard=False, **extra)
     try:
         ds = ray.data.from_arrow(table.arrow).repartition(blocks)

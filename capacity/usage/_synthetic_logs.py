@@ -81,7 +81,7 @@ def truth_frame(spec: SyntheticLogs) -> pd.DataFrame:
             "max_tokens": max_tokens.astype(np.int64),
             "latency_s": np.where(throttled | (op == "InvokeModel"), np.nan, latency),
             "status": np.where(throttled, "throttled", "ok"),
-            "error_code": np.where(throttled, "ThrottlingException", None),
+            "error_code": pd.Series(["ThrottlingException" if t else None for t in throttled]),
             "operation": op,
         }
     )

@@ -27,7 +27,7 @@ from capacity.usage._aggregate import (
     GROUPINGS,
     LATENCY_QUANTILES,
     VALUE_FIELDS,
-    aggregate_duckdb,
+    aggregate_traffic,
     latency_column,
 )
 from capacity.usage._analysis import UsageSummary, summarize_usage
@@ -36,7 +36,6 @@ from capacity.usage._requests import LONG_PROMPT_TOKENS, LoadReport, RequestTabl
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
-EXECUTORS = ("duckdb", "ray")
 
 
 def percentile_of_counts(values: Floats | Ints, counts: Ints, q: float) -> float:
@@ -273,14 +272,7 @@ def analyze_traffic(
     cluster at ``ray_address``: the same aggregates, see ``capacity.usage._aggregate``).
     ``burndown`` overrides the model table's; ``region`` names the usage frames' Region (else
     the one the logs name); the quotas and ``threshold`` feed the usage summaries."""
-    if executor == "duckdb":
-        tables = aggregate_duckdb(table, threads)
-    elif executor == "ray":
-        from capacity.usage._aggregate_ray import aggregate_ray
-
-        tables = aggregate_ray(table, ray_address)
-    else:
-        raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+    tables = aggregate_traffic(table, executor=executor, ray_address=ray_address, threads=threads)
     return analysis_from_aggregates(
         tables,
         table.report,

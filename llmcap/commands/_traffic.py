@@ -97,7 +97,7 @@ def load_traffic(args: argparse.Namespace) -> Any:
     elif trace in {t.name for t in TEMPLATES}:
         table = traffic_template(str(trace), model_id=model_id)
     else:
-        table = load_requests(Path(trace), tz=tz, default_model_id=model_id)
+        table = load_requests(Path(str(trace)), tz=tz, default_model_id=model_id)
     target, users = getattr(args, "target_users", None), getattr(args, "trace_users", None)
     if (target is None) != (users is None) and trace is not None:
         raise UserError(

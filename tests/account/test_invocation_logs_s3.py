@@ -10,8 +10,12 @@ import pytest
 
 from account import AccountError, connect
 from account.invocation_logs import S3LogObjects, is_log_key, parse_s3_url
-from capacity.usage import TrafficSourceError, load_requests
-from capacity.usage._synthetic_logs import SyntheticLogs, write_invocation_logs
+from capacity.usage import (
+    SyntheticLogs,
+    TrafficSourceError,
+    load_requests,
+    write_invocation_logs,
+)
 from tests.s3_stub import s3_server, upload_tree
 
 pytestmark = pytest.mark.timeout(120)

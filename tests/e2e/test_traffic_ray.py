@@ -11,9 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from capacity.usage import analyze_traffic, load_requests
-from capacity.usage._aggregate import GROUPINGS, aggregate_duckdb
-from capacity.usage._synthetic_logs import SyntheticLogs, write_invocation_logs
+from capacity.usage import (
+    TRAFFIC_GROUPINGS,
+    SyntheticLogs,
+    aggregate_traffic,
+    analyze_traffic,
+    load_requests,
+    write_invocation_logs,
+)
 from tests.e2e.test_ray_cluster import cluster
 
 __all__ = ["cluster"]  # the two-node loopback cluster fixture, shared with the --ray test
@@ -40,15 +45,13 @@ def test_ray_data_gives_duckdbs_answer(cluster: tuple[str, str], tmp_path: Path)
     )
     write_invocation_logs(tmp_path, spec)
     table = load_requests(tmp_path)
-    local = aggregate_duckdb(table)
-    from capacity.usage._aggregate_ray import aggregate_ray
-
-    remote = aggregate_ray(table, address)
+    local = aggregate_traffic(table)
+    remote = aggregate_traffic(table, executor="ray", ray_address=address)
     on_ray = analyze_traffic(table, executor="ray", ray_address=address)
     import ray  # after aggregate_ray has set up the loopback driver, before ray's import
 
     assert not ray.is_initialized()  # each call connected, then disconnected
-    for g in GROUPINGS:
+    for g in TRAFFIC_GROUPINGS:
         a, b = local[g.name], remote[g.name]
         exact = [c for c in a.columns if c not in FLOATS]
         pd.testing.assert_frame_equal(a[exact], b[exact], check_exact=True, obj=g.name)

@@ -16,11 +16,12 @@ from capacity.records import SyntheticPrompt, synthetic_records
 from capacity.usage import (
     REQUEST_COLUMNS,
     REQUEST_SCHEMA,
+    SyntheticLogs,
     TrafficSourceError,
     load_requests,
     request_arrays,
+    write_invocation_logs,
 )
-from capacity.usage._synthetic_logs import SyntheticLogs, write_invocation_logs
 
 MODELS = ("anthropic.claude-3-5-haiku-20241022-v1:0", "us.meta.llama3-3-70b-instruct-v1:0")
 COMPARED = [c for c in REQUEST_COLUMNS if c != "service_tier"]
