@@ -102,7 +102,7 @@ def _is_trace_file(path: Path) -> bool:
         row = _one(
             con,
             "SELECT json_exists(line, '$.schemaType') OR json_exists(line, '$.message') FROM "
-            "sniff_lines WHERE line IS NOT NULL AND trim(line) <> '' AND json_valid(line) LIMIT 1",
+            "sniff_lines WHERE regexp_matches(line, '\\S') AND json_valid(line) LIMIT 1",
         )
     return row is not None and not row[0]
 

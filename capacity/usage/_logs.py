@@ -97,11 +97,11 @@ def list_log_files(root: Path) -> list[Path]:
 def sniff_sql(lines: str) -> str:
     """The format of the first non-blank line of ``lines``, decided inside DuckDB."""
     return (
-        "SELECT CASE WHEN NOT starts_with(ltrim(line), '{') THEN 'cloudwatch-export' "
+        "SELECT CASE WHEN NOT regexp_matches(line, '^\\s*\\{') THEN 'cloudwatch-export' "
         "WHEN json_exists(line, '$.schemaType') THEN 'bedrock-logs' "
         "WHEN json_exists(line, '$.message') THEN 'cloudwatch-events' ELSE 'bedrock-logs' END "
-        f"FROM (SELECT line FROM {lines} WHERE line IS NOT NULL AND trim(line) <> '' LIMIT 64) "
-        "WHERE NOT starts_with(ltrim(line), '{') OR json_valid(line) LIMIT 1"
+        f"FROM (SELECT line FROM {lines} WHERE regexp_matches(line, '\\S') LIMIT 64) "
+        "WHERE NOT regexp_matches(line, '^\\s*\\{') OR json_valid(line) LIMIT 1"
     )
 
 
@@ -139,9 +139,9 @@ def project_sql(lines: str, fmt: str, timestamp: tuple[str, str]) -> str:
     throttle = sql_list(THROTTLE_CODES)
     return f"""
     WITH r AS (
-        SELECT filename, line_no, (line IS NULL OR trim(line) = '') AS blank,
+        SELECT filename, line_no, (line IS NULL OR NOT regexp_matches(line, '\\S')) AS blank,
                TRY(json_extract_string({rec}, {sql_list(paths)})) AS v,
-               starts_with(ltrim({rec}), '{{') AS is_object
+               regexp_matches({rec}, '^\\s*\\{{') AS is_object
         FROM {lines}
     ), f AS (
         SELECT filename, line_no, blank, v IS NULL OR NOT coalesce(is_object, false) AS bad,

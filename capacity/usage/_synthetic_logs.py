@@ -42,6 +42,8 @@ class SyntheticLogs:
     account: str = "123456789012"
     region: str = "us-east-1"
     seed: int = 0
+    part: int = 0
+    """Written into object names, so that several parts can share one folder."""
 
 
 def _texts(rng: np.random.Generator, n: int, chars: int, secret: str | None) -> list[str]:
@@ -169,7 +171,7 @@ def write_invocation_logs(
         ts = pd.Timestamp(truth["timestamp"].iloc[first])
         folder = base / ts.strftime("%Y/%m/%d/%H")
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{ts.strftime('%Y%m%dT%H%M%S')}Z_{first:09d}.json.gz"
+        name = f"{ts.strftime('%Y%m%dT%H%M%S')}Z_{spec.part:04d}_{first:09d}.json.gz"
         lines = [
             _record((*rows[i], i), pool[pick[i, 0]], replies[pick[i, 1]], spec)
             for i in range(first, min(first + spec.records_per_file, len(rows)))

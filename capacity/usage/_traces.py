@@ -158,9 +158,9 @@ def json_columns_sql(rel: str) -> str:
         )
     return f"""
     SELECT filename, line_no, blank, v IS NULL OR NOT is_object AS bad, {", ".join(items)}
-    FROM (SELECT filename, line_no, (line IS NULL OR trim(line) = '') AS blank,
+    FROM (SELECT filename, line_no, (line IS NULL OR NOT regexp_matches(line, '\\S')) AS blank,
                  TRY(json_extract_string(line, {sql_list(paths)})) AS v,
-                 starts_with(ltrim(line), '{{') AS is_object FROM {rel})
+                 regexp_matches(line, '^\\s*\\{{') AS is_object FROM {rel})
     """
 
 
