@@ -60,12 +60,12 @@ _EXPORTS: dict[str, str] = {
     "SOURCE_FORMATS": "capacity.usage._load",
     "ObjectSource": "capacity.usage._load",
     "load_requests": "capacity.usage._load",
-    "Distribution": "capacity.usage._traffic",
+    "Distribution": "capacity.usage._traffic_stats",
     "ModelTraffic": "capacity.usage._traffic",
-    "RateStats": "capacity.usage._traffic",
+    "RateStats": "capacity.usage._traffic_stats",
     "TrafficAnalysis": "capacity.usage._traffic",
     "analyze_traffic": "capacity.usage._traffic",
-    "percentile_of_counts": "capacity.usage._traffic",
+    "percentile_of_counts": "capacity.usage._traffic_stats",
     "TRAFFIC_GROUPINGS": "capacity.usage._aggregate",
     "aggregate_traffic": "capacity.usage._aggregate",
     "duckdb_connect": "capacity.usage._duck",
@@ -123,20 +123,14 @@ if TYPE_CHECKING:
         scale_trace,
         traffic_template,
     )
-    from capacity.usage._traffic import (
-        Distribution,
-        ModelTraffic,
-        RateStats,
-        TrafficAnalysis,
-        analyze_traffic,
-        percentile_of_counts,
-    )
+    from capacity.usage._traffic import ModelTraffic, TrafficAnalysis, analyze_traffic
     from capacity.usage._traffic_figures import (
         model_slug,
         plot_token_distributions,
         plot_traffic_rates,
         traffic_figures,
     )
+    from capacity.usage._traffic_stats import Distribution, RateStats, percentile_of_counts
 
 __all__ = [
     "LATENCY_COLUMNS",

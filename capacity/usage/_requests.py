@@ -179,7 +179,7 @@ class RequestArrays:
     ``arrival_s`` is float64 seconds from ``start`` (the model's first request); when the
     source stamps whole seconds (``LoadReport.timestamp_resolution_s`` 1.0, as Bedrock's logs
     do), the n requests of one second are spread evenly over it (k/n s after it, k = 0…n−1, in
-    file order) instead of arriving at one instant. Token arrays are int64; ``max_tokens`` is
+    table order) instead of arriving at one instant. Token arrays are int64; ``max_tokens`` is
     −1 where unknown; ``latency_s`` is NaN where unknown; ``ok`` is True for served requests
     (throttled and failed ones are kept: they arrived too)."""
 
