@@ -7,7 +7,7 @@ the load average; results in docs/performance.md ("Reading real traffic").
     python benchmarks/traffic_scale.py --records 10000000 --dir /tmp/llmcap-traffic-10m
 
 The logs are generated once per --dir (with --records, --body-chars and --seed recorded in
---dir/spec.json) and reused by later runs; --regenerate forces a new set.
+--dir/benchmark-spec) and reused by later runs; --regenerate forces a new set.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> None:
         "rate": args.rate,
         "seed": args.seed,
     }
-    marker = args.dir / "spec.json"
+    marker = args.dir / "benchmark-spec"  # no log suffix: the loader skips it
     if args.regenerate or not marker.exists() or json.loads(marker.read_text()) != spec:
         shutil.rmtree(args.dir, ignore_errors=True)
         args.dir.mkdir(parents=True)
