@@ -29,6 +29,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from capacity.errors import CapacityError
+from capacity.serving import RequestArrays
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +141,17 @@ class RequestTable:
         """Model ids present, sorted."""
         return tuple(sorted(pc.unique(self.arrow["model_id"]).to_pylist()))
 
+    def start(self, model_id: str) -> datetime:
+        """The clock time of ``model_id``'s first request (``arrival_s`` 0 of its arrays)."""
+        t = self.for_model(model_id).arrow
+        if t.num_rows == 0:
+            raise TrafficSourceError(
+                f"{self.report.source}: no requests of model {model_id!r}; "
+                f"choose one of {', '.join(self.models) or '(none)'}"
+            )
+        stamp: datetime = t["timestamp"][0].as_py()
+        return stamp
+
     def for_model(self, model_id: str) -> RequestTable:
         """Only the rows of ``model_id``."""
         return RequestTable(
@@ -172,34 +184,17 @@ def finish_table(table: pa.Table, report: LoadReport, *, presorted: bool = False
     return RequestTable(table, report)
 
 
-@dataclass(frozen=True)
-class RequestArrays:
-    """One model's requests as numpy arrays, in arrival order (the replay's input).
-
-    ``arrival_s`` is float64 seconds from ``start`` (the model's first request); when the
-    source stamps whole seconds (``LoadReport.timestamp_resolution_s`` 1.0, as Bedrock's logs
-    do), the n requests of one second are spread evenly over it (k/n s after it, k = 0…n−1, in
-    table order) instead of arriving at one instant. Token arrays are int64; ``max_tokens`` is
-    −1 where unknown; ``latency_s`` is NaN where unknown; ``ok`` is True for served requests
-    (throttled and failed ones are kept: they arrived too)."""
-
-    model_id: str
-    start: datetime
-    arrival_s: npt.NDArray[np.float64]
-    input_tokens: npt.NDArray[np.int64]
-    cache_read_tokens: npt.NDArray[np.int64]
-    cache_write_tokens: npt.NDArray[np.int64]
-    output_tokens: npt.NDArray[np.int64]
-    max_tokens: npt.NDArray[np.int64]
-    latency_s: npt.NDArray[np.float64]
-    ok: npt.NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return int(self.arrival_s.size)
-
-
 def request_arrays(table: RequestTable, model_id: str) -> RequestArrays:
-    """The requests of ``model_id`` in ``table`` as numpy arrays (see ``RequestArrays``)."""
+    """The requests of ``model_id`` in ``table`` as the replay's ``RequestArrays``
+    (``capacity.serving``), in arrival order; ``RequestTable.start(model_id)`` is the clock
+    time of ``arrival_s`` 0.
+
+    ``arrival_s`` is float64 seconds from the model's first request; when the source stamps
+    whole seconds (``LoadReport.timestamp_resolution_s`` 1.0, as Bedrock's logs do), the n
+    requests of one second are spread evenly over it (k/n s after it, k = 0…n−1, in table
+    order) instead of arriving at one instant. ``max_tokens`` is −1 where unknown,
+    ``latency_s`` NaN where unknown, ``ok`` True for served requests (throttled and failed ones
+    are kept: they arrived too)."""
     t = table.for_model(model_id).arrow
     if t.num_rows == 0:
         raise TrafficSourceError(
@@ -217,8 +212,6 @@ def request_arrays(table: RequestTable, model_id: str) -> RequestArrays:
 
     latency = t["latency_s"].fill_null(np.nan).to_numpy()
     return RequestArrays(
-        model_id=model_id,
-        start=t["timestamp"][0].as_py(),
         arrival_s=arrival,
         input_tokens=ints("input_tokens", 0),
         cache_read_tokens=ints("cache_read_tokens", 0),

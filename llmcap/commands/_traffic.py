@@ -3,9 +3,9 @@ an S3 prefix, a trace file or a shipped template, and ``run_usage_from_traffic``
 what the CloudWatch path writes — usage.parquet, usage_summary.json, summary.md and its figures —
 plus traffic.json and the traffic figures (docs/traffic.md).
 
-``add_traffic_source_args`` adds only the source flags; a parser that lacks the shared ones
-(``--model-id``, ``--region``, ``--aws-profile``, ``--endpoint-url``, ``-o/--out``,
-``--json``, ``--tpm``, ``--burndown``, ``--threshold``) gets them with ``with_common=True``.
+``add_traffic_source_args`` adds only the source flags; the commands that take them have the
+shared ones (``--model-id``, ``--region``, ``--aws-profile``, ``--endpoint-url``, ``--json``,
+``--tpm``, ``--burndown``; ``usage`` also ``-o/--out`` and ``--threshold``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from llmcap.commands._args import positive_float, share
 from llmcap.errors import UserError
 
 DEFAULT_S3_REGION = "us-east-1"
 
 
-def add_traffic_source_args(p: argparse.ArgumentParser, *, with_common: bool = False) -> None:
+def add_traffic_source_args(p: argparse.ArgumentParser) -> None:
     """``--from-logs``, ``--from-trace``, ``--tz``, ``--executor`` and ``--ray-address``."""
     from capacity.usage import TEMPLATES
 
@@ -52,27 +51,6 @@ def add_traffic_source_args(p: argparse.ArgumentParser, *, with_common: bool = F
         help="engine of the analysis: duckdb (this machine, default) or ray (Ray Data)",
     )
     g.add_argument("--ray-address", help="Ray cluster for --executor ray (default: a local one)")
-    if with_common:
-        add_common_args(p)
-
-
-def add_common_args(p: argparse.ArgumentParser) -> None:
-    """The flags ``llmcap usage`` already has, for a parser without them."""
-    p.add_argument("--model-id", help="keep only this model (default: every model, apart)")
-    p.add_argument("--region", help="Region named in the outputs (and the S3 client's)")
-    p.add_argument("--aws-profile", "--profile", dest="profile", help="AWS named profile (S3)")
-    p.add_argument("--endpoint-url", help="S3 endpoint instead of AWS (a local stand-in)")
-    p.add_argument("-o", "--out", type=Path, default=Path("usage"), help="output directory")
-    p.add_argument("--json", action="store_true", help="print the analysis as JSON")
-    p.add_argument("--tpm", type=positive_float, help="TPM quota to compare with")
-    p.add_argument("--burndown", type=positive_float, help="output burndown (default: model's)")
-    p.add_argument("--threshold", type=share, default=0.8, help="share of the quota (0.8)")
-
-
-def add_scaling_args(p: argparse.ArgumentParser) -> None:
-    """``--trace-users`` and ``--target-users``: scale a trace to N users."""
-    p.add_argument("--trace-users", type=positive_float, help="users who produced the trace")
-    p.add_argument("--target-users", type=positive_float, help="users to plan for")
 
 
 def load_traffic(args: argparse.Namespace) -> Any:
@@ -90,7 +68,9 @@ def load_traffic(args: argparse.Namespace) -> Any:
         from account.invocation_logs import S3LogObjects
 
         region = getattr(args, "region", None) or DEFAULT_S3_REGION
-        conn = connect(region, getattr(args, "profile", None), getattr(args, "endpoint_url", None))
+        conn = connect(
+            region, getattr(args, "aws_profile", None), getattr(args, "endpoint_url", None)
+        )
         table = load_requests(S3LogObjects(str(logs), conn), tz=tz, model_id=model_id)
     elif logs is not None:
         table = load_requests(Path(logs), tz=tz, model_id=model_id)
@@ -148,7 +128,7 @@ def run_usage_from_traffic(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(analysis.to_dict(), indent=2, default=str))
         return 0
-    from llmcap.commands.quotas import console
+    from llmcap.commands._account import console
 
     con = console()
     for text in texts:
