@@ -5,7 +5,6 @@ DuckDB could persist (it runs in memory with no spill directory)."""
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import json
@@ -27,7 +26,7 @@ from capacity.usage import (
     plot_traffic_rates,
     write_invocation_logs,
 )
-from llmcap.commands._traffic import add_traffic_source_args, run_usage_from_traffic
+from llmcap.cli import main
 from tests.s3_stub import aws_test_env, s3_server, upload_tree
 
 SECRET = "SECRET-7f3a9c-do-not-leak"
@@ -94,13 +93,10 @@ def test_no_secret_in_any_output(
         upload_tree(s3, "logs", "p", logs)
         remote = load_requests(S3LogObjects("s3://logs/p", connect("us-east-1", endpoint_url=url)))
         check_outputs(remote, analyze_traffic(remote))
-        parser = argparse.ArgumentParser()
-        add_traffic_source_args(parser, with_common=True)
         out = tmp_path / "out"
-        args = parser.parse_args(
-            ["--from-logs", "s3://logs/p", "--endpoint-url", url, "-o", str(out), "--json"]
-        )
-        assert run_usage_from_traffic(args) == 0
+        argv = ["usage", "--from-logs", "s3://logs/p", "--region", "us-east-1",
+                "--endpoint-url", url, "-o", str(out), "--json"]  # fmt: skip
+        assert main(argv) == 0
         printed = capsys.readouterr()
         assert '"models"' in printed.out
         assert_clean(printed.out + printed.err, "the printed output")

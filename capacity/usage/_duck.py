@@ -1,8 +1,11 @@
 """The embedded engine of the traffic sources: an in-memory DuckDB connection that persists
 nothing, and the two ways lines reach it.
 
-- Local files: DuckDB's own CSV reader splits them into lines (one column, no quoting; ``.gz``
-  decompressed by extension), in parallel over files.
+- Local files (``FileLines``): each file is read whole, gunzipped by ISA-L (``isal``, about
+  twice zlib's speed) and cut at its newlines by numpy into an Arrow string array over the
+  decompressed buffer (no copy, no Python object per line), a few files at a time in threads
+  (the decompressor releases the GIL); DuckDB projects each batch. Decompression is most of
+  the cost of reading logs, so this path is where the time of ``load_requests`` goes.
 - Streams (S3 objects handed over by ``account``, or one file re-read to locate a bad line):
   Arrow's CSV reader splits a binary stream into lines in C++ and numbers them; DuckDB scans
   the Arrow batches as they come.
@@ -16,7 +19,9 @@ autoloads an extension (json, parquet and icu are built in).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -24,6 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
+from isal import igzip, igzip_lib
 
 MAX_LINE_BYTES: Final = 16 << 20
 """Longest line read (Bedrock puts bodies above 100 KB in separate objects, so log lines stay
@@ -86,6 +92,58 @@ def file_lines_sql(files: Iterable[Path]) -> str:
         f"strict_mode=false, filename=true, max_line_size={MAX_LINE_BYTES}, "
         f"buffer_size={2 * MAX_LINE_BYTES}))"
     )
+
+
+def _lines_of(path: Path) -> pa.Table:
+    """One file's lines (``LINE_SCHEMA``, numbered from 1): each value is a line with its
+    newline (JSON ignores it; a blank line stays blank), over the file's decompressed bytes."""
+    raw = path.read_bytes()
+    data = igzip.decompress(raw) if path.name.lower().endswith(".gz") else raw
+    del raw
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    if len(data) and not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    n = len(ends)
+    big = len(data) >= 2**31  # beyond 32-bit offsets: a large string array, cast down by chunk
+    offsets = np.concatenate(([0], ends)).astype(np.int64 if big else np.int32)
+    kind = pa.LargeStringArray if big else pa.StringArray
+    lines = kind.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pa.table(
+        [pa.repeat(pa.scalar(str(path), pa.string()), n), pa.array(np.arange(1, n + 1)),
+         pa.chunked_array([lines]).cast(pa.string()) if big else lines],
+        schema=LINE_SCHEMA,
+    )  # fmt: skip
+
+
+class FileLines:
+    """The lines of local ``files`` as Arrow tables (``LINE_SCHEMA``, line numbers from 1), one
+    per file, in file order, ``threads`` files decompressed at a time (at most twice that many
+    held in memory). Files that cannot be read or decompressed (a corrupt or truncated gzip)
+    are listed in ``unreadable`` and skipped."""
+
+    def __init__(self, files: Iterable[Path], threads: int | None = None) -> None:
+        self.files = list(files)
+        self.threads = max(1, threads or os.cpu_count() or 1)
+        self.unreadable: list[str] = []
+
+    def tables(self) -> Iterator[pa.Table]:
+        """The files' tables as they are ready (the next ones decompress meanwhile)."""
+        window: deque[tuple[Path, Future[pa.Table]]] = deque()
+        todo = iter(self.files)
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="llmcap-lines") as pool:
+            for path in todo:
+                window.append((path, pool.submit(_lines_of, path)))
+                if len(window) >= 2 * self.threads:
+                    break
+            while window:
+                path, future = window.popleft()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    window.append((nxt, pool.submit(_lines_of, nxt)))
+                try:
+                    yield future.result()
+                except (OSError, EOFError, ValueError, igzip_lib.IsalError):
+                    self.unreadable.append(str(path))
 
 
 class StreamLines:

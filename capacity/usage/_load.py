@@ -19,7 +19,14 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from capacity.usage import _logs, _traces
-from capacity.usage._duck import StreamLines, connect, file_lines_sql, sql_text, timestamp_sql
+from capacity.usage._duck import (
+    FileLines,
+    StreamLines,
+    connect,
+    file_lines_sql,
+    sql_text,
+    timestamp_sql,
+)
 from capacity.usage._requests import (
     REQUEST_COLUMNS,
     LoadReport,
@@ -114,31 +121,25 @@ def _load_log_files(
     files = _logs.list_log_files(root)
     con = connect(threads)
     fmt = fmt or _sniff(con, [file_lines_sql([f]) for f in files], str(root))
-    bad: list[str] = []
-    good = files
-    try:
-        _create(con, _logs.project_sql(file_lines_sql(files), fmt, timestamp_sql(tz)))
-    except duckdb.Error:  # a corrupt or unreadable file: find which, read the others
-        bad = [str(f) for f in files if not _readable(con, f)]
-        good = [f for f in files if str(f) not in bad]
-        if not good:
-            raise TrafficSourceError(
-                f"{root}: no readable log file (first: {bad[0]}) — check that the files are "
-                "the gzip'd JSON lines Bedrock writes"
-            ) from None
-        _create(con, _logs.project_sql(file_lines_sql(good), fmt, timestamp_sql(tz)))
+    lines = FileLines(files, threads)
+    sql = _logs.project_sql("file_lines", fmt, timestamp_sql(tz))
+    created = False
+    for table in lines.tables():
+        con.register("file_lines", table)
+        _create(con, sql, append=created)
+        con.unregister("file_lines")
+        created = True
+    bad = lines.unreadable
+    good = [f for f in files if str(f) not in set(bad)]
+    if not created:
+        raise TrafficSourceError(
+            f"{root}: no readable log file (first: {bad[0]}) — check that the files are "
+            "the gzip'd JSON lines Bedrock writes"
+        )
 
     def locate(filename: str, kind: str) -> int | None:
-        """The first line of ``kind`` in ``filename``: DuckDB's reader does not number lines,
-        so that one file is read again through Arrow, which does."""
-        with Path(filename).open("rb") as fh:
-            streams = StreamLines([(filename, fh)])
-            con.register("one_file", streams.reader())
-            sql = _logs.project_sql("one_file", fmt, timestamp_sql(tz))
-            row = _one(con, f"SELECT min(line_no) FROM ({sql}) WHERE kind = {sql_text(kind)}")
-        lines = [n for name, n in streams.split if kind == "malformed" and name == filename]
-        found = [n for n in (row[0] if row else None, *lines) if n is not None]
-        return min(found) if found else None
+        """Every line is numbered on this path: nothing to look up again."""
+        return None
 
     base = LoadReport(
         source=str(root),
@@ -214,14 +215,6 @@ def _sniff(con: duckdb.DuckDBPyConnection, relations: list[str], source: str) ->
     )
 
 
-def _readable(con: duckdb.DuckDBPyConnection, f: Path) -> bool:
-    try:
-        _one(con, f"SELECT count(*) FROM {file_lines_sql([f])}")
-    except duckdb.Error:
-        return False
-    return True
-
-
 # -- traces -----------------------------------------------------------------------------------
 def _load_trace(
     path: Path,
@@ -274,11 +267,14 @@ def _replace(report: LoadReport, **changes: Any) -> LoadReport:
 
 
 # -- shared -----------------------------------------------------------------------------------
-def _create(con: duckdb.DuckDBPyConnection, projected: str) -> None:
-    # Kept rows need no file name: keeping it only on skipped rows saves memory per request.
+def _create(con: duckdb.DuckDBPyConnection, projected: str, *, append: bool = False) -> None:
+    """The table ``projected`` (or, with ``append``, more rows of it) from the SELECT
+    ``projected``. Kept rows need no file name: keeping it only on skipped rows saves memory
+    per request."""
+    head = "INSERT INTO projected" if append else "CREATE OR REPLACE TABLE projected AS"
     con.execute(
-        "CREATE OR REPLACE TABLE projected AS SELECT * REPLACE (CASE WHEN kind = 'row' THEN "
-        f"NULL ELSE filename END AS filename) FROM ({projected})"
+        f"{head} SELECT * REPLACE (CASE WHEN kind = 'row' THEN NULL ELSE filename END AS "
+        f"filename) FROM ({projected})"
     )
 
 
