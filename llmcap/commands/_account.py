@@ -26,9 +26,9 @@ __all__ = [
 ]
 
 
-def add_account_args(p: argparse.ArgumentParser) -> None:
+def add_account_args(p: argparse.ArgumentParser, *, region_required: bool = True) -> None:
     """--region, --aws-profile (and its deprecated alias --profile) and --endpoint-url."""
-    p.add_argument("--region", required=True, help="AWS Region (e.g. us-west-2)")
+    p.add_argument("--region", required=region_required, help="AWS Region (e.g. us-west-2)")
     add_aws_profile(p, alias=True)
     p.add_argument(
         "--endpoint-url",

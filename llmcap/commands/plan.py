@@ -26,6 +26,7 @@ from capacity.planning import (
 from capacity.predictors import describe_predictor
 from capacity.serving import QUOTA_RULES, SCOPES, load_model_table
 from llmcap.commands._args import add_objective, nonneg_float, objective_of, positive_float
+from llmcap.commands._trace_plan import add_trace_args, plan_from_traffic
 from llmcap.errors import UserError
 
 LABELS = {
@@ -68,7 +69,12 @@ def register(sub: Any) -> None:
     work = p.add_argument_group("workload (tokens per request)")
     work.add_argument("--input-tokens", type=positive_float)
     work.add_argument("--output-tokens", type=positive_float, help="expected output")
-    work.add_argument("--max-tokens", type=positive_float, required=True, help="the setting")
+    work.add_argument(
+        "--max-tokens",
+        type=positive_float,
+        help="the request setting (required without --from-logs/--from-trace; with them, the "
+        "policy where the logs do not say: default, each model's maximum)",
+    )
     work.add_argument("--cache-read-tokens", type=float, default=0.0)
     work.add_argument("--cache-write-tokens", type=float, default=0.0)
     work.add_argument("--burndown", type=positive_float, help="override the output burndown")
@@ -94,7 +100,12 @@ def register(sub: Any) -> None:
         "--model", type=Path, help="model.json (`llmcap fit`) or twin.json (`llmcap twin fit`)"
     )
     add_objective(p)
-    p.add_argument("--target-users", type=positive_float, help="also the quota to request")
+    p.add_argument(
+        "--target-users",
+        type=positive_float,
+        help="also the quota to request for this many users (with --from-trace and "
+        "--trace-users: the trace scaled to them)",
+    )
     p.add_argument(
         "--headroom",
         type=nonneg_float,
@@ -108,6 +119,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--verify-minutes", type=positive_float, default=60.0, help="(60)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_trace_args(p)
     p.set_defaults(func=cmd_plan)
 
 
@@ -129,6 +141,14 @@ def _model_id_of(model: Any) -> str | None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Answer, print, return 0; bad input raises a typed error (one line, exit 2)."""
+    if args.from_logs is not None or args.from_trace is not None:
+        return plan_from_traffic(args)
+    if args.max_tokens is None:
+        raise UserError(
+            "no --max-tokens",
+            "give the requests' max_tokens setting (Bedrock reserves it at admission), or plan "
+            "from traffic with --from-trace",
+        )
     model = None if args.model is None else load_predictor(args.model)
     measured = apply_usage(args)
     if args.tpm is None or args.input_tokens is None or args.output_tokens is None:

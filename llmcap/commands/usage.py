@@ -19,21 +19,31 @@ from account.cloudwatch import fetch_usage
 from capacity.serving import burndown_for
 from llmcap.commands._account import add_account_args, console, days, iso_utc, open_connection
 from llmcap.commands._args import positive_float, share
+from llmcap.commands._traffic import add_traffic_source_args, run_usage_from_traffic
+from llmcap.errors import UserError
 
 
 def register(sub: Any) -> None:
     """Add the ``usage`` subcommand to ``sub``."""
     p = sub.add_parser(
         "usage",
-        help="measured usage of a model (CloudWatch) and when it exhausts the quota",
+        help="measured usage (CloudWatch, invocation logs or a trace) and when it exhausts the "
+        "quota",
         description="Read AWS/Bedrock metrics of --model-id for --days (1-minute periods up to "
         "15 days, 5-minute to 63, hourly beyond), read the TPM quota (Service Quotas) unless "
         "--tpm is given, and write usage.parquet, summary.md, usage_summary.json and figures. "
         "Offline, `llmcap emulate` serves both APIs from its own traffic: pass its URL as "
-        "--endpoint-url.",
+        "--endpoint-url. With --from-logs (Bedrock model invocation logs: a folder, an "
+        "s3://bucket/prefix or a CloudWatch Logs export) or --from-trace (a CSV/Parquet/JSONL "
+        "request trace, an llmcap run, or a shipped template) the same outputs come from every "
+        "request, plus per-second peaks and token distributions (docs/traffic.md).",
     )
-    add_account_args(p)
-    p.add_argument("--model-id", required=True, help="model or inference profile id")
+    add_account_args(p, region_required=False)
+    p.add_argument(
+        "--model-id",
+        help="model or inference profile id (required for CloudWatch; with --from-logs or "
+        "--from-trace: keep only this model, or name the model of a trace that has none)",
+    )
     p.add_argument("--days", type=days, default=14.0, help="window ending now (default 14)")
     p.add_argument("--end", type=iso_utc, help="end of the window, ISO UTC (default: now)")
     p.add_argument(
@@ -54,6 +64,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--out", type=Path, default=Path("usage"), help="output directory (usage)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_traffic_source_args(p)
     p.set_defaults(func=cmd_usage)
 
 
@@ -62,6 +73,13 @@ def cmd_usage(args: argparse.Namespace) -> int:
     exit 2)."""
     from capacity.usage import UsageMeta, summarize_usage, usage_figures, write_usage
 
+    if args.from_logs is not None or args.from_trace is not None:
+        return run_usage_from_traffic(args)
+    if args.region is None or args.model_id is None:
+        raise UserError(
+            "CloudWatch usage needs --region and --model-id",
+            "give both, or read requests with --from-logs PATH|s3://… or --from-trace FILE",
+        )
     conn = open_connection(args)
     quotas_conn = open_connection(args, args.quotas_endpoint_url)
     notes: list[str] = []
