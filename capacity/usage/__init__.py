@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     "analyze_traffic": "capacity.usage._traffic",
     "percentile_of_counts": "capacity.usage._traffic_stats",
     "TRAFFIC_GROUPINGS": "capacity.usage._aggregate",
-    "aggregate_traffic": "capacity.usage._aggregate",
+    "aggregate_traffic": "capacity.usage._traffic",
     "duckdb_connect": "capacity.usage._duck",
     "SyntheticLogs": "capacity.usage._synthetic_logs",
     "write_invocation_logs": "capacity.usage._synthetic_logs",
@@ -81,7 +81,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from capacity.usage._aggregate import GROUPINGS as TRAFFIC_GROUPINGS, aggregate_traffic
+    from capacity.usage._aggregate import GROUPINGS as TRAFFIC_GROUPINGS
     from capacity.usage._analysis import (
         DailyRow,
         Stats,

@@ -172,21 +172,3 @@ def aggregate_duckdb(table: RequestTable, threads: int | None = None) -> dict[st
 
 
 EXECUTORS: Final = ("duckdb", "ray")
-
-
-def aggregate_traffic(
-    table: RequestTable,
-    *,
-    executor: str = "duckdb",
-    ray_address: str | None = None,
-    threads: int | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Every table of ``GROUPINGS`` (keyed by name) computed by ``executor``: ``duckdb`` on this
-    machine, or ``ray`` (Ray Data) on the cluster at ``ray_address``."""
-    if executor == "duckdb":
-        return aggregate_duckdb(table, threads)
-    if executor == "ray":
-        from capacity.usage._aggregate_ray import aggregate_ray
-
-        return aggregate_ray(table, ray_address)
-    raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")

@@ -20,16 +20,22 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 import duckdb
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 from isal import igzip, igzip_lib
+
+_gunzip = cast(Callable[[bytes], bytes], igzip.decompress)
+_GZIP_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    OSError, EOFError, ValueError, cast(type[BaseException], igzip_lib.IsalError),
+)  # fmt: skip
+"""What reading or gunzipping a corrupt or truncated file raises."""
 
 MAX_LINE_BYTES: Final = 16 << 20
 """Longest line read (Bedrock puts bodies above 100 KB in separate objects, so log lines stay
@@ -98,7 +104,7 @@ def _lines_of(path: Path) -> pa.Table:
     """One file's lines (``LINE_SCHEMA``, numbered from 1): each value is a line with its
     newline (JSON ignores it; a blank line stays blank), over the file's decompressed bytes."""
     raw = path.read_bytes()
-    data = igzip.decompress(raw) if path.name.lower().endswith(".gz") else raw
+    data = _gunzip(raw) if path.name.lower().endswith(".gz") else raw
     del raw
     ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
     if len(data) and not data.endswith(b"\n"):
@@ -142,7 +148,7 @@ class FileLines:
                     window.append((nxt, pool.submit(_lines_of, nxt)))
                 try:
                     yield future.result()
-                except (OSError, EOFError, ValueError, igzip_lib.IsalError):
+                except _GZIP_ERRORS:
                     self.unreadable.append(str(path))
 
 

@@ -24,15 +24,21 @@ import numpy.typing as npt
 import pandas as pd
 
 from capacity.usage._aggregate import (
+    EXECUTORS,
     GROUPINGS,
     LATENCY_QUANTILES,
     VALUE_FIELDS,
-    aggregate_traffic,
+    aggregate_duckdb,
     latency_column,
 )
 from capacity.usage._analysis import UsageSummary, summarize_usage
 from capacity.usage._frame import USAGE_COLUMNS, UsageMeta
-from capacity.usage._requests import LONG_PROMPT_TOKENS, LoadReport, RequestTable
+from capacity.usage._requests import (
+    LONG_PROMPT_TOKENS,
+    LoadReport,
+    RequestTable,
+    TrafficSourceError,
+)
 from capacity.usage._traffic_stats import Distribution, RateStats
 
 Ints = npt.NDArray[np.int64]
@@ -368,3 +374,21 @@ def _model(
         seconds=sec_frame,
         summary=summarize_usage(usage, meta, threshold=threshold),
     )
+
+
+def aggregate_traffic(
+    table: RequestTable,
+    *,
+    executor: str = "duckdb",
+    ray_address: str | None = None,
+    threads: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every table of ``GROUPINGS`` (keyed by name) computed by ``executor``: ``duckdb`` on this
+    machine, or ``ray`` (Ray Data) on the cluster at ``ray_address``."""
+    if executor == "duckdb":
+        return aggregate_duckdb(table, threads)
+    if executor == "ray":
+        from capacity.usage._aggregate_ray import aggregate_ray  # Ray loads only when used
+
+        return aggregate_ray(table, ray_address)
+    raise TrafficSourceError(f"executor must be one of {EXECUTORS}, not {executor!r}")

@@ -112,6 +112,7 @@ def plan_from_traffic(args: argparse.Namespace) -> int:
 def _print_sizing(out: Console, model_id: str, s: Any, start: Any) -> None:
     def say(text: str) -> None:
         out.print(text, highlight=False, markup=False, soft_wrap=True)
+
     at = s.at_recommended
     say(f"\n{model_id}: {s.requests:,} requests replayed through the quota ledger")
     say(
