@@ -2,7 +2,9 @@
 
 Every number the report quotes is read from the planner's ``CapacityPlan.to_dict()`` and
 ``QuotaRequest.to_dict()`` (or computed from them with the formula written next to it), so the
-report cannot disagree with ``plan_capacity`` / ``required_quota``.
+report cannot disagree with ``plan_capacity`` / ``required_quota``. With real traffic
+(``traffic=``, ``measure_traffic``) the TPM asked is the replay's instead, put into that request
+(``_replayed.py``), and sections 4 and 7 are measured from the traffic.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from capacity.planning import (
 )
 from capacity.prediction import Predictor
 from capacity.predictors import PredictorInfo, describe_predictor
+from capacity.report._history import history_markdown, usage_text
 from capacity.report._model import (
     ABOVE_TOKENS,
     Ask,
@@ -47,6 +50,16 @@ from capacity.report._model import (
     Traffic,
     plain,
 )
+from capacity.report._replayed import (
+    Replayed,
+    check_traffic,
+    measured_section,
+    replay_figures,
+    replay_formulas,
+    replay_headroom,
+    replayed,
+)
+from capacity.report._traffic import MeasuredTraffic
 from capacity.serving import base_model_id, is_profile_id
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -142,6 +155,8 @@ def _traffic(request: Mapping[str, Any], workload: Workload, share: tuple[float,
         share_above_25k=share[0],
         share_source=share[1],
         formulas=f,
+        source=f"from the planner's rate for the target (λ = {fmt(rate)} requests/min, "
+        f"peak-to-average {fmt(par)})",
     )
 
 
@@ -167,8 +182,10 @@ def _asks(
     request: Mapping[str, Any],
     region: str,
     kinds: set[str],
+    replay: Mapping[str, Any] | None = None,
 ) -> tuple[Ask, ...]:
-    """The asks of ``kinds`` (``CapacityAnswer.asks``) above today's values."""
+    """The asks of ``kinds`` (``CapacityAnswer.asks``) above today's values; with a
+    ``replay``, the TPM's reason is the replay's."""
     formulas = request.get("formulas", {})
     target = float(_need(request, "target_users", "request"))
     out = []
@@ -183,6 +200,11 @@ def _asks(
             f"{kind.upper()} for {target:,.0f} users with {float(request['headroom']):.0%} "
             f"headroom: {formulas.get(kind, '')}"
         )
+        if replay is not None and kind == "tpm":
+            why = (
+                f"TPM for {target:,.0f} users, sized by replaying their traffic "
+                f"({replay['source']}): {formulas.get(kind, '')} ({replay['comparison']})"
+            )
         if code is None:
             why += (
                 f". Quota code unknown: list it with `aws service-quotas list-service-quotas "
@@ -317,43 +339,18 @@ def _measured_range(
     )
 
 
-_USAGE_HEADING = re.compile(r"^#+\s*historical usage\s*\n+", re.IGNORECASE)
-
-
-def usage_text(usage: str | Mapping[str, Any] | None) -> str | None:
-    """Historical usage as Markdown: text as given (a leading "Historical usage" heading
-    dropped: the report has its own); a mapping (e.g. ``capacity.usage``'s ``to_dict()``) as a
-    table of its numbers and words, nested mappings one level deep (``tpm.p90``), lists left
-    out; None when empty."""
-    if usage is None:
-        return None
-    if isinstance(usage, str):
-        return _USAGE_HEADING.sub("", usage.strip()).strip() or None
-    rows = []
-    for key, value in usage.items():
-        items = value.items() if isinstance(value, Mapping) else [(None, value)]
-        for sub, v in items:
-            if v is None or isinstance(v, list | tuple | Mapping):
-                continue
-            name = key if sub is None else f"{key}.{sub}"
-            shown = f"{v:,.6g}" if isinstance(v, float) else str(v)
-            rows.append(f"| {name} | {shown} |")
-    if not rows:
-        return None
-    return "\n".join(["| Measure | Value |", "|---|---|", *rows])
-
-
 def build_report(
     *,
     use_case: str,
     region: str,
     current: Quota,
-    workload: Workload,
     target_users: float,
+    workload: Workload | None = None,
     model: Predictor | None = None,
     goal: Objective | None = None,
     headroom: float = DEFAULT_HEADROOM,
     result: CapacityAnswer | None = None,
+    traffic: MeasuredTraffic | None = None,
     inference_profile_id: str | None = None,
     account_id: str | None = None,
     organization: str | None = None,
@@ -381,6 +378,13 @@ def build_report(
     ``growth`` is ``(label, users)`` pairs (``parse_growth``). ``quota_codes`` maps kind →
     Service Quotas code resolved live, over the shipped table. ``historical_usage`` is a
     Markdown section or a mapping of measures (e.g. from ``capacity.usage``).
+
+    ``traffic`` (``measure_traffic``: real traffic at ``target_users``) makes the report one
+    from real traffic (docs/report.md, "From real traffic"): the TPM asked is the replay's,
+    section 4 is measured from the traffic at the target, section 7 is the traffic as
+    measured, the users each quota serves are the users whose traffic it carries, replayed,
+    and growth steps are sized by replay too; the planner's closed form, on the measured
+    workload (``traffic.workload()`` unless ``workload`` is given), is shown beside it.
     """
     if not (use_case or "").strip():
         raise PlanInputError("use_case must describe the application (it is what AWS reads first)")
@@ -389,12 +393,23 @@ def build_report(
     region = check_region(region)
     if account_id and not re.fullmatch(r"\d{12}", account_id.strip()):
         raise PlanInputError(f"account_id must be 12 digits, got {account_id!r}")
+    if traffic is not None:
+        check_traffic(traffic, current, target_users, historical_usage, result)
+        workload = workload or traffic.workload()
+    if workload is None and result is None:
+        raise PlanInputError("a report needs a workload (or real traffic to measure it from)")
     invoked = current.model_id
     profile = inference_profile_id or (invoked if is_profile_id(invoked) else None)
     # RPM is asked for where the account has an RPM quota (it is then enforced), else only
     # where the model table says Bedrock still enforces it (``answer`` decides).
     if result is None:
+        assert workload is not None
         result = answer(current, workload, model, goal, target_users, headroom=headroom)
+    workload = result.workload
+    rep: Replayed | None = None
+    if traffic is not None:
+        rep = replayed(result, traffic, model)
+        result = rep.answer
     plan, request, then = result.plan, result.request, result.requested
     if request is None or then is None:
         raise PlanInputError("a report needs an answer with target_users")
@@ -411,33 +426,51 @@ def build_report(
         if summary is not None and "input_tokens_mean" in summary and len(summary)
         else None
     )
-    traffic = _traffic(rd, workload, _share_above(records, workload, records_input))
+    traffic_doc = (
+        measured_section(traffic, workload.max_tokens)
+        if traffic is not None
+        else _traffic(rd, workload, _share_above(records, workload, records_input))
+    )
     at = None if latency_obj is None else latency_obj.inflight
     info = describe_predictor(model, at, workload.prompt_tokens)
-    rpm_enforced = request.rpm is not None
-    steps = []
-    for label, users in growth:
-        g = required_quota(
-            workload, users, model, slo, request.headroom, model_id=invoked,
-            scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
-        )  # fmt: skip
-        steps.append(GrowthStep(str(label), float(users), int(g.tpm), g.rpm))
+    steps = _growth_steps(growth, current, result, model, traffic)
     codes = _codes(rd, quota_codes)
     formulas = {f"plan.{k}": v for k, v in pd_.get("formulas", {}).items()}
     formulas.update({f"request.{k}": v for k, v in rd.get("formulas", {}).items()})
-    formulas.update({f"traffic.{k}": v for k, v in traffic.formulas.items()})
-    raises = quota_raises(current, request, workload, model, slo)
-    for i, r in enumerate(raises, start=1):
-        formulas[f"steps.{i}.{r.kind}"] = (
-            f"plan_capacity with {r.kind.upper()} {fmt(r.current)} → {fmt(r.desired)} "
-            f"(and the raises before it) = {fmt(r.users_after)} users ({r.binding_after} binds)"
+    formulas.update({f"traffic.{k}": v for k, v in traffic_doc.formulas.items()})
+    if rep is None:
+        raises = quota_raises(current, request, workload, model, slo)
+        for i, r in enumerate(raises, start=1):
+            formulas[f"steps.{i}.{r.kind}"] = (
+                f"plan_capacity with {r.kind.upper()} {fmt(r.current)} → {fmt(r.desired)} "
+                f"(and the raises before it) = {fmt(r.users_after)} users "
+                f"({r.binding_after} binds)"
+            )
+        formulas["users_requested"] = (
+            f"plan_capacity on the requested quota = {fmt(then.users)} users ({then.binding} binds)"
         )
-    formulas["users_requested"] = (
-        f"plan_capacity on the requested quota = {fmt(then.users)} users ({then.binding} binds)"
-    )
+        users = (plan.users, plan.binding_words, then.users, then.binding_words)
+        delivered, headroom_text = float(result.headroom_delivered or 0.0), result.headroom_words()
+        objective_text = result.objective.describe()
+    else:
+        formulas.update(replay_formulas(rep))
+        users = (rep.today.users, rep.today.binding, rep.requested.users, rep.requested.binding)
+        delivered = rep.requested.users / float(target_users) - 1
+        headroom_text = replay_headroom(delivered, rep)
+        objective_text = (
+            f"at most {100 * rep.doc['throttle_target']:g} % of requests throttled, replayed "
+            f"through the quota ledger (rule '{rep.doc['rule']}'); latency: "
+            f"{result.objective.describe()}"
+        )
     cols, rows = _evidence(summary)
-    notes = tuple(dict.fromkeys([*pd_.get("notes", []), *rd.get("notes", [])]))
+    notes = tuple(dict.fromkeys([*pd_.get("notes", []), *rd.get("notes", []),
+                                 *(rep.doc["notes"] if rep else [])]))  # fmt: skip
     asked = request.applied_to(current)
+    figs: tuple[FigureImage, ...] = ()
+    if figures:
+        figs = _figures(current, request, workload, model, slo, records)
+        if rep is not None and traffic is not None:
+            figs = replay_figures(traffic, current, rep) + figs[1:]
     return QuotaRequestReport(
         title=title or f"Quota increase request: {base_model_id(invoked)} in {region}",
         generated_at=generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -451,20 +484,22 @@ def build_report(
         scope=str(current.scope),
         current_quotas=_current(current, codes),
         target_users=float(target_users),
-        objective=result.objective.describe(),
+        objective=objective_text,
         headroom=request.headroom,
-        headroom_delivered=float(result.headroom_delivered or 0.0),
-        headroom_text=result.headroom_words(),
+        headroom_delivered=delivered,
+        headroom_text=headroom_text,
         workload=plain(_need(pd_, "workload", "plan")),
-        traffic=traffic,
-        growth=tuple(steps),
+        traffic=traffic_doc,
+        growth=steps,
         monitoring=(monitoring or "").strip()
         or default_monitoring(invoked, region, float(asked.tpm), request.burndown),
-        historical_usage=usage_text(historical_usage),
-        users_today=float(plan.users),
-        binding_today=plan.binding_words,
-        users_requested=float(then.users),
-        binding_requested=then.binding_words,
+        historical_usage=history_markdown(traffic)
+        if traffic is not None
+        else usage_text(historical_usage),
+        users_today=float(users[0]),
+        binding_today=users[1],
+        users_requested=float(users[2]),
+        binding_requested=users[3],
         feasible=request.feasible,
         infeasible_reason=request.reason,
         latency=latency,
@@ -473,14 +508,45 @@ def build_report(
         evidence_columns=cols,
         evidence=rows,
         throttles=_throttles(summary),
-        figures=_figures(current, request, workload, model, slo, records) if figures else (),
+        figures=figs,
         formulas=formulas,
         notes=notes,
-        asks=_asks(current, codes, rd, region, {line.kind for line in result.asks}),
+        asks=_asks(
+            current,
+            codes,
+            rd,
+            region,
+            {line.kind for line in result.asks},
+            None if rep is None else rep.doc,
+        ),
         plan=pd_,
         request=rd,
         predictor=None if info is None else plain(info.to_dict()),
+        replay=None if rep is None else plain(rep.doc),
     )
+
+
+def _growth_steps(
+    growth: Sequence[tuple[str, float]],
+    current: Quota,
+    result: CapacityAnswer,
+    model: Predictor | None,
+    traffic: MeasuredTraffic | None,
+) -> tuple[GrowthStep, ...]:
+    """``required_quota`` at each projected user count; with traffic, the TPM by replay of the
+    traffic scaled to those users (RPM stays the planner's)."""
+    request = result.request
+    assert request is not None
+    steps = []
+    for label, users in growth:
+        g = required_quota(
+            result.workload, users, model, result.objective.slo, request.headroom,
+            model_id=current.model_id, scope=current.scope, rule=current.rule,
+            rpm_enforced=request.rpm is not None,
+        )  # fmt: skip
+        tpm = g.tpm if traffic is None else traffic.size_for(float(users)).tpm
+        steps.append(GrowthStep(str(label), float(users), int(tpm), g.rpm))
+    return tuple(steps)
 
 
 def _evidence_context(given: str | None, summary: pd.DataFrame | None, current: Quota) -> str:
