@@ -9,7 +9,6 @@ report cannot disagree with ``plan_capacity`` / ``required_quota``. With real tr
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 import re
@@ -18,9 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.figures import png_bytes
 from capacity.figures.justification import (
-    plot_quota_ask,
     quota_raises,
     target_latency,
 )
@@ -30,15 +27,20 @@ from capacity.planning import (
     Objective,
     PlanInputError,
     Quota,
-    QuotaRequest,
-    Slo,
     Workload,
     answer,
     fmt,
     required_quota,
 )
 from capacity.prediction import Predictor
-from capacity.predictors import PredictorInfo, describe_predictor
+from capacity.predictors import describe_predictor
+from capacity.report._evidence import (
+    context_words,
+    evidence_figures,
+    evidence_rows,
+    measured_range,
+    throttle_rows,
+)
 from capacity.report._history import history_markdown, usage_text
 from capacity.report._model import (
     ABOVE_TOKENS,
@@ -65,25 +67,6 @@ from capacity.serving import base_model_id, is_profile_id
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 KINDS = ("tpm", "rpm", "tpd")
 UNITS = {"tpm": "tokens/min", "rpm": "requests/min", "tpd": "tokens/day"}
-
-EVIDENCE_COLUMNS = (
-    "prompt_label",
-    "level",
-    "n",
-    "n_ok",
-    "input_tokens_mean",
-    "output_tokens_mean",
-    "tps_p50",
-    "ttft_p50_s",
-    "ttft_p95_s",
-    "ttlt_p95_s",
-    "output_tps",
-    "achieved_rpm",
-    "achieved_tpm",
-    "concurrency_mean",
-    "throttle_rate",
-)
-"""Summary columns quoted as evidence (``capacity.summarize``), per prompt size and level."""
 
 
 def _need(doc: Mapping[str, Any], key: str, what: str) -> Any:
@@ -249,96 +232,6 @@ def _current(current: Quota, codes: Codes) -> tuple[CurrentQuota, ...]:
     return tuple(out)
 
 
-def _png(fig: Any) -> str:
-    return base64.b64encode(png_bytes(fig)).decode("ascii")
-
-
-def _figures(
-    current: Quota,
-    request: QuotaRequest,
-    workload: Workload,
-    model: Predictor | None,
-    slo: Slo | None,
-    records: pd.DataFrame | None,
-) -> tuple[FigureImage, ...]:
-    from capacity.figures import plot_scaling, plot_throughput
-    from capacity.fitting import CapacityModel
-
-    out = [
-        FigureImage(
-            "quota_ask",
-            "Users supported today and with the requested quota, both on the supported-users "
-            "curve (raised quotas scale together); each raise as its own step; latency at the "
-            "target beside it.",
-            _png(plot_quota_ask(current, request, workload, model, slo)),
-        )
-    ]
-    if records is not None and len(records):
-        fitted = model if isinstance(model, CapacityModel) else None
-        curves = (
-            "with the fitted curves."
-            if fitted is not None
-            else "measured only: the latency model has no per-prompt fitted curves to draw."
-        )
-        out.append(
-            FigureImage(
-                "scaling",
-                "Measured per-request tokens/s and TTFT vs requests in flight (bands: p10-p90), "
-                + curves,
-                _png(plot_scaling(records, fitted)),
-            )
-        )
-        if fitted is not None:
-            out.append(
-                FigureImage(
-                    "throughput",
-                    "System output throughput vs requests in flight: measured points, the USL "
-                    "fit and its band, and the knees.",
-                    _png(plot_throughput(records, fitted)),
-                )
-            )
-    return tuple(out)
-
-
-def _evidence(summary: pd.DataFrame | None) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
-    if summary is None or summary.empty:
-        return (), ()
-    cols = tuple(c for c in EVIDENCE_COLUMNS if c in summary.columns)
-    rows = tuple(plain(r) for r in summary[list(cols)].to_dict("records"))
-    return cols, rows
-
-
-def _throttles(summary: pd.DataFrame | None) -> tuple[dict[str, Any], ...]:
-    if summary is None or summary.empty or "n_throttled" not in summary.columns:
-        return ()
-    hit = summary[pd.to_numeric(summary["n_throttled"], errors="coerce").fillna(0) > 0]
-    cols = [c for c in ("prompt_label", "level", "n", "n_throttled", "throttle_rate") if c in hit]
-    return tuple(plain(r) for r in hit[cols].to_dict("records"))
-
-
-def _measured_range(
-    latency: Mapping[str, Any] | None, model: Predictor | None, info: PredictorInfo | None
-) -> str:
-    if model is None:
-        return "No fitted model: latency is assumed, not measured; the SLO is not checked."
-    if latency is None:
-        return "The fitted endpoint cannot carry the target at all (see the reason)."
-    top = latency.get("measured_max_inflight")
-    n = float(latency["inflight"])
-    measured = f"measured up to {fmt(top)} requests in flight" if top is not None else "measured"
-    if latency.get("extrapolated"):
-        factor = f" (×{n / float(top):.1f})" if top else ""
-        return (
-            f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
-            f"beyond it{factor}: the latency there is extrapolated from "
-            + ("the twin's serving model." if info and info.is_twin else "the fitted curves.")
-        )
-    return (
-        f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
-        "within the measured range."
-    )
-
-
 def build_report(
     *,
     use_case: str,
@@ -462,15 +355,17 @@ def build_report(
             f"through the quota ledger (rule '{rep.doc['rule']}'); latency: "
             f"{result.objective.describe()}"
         )
-    cols, rows = _evidence(summary)
+    cols, rows = evidence_rows(summary)
     notes = tuple(dict.fromkeys([*pd_.get("notes", []), *rd.get("notes", []),
                                  *(rep.doc["notes"] if rep else [])]))  # fmt: skip
     asked = request.applied_to(current)
     figs: tuple[FigureImage, ...] = ()
     if figures:
-        figs = _figures(current, request, workload, model, slo, records)
-        if rep is not None and traffic is not None:
-            figs = replay_figures(traffic, current, rep) + figs[1:]
+        figs = evidence_figures(
+            current, request, workload, model, slo, records, ask_chart=rep is None
+        )
+        if rep is not None and traffic is not None:  # the replay's chart is the ask's
+            figs = replay_figures(traffic, current, rep) + figs
     return QuotaRequestReport(
         title=title or f"Quota increase request: {base_model_id(invoked)} in {region}",
         generated_at=generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -503,11 +398,11 @@ def build_report(
         feasible=request.feasible,
         infeasible_reason=request.reason,
         latency=latency,
-        measured_range=_measured_range(latency, model, info),
-        evidence_context=_evidence_context(evidence_context, summary, current),
+        measured_range=measured_range(latency, model, info),
+        evidence_context=context_words(evidence_context, summary, current),
         evidence_columns=cols,
         evidence=rows,
-        throttles=_throttles(summary),
+        throttles=throttle_rows(summary),
         figures=figs,
         formulas=formulas,
         notes=notes,
@@ -547,17 +442,3 @@ def _growth_steps(
         tpm = g.tpm if traffic is None else traffic.size_for(float(users)).tpm
         steps.append(GrowthStep(str(label), float(users), int(tpm), g.rpm))
     return tuple(steps)
-
-
-def _evidence_context(given: str | None, summary: pd.DataFrame | None, current: Quota) -> str:
-    """What the evidence was measured against; a note when it ran above today's quota."""
-    text = (given or "").strip() or "The evidence's endpoint and quota were not recorded."
-    if summary is not None and "achieved_tpm" in summary and len(summary):
-        top = float(pd.to_numeric(summary["achieved_tpm"], errors="coerce").max())
-        if math.isfinite(top) and top > float(current.tpm):
-            text += (
-                f" The measurements reached {fmt(top)} tokens per minute, above today's quota "
-                f"of {fmt(float(current.tpm))}: they show what the endpoint serves, not what "
-                "the account may send today."
-            )
-    return text

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capacity.planning import count
-from capacity.report._traffic import MeasuredTraffic
+
+if TYPE_CHECKING:
+    from capacity.report._traffic import MeasuredTraffic
 
 __all__ = ["history_markdown", "usage_text"]
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from capacity.figures import plot_throttle_curve, png_bytes
+from capacity.figures import plot_throttle_curve
 from capacity.planning import (
     CapacityAnswer,
     PlanInputError,
@@ -28,10 +28,10 @@ from capacity.planning import (
     plan_capacity,
 )
 from capacity.prediction import Predictor
+from capacity.report._evidence import png_base64
 from capacity.report._model import FigureImage, Traffic
 from capacity.report._traffic import Carried, MeasuredTraffic
 from capacity.serving import base_model_id
-from capacity.usage import plot_token_distributions, plot_traffic_rates
 
 __all__ = [
     "Replayed",
@@ -237,10 +237,10 @@ def replay_figures(
     )
     at = traffic.at_target
 
-    def image(name: str, caption: str, fig: Any) -> FigureImage:
-        import base64
+    from capacity.usage import plot_token_distributions, plot_traffic_rates
 
-        return FigureImage(name, caption, base64.b64encode(png_bytes(fig)).decode("ascii"))
+    def image(name: str, caption: str, fig: Any) -> FigureImage:
+        return FigureImage(name, caption, png_base64(fig))
 
     return (
         image("quota_ask", caption, chart),

@@ -21,28 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from capacity.planning import PlanInputError, Quota, Workload, count
-from capacity.serving import (
-    DEFAULT_THROTTLE_TARGET,
-    MaxTokensPolicy,
-    QuotaLimits,
-    QuotaRule,
-    QuotaSizing,
-    ReplayResult,
-    base_model_id,
-    replay,
-    size_quota,
-)
-from capacity.usage import (
-    ModelTraffic,
-    RequestTable,
-    analyze_traffic,
-    request_arrays,
-    scale_trace,
-)
+from capacity.serving import QuotaLimits, QuotaRule, base_model_id
+
+if TYPE_CHECKING:  # the traffic engine (DuckDB, Arrow) and the replay load when first used
+    from capacity.serving import MaxTokensPolicy, QuotaSizing, ReplayResult
+    from capacity.usage import ModelTraffic, RequestTable
 
 __all__ = ["Carried", "MeasuredTraffic", "measure_traffic"]
 
@@ -112,12 +100,17 @@ class MeasuredTraffic:
     def table_for(self, users: float) -> RequestTable:
         """The measured traffic scaled to ``users`` (``scale_trace``, its default seed and
         shifts: the target's table is ``table_for(target_users)``)."""
+        from capacity.usage import scale_trace
+
         if users == self.target_users:
             return self.target_table
         return scale_trace(self.table, trace_users=self.base_users, target_users=users)
 
     def replay_at(self, quota: Quota, users: float) -> ReplayResult | None:
         """The replay of ``users``' traffic through ``quota`` (None when it has no request)."""
+        from capacity.serving import replay
+        from capacity.usage import request_arrays
+
         table = self.table_for(users)
         if len(table) == 0:
             return None
@@ -168,6 +161,9 @@ class MeasuredTraffic:
 
     def size_for(self, users: float) -> QuotaSizing:
         """``size_quota`` on the traffic scaled to ``users`` (the target's is ``sizing``)."""
+        from capacity.serving import size_quota
+        from capacity.usage import request_arrays
+
         if users == self.target_users:
             return self.sizing
         arrays = request_arrays(self.table_for(users), self.model_id)
@@ -177,6 +173,9 @@ class MeasuredTraffic:
 
     def throttle_curve(self, tpms: Sequence[int]) -> list[tuple[int, float]]:
         """(TPM, share of the target's requests throttled) at each TPM, nothing else limited."""
+        from capacity.serving import replay
+        from capacity.usage import request_arrays
+
         arrays = request_arrays(self.target_table, self.model_id)
         out = []
         for tpm in tpms:
@@ -188,6 +187,8 @@ class MeasuredTraffic:
     def mean_max_tokens(self) -> float:
         """The mean max_tokens the replay reserved per request (logged, else the policy): its
         mean reservation less the mean prompt."""
+        from capacity.usage import request_arrays
+
         at = self.sizing.at_recommended
         arrays = request_arrays(self.target_table, self.model_id)
         prompt = arrays.input_tokens + arrays.cache_read_tokens + arrays.cache_write_tokens
@@ -226,7 +227,7 @@ def measure_traffic(
     *,
     target_users: float,
     trace_users: float | None = None,
-    throttle_target: float = DEFAULT_THROTTLE_TARGET,
+    throttle_target: float | None = None,
     max_tokens: MaxTokensPolicy = "model default",
     burndown: float | None = None,
     label: str | None = None,
@@ -236,10 +237,16 @@ def measure_traffic(
 ) -> MeasuredTraffic:
     """The traffic of ``current.model_id`` in ``table`` at ``target_users`` (module docstring):
     scaled from ``trace_users`` when given, else taken as the target's; analysed; and its TPM
-    sized by replay under ``current.rule`` with ``throttle_target`` (requests whose log lacks
+    sized by replay under ``current.rule`` with ``throttle_target`` (default: size_quota's,
+    0.1 %; requests whose log lacks
     max_tokens reserve ``max_tokens``), today's quota replayed too. ``label`` names the source
     in the report (default: the table's own); ``region`` the usage summaries' Region (default:
     the one the logs name); ``executor``/``ray_address`` as for ``analyze_traffic``."""
+    from capacity.serving import DEFAULT_THROTTLE_TARGET, size_quota
+    from capacity.usage import analyze_traffic, request_arrays, scale_trace
+
+    if throttle_target is None:
+        throttle_target = DEFAULT_THROTTLE_TARGET
     if current.model_id is None:
         raise PlanInputError("current.model_id must name the model the traffic is sized for")
     if not target_users > 0:
