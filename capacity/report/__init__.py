@@ -21,7 +21,12 @@ from capacity.report._model import (
 )
 from capacity.report._pdf import to_pdf
 from capacity.report._render import case_body, to_html, to_markdown
-from capacity.report._traffic import Carried, MeasuredTraffic, measure_traffic
+from capacity.report._traffic import (
+    Carried,
+    MeasuredTraffic,
+    measure_traffic,
+    prompt_tokens_of,
+)
 from capacity.report._write import FORMATS, parse_formats, write_report
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "measure_traffic",
     "parse_formats",
     "parse_growth",
+    "prompt_tokens_of",
     "to_html",
     "to_markdown",
     "to_pdf",

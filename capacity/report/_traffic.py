@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the traffic engine (DuckDB, Arrow) and the replay load when
     from capacity.serving import MaxTokensPolicy, QuotaSizing, ReplayResult
     from capacity.usage import ModelTraffic, RequestTable
 
-__all__ = ["Carried", "MeasuredTraffic", "measure_traffic"]
+__all__ = ["Carried", "MeasuredTraffic", "measure_traffic", "prompt_tokens_of"]
 
 KIND_LABEL = {"tokens": "TPM", "requests": "RPM", "tokens_per_day": "TPD"}
 """The ledger's rejection kinds as quota names."""
@@ -81,6 +81,12 @@ class MeasuredTraffic:
     notes: tuple[str, ...]
     table: RequestTable = field(repr=False)
     target_table: RequestTable = field(repr=False)
+
+    @property
+    def prompt_tokens(self) -> float:
+        """Mean prompt tokens per served request of the traffic as measured (what the latency
+        objective is stated for): ``prompt_tokens_of(measured)``."""
+        return prompt_tokens_of(self.measured)
 
     @property
     def base_users(self) -> float:
@@ -204,6 +210,12 @@ class MeasuredTraffic:
             requests_per_user_per_min=self.at_target.per_minute.mean_requests / self.target_users,
             latency_s=latency / 1000.0 if latency and math.isfinite(latency) else None,
         )
+
+
+def prompt_tokens_of(m: ModelTraffic) -> float:
+    """Mean prompt tokens (input + cache read + cache write) per served request of ``m``."""
+    d = m.tokens.get("prompt_tokens")
+    return 0.0 if d is None else float(d.mean)
 
 
 def _model_of(table: RequestTable, model_id: str, label: str) -> str:

@@ -282,7 +282,7 @@ def _traffic_report(
         label=str(args.from_logs or args.from_trace), executor=args.executor,
         ray_address=args.ray_address, region=args.region,
     )  # fmt: skip
-    goal = objective_of(args, model, traffic.workload().prompt_tokens)
+    goal = objective_of(args, model, traffic.prompt_tokens)
     return build_report(current=quota, goal=goal, traffic=traffic, **common)
 
 
