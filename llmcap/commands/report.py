@@ -99,11 +99,8 @@ def register(sub: Any) -> None:
         help="the requests' max_tokens (with traffic: what requests whose log does not say "
         "reserve; default: the model's maximum output)",
     )  # fmt: skip
-    w.add_argument(
-        "--think-time-s", type=nonneg_float,
-        help=f"seconds between answer and next ask ({DEFAULT_THINK_TIME_S:g})",
-    )  # fmt: skip
-    w.add_argument("--peak-to-average", type=float, help="busiest minute / mean (1)")
+    w.add_argument("--think-time-s", type=nonneg_float, default=DEFAULT_THINK_TIME_S)
+    w.add_argument("--peak-to-average", type=float, default=1.0, help="busiest minute / mean")
     w.add_argument(
         "--headroom", type=nonneg_float, default=DEFAULT_HEADROOM,
         help=f"margin on the request ({DEFAULT_HEADROOM:g}; less where it would buy no users)",
@@ -147,8 +144,8 @@ def measured_workload(records: Any, args: argparse.Namespace) -> tuple[str, Work
         input_tokens=args.input_tokens or size.input_tokens,
         output_tokens=output,
         max_tokens=args.max_tokens or max(size.max_tokens, output),
-        think_time_s=DEFAULT_THINK_TIME_S if args.think_time_s is None else args.think_time_s,
-        peak_to_average=1.0 if args.peak_to_average is None else args.peak_to_average,
+        think_time_s=args.think_time_s,
+        peak_to_average=args.peak_to_average,
     )
     return size.label, workload
 
@@ -260,7 +257,12 @@ def _traffic_report(
     from capacity import build_report
     from capacity.report import measure_traffic
 
-    given = [f"--{f.replace('_', '-')}" for f in MEASURED_FLAGS if getattr(args, f) is not None]
+    defaults = {"think_time_s": DEFAULT_THINK_TIME_S, "peak_to_average": 1.0}
+    given = [
+        f"--{f.replace('_', '-')}"
+        for f in MEASURED_FLAGS
+        if getattr(args, f) is not None and getattr(args, f) != defaults.get(f)
+    ]
     if given:
         raise UserError(
             f"{', '.join(given)} with real traffic",
