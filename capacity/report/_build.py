@@ -64,6 +64,10 @@ from capacity.report._replayed import (
 from capacity.report._traffic import MeasuredTraffic
 from capacity.serving import base_model_id, is_profile_id
 
+TRAFFIC_ONLY = (
+    "No benchmark runs were attached: the evidence is the traffic itself (sections 4 and 7, "
+    "and its figures below), replayed through the quota ledger."
+)
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 KINDS = ("tpm", "rpm", "tpd")
 UNITS = {"tpm": "tokens/min", "rpm": "requests/min", "tpd": "tokens/day"}
@@ -399,7 +403,11 @@ def build_report(
         infeasible_reason=request.reason,
         latency=latency,
         measured_range=measured_range(latency, model, info),
-        evidence_context=context_words(evidence_context, summary, current),
+        evidence_context=context_words(
+            evidence_context or (TRAFFIC_ONLY if traffic is not None and summary is None else None),
+            summary,
+            current,
+        ),
         evidence_columns=cols,
         evidence=rows,
         throttles=throttle_rows(summary),

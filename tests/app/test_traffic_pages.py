@@ -75,11 +75,12 @@ def test_an_uploaded_trace_is_named_as_uploaded() -> None:
 
 def test_justification_sizes_the_tpm_from_the_traffic_as_the_cli_does(tmp_path: Path) -> None:
     table = shared.load_traffic_template("azure-conv-2023", None)
-    at = page(
-        "views/justification.py",
-        **{shared.TRAFFIC: table, shared.TRAFFIC_LABEL: "azure-conv-2023",
-           shared.TRAFFIC_ANALYSIS: analyze_traffic(table)},  # fmt: skip
-    ).run()
+    state = {
+        shared.TRAFFIC: table,
+        shared.TRAFFIC_LABEL: "azure-conv-2023",
+        shared.TRAFFIC_ANALYSIS: analyze_traffic(table),
+    }
+    at = page("views/justification.py", **state).run()
     assert not at.exception
     assert at.radio(key="justification_basis").value == "traffic"
     keys = {w.key for w in at.number_input}
