@@ -60,6 +60,8 @@ def test_runs_and_logs_make_one_report_whose_tpm_is_the_replays(
     assert report.ask("tpm").desired == report.request["tpm"] == sized.tpm  # type: ignore[union-attr]
     md = (out / "quota_request.md").read_text()
     assert f"60,000 → {sized.tpm:,}" in md and f"60,000 -> {sized.tpm:,}" in md
+    case = (out / "quota_request_case.txt").read_text()
+    assert f"60,000 -> {sized.tpm:,}" in case and len(case) <= 8000
     assert f"TPM 60,000 → {sized.tpm:,}" in printed and "TPM sized by replay" in printed
     assert "measured from 900 logged requests" in md and "taken as the traffic of 300 users" in md
     assert report.evidence  # the runs are still the evidence, and the model the latency
