@@ -34,6 +34,9 @@ class AnswerView:
     """(kind, today's value or None, the value to request) for each quota to raise."""
     reason: str | None = None
     """Why the objective cannot hold at the target (None when it can)."""
+    sized_by: str | None = None
+    """How the TPM was sized when not by the planner (a report from real traffic: replayed),
+    with the planner's closed form beside it; None for the planner's answer."""
 
     @classmethod
     def of_answer(cls, a: CapacityAnswer) -> AnswerView:
@@ -56,12 +59,21 @@ class AnswerView:
     def of_report(cls, rep: Any) -> AnswerView:
         """The view of a ``capacity.report.QuotaRequestReport``."""
         today = next(q.value for q in rep.current_quotas if q.kind == "tpm")
+        d = rep.replay
+        sized_by = (
+            None
+            if d is None
+            else f"TPM sized by replaying the target's traffic ({d['source']}) through the quota "
+            f"ledger (rule '{d['rule']}'): the smallest that throttles at most "
+            f"{100 * d['throttle_target']:g} % of its requests. The planner's closed form for "
+            f"the measured workload asks {d['closed_form_tpm']:,} TPM: {d['comparison']}."
+        )
         return cls(
             rep.users_today, rep.binding_today, rep.target_users, float(today),
             int(rep.request["tpm"]), rep.users_requested, rep.binding_requested,
             rep.headroom_delivered, rep.headroom_text, rep.objective,
             tuple((a.kind, a.current, int(a.desired)) for a in rep.asks),
-            None if rep.feasible else rep.infeasible_reason,
+            None if rep.feasible else rep.infeasible_reason, sized_by,
         )  # fmt: skip
 
 
@@ -86,6 +98,8 @@ def show_answer(view: AnswerView) -> None:
     )
     st.markdown(f"**Quotas to request:** {asks or 'none: today’s quota covers the target'}")
     st.markdown(f"**Latency objective:** {shared.escaped(view.objective)}")
+    if view.sized_by:
+        st.info(shared.escaped(view.sized_by))
     if view.reason:
         st.warning(f"The objective cannot hold at the target: {view.reason}")
 

@@ -1,5 +1,6 @@
-"""What the pages share: loading records (a run directory or uploads) and models (uploads),
-fitting records, and the session keys that carry the evidence from page to page.
+"""What the pages share: loading records (a run directory or uploads), real traffic (a log
+folder, a trace file, an uploaded trace or a shipped template) and models (uploads), fitting
+records, and the session keys that carry the evidence from page to page.
 
 Loading never raises into Streamlit for a bad file: the project's typed errors (``LOAD_ERRORS``)
 come back as one-line messages naming the file as the user knows it (an upload by its name,
@@ -35,6 +36,18 @@ SOURCE = "evidence_source"
 """Session key: where they came from (text)."""
 CONTEXT = "evidence_context"
 """Session key: what they were measured against, from the runs' run.json (text or None)."""
+
+
+TRAFFIC = "evidence_traffic"
+"""Session key: the real traffic loaded (a ``capacity.usage.RequestTable``)."""
+TRAFFIC_LABEL = "evidence_traffic_label"
+"""Session key: where it came from, as the user named it (a path, an upload's name, a
+template's name): what the report says, never a temporary copy's path."""
+TRAFFIC_ANALYSIS = "evidence_traffic_analysis"
+"""Session key: its analysis (``capacity.usage.TrafficAnalysis``)."""
+TRAFFIC_KEYS = (TRAFFIC, TRAFFIC_LABEL, TRAFFIC_ANALYSIS)
+TRAFFIC_SUFFIXES = ("csv", "gz", "parquet", "jsonl", "ndjson", "json")
+"""What the trace uploader takes: CSV, Parquet, JSON lines (gzipped too), invocation logs."""
 
 
 class InputError(CapacityError):
@@ -112,6 +125,60 @@ def load_run_dir(path: str) -> pd.DataFrame:
     if not target.exists():
         raise InputError(f"{text}: no such file or directory")
     return load_records(target)
+
+
+def load_traffic_path(path: str, tz: str | None, model_id: str | None) -> Any:
+    """The ``RequestTable`` of an invocation-log folder, a CloudWatch Logs export, a trace file
+    or an llmcap run on this machine (``capacity.usage.load_requests``); rows of a trace that
+    name no model are ``model_id``'s (Llama 3.3 70B's profile by default)."""
+    from capacity.usage import load_requests
+
+    text = path.strip()
+    if not text:
+        raise InputError("enter the path of an invocation-log folder or a trace file")
+    target = Path(text).expanduser()
+    if not target.exists():
+        raise InputError(f"{text}: no such file or directory")
+    return load_requests(target, tz=tz or None, default_model_id=model_id or LLAMA)
+
+
+def load_traffic_upload(file: Upload, tz: str | None, model_id: str | None) -> Any:
+    """The ``RequestTable`` of an uploaded trace (or log) file, read from a temporary copy; an
+    error, and the table's load report, name the upload, never the copy."""
+    import dataclasses
+
+    from capacity.usage import load_requests
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (path,), names = _copies([file], Path(tmp))
+        try:
+            table = load_requests(path, tz=tz or None, default_model_id=model_id or LLAMA)
+        except LOAD_ERRORS as exc:
+            raise _named(exc, names, Path(tmp)) from exc
+    report = table.report
+    fixed = {
+        f.name: _renamed(getattr(report, f.name), names, Path(tmp))
+        for f in dataclasses.fields(report)
+        if isinstance(getattr(report, f.name), str | tuple)
+    }
+    return dataclasses.replace(table, report=dataclasses.replace(report, **fixed))
+
+
+def _renamed(value: Any, names: dict[str, str], tmp: Path) -> Any:
+    """``value`` (text, or a tuple of texts) with temporary paths replaced by upload names."""
+    if isinstance(value, tuple):
+        return tuple(_renamed(v, names, tmp) for v in value)
+    if not isinstance(value, str):
+        return value
+    return str(_named(InputError(value), names, tmp))
+
+
+def load_traffic_template(name: str, model_id: str | None) -> Any:
+    """A shipped traffic template (``capacity.usage.traffic_template``) as ``model_id``'s
+    requests (Llama 3.3 70B's profile by default)."""
+    from capacity.usage import traffic_template
+
+    return traffic_template(name, model_id=model_id or LLAMA)
 
 
 def run_context(path: str) -> str | None:

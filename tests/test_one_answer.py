@@ -92,3 +92,37 @@ def test_api_plan_and_report_give_one_answer(
     assert report["binding_requested"] == api.limited_by_at_request
     assert plan["headroom_delivered"] == pytest.approx(api.headroom_delivered)
     assert report["headroom_delivered"] == pytest.approx(api.headroom_delivered)
+
+
+@pytest.mark.parametrize("rule", ["bucket", "window"])
+def test_from_traffic_the_api_plan_and_report_give_one_tpm(
+    rule: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From a trace scaled to the target, ``llmcap plan --from-trace --json``, ``llmcap report
+    --from-trace`` (its ask, its request and its replay) and the Python API ask one TPM: the
+    replay's under the rule named (the app is held to it in tests/app/test_traffic_pages.py)."""
+    from capacity.report import build_report, measure_traffic
+    from capacity.usage import traffic_template
+
+    source = ["--from-trace", "azure-conv-2023", "--model-id", LLAMA, "--trace-users", "100",
+              "--target-users", "40", "--tpm", "100000", "--quota-rule", rule]  # fmt: skip
+    assert main(["plan", *source, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    out = tmp_path / "report"
+    argv = ["report", *source, "--region", "us-east-1", "--use-case", "Support assistant",
+            "--format", "json", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    report = json.loads((out / "quota_request.json").read_text())
+    quota = Quota(100_000, model_id=LLAMA, rule=rule)  # type: ignore[arg-type]
+    traffic = measure_traffic(
+        traffic_template("azure-conv-2023", model_id=LLAMA), quota, target_users=40,
+        trace_users=100,
+    )  # fmt: skip
+    api = build_report(use_case="Support assistant", region="us-east-1", current=quota,
+                       target_users=40, traffic=traffic, figures=False)  # fmt: skip
+    tpm = plan["tpm"]
+    assert report["request"]["tpm"] == report["replay"]["tpm"] == tpm
+    assert {a["kind"]: a["desired"] for a in report["asks"]}["tpm"] == tpm
+    assert api.request["tpm"] == tpm and report["replay"]["rule"] == rule
+    assert report["users_today"] == api.users_today
+    assert report["replay"]["tpm_other_rule"] == plan["models"][LLAMA]["tpm_other_rule"]

@@ -1,7 +1,8 @@
 """Privacy of real traffic: a secret planted in every request and response body of invocation
 logs (a local folder and S3) appears in no output — not the request table, the load report,
-the analysis (JSON and Markdown), the figures, usage.parquet, any file written, nor anywhere
-DuckDB could persist (it runs in memory with no spill directory)."""
+the analysis (JSON and Markdown), the figures, usage.parquet, the quota-increase report in
+every format (PDF text included) and its case text, any file written, nor anywhere DuckDB
+could persist (it runs in memory with no spill directory)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import matplotlib
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pypdf
 import pytest
 
 from account import connect
@@ -94,12 +96,18 @@ def test_no_secret_in_any_output(
         remote = load_requests(S3LogObjects("s3://logs/p", connect("us-east-1", endpoint_url=url)))
         check_outputs(remote, analyze_traffic(remote))
         out = tmp_path / "out"
-        argv = ["usage", "--from-logs", "s3://logs/p", "--region", "us-east-1",
-                "--endpoint-url", url, "-o", str(out), "--json"]  # fmt: skip
-        assert main(argv) == 0
+        usage = ["usage", "--from-logs", "s3://logs/p", "--endpoint-url", url, "-o", str(out)]
+        assert main([*usage, "--json"]) == 0
         printed = capsys.readouterr()
         assert '"models"' in printed.out
         assert_clean(printed.out + printed.err, "the printed output")
+        report = ["report", "--from-logs", "s3://logs/p", "--endpoint-url", url, "--model-id",
+                  "m.a", "--tpm", "20000", "--target-users", "50", "--region", "us-east-1",
+                  "--use-case", "privacy", "-o", str(out / "report")]  # fmt: skip
+        assert main(report) == 0, capsys.readouterr().err
+        printed = capsys.readouterr()
+        assert "TPM sized by replay" in printed.out
+        assert_clean(printed.out + printed.err, "the report's printed output")
     written = tree(tmp_path) - before
     files = [p for p in written if p.is_file()]
     assert files and all(out in p.parents for p in files), [
@@ -107,12 +115,19 @@ def test_no_secret_in_any_output(
     ]
     for path in files:
         assert_clean(path.read_bytes(), str(path))
+        if path.suffix == ".pdf":  # its text streams are compressed: read them as text
+            text = "".join(
+                p.extract_text() for p in pypdf.PdfReader(io.BytesIO(path.read_bytes())).pages
+            )
+            assert "Historical usage" in text
+            assert_clean(text, str(path))
         if path.suffix == ".parquet":
             t = pq.read_table(path)
             assert_clean(str(t.to_pydict()) + str(t.schema.metadata), str(path))
-    assert {"traffic.json", "usage.parquet", "summary.md", "token_distributions.png"} <= {
+    assert {"traffic.json", "usage.parquet", "summary.md", "token_distributions.png",
+            "quota_request.pdf", "quota_request.json", "quota_request_case.txt"} <= {
         p.name for p in files
-    }
+    }  # fmt: skip
     # nothing under the working directory or HOME: DuckDB persisted nothing
     assert not list(work.iterdir()) and not (tmp_path / "home").exists()
     con = duckdb_connect()

@@ -1,5 +1,7 @@
 """Evidence: load a run directory or upload records; the seed's summary table and dashboards, the
-fitted curves and knees. What is loaded here feeds the What-if and Justification pages."""
+fitted curves and knees. Below, real traffic (an invocation-log folder, a trace file, an uploaded
+trace or a shipped template) and its analysis (``app.traffic_view``). What is loaded here feeds
+the What-if and Justification pages."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import shared
+from app import shared, traffic_view
 
 
 def _load() -> None:
@@ -120,9 +122,19 @@ def main() -> None:
     records = st.session_state.get(shared.RECORDS)
     if records is None:
         st.info("Load a run directory or upload records to see the evidence.")
-        return
-    st.success(f"{len(records):,} requests from {st.session_state.get(shared.SOURCE)}")
-    _show(records)
+    else:
+        st.success(f"{len(records):,} requests from {st.session_state.get(shared.SOURCE)}")
+        _show(records)
+    st.divider()
+    st.header("Real traffic")
+    st.caption(
+        "Bedrock model invocation logs (the folder holding AWSLogs/…, or a CloudWatch Logs "
+        "export), a request trace (timestamp, input_tokens, output_tokens, …; the Azure traces' "
+        "columns as they are) or a shipped template: the rates, peaks and token distributions "
+        "AWS asks about, and on the Justification page the TPM sized by replaying it."
+    )
+    traffic_view.load()
+    traffic_view.show()
 
 
 main()

@@ -8,6 +8,11 @@ is typed (the Region against the AWS SDK's list); an error shows under its field
 is shown until all are right. Nothing the user did not give goes into the case: no Region, no
 growth. The model and records loaded on the Evidence page are used when present; an uploaded
 model.json or calibrated twin.json replaces the Evidence page's model.
+
+With real traffic loaded on the Evidence page, the TPM is sized from it by default, as
+``llmcap report --from-logs/--from-trace`` does (``measure_traffic`` → ``build_report(traffic=
+...)``): the workload fields give way to the users who produced the traffic and the throttle
+target, and the historical usage is the traffic as measured.
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ def _growth(text: str) -> list[tuple[str, float]]:
     return parse_growth(text)
 
 
-def _default_model_id() -> str:
-    """The evidence's model id when it has exactly one, else Llama 3.3 70B's profile (as
-    ``llmcap report`` defaults)."""
+def _default_model_id(traffic: Any | None) -> str:
+    """The traffic's model id when it has exactly one, else the evidence's when it has exactly
+    one, else Llama 3.3 70B's profile (as ``llmcap report`` defaults)."""
+    if traffic is not None and len(traffic.models) == 1:
+        return str(traffic.models[0].model_id)
     records = st.session_state.get(shared.RECORDS)
     ids = (
         records["model_id"].dropna().unique()
@@ -65,9 +72,52 @@ def _default_model_id() -> str:
     return str(ids[0]) if len(ids) == 1 and str(ids[0]).strip() else shared.LLAMA
 
 
-def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | None, bool]:
+def _sizing_fields(
+    users_box: Any, target_box: Any, checks: controls.Checks
+) -> tuple[float | None, float | None]:
+    """The users who produced the traffic (None: the traffic is the target's) and the throttle
+    target (a share), as ``--trace-users`` and ``--throttle-target``."""
+    from capacity.serving import DEFAULT_THROTTLE_TARGET
+
+    users_text = users_box.text_input(
+        "Users who produced the traffic (optional; empty: the traffic is the target's)", "",
+        placeholder="e.g. 100", key=f"{KEY}_trace_users",
+    )  # fmt: skip
+    users = checks(
+        users_box,
+        lambda: controls.parse_count(users_text, "Users who produced the traffic", required=False),
+    )
+    pct = target_box.number_input(
+        "Throttle target (% of requests the quota may throttle, replayed)",
+        value=100 * DEFAULT_THROTTLE_TARGET, step=0.05, format="%g", key=f"{KEY}_throttle",
+    )  # fmt: skip
+    share = checks(
+        target_box,
+        lambda: controls.check_number(pct, "Throttle target (%)", least=0, above=True, most=50),
+    )
+    return users, None if share is None else share / 100
+
+
+def _measured_prompt(traffic: Any, model_id: str | None) -> float | None:
+    """Mean prompt tokens of the traffic of ``model_id`` (the latency objective's prompt size,
+    as ``llmcap report`` states it); None when the traffic has no such model."""
+    from capacity.report import prompt_tokens_of
+    from capacity.serving import base_model_id
+
+    if model_id is None:
+        return None
+    for m in traffic.models:
+        if base_model_id(m.model_id) == base_model_id(model_id):
+            return prompt_tokens_of(m)
+    return None
+
+
+def _form(
+    model: Any, choice: controls.PromptChoice | None, traffic: Any | None
+) -> tuple[dict[str, Any] | None, bool]:
     """The form's values once submitted and valid (else None; errors shown under their fields
-    from the first submit on), and whether any field is in error."""
+    from the first submit on), and whether any field is in error. With ``traffic`` (the
+    Evidence page's analysis) the quota is sized from it: no workload fields, no history."""
     shown = bool(st.session_state.get(SUBMITTED, False))
     checks = controls.Checks(show=shown)
     with st.form("justification"):
@@ -87,7 +137,7 @@ def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | N
         )
         region = checks(c1, lambda: controls.check_region(region_text))
         model_id_text = c2.text_input(
-            "Model id or cross-Region inference profile id", value=_default_model_id(),
+            "Model id or cross-Region inference profile id", value=_default_model_id(traffic),
             key="model_id",
         )  # fmt: skip
         model_id = checks(c2, lambda: _model_id(model_id_text))
@@ -97,14 +147,23 @@ def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | N
         tpm, rpm, tpd = controls.quota_fields(q[0], q[1], q[2], checks, KEY)
         st.subheader("Workload and target")
         w = st.columns(3)
-        tokens = controls.token_fields(w, choice, KEY)
-        think, peak = controls.workload_extras(w[0], w[1], checks, KEY)
-        workload = None
-        if think is not None and peak is not None:
-            workload = checks(w[2], lambda: controls.make_workload(tokens, think, peak))
+        workload, sizing = None, None
+        if traffic is None:
+            assert choice is not None
+            tokens = controls.token_fields(w, choice, KEY)
+            think, peak = controls.workload_extras(w[0], w[1], checks, KEY)
+            if think is not None and peak is not None:
+                workload = checks(w[2], lambda: controls.make_workload(tokens, think, peak))
+            prompt_tokens = None if workload is None else workload.prompt_tokens
+        else:
+            st.caption(
+                "Tokens per request, the rate and its bursts are measured from the traffic "
+                f"loaded on Evidence ({st.session_state.get(shared.TRAFFIC_LABEL)})."
+            )
+            sizing = _sizing_fields(w[0], w[1], checks)
+            prompt_tokens = _measured_prompt(traffic, model_id) or 0.0
         target, headroom = controls.target_fields(w[2], w[0], checks, KEY)
         st.subheader("Latency objective")
-        prompt_tokens = None if workload is None else workload.prompt_tokens
         goal, objective_choice = controls.objective_field(st, checks, model, prompt_tokens, KEY)
         growth_text = st.text_area(
             "Growth projections, one per line: WHEN=USERS (optional; only what you expect)",
@@ -117,9 +176,13 @@ def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | N
             "the requested TPM)",
             key="monitoring",
         )
-        history = st.text_area(
-            "Historical usage (optional; Markdown, e.g. from capacity.usage)", key="history"
-        )
+        history = ""
+        if traffic is None:
+            history = st.text_area(
+                "Historical usage (optional; Markdown, e.g. from capacity.usage)", key="history"
+            )
+        else:
+            st.caption("Historical usage: the traffic as measured (the Evidence page's).")
         submitted = st.form_submit_button("Build the report", type="primary")
     if submitted and not shown:
         st.session_state[SUBMITTED] = True
@@ -128,19 +191,29 @@ def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | N
         return None, False
     if not checks.ok:
         return None, True
-    assert tpm is not None and workload is not None and goal is not None
+    assert tpm is not None and goal is not None
     assert target is not None and headroom is not None and model_id is not None
     quota = checks(st, lambda: Quota(tpm, rpm, tpd, model_id=model_id))
     if quota is None:
         return None, True
-    inputs = controls.Inputs(
-        quota, workload, target, headroom, goal, objective_choice, choice, model=model
-    )
-    return {
-        "inputs": inputs, "use_case": use_case, "account_id": account,
+    values = {
+        "quota": quota, "target": target, "headroom": headroom, "goal": goal,
+        "use_case": use_case, "account_id": account,
         "organization": organization.strip() or None, "contact": contact.strip() or None,
         "region": region, "growth": growth, "monitoring": monitoring, "history": history,
-    }, False  # fmt: skip
+    }  # fmt: skip
+    if sizing is None:
+        assert workload is not None and choice is not None
+        values["inputs"] = controls.Inputs(
+            quota, workload, target, headroom, goal, objective_choice, choice, model=model
+        )
+    else:
+        table = st.session_state[shared.TRAFFIC]
+        values["sizing"] = {
+            "trace_users": sizing[0], "throttle_target": sizing[1],
+            "traffic": (st.session_state[shared.TRAFFIC_LABEL], len(table)),
+        }  # fmt: skip
+    return values, False
 
 
 def _model() -> tuple[Any, str, bool]:
@@ -155,18 +228,26 @@ def _model() -> tuple[Any, str, bool]:
 
 
 def _build(v: dict[str, Any], model: Any) -> Any:
-    from capacity.report import build_report
+    """The report of the form's values: from the workload fields, or from the traffic loaded
+    on Evidence (measured and sized by replay, as ``llmcap report --from-logs`` does)."""
+    from capacity.report import build_report, measure_traffic
 
-    inputs: controls.Inputs = v["inputs"]
-    return build_report(
-        use_case=v["use_case"], region=v["region"], current=inputs.quota,
-        workload=inputs.workload, target_users=inputs.target_users, model=model,
-        goal=inputs.goal, headroom=inputs.headroom, account_id=v["account_id"],
-        organization=v["organization"], contact=v["contact"],
+    common: dict[str, Any] = dict(
+        use_case=v["use_case"], region=v["region"], current=v["quota"],
+        target_users=v["target"], model=model, goal=v["goal"], headroom=v["headroom"],
+        account_id=v["account_id"], organization=v["organization"], contact=v["contact"],
         records=st.session_state.get(shared.RECORDS), growth=v["growth"],
-        monitoring=v["monitoring"], historical_usage=v["history"],
-        evidence_context=st.session_state.get(shared.CONTEXT),
+        monitoring=v["monitoring"], evidence_context=st.session_state.get(shared.CONTEXT),
     )  # fmt: skip
+    sizing = v.get("sizing")
+    if sizing is None:
+        return build_report(workload=v["inputs"].workload, historical_usage=v["history"], **common)
+    traffic = measure_traffic(
+        st.session_state[shared.TRAFFIC], v["quota"], target_users=v["target"],
+        trace_users=sizing["trace_users"], throttle_target=sizing["throttle_target"],
+        label=st.session_state[shared.TRAFFIC_LABEL], region=v["region"],
+    )  # fmt: skip
+    return build_report(traffic=traffic, **common)
 
 
 def _preview(report: Any) -> None:
@@ -245,13 +326,35 @@ def _caption(model: Any, model_key: str) -> None:
             )
 
 
+BASES = {
+    "traffic": "The real traffic loaded on Evidence, replayed through the quota ledger",
+    "workload": "The workload fields below (the planner's closed form)",
+}
+
+
+def _traffic() -> Any | None:
+    """The Evidence page's traffic analysis when the quota is to be sized from it."""
+    analysis = st.session_state.get(shared.TRAFFIC_ANALYSIS)
+    if analysis is None:
+        return None
+    basis = st.radio(
+        "Size the TPM from", list(BASES), format_func=BASES.__getitem__, key=f"{KEY}_basis"
+    )
+    return analysis if basis == "traffic" else None
+
+
 def main() -> None:
     """The page."""
     st.title("Justification")
     model, model_key, unreadable = _model()
     _caption(model, model_key)
-    choice = controls.prompt_choice(st, st.session_state.get(shared.RECORDS), KEY)
-    values, bad = _form(model, choice)
+    traffic = _traffic()
+    choice = (
+        controls.prompt_choice(st, st.session_state.get(shared.RECORDS), KEY)
+        if traffic is None
+        else None
+    )
+    values, bad = _form(model, choice, traffic)
     if bad:
         st.warning("No report until the fields marked above are fixed.")
     if bad or unreadable:  # never show a report for other values than the ones on screen
@@ -273,7 +376,8 @@ def main() -> None:
     kept = st.session_state.get(VALUES)
     if report is not None and kept is not None:
         st.subheader("The answer")
-        answer_view.show_choices(kept["inputs"])
+        if "inputs" in kept:
+            answer_view.show_choices(kept["inputs"])
         answer_view.show_answer(answer_view.AnswerView.of_report(report))
         _preview(report)
 

@@ -136,13 +136,16 @@ def headline(report: QuotaRequestReport) -> str:
     asks = "; ".join(
         f"{KIND_LABEL.get(a.kind, a.kind)} {num(a.current)} → {num(a.desired)}" for a in report.asks
     )
-    text = (
-        f"Under {report.objective}, today's quota serves {whole(report.users_today)} users, "
-        f"limited by {report.binding_today}. To serve {whole(report.target_users)} users we "
-        f"request {asks or 'no increase (the current quota suffices)'}; the requested quota "
-        f"serves {whole(report.users_requested)} users, limited by {report.binding_requested} "
-        f"({report.headroom_text})."
-    )
+    if report.replay is not None:
+        text = replay_headline(report, asks)
+    else:
+        text = (
+            f"Under {report.objective}, today's quota serves {whole(report.users_today)} users, "
+            f"limited by {report.binding_today}. To serve {whole(report.target_users)} users we "
+            f"request {asks or 'no increase (the current quota suffices)'}; the requested quota "
+            f"serves {whole(report.users_requested)} users, limited by "
+            f"{report.binding_requested} ({report.headroom_text})."
+        )
     if report.latency is not None and report.latency.get("ttft_p95_s") is not None:
         text += (
             f" At the target's busiest minute {num(report.latency['inflight'], 1)} requests are "
@@ -152,6 +155,74 @@ def headline(report: QuotaRequestReport) -> str:
     if not report.feasible and report.infeasible_reason:
         text += f" Caveat: {report.infeasible_reason}."
     return text
+
+
+def replay_headline(report: QuotaRequestReport, asks: str) -> str:
+    """The answer when the TPM was sized by replaying real traffic."""
+    d = report.replay
+    assert d is not None
+    today = d.get("today")
+    share = (
+        f" (it throttles {pct(today['throttled_share'])} of the target's requests)" if today else ""
+    )
+    return (
+        f"Replaying the traffic of {whole(report.target_users)} users — {report.traffic.source} "
+        f"— through Bedrock's quota ledger (rule '{d['rule']}'): today's quota carries the "
+        f"traffic of {whole(report.users_today)} users with at most "
+        f"{100 * d['throttle_target']:g} % of requests throttled, limited by "
+        f"{report.binding_today}{share}. To serve {whole(report.target_users)} users we request "
+        f"{asks or 'no increase (the current quota suffices)'}: {num(d['tpm'])} TPM is the "
+        f"smallest that throttles at most {100 * d['throttle_target']:g} % of their requests. "
+        f"The requested quota carries the traffic of {whole(report.users_requested)} users, "
+        f"limited by {report.binding_requested} ({report.headroom_text})."
+    )
+
+
+def replay_bullets(report: QuotaRequestReport) -> tuple[str, ...]:
+    """What the replay found, beside the planner's closed form (with real traffic only)."""
+    d = report.replay
+    assert d is not None
+    at = (
+        f"{num(d['throttled'])} of the target's {num(d['requests'])} requests throttled "
+        f"({100 * d['throttled_share']:.3f} %)"
+    )
+    out = [
+        f"TPM sized by replay: {num(d['tpm'])} under rule '{d['rule']}' ({at}); under rule "
+        f"'{d['other_rule']}' it would take {num(d['tpm_other_rule'])}.",
+        f"The planner's closed form for the measured workload asks {num(d['closed_form_tpm'])} "
+        f"TPM with {d['closed_form_headroom']:.0%} headroom: {d['comparison']}.",
+        f"Busiest minute of the target's traffic: {num(d['peak_reserved_tpm'])} tokens reserved "
+        f"at admission, {num(d['peak_settled_tpm'])} kept at settlement.",
+    ]
+    today = d.get("today")
+    if today:
+        out.append(
+            f"Today's quota ({num(today['tpm'])} TPM) throttles {num(today['throttled'])} of "
+            f"them ({pct(today['throttled_share'])}) in {num(today['throttled_minutes'])} minutes."
+        )
+    saving = d.get("max_tokens_saving")
+    if saving:
+        out.append(
+            f"A max_tokens of {num(saving['max_tokens'])} (the p99 of the observed outputs) would "
+            f"need {num(saving['tpm'])} TPM ({saving['saving_share']:.0%} less); "
+            f"{num(saving['cut_requests'])} logged outputs were longer and would be cut."
+        )
+    return tuple(out)
+
+
+def traffic_rows(report: QuotaRequestReport) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Section 4's table: steady and peak (and the busiest minute, when measured)."""
+    t = report.traffic
+    if t.busiest_tpm is None:
+        return ("Measure", "Steady state (p50)", "Peak (p90)"), (
+            ("Tokens per minute (TPM)", num(t.steady_tpm), num(t.peak_tpm)),
+            ("Requests per minute (RPM)", num(t.steady_rpm, 1), num(t.peak_rpm, 1)),
+        )
+    return ("Measure", "Steady state (p50 minute)", "Peak (p90 minute)", "Busiest minute"), (
+        ("Tokens per minute (TPM)", num(t.steady_tpm), num(t.peak_tpm), num(t.busiest_tpm)),
+        ("Requests per minute (RPM)", num(t.steady_rpm, 1), num(t.peak_rpm, 1),
+         num(t.busiest_rpm, 1)),
+    )  # fmt: skip
 
 
 def target_words(report: QuotaRequestReport) -> str:
@@ -204,6 +275,8 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
     chart = next((f for f in r.figures if f.name == "quota_ask"), None)
     if chart is not None:
         out.append(Image(chart))  # the manager's chart stays on page 1
+    if r.replay is not None:
+        out.append(Bullets(replay_bullets(r)))
     options = r.request.get("options") or []
     if not r.feasible and options:
         out += [
@@ -237,23 +310,19 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
             ),
         ),
         Heading(2, "4. Expected traffic at the target"),
-        Table(
-            ("Measure", "Steady state (p50)", "Peak (p90)"),
-            (
-                ("Tokens per minute (TPM)", num(t.steady_tpm), num(t.peak_tpm)),
-                ("Requests per minute (RPM)", num(t.steady_rpm, 1), num(t.peak_rpm, 1)),
-            ),
-        ),
+        Table(*traffic_rows(r)),
         Bullets(
             (
+                f"Traffic at the target: {t.source}.",
                 target_words(r),
                 f"Latency objective: {r.objective}",
                 f"Average input tokens per request: {num(t.input_tokens)}; average output "
-                f"tokens per request: {num(t.output_tokens)}; max_tokens {num(t.max_tokens)}",
+                f"tokens per request: {num(t.output_tokens)}; max_tokens "
+                + ("reserved on average " if t.measured else "")
+                + num(t.max_tokens),
                 f"Share of requests above 25,000 input tokens: {pct(t.share_above_25k)} "
                 f"({t.share_source})",
-                "Steady state is the average minute; peak is the busiest minute "
-                f"(peak-to-average {num(r.workload.get('peak_to_average'), 2)}).",
+                steady_words(r),
             )
         ),
         Heading(2, "5. Growth projections"),
@@ -312,16 +381,42 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
     out += [Image(f) for f in r.figures if f.name != "quota_ask"]
     out += [
         Heading(2, "10. Method"),
-        Para(
-            "Every number above comes from llmcap's planner (plan_capacity for the quotas, "
-            "required_quota for the target); the arithmetic, with its numbers:"
-        ),
+        Para(method_words(r)),
         Table(("Quantity", "Formula"), tuple((k, v) for k, v in r.formulas.items())),
         *_model_blocks(r.predictor),
         Heading(3, "Notes"),
         Bullets(r.notes),
     ]
     return out
+
+
+def method_words(report: QuotaRequestReport) -> str:
+    """Where the numbers come from, before the formulas."""
+    if report.replay is not None:
+        return (
+            "The TPM asked and the users each quota carries come from replaying the traffic "
+            "through the quota ledger (replay.*); the rest from llmcap's planner (plan_capacity "
+            "for the quotas, required_quota for the target, on the measured workload); the "
+            "arithmetic, with its numbers:"
+        )
+    return (
+        "Every number above comes from llmcap's planner (plan_capacity for the quotas, "
+        "required_quota for the target); the arithmetic, with its numbers:"
+    )
+
+
+def steady_words(report: QuotaRequestReport) -> str:
+    """What steady state and peak mean in section 4."""
+    if report.traffic.measured:
+        return (
+            "Steady state is the median minute, peak the 90th-percentile minute and the "
+            "busiest minute the largest of the traffic at the target; tokens are the quota's "
+            "(input + cache write + burndown × output)."
+        )
+    return (
+        "Steady state is the average minute; peak is the busiest minute "
+        f"(peak-to-average {num(report.workload.get('peak_to_average'), 2)})."
+    )
 
 
 def _model_blocks(predictor: Mapping[str, Any] | None) -> list[Block]:

@@ -2,12 +2,13 @@
 
 Every number the report quotes is read from the planner's ``CapacityPlan.to_dict()`` and
 ``QuotaRequest.to_dict()`` (or computed from them with the formula written next to it), so the
-report cannot disagree with ``plan_capacity`` / ``required_quota``.
+report cannot disagree with ``plan_capacity`` / ``required_quota``. With real traffic
+(``traffic=``, ``measure_traffic``) the TPM asked is the replay's instead, put into that request
+(``_replayed.py``), and sections 4 and 7 are measured from the traffic.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import math
 import re
@@ -16,9 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from capacity.figures import png_bytes
 from capacity.figures.justification import (
-    plot_quota_ask,
     quota_raises,
     target_latency,
 )
@@ -28,15 +27,21 @@ from capacity.planning import (
     Objective,
     PlanInputError,
     Quota,
-    QuotaRequest,
-    Slo,
     Workload,
     answer,
     fmt,
     required_quota,
 )
 from capacity.prediction import Predictor
-from capacity.predictors import PredictorInfo, describe_predictor
+from capacity.predictors import describe_predictor
+from capacity.report._evidence import (
+    context_words,
+    evidence_figures,
+    evidence_rows,
+    measured_range,
+    throttle_rows,
+)
+from capacity.report._history import history_markdown, usage_text
 from capacity.report._model import (
     ABOVE_TOKENS,
     Ask,
@@ -47,30 +52,25 @@ from capacity.report._model import (
     Traffic,
     plain,
 )
+from capacity.report._replayed import (
+    Replayed,
+    check_traffic,
+    measured_section,
+    replay_figures,
+    replay_formulas,
+    replay_headroom,
+    replayed,
+)
+from capacity.report._traffic import MeasuredTraffic
 from capacity.serving import base_model_id, is_profile_id
 
+TRAFFIC_ONLY = (
+    "No benchmark runs were attached: the evidence is the traffic itself (sections 4 and 7, "
+    "and its figures below), replayed through the quota ledger."
+)
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 KINDS = ("tpm", "rpm", "tpd")
 UNITS = {"tpm": "tokens/min", "rpm": "requests/min", "tpd": "tokens/day"}
-
-EVIDENCE_COLUMNS = (
-    "prompt_label",
-    "level",
-    "n",
-    "n_ok",
-    "input_tokens_mean",
-    "output_tokens_mean",
-    "tps_p50",
-    "ttft_p50_s",
-    "ttft_p95_s",
-    "ttlt_p95_s",
-    "output_tps",
-    "achieved_rpm",
-    "achieved_tpm",
-    "concurrency_mean",
-    "throttle_rate",
-)
-"""Summary columns quoted as evidence (``capacity.summarize``), per prompt size and level."""
 
 
 def _need(doc: Mapping[str, Any], key: str, what: str) -> Any:
@@ -142,6 +142,8 @@ def _traffic(request: Mapping[str, Any], workload: Workload, share: tuple[float,
         share_above_25k=share[0],
         share_source=share[1],
         formulas=f,
+        source=f"from the planner's rate for the target (λ = {fmt(rate)} requests/min, "
+        f"peak-to-average {fmt(par)})",
     )
 
 
@@ -167,8 +169,10 @@ def _asks(
     request: Mapping[str, Any],
     region: str,
     kinds: set[str],
+    replay: Mapping[str, Any] | None = None,
 ) -> tuple[Ask, ...]:
-    """The asks of ``kinds`` (``CapacityAnswer.asks``) above today's values."""
+    """The asks of ``kinds`` (``CapacityAnswer.asks``) above today's values; with a
+    ``replay``, the TPM's reason is the replay's."""
     formulas = request.get("formulas", {})
     target = float(_need(request, "target_users", "request"))
     out = []
@@ -183,6 +187,11 @@ def _asks(
             f"{kind.upper()} for {target:,.0f} users with {float(request['headroom']):.0%} "
             f"headroom: {formulas.get(kind, '')}"
         )
+        if replay is not None and kind == "tpm":
+            why = (
+                f"TPM for {target:,.0f} users, sized by replaying their traffic "
+                f"({replay['source']}): {formulas.get(kind, '')} ({replay['comparison']})"
+            )
         if code is None:
             why += (
                 f". Quota code unknown: list it with `aws service-quotas list-service-quotas "
@@ -227,133 +236,18 @@ def _current(current: Quota, codes: Codes) -> tuple[CurrentQuota, ...]:
     return tuple(out)
 
 
-def _png(fig: Any) -> str:
-    return base64.b64encode(png_bytes(fig)).decode("ascii")
-
-
-def _figures(
-    current: Quota,
-    request: QuotaRequest,
-    workload: Workload,
-    model: Predictor | None,
-    slo: Slo | None,
-    records: pd.DataFrame | None,
-) -> tuple[FigureImage, ...]:
-    from capacity.figures import plot_scaling, plot_throughput
-    from capacity.fitting import CapacityModel
-
-    out = [
-        FigureImage(
-            "quota_ask",
-            "Users supported today and with the requested quota, both on the supported-users "
-            "curve (raised quotas scale together); each raise as its own step; latency at the "
-            "target beside it.",
-            _png(plot_quota_ask(current, request, workload, model, slo)),
-        )
-    ]
-    if records is not None and len(records):
-        fitted = model if isinstance(model, CapacityModel) else None
-        curves = (
-            "with the fitted curves."
-            if fitted is not None
-            else "measured only: the latency model has no per-prompt fitted curves to draw."
-        )
-        out.append(
-            FigureImage(
-                "scaling",
-                "Measured per-request tokens/s and TTFT vs requests in flight (bands: p10-p90), "
-                + curves,
-                _png(plot_scaling(records, fitted)),
-            )
-        )
-        if fitted is not None:
-            out.append(
-                FigureImage(
-                    "throughput",
-                    "System output throughput vs requests in flight: measured points, the USL "
-                    "fit and its band, and the knees.",
-                    _png(plot_throughput(records, fitted)),
-                )
-            )
-    return tuple(out)
-
-
-def _evidence(summary: pd.DataFrame | None) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
-    if summary is None or summary.empty:
-        return (), ()
-    cols = tuple(c for c in EVIDENCE_COLUMNS if c in summary.columns)
-    rows = tuple(plain(r) for r in summary[list(cols)].to_dict("records"))
-    return cols, rows
-
-
-def _throttles(summary: pd.DataFrame | None) -> tuple[dict[str, Any], ...]:
-    if summary is None or summary.empty or "n_throttled" not in summary.columns:
-        return ()
-    hit = summary[pd.to_numeric(summary["n_throttled"], errors="coerce").fillna(0) > 0]
-    cols = [c for c in ("prompt_label", "level", "n", "n_throttled", "throttle_rate") if c in hit]
-    return tuple(plain(r) for r in hit[cols].to_dict("records"))
-
-
-def _measured_range(
-    latency: Mapping[str, Any] | None, model: Predictor | None, info: PredictorInfo | None
-) -> str:
-    if model is None:
-        return "No fitted model: latency is assumed, not measured; the SLO is not checked."
-    if latency is None:
-        return "The fitted endpoint cannot carry the target at all (see the reason)."
-    top = latency.get("measured_max_inflight")
-    n = float(latency["inflight"])
-    measured = f"measured up to {fmt(top)} requests in flight" if top is not None else "measured"
-    if latency.get("extrapolated"):
-        factor = f" (×{n / float(top):.1f})" if top else ""
-        return (
-            f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
-            f"beyond it{factor}: the latency there is extrapolated from "
-            + ("the twin's serving model." if info and info.is_twin else "the fitted curves.")
-        )
-    return (
-        f"The evidence was {measured}; the target's busiest minute runs {fmt(n)} in flight, "
-        "within the measured range."
-    )
-
-
-_USAGE_HEADING = re.compile(r"^#+\s*historical usage\s*\n+", re.IGNORECASE)
-
-
-def usage_text(usage: str | Mapping[str, Any] | None) -> str | None:
-    """Historical usage as Markdown: text as given (a leading "Historical usage" heading
-    dropped: the report has its own); a mapping (e.g. ``capacity.usage``'s ``to_dict()``) as a
-    table of its numbers and words, nested mappings one level deep (``tpm.p90``), lists left
-    out; None when empty."""
-    if usage is None:
-        return None
-    if isinstance(usage, str):
-        return _USAGE_HEADING.sub("", usage.strip()).strip() or None
-    rows = []
-    for key, value in usage.items():
-        items = value.items() if isinstance(value, Mapping) else [(None, value)]
-        for sub, v in items:
-            if v is None or isinstance(v, list | tuple | Mapping):
-                continue
-            name = key if sub is None else f"{key}.{sub}"
-            shown = f"{v:,.6g}" if isinstance(v, float) else str(v)
-            rows.append(f"| {name} | {shown} |")
-    if not rows:
-        return None
-    return "\n".join(["| Measure | Value |", "|---|---|", *rows])
-
-
 def build_report(
     *,
     use_case: str,
     region: str,
     current: Quota,
-    workload: Workload,
     target_users: float,
+    workload: Workload | None = None,
     model: Predictor | None = None,
     goal: Objective | None = None,
     headroom: float = DEFAULT_HEADROOM,
     result: CapacityAnswer | None = None,
+    traffic: MeasuredTraffic | None = None,
     inference_profile_id: str | None = None,
     account_id: str | None = None,
     organization: str | None = None,
@@ -381,6 +275,13 @@ def build_report(
     ``growth`` is ``(label, users)`` pairs (``parse_growth``). ``quota_codes`` maps kind →
     Service Quotas code resolved live, over the shipped table. ``historical_usage`` is a
     Markdown section or a mapping of measures (e.g. from ``capacity.usage``).
+
+    ``traffic`` (``measure_traffic``: real traffic at ``target_users``) makes the report one
+    from real traffic (docs/report.md, "From real traffic"): the TPM asked is the replay's,
+    section 4 is measured from the traffic at the target, section 7 is the traffic as
+    measured, the users each quota serves are the users whose traffic it carries, replayed,
+    and growth steps are sized by replay too; the planner's closed form, on the measured
+    workload (``traffic.workload()`` unless ``workload`` is given), is shown beside it.
     """
     if not (use_case or "").strip():
         raise PlanInputError("use_case must describe the application (it is what AWS reads first)")
@@ -389,12 +290,23 @@ def build_report(
     region = check_region(region)
     if account_id and not re.fullmatch(r"\d{12}", account_id.strip()):
         raise PlanInputError(f"account_id must be 12 digits, got {account_id!r}")
+    if traffic is not None:
+        check_traffic(traffic, current, target_users, historical_usage, result)
+        workload = workload or traffic.workload()
+    if workload is None and result is None:
+        raise PlanInputError("a report needs a workload (or real traffic to measure it from)")
     invoked = current.model_id
     profile = inference_profile_id or (invoked if is_profile_id(invoked) else None)
     # RPM is asked for where the account has an RPM quota (it is then enforced), else only
     # where the model table says Bedrock still enforces it (``answer`` decides).
     if result is None:
+        assert workload is not None
         result = answer(current, workload, model, goal, target_users, headroom=headroom)
+    workload = result.workload
+    rep: Replayed | None = None
+    if traffic is not None:
+        rep = replayed(result, traffic, model)
+        result = rep.answer
     plan, request, then = result.plan, result.request, result.requested
     if request is None or then is None:
         raise PlanInputError("a report needs an answer with target_users")
@@ -411,33 +323,53 @@ def build_report(
         if summary is not None and "input_tokens_mean" in summary and len(summary)
         else None
     )
-    traffic = _traffic(rd, workload, _share_above(records, workload, records_input))
+    traffic_doc = (
+        measured_section(traffic, workload.max_tokens)
+        if traffic is not None
+        else _traffic(rd, workload, _share_above(records, workload, records_input))
+    )
     at = None if latency_obj is None else latency_obj.inflight
     info = describe_predictor(model, at, workload.prompt_tokens)
-    rpm_enforced = request.rpm is not None
-    steps = []
-    for label, users in growth:
-        g = required_quota(
-            workload, users, model, slo, request.headroom, model_id=invoked,
-            scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
-        )  # fmt: skip
-        steps.append(GrowthStep(str(label), float(users), int(g.tpm), g.rpm))
+    steps = _growth_steps(growth, current, result, model, traffic)
     codes = _codes(rd, quota_codes)
     formulas = {f"plan.{k}": v for k, v in pd_.get("formulas", {}).items()}
     formulas.update({f"request.{k}": v for k, v in rd.get("formulas", {}).items()})
-    formulas.update({f"traffic.{k}": v for k, v in traffic.formulas.items()})
-    raises = quota_raises(current, request, workload, model, slo)
-    for i, r in enumerate(raises, start=1):
-        formulas[f"steps.{i}.{r.kind}"] = (
-            f"plan_capacity with {r.kind.upper()} {fmt(r.current)} → {fmt(r.desired)} "
-            f"(and the raises before it) = {fmt(r.users_after)} users ({r.binding_after} binds)"
+    formulas.update({f"traffic.{k}": v for k, v in traffic_doc.formulas.items()})
+    if rep is None:
+        raises = quota_raises(current, request, workload, model, slo)
+        for i, r in enumerate(raises, start=1):
+            formulas[f"steps.{i}.{r.kind}"] = (
+                f"plan_capacity with {r.kind.upper()} {fmt(r.current)} → {fmt(r.desired)} "
+                f"(and the raises before it) = {fmt(r.users_after)} users "
+                f"({r.binding_after} binds)"
+            )
+        formulas["users_requested"] = (
+            f"plan_capacity on the requested quota = {fmt(then.users)} users ({then.binding} binds)"
         )
-    formulas["users_requested"] = (
-        f"plan_capacity on the requested quota = {fmt(then.users)} users ({then.binding} binds)"
-    )
-    cols, rows = _evidence(summary)
-    notes = tuple(dict.fromkeys([*pd_.get("notes", []), *rd.get("notes", [])]))
+        users = (plan.users, plan.binding_words, then.users, then.binding_words)
+        delivered, headroom_text = float(result.headroom_delivered or 0.0), result.headroom_words()
+        objective_text = result.objective.describe()
+    else:
+        formulas.update(replay_formulas(rep))
+        users = (rep.today.users, rep.today.binding, rep.requested.users, rep.requested.binding)
+        delivered = rep.requested.users / float(target_users) - 1
+        headroom_text = replay_headroom(delivered, rep)
+        objective_text = (
+            f"at most {100 * rep.doc['throttle_target']:g} % of requests throttled, replayed "
+            f"through the quota ledger (rule '{rep.doc['rule']}'); latency: "
+            f"{result.objective.describe()}"
+        )
+    cols, rows = evidence_rows(summary)
+    notes = tuple(dict.fromkeys([*pd_.get("notes", []), *rd.get("notes", []),
+                                 *(rep.doc["notes"] if rep else [])]))  # fmt: skip
     asked = request.applied_to(current)
+    figs: tuple[FigureImage, ...] = ()
+    if figures:
+        figs = evidence_figures(
+            current, request, workload, model, slo, records, ask_chart=rep is None
+        )
+        if rep is not None and traffic is not None:  # the replay's chart is the ask's
+            figs = replay_figures(traffic, current, rep) + figs
     return QuotaRequestReport(
         title=title or f"Quota increase request: {base_model_id(invoked)} in {region}",
         generated_at=generated_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -451,47 +383,70 @@ def build_report(
         scope=str(current.scope),
         current_quotas=_current(current, codes),
         target_users=float(target_users),
-        objective=result.objective.describe(),
+        objective=objective_text,
         headroom=request.headroom,
-        headroom_delivered=float(result.headroom_delivered or 0.0),
-        headroom_text=result.headroom_words(),
+        headroom_delivered=delivered,
+        headroom_text=headroom_text,
         workload=plain(_need(pd_, "workload", "plan")),
-        traffic=traffic,
-        growth=tuple(steps),
+        traffic=traffic_doc,
+        growth=steps,
         monitoring=(monitoring or "").strip()
         or default_monitoring(invoked, region, float(asked.tpm), request.burndown),
-        historical_usage=usage_text(historical_usage),
-        users_today=float(plan.users),
-        binding_today=plan.binding_words,
-        users_requested=float(then.users),
-        binding_requested=then.binding_words,
+        historical_usage=history_markdown(traffic)
+        if traffic is not None
+        else usage_text(historical_usage),
+        users_today=float(users[0]),
+        binding_today=users[1],
+        users_requested=float(users[2]),
+        binding_requested=users[3],
         feasible=request.feasible,
         infeasible_reason=request.reason,
         latency=latency,
-        measured_range=_measured_range(latency, model, info),
-        evidence_context=_evidence_context(evidence_context, summary, current),
+        measured_range=measured_range(latency, model, info),
+        evidence_context=context_words(
+            evidence_context or (TRAFFIC_ONLY if traffic is not None and summary is None else None),
+            summary,
+            current,
+        ),
         evidence_columns=cols,
         evidence=rows,
-        throttles=_throttles(summary),
-        figures=_figures(current, request, workload, model, slo, records) if figures else (),
+        throttles=throttle_rows(summary),
+        figures=figs,
         formulas=formulas,
         notes=notes,
-        asks=_asks(current, codes, rd, region, {line.kind for line in result.asks}),
+        asks=_asks(
+            current,
+            codes,
+            rd,
+            region,
+            {line.kind for line in result.asks},
+            None if rep is None else rep.doc,
+        ),
         plan=pd_,
         request=rd,
         predictor=None if info is None else plain(info.to_dict()),
+        replay=None if rep is None else plain(rep.doc),
     )
 
 
-def _evidence_context(given: str | None, summary: pd.DataFrame | None, current: Quota) -> str:
-    """What the evidence was measured against; a note when it ran above today's quota."""
-    text = (given or "").strip() or "The evidence's endpoint and quota were not recorded."
-    if summary is not None and "achieved_tpm" in summary and len(summary):
-        top = float(pd.to_numeric(summary["achieved_tpm"], errors="coerce").max())
-        if math.isfinite(top) and top > float(current.tpm):
-            text += (
-                f" The measurements reached {fmt(top)} tokens per minute, above today's quota "
-                f"of {fmt(float(current.tpm))}: they show what the endpoint serves, not what "
-                "the account may send today."
-            )
-    return text
+def _growth_steps(
+    growth: Sequence[tuple[str, float]],
+    current: Quota,
+    result: CapacityAnswer,
+    model: Predictor | None,
+    traffic: MeasuredTraffic | None,
+) -> tuple[GrowthStep, ...]:
+    """``required_quota`` at each projected user count; with traffic, the TPM by replay of the
+    traffic scaled to those users (RPM stays the planner's)."""
+    request = result.request
+    assert request is not None
+    steps = []
+    for label, users in growth:
+        g = required_quota(
+            result.workload, users, model, result.objective.slo, request.headroom,
+            model_id=current.model_id, scope=current.scope, rule=current.rule,
+            rpm_enforced=request.rpm is not None,
+        )  # fmt: skip
+        tpm = g.tpm if traffic is None else traffic.size_for(float(users)).tpm
+        steps.append(GrowthStep(str(label), float(users), int(tpm), g.rpm))
+    return tuple(steps)

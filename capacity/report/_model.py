@@ -12,7 +12,10 @@ from typing import Any
 from capacity.errors import ReportError
 
 FORMAT = "llmcap.quota-request-report"
-VERSION = 2
+VERSION = 3
+READS = (2, 3)
+"""Versions ``from_dict`` reads: 2 lacks the traffic's source and busiest minute and the replay
+(they default), 3 has them."""
 
 CASE_BODY_LIMIT = 8000
 """Characters a support-case communication body may hold (AWS Support API ``Communication.body``
@@ -69,8 +72,13 @@ class Ask:
 
 @dataclass(frozen=True)
 class Traffic:
-    """What AWS asks about the traffic: TPM and RPM at steady state (the average minute, p50)
-    and at peak (the busiest minute, p90), tokens per request and the share above 25k input."""
+    """What AWS asks about the traffic: TPM and RPM at steady state (p50) and at peak (p90),
+    tokens per request and the share above 25k input.
+
+    ``source`` says where the numbers come from: the planner's rate for the target (steady =
+    the average minute λ, peak = λ × peak-to-average) or real traffic at the target (steady =
+    the median minute, peak = the 90th-percentile minute, and ``busiest_tpm``/``busiest_rpm``
+    the busiest minute; None from the planner, whose peak is its busiest minute)."""
 
     steady_tpm: float
     peak_tpm: float
@@ -82,6 +90,14 @@ class Traffic:
     share_above_25k: float
     share_source: str
     formulas: dict[str, str]
+    source: str = "from the planner's rate for the target"
+    busiest_tpm: float | None = None
+    busiest_rpm: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the numbers were measured from real traffic (it has a busiest minute)."""
+        return self.busiest_tpm is not None
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,11 @@ class QuotaRequestReport:
     """Where the latency curve came from (``capacity.PredictorInfo.to_dict``): a fitted model
     or a calibrated twin, its details and its extrapolation notes at the target; None without
     a model (and in reports written before it was recorded)."""
+    replay: dict[str, Any] | None = None
+    """With real traffic (``build_report(traffic=...)``): the replay sizing the TPM asked —
+    the TPM, rule and throttle target, what today's quota and the requested one throttle, the
+    users each carries, the other rule's TPM, the planner's closed-form TPM beside it and why
+    they differ, the max_tokens policy's saving; None when the planner sized the request."""
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, JSON-ready document."""
@@ -177,10 +198,11 @@ class QuotaRequestReport:
         """The report of a ``to_dict`` document (raises ``ValueError`` on another format)."""
         if doc.get("format") != FORMAT:
             raise ReportError(f"not a {FORMAT} document (format={doc.get('format')!r})")
-        if doc.get("version") != VERSION:
+        if doc.get("version") not in READS:
             raise ReportError(f"unsupported report version {doc.get('version')!r}")
         d = {k: v for k, v in doc.items() if k not in ("format", "version")}
         d.setdefault("predictor", None)  # reports written before it was recorded
+        d.setdefault("replay", None)  # version 2
         names = {f.name for f in dataclasses.fields(cls)}
         if set(d) != names:
             missing, extra = sorted(names - set(d)), sorted(set(d) - names)

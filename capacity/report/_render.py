@@ -19,6 +19,7 @@ from capacity.report._blocks import (
     headline,
     num,
     pct,
+    replay_bullets,
     target_words,
     whole,
 )
@@ -164,18 +165,29 @@ def case_body(report: QuotaRequestReport, limit: int = CASE_BODY_LIMIT) -> str:
         _section("Requested quotas (current -> requested):", asks or "- none"),
         _section(
             "Expected traffic at the target:",
-            f"- {target_words(r)}\n- Latency objective: {r.objective}\n"
-            f"- TPM: steady state (p50) {num(t.steady_tpm)}, peak (p90) {num(t.peak_tpm)}\n"
-            f"- RPM: steady state (p50) {num(t.steady_rpm, 1)}, peak (p90) {num(t.peak_rpm, 1)}\n"
-            f"- Average tokens per request: {num(t.input_tokens)} input, "
+            f"- {target_words(r)}\n- Traffic at the target: {t.source}\n"
+            f"- Latency objective: {r.objective}\n"
+            f"- TPM: steady state (p50) {num(t.steady_tpm)}, peak (p90) {num(t.peak_tpm)}"
+            + ("" if t.busiest_tpm is None else f", busiest minute {num(t.busiest_tpm)}")
+            + f"\n- RPM: steady state (p50) {num(t.steady_rpm, 1)}, peak (p90) "
+            f"{num(t.peak_rpm, 1)}"
+            + ("" if t.busiest_rpm is None else f", busiest minute {num(t.busiest_rpm, 1)}")
+            + f"\n- Average tokens per request: {num(t.input_tokens)} input, "
             f"{num(t.output_tokens)} output (max_tokens {num(t.max_tokens)})\n"
             f"- Share of requests above 25,000 input tokens: {pct(t.share_above_25k)}",
+        ),
+        *(
+            [_section("How the TPM was sized:", "\n".join(f"- {b}" for b in replay_bullets(r)))]
+            if r.replay is not None
+            else []
         ),
         _section("Growth projections:", growth),
         _section("Monitoring and alarms:", r.monitoring),
         _section("Summary:", headline(r) + " " + r.measured_range),
     ]
     key = (
+        "replay.tpm",
+        "replay.users_today",
         "request.requests_per_min",
         "request.peak_requests_per_min",
         "request.inflight",

@@ -62,6 +62,7 @@ from capacity.serving._simulate import (
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "DEFAULT_THROTTLE_TARGET",
     "PROFILE_PREFIXES",
     "QUOTA_RULES",
     "REJECTION_KINDS",
@@ -157,6 +158,7 @@ _LAZY = {
     "WorstMinute": "capacity.serving._replay",
     "replay": "capacity.serving._replay",
     "unloaded_latency_s": "capacity.serving._requests",
+    "DEFAULT_THROTTLE_TARGET": "capacity.serving._sizing",
     "MaxTokensSaving": "capacity.serving._sizing",
     "QuotaSizing": "capacity.serving._sizing",
     "size_quota": "capacity.serving._sizing",
@@ -207,7 +209,12 @@ if TYPE_CHECKING:
         RequestArrays,
         unloaded_latency_s,
     )
-    from capacity.serving._sizing import MaxTokensSaving, QuotaSizing, size_quota
+    from capacity.serving._sizing import (
+        DEFAULT_THROTTLE_TARGET,
+        MaxTokensSaving,
+        QuotaSizing,
+        size_quota,
+    )
     from capacity.serving._twin import (
         TWIN_FORMAT,
         Forecast,

@@ -42,9 +42,10 @@ from capacity.serving._requests import (
 if TYPE_CHECKING:
     from capacity.serving._profile import ServingModel
 
-__all__ = ["MaxTokensSaving", "QuotaSizing", "size_quota"]
+__all__ = ["DEFAULT_THROTTLE_TARGET", "MaxTokensSaving", "QuotaSizing", "size_quota"]
 
 DEFAULT_THROTTLE_TARGET = 0.001
+"""The largest share of requests a sized quota may throttle, by default (0.1 %)."""
 DEFAULT_TOLERANCE = 0.005
 _MAX_DOUBLINGS = 64
 

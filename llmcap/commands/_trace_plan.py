@@ -19,8 +19,8 @@ from rich.console import Console
 
 from capacity.planning import fmt
 from capacity.serving import QuotaLimits, load_model_table
-from llmcap.commands._args import add_aws_profile, share
-from llmcap.commands._traffic import add_traffic_source_args, load_traffic
+from llmcap.commands._args import add_aws_profile
+from llmcap.commands._traffic import add_sizing_args, add_traffic_source_args, load_traffic
 
 OBJECTIVE = (
     "none: the traffic's own requests are replayed (each settles at its logged latency, or the "
@@ -37,17 +37,7 @@ def add_trace_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--region", help="Region of the S3 bucket of --from-logs s3://… (us-east-1)")
     add_aws_profile(g)
     g.add_argument("--endpoint-url", help="S3 endpoint instead of AWS (a local stand-in)")
-    g.add_argument(
-        "--trace-users",
-        type=float,
-        help="how many users produced the trace; with --target-users it is scaled to the target",
-    )
-    g.add_argument(
-        "--throttle-target",
-        type=share,
-        default=0.001,
-        help="the largest share of requests the recommended quota may throttle (0.001)",
-    )
+    add_sizing_args(g)
 
 
 def _tpm_line(model_id: str, tpm: int) -> str:

@@ -6,6 +6,7 @@ plus traffic.json and the traffic figures (docs/traffic.md).
 ``add_traffic_source_args`` adds only the source flags; the commands that take them have the
 shared ones (``--model-id``, ``--region``, ``--aws-profile``, ``--endpoint-url``, ``--json``,
 ``--tpm``, ``--burndown``; ``usage`` also ``-o/--out`` and ``--threshold``).
+``add_sizing_args`` adds ``--trace-users`` and ``--throttle-target`` (``plan`` and ``report``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from llmcap.commands._args import positive_float, share
 from llmcap.errors import UserError
 
 DEFAULT_S3_REGION = "us-east-1"
@@ -53,9 +55,35 @@ def add_traffic_source_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray-address", help="Ray cluster for --executor ray (default: a local one)")
 
 
-def load_traffic(args: argparse.Namespace) -> Any:
-    """The ``RequestTable`` the source flags name (scaled when ``--target-users`` and
-    ``--trace-users`` are given). Raises ``CapacityError``/``AccountError`` for a bad source."""
+def add_sizing_args(g: Any) -> None:
+    """``--trace-users`` and ``--throttle-target`` (``--target-users`` is the command's own)."""
+    from capacity.serving import DEFAULT_THROTTLE_TARGET
+
+    g.add_argument(
+        "--trace-users",
+        type=positive_float,
+        help="how many users produced the trace; with --target-users it is scaled to the target",
+    )
+    g.add_argument(
+        "--throttle-target",
+        type=share,
+        default=DEFAULT_THROTTLE_TARGET,
+        help="the largest share of requests the recommended quota may throttle "
+        f"({DEFAULT_THROTTLE_TARGET:g})",
+    )
+
+
+def traffic_given(args: argparse.Namespace) -> bool:
+    """Whether the command line names a traffic source."""
+    return getattr(args, "from_logs", None) is not None or (
+        getattr(args, "from_trace", None) is not None
+    )
+
+
+def load_traffic(args: argparse.Namespace, *, scale: bool = True) -> Any:
+    """The ``RequestTable`` the source flags name, scaled when ``scale`` and both
+    ``--target-users`` and ``--trace-users`` are given (a trace needs both or neither then).
+    Raises ``CapacityError``/``AccountError`` for a bad source."""
     from capacity.usage import TEMPLATES, load_requests, scale_trace, traffic_template
 
     logs, trace = getattr(args, "from_logs", None), getattr(args, "from_trace", None)
@@ -78,6 +106,8 @@ def load_traffic(args: argparse.Namespace) -> Any:
         table = traffic_template(str(trace), model_id=model_id)
     else:
         table = load_requests(Path(str(trace)), tz=tz, default_model_id=model_id)
+    if not scale:
+        return table
     target, users = getattr(args, "target_users", None), getattr(args, "trace_users", None)
     if (target is None) != (users is None) and trace is not None:
         raise UserError(

@@ -1,4 +1,5 @@
-"""``llmcap report``: from run directories to the quota-increase justification AWS asks for.
+"""``llmcap report``: from run directories or real traffic to the quota-increase justification
+AWS asks for.
 
 Loads the runs, fits them (or reads ``--model``: a fitted model.json or a calibrated twin.json),
 plans today's quota and the quota for ``--target-users``, and writes the report as Markdown,
@@ -6,6 +7,13 @@ self-contained HTML, PDF and JSON plus the plain-text support-case body
 (``quota_request_case.txt``) under ``-o``. The workload defaults to a measured prompt size
 (``--prompt``; the largest by default, the cautious choice for TPM); the latency objective is
 the default (p95 TTFT at most twice the unloaded value) unless ``--slo-*`` or ``--no-slo``.
+
+With ``--from-logs`` or ``--from-trace`` (runs then optional) the report is built from real
+traffic: the TPM asked is the smallest whose replay of the target's requests through the quota
+ledger throttles at most ``--throttle-target`` of them; the expected traffic and the historical
+usage are measured from the traffic (scaled from ``--trace-users`` to ``--target-users`` when
+given, else taken as the target's); the planner's closed form for the measured workload is
+shown beside the replay's answer (docs/report.md, "From real traffic").
 """
 
 from __future__ import annotations
@@ -25,13 +33,21 @@ from capacity.planning import (
     count,
     pick_prompt,
 )
-from capacity.serving import SCOPES
+from capacity.serving import QUOTA_RULES, SCOPES
 from llmcap.commands._args import (
+    add_aws_profile,
     add_objective,
     add_out,
     nonneg_float,
     objective_of,
     positive_float,
+    positive_int,
+)
+from llmcap.commands._traffic import (
+    add_sizing_args,
+    add_traffic_source_args,
+    load_traffic,
+    traffic_given,
 )
 from llmcap.errors import UserError
 
@@ -46,7 +62,10 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("runs", nargs="+", type=Path, help="run directories or record files")
+    p.add_argument(
+        "runs", nargs="*", type=Path,
+        help="run directories or record files (optional with --from-logs/--from-trace)",
+    )  # fmt: skip
     p.add_argument(
         "--model",
         type=Path,
@@ -58,6 +77,10 @@ def register(sub: Any) -> None:
     p.add_argument("--model-id", help="the id invoked (default: the runs' model id)")
     p.add_argument("--inference-profile-id", help="default: --model-id when it is a profile id")
     p.add_argument("--scope", choices=SCOPES, help="default: from --model-id")
+    p.add_argument(
+        "--quota-rule", choices=QUOTA_RULES, default="bucket",
+        help="how TPM is enforced: 'bucket' (default) or 'window' (docs/architecture.md)",
+    )  # fmt: skip
     q = p.add_argument_group("current quotas (applied values)")
     q.add_argument("--tpm", type=positive_float, required=True, help="tokens per minute")
     q.add_argument("--rpm", type=positive_float, help="requests per minute, where enforced")
@@ -65,11 +88,17 @@ def register(sub: Any) -> None:
     q.add_argument("--tpm-code", help="Service Quotas code, over the shipped table")
     q.add_argument("--rpm-code")
     q.add_argument("--tpd-code")
-    w = p.add_argument_group("workload (default: the largest measured prompt size)")
+    w = p.add_argument_group(
+        "workload (default: the largest measured prompt size; with traffic: measured)"
+    )
     w.add_argument("--prompt", help="measured prompt label to plan for (default: the largest)")
     w.add_argument("--input-tokens", type=positive_float)
     w.add_argument("--output-tokens", type=positive_float)
-    w.add_argument("--max-tokens", type=positive_float)
+    w.add_argument(
+        "--max-tokens", type=positive_int,
+        help="the requests' max_tokens (with traffic: what requests whose log does not say "
+        "reserve; default: the model's maximum output)",
+    )  # fmt: skip
     w.add_argument("--think-time-s", type=nonneg_float, default=DEFAULT_THINK_TIME_S)
     w.add_argument("--peak-to-average", type=float, default=1.0, help="busiest minute / mean")
     w.add_argument(
@@ -94,6 +123,11 @@ def register(sub: Any) -> None:
         type=Path,
         help="usage.parquet from `llmcap usage`, its summary.md, or capacity.usage's JSON",
     )
+    add_traffic_source_args(p)
+    t = p.add_argument_group("sizing from traffic (with --from-logs/--from-trace)")
+    add_sizing_args(t)
+    add_aws_profile(t)
+    t.add_argument("--endpoint-url", help="S3 endpoint instead of AWS (a local stand-in)")
     p.add_argument("--format", default="md,html,pdf,json", help="md,html,pdf,json (all)")
     add_out(p, Path("out/report"), "output directory")
     p.set_defaults(func=cmd_report)
@@ -168,36 +202,123 @@ def cmd_report(args: argparse.Namespace) -> int:
     region = check_region(args.region)
     formats = parse_formats(args.format)
     growth = parse_growth(args.growth)
+    measured = traffic_given(args)
+    if not args.runs and not measured:
+        raise UserError(
+            "no runs and no traffic", "pass run directories, or --from-logs / --from-trace"
+        )
+    if args.trace_users is not None and not measured:
+        raise UserError("--trace-users without traffic", "add --from-logs or --from-trace")
     loaded = load_predictor(args.model) if args.model else None
-    records = load_records(args.runs)
-    model = loaded if loaded is not None else fit_capacity(records)
-    label, workload = measured_workload(records, args)
-    model_id = args.model_id or _runs_model_id(records) or DEFAULT_MODEL_ID
-    quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope)
-    goal = objective_of(args, model, workload.prompt_tokens)
+    records = load_records(args.runs) if args.runs else None
+    model = loaded if loaded is not None or records is None else fit_capacity(records)
     codes = {k: v for k in ("tpm", "rpm", "tpd") if (v := getattr(args, f"{k}_code"))}
-    report = build_report(
-        use_case=args.use_case, region=region, current=quota, workload=workload,
-        target_users=args.target_users, model=model, goal=goal, headroom=args.headroom,
-        inference_profile_id=args.inference_profile_id, account_id=args.account_id,
-        organization=args.organization, contact=args.contact, quota_codes=codes,
-        records=records, growth=growth, monitoring=args.monitoring,
-        historical_usage=_history(args.historical_usage),
-        evidence_context=evidence_context(args.runs),
+    common: dict[str, Any] = dict(
+        use_case=args.use_case, region=region, target_users=args.target_users, model=model,
+        headroom=args.headroom, inference_profile_id=args.inference_profile_id,
+        account_id=args.account_id, organization=args.organization, contact=args.contact,
+        quota_codes=codes, records=records, growth=growth, monitoring=args.monitoring,
+        evidence_context=None if records is None else evidence_context(args.runs),
     )  # fmt: skip
+    if measured:
+        report, label = _traffic_report(args, records, model, common), "Traffic"
+    else:
+        label, workload = measured_workload(records, args)
+        model_id = args.model_id or _runs_model_id(records) or DEFAULT_MODEL_ID
+        quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope,
+                      rule=args.quota_rule)  # fmt: skip
+        goal = objective_of(args, model, workload.prompt_tokens)
+        report = build_report(
+            current=quota,
+            workload=workload,
+            goal=goal,
+            historical_usage=_history(args.historical_usage),
+            **common,
+        )
+        label = f"{label} prompt"
     paths = write_report(report, args.out, formats)
-    asks = "; ".join(f"{a.kind.upper()} {a.current or 0:,.0f} → {a.desired:,}" for a in report.asks)
-    print(
-        f"{label} prompt: today {count(report.users_today)} users; for "
-        f"{count(args.target_users)} users request {asks or 'nothing (the quota suffices)'}, "
-        f"which serves {count(report.users_requested)} users, limited by "
-        f"{report.binding_requested}"
-        + (f" — but {report.infeasible_reason}." if report.infeasible_reason else ".")
-        + f" Objective: {report.objective}."
-    )
+    print(_summary_line(report, label, args.target_users))
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+MEASURED_FLAGS = ("prompt", "input_tokens", "output_tokens", "think_time_s", "peak_to_average",
+                  "historical_usage")  # fmt: skip
+"""Workload flags the traffic measures itself: refused with --from-logs/--from-trace."""
+
+
+def _traffic_report(
+    args: argparse.Namespace, records: Any, model: Any, common: dict[str, Any]
+) -> Any:
+    """The report from ``--from-logs``/``--from-trace``: the traffic of the model the quota is
+    for (``--model-id``; else the traffic's one model, or for a trace without model ids the
+    runs' or the default), measured at the target and sized by replay."""
+    from capacity import build_report
+    from capacity.report import measure_traffic
+
+    defaults = {"think_time_s": DEFAULT_THINK_TIME_S, "peak_to_average": 1.0}
+    given = [
+        f"--{f.replace('_', '-')}"
+        for f in MEASURED_FLAGS
+        if getattr(args, f) is not None and getattr(args, f) != defaults.get(f)
+    ]
+    if given:
+        raise UserError(
+            f"{', '.join(given)} with real traffic",
+            "drop them: the traffic gives the tokens, the rate and the historical usage",
+        )
+    fallback = _runs_model_id(records) if records is not None else None
+    fallback = fallback or DEFAULT_MODEL_ID
+    defaulted = args.model_id is None
+    if defaulted and args.from_trace is not None:
+        args.model_id = fallback  # the id of the trace's rows that name no model
+    table = load_traffic(args, scale=False)
+    model_id = args.model_id if not defaulted else _only_model(table.models, fallback, args)
+    quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope,
+                  rule=args.quota_rule)  # fmt: skip
+    traffic = measure_traffic(
+        table, quota, target_users=args.target_users, trace_users=args.trace_users,
+        throttle_target=args.throttle_target,
+        max_tokens="model default" if args.max_tokens is None else args.max_tokens,
+        label=str(args.from_logs or args.from_trace), executor=args.executor,
+        ray_address=args.ray_address, region=args.region,
+    )  # fmt: skip
+    goal = objective_of(args, model, traffic.prompt_tokens)
+    return build_report(current=quota, goal=goal, traffic=traffic, **common)
+
+
+def _only_model(models: Sequence[str], fallback: str, args: argparse.Namespace) -> str:
+    """The traffic's model when it has one (or ``fallback`` among several), else an error."""
+    if len(models) == 1:
+        return models[0]
+    if fallback in models:
+        return fallback
+    source = args.from_logs or args.from_trace
+    raise UserError(
+        f"{source}: the traffic holds {len(models)} models ({', '.join(models)})",
+        "choose the one the quota is for with --model-id",
+    )
+
+
+def _summary_line(report: Any, label: str, target: float) -> str:
+    """The one line printed after the report is written."""
+    asks = "; ".join(f"{a.kind.upper()} {a.current or 0:,.0f} → {a.desired:,}" for a in report.asks)
+    serves = "carries the traffic of" if report.replay else "serves"
+    line = (
+        f"{label}: today {count(report.users_today)} users; for {count(target)} users request "
+        f"{asks or 'nothing (the quota suffices)'}, which {serves} "
+        f"{count(report.users_requested)} users, limited by {report.binding_requested}"
+        + (f" — but {report.infeasible_reason}." if report.infeasible_reason else ".")
+        + f" Objective: {report.objective}."
+    )
+    if report.replay:
+        d = report.replay
+        line += (
+            f" TPM sized by replay ({d['source']}); the planner's closed form asks "
+            f"{d['closed_form_tpm']:,}."
+        )
+    return line
 
 
 def _history(path: Path | None) -> str | dict[str, Any] | None:
