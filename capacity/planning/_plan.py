@@ -7,8 +7,13 @@ limits come from the quota ledger's own rule (``capacity.serving.tpm_limits``; t
 enforces the same ledger), so plan and emulator cannot disagree:
 
 - ``tpm`` — the sustained rate: under rule "bucket" the refill pays each request's settled
-  charge, λ_peak ≤ TPM / settlement; under rule "window" whole reservations count,
-  λ_peak ≤ TPM / reservation.
+  charge, λ_peak ≤ TPM / settlement; under rule "window" each request counts the larger of its
+  reservation and its settlement, λ_peak ≤ TPM / max(reservation, settlement).
+- bedrock-mantle's ``input_tpm`` (input + cache write + max_tokens taken, input + cache write
+  kept), ``input_tpm_inflight`` (its ramp) and ``output_tpm`` (λ_peak ≤ output TPM / output),
+  in place of ``tpm`` and ``tpm_inflight``.
+- Reserved capacity (Reserved-tier workloads): its sustained rate adds to every quota
+  constraint and its ramp to the in-flight one (``capacity/planning/_quotas.py``).
 - ``tpm_inflight`` — the ramp: when the load steps up on a full bucket, reservations are taken
   for R seconds before the first refund, so N_peak × reservation ≤ TPM × (1 + R/60) −
   reservation (rule "bucket", only when something is refunded); λ_peak ≤ N / R(N) at that N.
@@ -40,16 +45,28 @@ from capacity.planning._loadcurve import (
     inflight_for_rate,
     users_for_rate,
 )
+from capacity.planning._quotas import (
+    Reserved,
+    TokenQuota,
+    endpoint_notes,
+    reserved_for,
+    token_quotas,
+)
 from capacity.planning._verify import PlanVerification, verify_plan
 from capacity.prediction import Predictor
-from capacity.serving import Burndown, TpmLimits, ramp_inflight, resolve_burndown, tpm_limits
+from capacity.serving import Burndown, TpmLimits, resolve_burndown
 
-CONSTRAINTS = ("tpm", "tpm_inflight", "rpm", "tpd", "slo")
+CONSTRAINTS = (
+    "tpm", "tpm_inflight", "input_tpm", "input_tpm_inflight", "output_tpm", "rpm", "tpd", "slo"
+)  # fmt: skip
 """Constraint keys, in tie-breaking order."""
 
 CONSTRAINT_WORDS: dict[str, str] = {
     "tpm": "tokens per minute",
     "tpm_inflight": "tokens held by requests in flight",
+    "input_tpm": "input tokens per minute",
+    "input_tpm_inflight": "input tokens held by requests in flight",
+    "output_tpm": "output tokens per minute",
     "rpm": "requests per minute",
     "tpd": "tokens per day",
     "slo": "the latency objective",
@@ -105,6 +122,13 @@ class CapacityPlan:
     formulas: dict[str, str]
     notes: tuple[str, ...]
     verification: PlanVerification | None = None
+    endpoint: str = "runtime"
+    service_tier: str = "default"
+    reserved_requests_per_min: float | None = None
+    """What Reserved capacity sustains for this workload (None: it does not serve it)."""
+    overflow_share: float | None = None
+    """The share of the busiest minute's requests beyond Reserved capacity, served by the
+    on-demand quota (a fluid estimate: 1 − Reserved rate / λ_peak; bursts overflow more)."""
 
     @property
     def users_whole(self) -> int:
@@ -171,48 +195,59 @@ def plan_capacity(
     bd = resolve_burndown(workload.burndown, quota.model_id)
     curve = LoadCurve(workload, model)
     w, par, hours = workload, workload.peak_to_average, workload.active_hours_per_day
-    q_res, q_set = w.reservation_tokens, w.settlement_tokens(bd.value)
-    n_ramp = _ramp_cap(curve, quota, q_res, q_set)
-    r_ramp = curve.latency_s(max(n_ramp, 1.0)) if math.isfinite(n_ramp) else curve.latency_s(1.0)
-    lim = tpm_limits(quota.tpm, q_res, q_set, quota.rule, r_ramp)
-    f: dict[str, str] = {
-        "reservation_tokens": f"input + cache_read + cache_write + max_tokens = "
-        f"{fmt(w.input_tokens)} + {fmt(w.cache_read_tokens)} + {fmt(w.cache_write_tokens)} + "
-        f"{fmt(w.max_tokens)} = {fmt(q_res)} tokens",
-        "settlement_tokens": f"input + cache_write + burndown × output = {fmt(w.input_tokens)} + "
-        f"{fmt(w.cache_write_tokens)} + {fmt(bd.value)} × {fmt(w.output_tokens)} = "
-        f"{fmt(q_set)} tokens",
-        "reservation_slots": lim.formulas["burst"],
-        "tpm_inflight_limit": lim.formulas["inflight"],
-        "latency_s": curve.formula,
-    }
-    avg: dict[str, float] = {"tpm": lim.rate_per_min / par}
-    f["requests_per_min_by_constraint.tpm"] = (
-        f"{lim.formulas['rate_per_min']}; / PAR {fmt(par)} = {fmt(avg['tpm'])} req/min"
-    )
-    if math.isfinite(n_ramp):
-        n_cap = n_ramp
-        avg["tpm_inflight"] = 60 * curve.max_rate_per_s(n_cap) / par
-        f["requests_per_min_by_constraint.tpm_inflight"] = (
-            f"60 × N / R(N) / PAR at N = {fmt(n_cap)} = 60 × {fmt(n_cap)} / "
-            f"{fmt(curve.latency_s(max(n_cap, 1.0)))} / {fmt(par)} = "
-            f"{fmt(avg['tpm_inflight'])} req/min"
+    quotas = token_quotas(quota, w, bd.value)
+    reserved = reserved_for(quota, w)
+    r_res = 0.0 if reserved is None else reserved.rate_per_min(curve.latency_s(1.0))
+    plus = "" if reserved is None else f" + {reserved.formula(curve.latency_s(1.0))}"
+    f: dict[str, str] = {"latency_s": curve.formula}
+    avg: dict[str, float] = {}
+    first: tuple[TokenQuota, TpmLimits] | None = None
+    for tq in quotas:
+        n_ramp = _ramp_cap(curve, quota, tq, reserved)
+        r_ramp = curve.latency_s(max(n_ramp, 1.0) if math.isfinite(n_ramp) else 1.0)
+        lim = tq.limits(quota.rule, r_ramp)
+        first = first or (tq, lim)
+        avg[tq.key] = (lim.rate_per_min + r_res) / par
+        f[f"requests_per_min_by_constraint.{tq.key}"] = (
+            f"{lim.formulas['rate_per_min']}{plus}; / PAR {fmt(par)} = {fmt(avg[tq.key])} req/min"
         )
+        if math.isfinite(n_ramp):
+            key = f"{tq.key}_inflight"
+            avg[key] = 60 * curve.max_rate_per_s(n_ramp) / par
+            f[f"requests_per_min_by_constraint.{key}"] = (
+                f"60 × N / R(N) / PAR at N = {fmt(n_ramp)} = 60 × {fmt(n_ramp)} / "
+                f"{fmt(curve.latency_s(max(n_ramp, 1.0)))} / {fmt(par)} = {fmt(avg[key])} req/min"
+            )
+    assert first is not None
+    tq0, lim = first
+    f["reservation_tokens"] = tq0.taken_formula
+    f["settlement_tokens"] = tq0.kept_formula
+    f["reservation_slots"] = lim.formulas["burst"]
+    f["tpm_inflight_limit"] = lim.formulas["inflight"]
     if quota.rpm is not None:
-        avg["rpm"] = quota.rpm / par
+        avg["rpm"] = (quota.rpm + r_res) / par
         f["requests_per_min_by_constraint.rpm"] = (
-            f"RPM / PAR = {fmt(quota.rpm)} / {fmt(par)} = {fmt(avg['rpm'])} req/min"
+            f"(RPM{' + Reserved' if reserved else ''}) / PAR = ({fmt(quota.rpm)} + {fmt(r_res)})"
+            f" / {fmt(par)} = {fmt(avg['rpm'])} req/min"
+            if reserved
+            else f"RPM / PAR = {fmt(quota.rpm)} / {fmt(par)} = {fmt(avg['rpm'])} req/min"
         )
     if quota.tpd is not None:
-        avg["tpd"] = quota.tpd / (q_set * 60 * hours)
+        q_set = w.settlement_tokens(bd.value)
+        avg["tpd"] = quota.tpd / (q_set * 60 * hours) + r_res
         f["requests_per_min_by_constraint.tpd"] = (
             f"TPD / (settlement × 60 × active hours) = {fmt(quota.tpd)} / ({fmt(q_set)} × 60 × "
-            f"{fmt(hours)}) = {fmt(avg['tpd'])} req/min (a daily total: no peak factor)"
+            f"{fmt(hours)}) = {fmt(quota.tpd / (q_set * 60 * hours))} req/min (a daily total: "
+            "no peak factor)" + (f" + Reserved {fmt(r_res)} req/min" if reserved else "")
         )
     notes: list[str] = []
     if model is not None:
         avg["slo"] = _slo_rate(curve, slo, par, f, notes)
-    plan = _assemble(quota, workload, slo, curve, avg, f, notes, bd, lim, q_res, q_set)
+    plan = _assemble(quota, workload, slo, curve, avg, f, notes, bd, lim, tq0)
+    if reserved is not None:
+        peak = plan.peak_requests_per_min
+        share = max(0.0, 1.0 - r_res / peak) if peak > 0 else 0.0
+        plan = dataclasses.replace(plan, reserved_requests_per_min=r_res, overflow_share=share)
     if verify:
         plan = dataclasses.replace(
             plan, verification=verify_plan(plan, model, minutes=verify_minutes, seed=seed)
@@ -220,15 +255,17 @@ def plan_capacity(
     return plan
 
 
-def _ramp_cap(curve: LoadCurve, quota: Quota, q_res: float, q_set: float) -> float:
-    """The in-flight count at which a step up from a full bucket runs it dry, solving
-    N = ramp_inflight(R(N)) on the curve; ``math.inf`` when the rule or the workload puts no limit
-    on it, or the endpoint saturates first (``capacity.serving.ramp_inflight``)."""
-    if quota.rule == "window" or q_res <= q_set:
+def _ramp_cap(curve: LoadCurve, quota: Quota, tq: TokenQuota, reserved: Reserved | None) -> float:
+    """The in-flight count at which a step up from full buckets runs ``tq`` (and Reserved
+    capacity before it) dry, solving N = ramp(R(N)) on the curve; ``math.inf`` when the rule or
+    the workload puts no limit on it, or the endpoint saturates first
+    (``capacity.serving.ramp_inflight``)."""
+    if quota.rule == "window" or tq.taken <= tq.kept:
         return math.inf
 
     def room(n: float) -> float:
-        return ramp_inflight(quota.tpm, q_res, q_set, curve.latency_s(max(n, 1.0))) - n
+        r = curve.latency_s(max(n, 1.0))
+        return tq.ramp(r) + (0.0 if reserved is None else reserved.ramp(r)) - n
 
     if curve.model is None:
         return max(0.0, room(0.0))
@@ -301,8 +338,7 @@ def _assemble(
     notes: list[str],
     bd: Burndown,
     lim: TpmLimits,
-    q_res: float,
-    q_set: float,
+    tq: TokenQuota,
 ) -> CapacityPlan:
     par = workload.peak_to_average
     keys = [c for c in CONSTRAINTS if c in avg]
@@ -358,8 +394,8 @@ def _assemble(
         max_inflight_by_constraint=inflight,
         users_by_constraint=users,
         headroom_by_constraint=headroom,
-        reservation_tokens=q_res,
-        settlement_tokens=q_set,
+        reservation_tokens=tq.taken,
+        settlement_tokens=tq.kept,
         reservation_slots=lim.burst,
         tpm_inflight_limit=lim.inflight if math.isfinite(lim.inflight) else math.inf,
         quota_rule=lim.rule,
@@ -370,6 +406,8 @@ def _assemble(
         extrapolation_factor=None if point is None else point.extrapolation_factor,
         formulas=f,
         notes=tuple(notes),
+        endpoint=quota.endpoint,
+        service_tier=workload.service_tier,
     )
 
 
@@ -389,9 +427,10 @@ def _notes(
         + (
             " (a refilling token bucket; unused reservations come back when a request ends)"
             if lim.rule == "bucket"
-            else " (per-minute windows; whole reservations count, nothing comes back early)"
+            else " (per-minute windows; each request counts the larger of what it takes at "
+            "admission and what it keeps, nothing comes back early)"
         ),
-        f"output burndown {fmt(bd.value)} ({bd.rule}; source: {bd.source})",
+        *endpoint_notes(quota, w, bd),
     ]
     if curve.source == "default":
         notes.append(
@@ -401,12 +440,12 @@ def _notes(
         )
     if w.think_time_s is None and w.requests_per_user_per_min is None:
         notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
-    if quota.rpm is None:
+    if quota.rpm is None and quota.endpoint == "runtime":
         notes.append(
             "no RPM quota: Bedrock no longer enforces requests per minute on bedrock-runtime for "
             "most models; pass one where it is still enforced"
         )
-    if quota.tpd is None:
+    if quota.tpd is None and quota.endpoint == "runtime":
         notes.append("no TPD given: Bedrock's default TPM × 1440 never binds before TPM itself")
     notes.append(
         f"bursts: a full bucket admits {fmt(lim.burst)} requests at the same instant "

@@ -421,7 +421,7 @@ def build_report(
             workload, users, model, slo, request.headroom, model_id=invoked,
             scope=current.scope, rule=current.rule, rpm_enforced=rpm_enforced,
         )  # fmt: skip
-        steps.append(GrowthStep(str(label), float(users), int(g.tpm), g.rpm))
+        steps.append(GrowthStep(str(label), float(users), g.runtime_tpm, g.rpm))
     codes = _codes(rd, quota_codes)
     formulas = {f"plan.{k}": v for k, v in pd_.get("formulas", {}).items()}
     formulas.update({f"request.{k}": v for k, v in rd.get("formulas", {}).items()})
@@ -459,7 +459,7 @@ def build_report(
         traffic=traffic,
         growth=tuple(steps),
         monitoring=(monitoring or "").strip()
-        or default_monitoring(invoked, region, float(asked.tpm), request.burndown),
+        or default_monitoring(invoked, region, asked.runtime_tpm, request.burndown),
         historical_usage=usage_text(historical_usage),
         users_today=float(plan.users),
         binding_today=plan.binding_words,
@@ -488,10 +488,10 @@ def _evidence_context(given: str | None, summary: pd.DataFrame | None, current: 
     text = (given or "").strip() or "The evidence's endpoint and quota were not recorded."
     if summary is not None and "achieved_tpm" in summary and len(summary):
         top = float(pd.to_numeric(summary["achieved_tpm"], errors="coerce").max())
-        if math.isfinite(top) and top > float(current.tpm):
+        if math.isfinite(top) and top > current.runtime_tpm:
             text += (
                 f" The measurements reached {fmt(top)} tokens per minute, above today's quota "
-                f"of {fmt(float(current.tpm))}: they show what the endpoint serves, not what "
+                f"of {fmt(current.runtime_tpm)}: they show what the endpoint serves, not what "
                 "the account may send today."
             )
     return text

@@ -56,7 +56,15 @@ from capacity.serving._profile import (
     profile_from_dict,
     shipped_profiles,
 )
-from capacity.serving._rules import TpmLimits, ramp_inflight, required_tpm, tpm_limits
+from capacity.serving._rules import (
+    TpmLimits,
+    bucket_limits,
+    ramp_inflight,
+    required_bucket,
+    required_tpm,
+    reserved_rate,
+    tpm_limits,
+)
 from capacity.serving._simulate import (
     SimRequest,
     SimResult,
@@ -122,6 +130,7 @@ __all__ = [
     "Twin",
     "WorstMinute",
     "base_model_id",
+    "bucket_limits",
     "burndown_for",
     "calibrate",
     "interval_medians",
@@ -137,7 +146,9 @@ __all__ = [
     "quota_buckets",
     "ramp_inflight",
     "replay",
+    "required_bucket",
     "required_tpm",
+    "reserved_rate",
     "resolve_burndown",
     "shipped_profiles",
     "simulate",

@@ -1,0 +1,238 @@
+"""A quota's per-minute token quotas as the planner sees them: for one workload, what each takes
+at admission and keeps at settlement, on either endpoint, with Reserved capacity in front.
+
+The rule of each is the ledger's (``capacity.serving``, docs/architecture.md "Quota rules"); the
+closed forms are ``capacity.serving.bucket_limits`` and ``required_bucket``:
+
+- bedrock-runtime: ``tpm`` takes the reservation (input + cache read + cache write +
+  max_tokens) and keeps the settlement (input + cache write + burndown × output);
+- bedrock-mantle: ``input_tpm`` takes input + cache write + max_tokens and keeps input + cache
+  write (cached reads never count); ``output_tpm`` takes nothing and keeps the output tokens;
+- Reserved capacity (Reserved-tier workloads only): an input and an output bucket shaped like
+  bedrock-mantle's. Its sustained rate adds to every on-demand constraint (overflow goes there),
+  its in-flight ramp to the in-flight ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from capacity.planning._inputs import Quota, Workload
+from capacity.planning._loadcurve import fmt
+from capacity.serving import (
+    Burndown,
+    Endpoint,
+    QuotaRule,
+    TpmLimits,
+    bucket_limits,
+    load_model_table,
+    ramp_inflight,
+    reserved_rate,
+)
+
+__all__ = [
+    "Reserved",
+    "TokenQuota",
+    "endpoint_notes",
+    "reserved_for",
+    "reserved_from",
+    "token_quotas",
+    "token_shapes",
+]
+
+QUOTA_WORDS = {
+    "tpm": "tokens per minute",
+    "input_tpm": "input tokens per minute",
+    "output_tpm": "output tokens per minute",
+}
+
+
+@dataclass(frozen=True)
+class TokenQuota:
+    """One per-minute token quota for one workload: ``key`` (tpm, input_tpm, output_tpm), its
+    ``capacity`` (None when asked for, not given), what a request ``taken`` at admission and
+    ``kept`` at settlement, and their arithmetic."""
+
+    key: str
+    capacity: float | None
+    taken: float
+    kept: float
+    taken_formula: str
+    kept_formula: str
+
+    @property
+    def words(self) -> tuple[str, str]:
+        """How the formulas name what is taken and what is kept."""
+        return {"tpm": ("reservation", "settlement"), "input_tpm": ("input + max_tokens", "input"),
+                "output_tpm": ("nothing", "output")}[self.key]  # fmt: skip
+
+    @property
+    def name(self) -> str:
+        """``TPM``, ``input TPM`` or ``output TPM``."""
+        return {"tpm": "TPM", "input_tpm": "input TPM", "output_tpm": "output TPM"}[self.key]
+
+    def limits(self, rule: QuotaRule, latency_s: float) -> TpmLimits:
+        """The closed-form limits of this quota at ``latency_s``."""
+        assert self.capacity is not None
+        taken, kept = self.words
+        return bucket_limits(self.capacity, self.taken, self.kept, rule, latency_s,
+                             name=self.name, taken_word=taken, kept_word=kept)  # fmt: skip
+
+    def ramp(self, latency_s: float) -> float:
+        """Requests in flight a step up from a full bucket allows (``math.inf``: no limit)."""
+        assert self.capacity is not None
+        return ramp_inflight(self.capacity, self.taken, self.kept, latency_s)
+
+
+def token_quotas(quota: Quota, w: Workload, burndown: float) -> list[TokenQuota]:
+    """The on-demand token quotas of ``quota`` for ``w`` (module docstring)."""
+    return [
+        dataclasses.replace(tq, capacity=getattr(quota, tq.key))
+        for tq in token_shapes(quota.endpoint, w, burndown)
+    ]
+
+
+def token_shapes(endpoint: Endpoint, w: Workload, burndown: float) -> list[TokenQuota]:
+    """The on-demand token quotas of ``endpoint`` for ``w``, without capacities."""
+    if endpoint == "runtime":
+        return [
+            TokenQuota(
+                "tpm", None, w.reservation_tokens, w.settlement_tokens(burndown),
+                f"input + cache_read + cache_write + max_tokens = {fmt(w.input_tokens)} + "
+                f"{fmt(w.cache_read_tokens)} + {fmt(w.cache_write_tokens)} + "
+                f"{fmt(w.max_tokens)} = {fmt(w.reservation_tokens)} tokens",
+                f"input + cache_write + burndown × output = {fmt(w.input_tokens)} + "
+                f"{fmt(w.cache_write_tokens)} + {fmt(burndown)} × {fmt(w.output_tokens)} = "
+                f"{fmt(w.settlement_tokens(burndown))} tokens",
+            )
+        ]  # fmt: skip
+    return [
+        TokenQuota(
+            "input_tpm", None, w.input_check_tokens, w.input_kept_tokens,
+            f"input + cache_write + max_tokens = {fmt(w.input_tokens)} + "
+            f"{fmt(w.cache_write_tokens)} + {fmt(w.max_tokens)} = {fmt(w.input_check_tokens)} "
+            "tokens (cached reads do not count)",
+            f"input + cache_write = {fmt(w.input_kept_tokens)} tokens",
+        ),
+        TokenQuota(
+            "output_tpm", None, 0.0, w.output_tokens, "nothing",
+            f"output = {fmt(w.output_tokens)} tokens (no burndown on bedrock-mantle)",
+        ),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What Reserved capacity carries for a Reserved-tier workload: its sustained
+    ``rate_per_min`` (the smaller of its input and output buckets'), which bucket binds
+    (``binding``: input or output), and its in-flight ramp at a latency (``ramp``)."""
+
+    input_tpm: float
+    output_tpm: float
+    taken: float
+    kept: float
+    output_tokens: float
+    rule: QuotaRule
+
+    def limits(self, latency_s: float) -> tuple[TpmLimits, TpmLimits]:
+        """The input and output buckets' limits at ``latency_s``."""
+        return reserved_rate(self.input_tpm, self.output_tpm, self.taken, self.kept,
+                             self.output_tokens, self.rule, latency_s)  # fmt: skip
+
+    def rate_per_min(self, latency_s: float) -> float:
+        """The most requests a minute Reserved capacity sustains."""
+        return min(lim.rate_per_min for lim in self.limits(latency_s))
+
+    def binding(self, latency_s: float) -> str:
+        """``"input"`` or ``"output"``: which Reserved bucket caps its rate."""
+        i, o = self.limits(latency_s)
+        return "input" if i.rate_per_min <= o.rate_per_min else "output"
+
+    def ramp(self, latency_s: float) -> float:
+        """Requests in flight Reserved capacity holds in a step up (rule "bucket")."""
+        if self.rule == "window":
+            return math.inf
+        return ramp_inflight(self.input_tpm, self.taken, self.kept, latency_s)
+
+    def formula(self, latency_s: float) -> str:
+        """How ``rate_per_min`` was computed."""
+        i, o = self.limits(latency_s)
+        return (
+            f"Reserved capacity: min({i.formulas['rate_per_min']}; "
+            f"{o.formulas['rate_per_min']}) = {fmt(min(i.rate_per_min, o.rate_per_min))} req/min"
+        )
+
+
+def reserved_for(quota: Quota, w: Workload) -> Reserved | None:
+    """Reserved capacity as it serves ``w``: None unless ``quota`` has some and ``w`` asks for
+    the Reserved tier (other tiers never use it)."""
+    return reserved_from(quota.reserved_input_tpm, quota.reserved_output_tpm, w, quota.rule)
+
+
+def reserved_from(
+    input_tpm: float | None, output_tpm: float | None, w: Workload, rule: QuotaRule
+) -> Reserved | None:
+    """Reserved capacity of ``input_tpm`` and ``output_tpm`` as it serves ``w`` (None without
+    it, or when ``w`` is not of the Reserved tier)."""
+    if input_tpm is None or output_tpm is None or w.service_tier != "reserved":
+        return None
+    return Reserved(
+        input_tpm, output_tpm, w.input_check_tokens, w.input_kept_tokens, w.output_tokens, rule
+    )
+
+
+PRIORITY_NOTE = (
+    "service tier 'priority': served ahead of Standard and Flex for a price premium (AWS: 'up "
+    "to 25% better output tokens per second' for most models); it shares the on-demand quota, "
+    "so the quota figures hold, but latency is predicted from the model as measured — measure "
+    "Priority requests to plan on their latency"
+)
+FLEX_NOTE = (
+    "service tier 'flex': a discount for lower priority 'during periods of high demand' (AWS); "
+    "it shares the on-demand quota, so the quota figures hold, but latency under load may be "
+    "worse than predicted (AWS publishes no figure)"
+)
+
+
+def endpoint_notes(quota: Quota, w: Workload, bd: Burndown) -> list[str]:
+    """What the endpoint, the service tier and Reserved capacity change, in words."""
+    notes = []
+    if quota.endpoint == "runtime":
+        notes.append(f"output burndown {fmt(bd.value)} ({bd.rule}; source: {bd.source})")
+    else:
+        notes.append(
+            "bedrock-mantle: separate input and output TPM quotas, tracked apart from "
+            "bedrock-runtime's; input + cache write + max_tokens is checked at admission (cached "
+            "reads do not count), output tokens count as they are generated (no burndown), no "
+            "RPM quota (quotas-mantle.html)"
+        )
+    if w.service_tier == "priority":
+        notes.append(PRIORITY_NOTE)
+    elif w.service_tier == "flex":
+        notes.append(FLEX_NOTE)
+    if quota.reserved and w.service_tier != "reserved":
+        notes.append(
+            f"Reserved capacity serves only requests with service_tier 'reserved'; this "
+            f"workload's tier is '{w.service_tier}', so it is planned on the on-demand quota"
+        )
+    elif quota.reserved:
+        notes.append(
+            "Reserved capacity first, overflow to the on-demand quota (the Standard tier): the "
+            "two rates add up; Reserved input is assumed checked like bedrock-mantle's (input "
+            "+ cache write + max_tokens at admission) — AWS does not publish it"
+        )
+    elif w.service_tier == "reserved":
+        notes.append(
+            "service tier 'reserved' without Reserved capacity in the quota: planned on the "
+            "on-demand quota (give reserved_input_tpm and reserved_output_tpm)"
+        )
+    if quota.model_id is not None:
+        listed = load_model_table().service_tiers_for(quota.model_id)
+        if w.service_tier not in listed:
+            notes.append(
+                f"the model table does not list {quota.model_id} for the '{w.service_tier}' "
+                f"tier (listed: {', '.join(listed)})"
+            )
+    return notes
