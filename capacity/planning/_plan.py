@@ -194,11 +194,36 @@ def plan_capacity(
         raise PlanInputError("slo needs a fitted model (model=...): latency cannot be predicted")
     bd = resolve_burndown(workload.burndown, quota.model_id)
     curve = LoadCurve(workload, model)
-    w, par, hours = workload, workload.peak_to_average, workload.active_hours_per_day
-    quotas = token_quotas(quota, w, bd.value)
+    w = workload
     reserved = reserved_for(quota, w)
-    r_res = 0.0 if reserved is None else reserved.rate_per_min(curve.latency_s(1.0))
-    plus = "" if reserved is None else f" + {reserved.formula(curve.latency_s(1.0))}"
+    plan = _plan(quota, w, model, slo, curve, bd, reserved, curve.latency_s(1.0))
+    if reserved is not None:  # Reserved capacity's rate at the plan's own latency
+        plan = _plan(quota, w, model, slo, curve, bd, reserved, plan.latency_s)
+        peak, r_res = plan.peak_requests_per_min, reserved.rate_per_min(plan.latency_s)
+        share = max(0.0, 1.0 - r_res / peak) if peak > 0 else 0.0
+        plan = dataclasses.replace(plan, reserved_requests_per_min=r_res, overflow_share=share)
+    if verify:
+        plan = dataclasses.replace(
+            plan, verification=verify_plan(plan, model, minutes=verify_minutes, seed=seed)
+        )
+    return plan
+
+
+def _plan(
+    quota: Quota,
+    w: Workload,
+    model: Predictor | None,
+    slo: Slo | None,
+    curve: LoadCurve,
+    bd: Burndown,
+    reserved: Reserved | None,
+    r_reserved: float,
+) -> CapacityPlan:
+    """The plan, with Reserved capacity's rate taken at latency ``r_reserved``."""
+    par, hours = w.peak_to_average, w.active_hours_per_day
+    quotas = token_quotas(quota, w, bd.value)
+    r_res = 0.0 if reserved is None else reserved.rate_per_min(r_reserved)
+    plus = "" if reserved is None else f" + {reserved.formula(r_reserved)}"
     f: dict[str, str] = {"latency_s": curve.formula}
     avg: dict[str, float] = {}
     first: tuple[TokenQuota, TpmLimits] | None = None
@@ -243,16 +268,7 @@ def plan_capacity(
     notes: list[str] = []
     if model is not None:
         avg["slo"] = _slo_rate(curve, slo, par, f, notes)
-    plan = _assemble(quota, workload, slo, curve, avg, f, notes, bd, lim, tq0)
-    if reserved is not None:
-        peak = plan.peak_requests_per_min
-        share = max(0.0, 1.0 - r_res / peak) if peak > 0 else 0.0
-        plan = dataclasses.replace(plan, reserved_requests_per_min=r_res, overflow_share=share)
-    if verify:
-        plan = dataclasses.replace(
-            plan, verification=verify_plan(plan, model, minutes=verify_minutes, seed=seed)
-        )
-    return plan
+    return _assemble(quota, w, slo, curve, avg, f, notes, bd, lim, tq0)
 
 
 def _ramp_cap(curve: LoadCurve, quota: Quota, tq: TokenQuota, reserved: Reserved | None) -> float:
@@ -265,7 +281,7 @@ def _ramp_cap(curve: LoadCurve, quota: Quota, tq: TokenQuota, reserved: Reserved
 
     def room(n: float) -> float:
         r = curve.latency_s(max(n, 1.0))
-        return tq.ramp(r) + (0.0 if reserved is None else reserved.ramp(r)) - n
+        return tq.ramp(r) + (0.0 if reserved is None else reserved.inflight(r)) - n
 
     if curve.model is None:
         return max(0.0, room(0.0))

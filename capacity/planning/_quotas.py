@@ -8,9 +8,9 @@ closed forms are ``capacity.serving.bucket_limits`` and ``required_bucket``:
   max_tokens) and keeps the settlement (input + cache write + burndown × output);
 - bedrock-mantle: ``input_tpm`` takes input + cache write + max_tokens and keeps input + cache
   write (cached reads never count); ``output_tpm`` takes nothing and keeps the output tokens;
-- Reserved capacity (Reserved-tier workloads only): an input and an output bucket shaped like
-  bedrock-mantle's. Its sustained rate adds to every on-demand constraint (overflow goes there),
-  its in-flight ramp to the in-flight ones.
+- Reserved capacity (Reserved-tier workloads only): an input bucket counting input + cache
+  write, an output bucket reserving max_tokens and keeping the output. Its sustained rate adds
+  to every on-demand constraint (overflow goes there), its in-flight ramp to the in-flight ones.
 """
 
 from __future__ import annotations
@@ -125,44 +125,66 @@ def token_shapes(endpoint: Endpoint, w: Workload, burndown: float) -> list[Token
 
 @dataclass(frozen=True)
 class Reserved:
-    """What Reserved capacity carries for a Reserved-tier workload: its sustained
-    ``rate_per_min`` (the smaller of its input and output buckets'), which bucket binds
-    (``binding``: input or output), and its in-flight ramp at a latency (``ramp``)."""
+    """What Reserved capacity carries for a Reserved-tier workload (``_ledger.py``'s table:
+    input + cache write against its input TPM; max_tokens reserved and the output kept against
+    its output TPM): its sustained rate, which bucket binds, and its in-flight ramp."""
 
     input_tpm: float
     output_tpm: float
-    taken: float
-    kept: float
+    input_tokens: float
+    max_tokens: float
     output_tokens: float
     rule: QuotaRule
 
     def limits(self, latency_s: float) -> tuple[TpmLimits, TpmLimits]:
         """The input and output buckets' limits at ``latency_s``."""
-        return reserved_rate(self.input_tpm, self.output_tpm, self.taken, self.kept,
+        return reserved_rate(self.input_tpm, self.output_tpm, self.input_tokens, self.max_tokens,
                              self.output_tokens, self.rule, latency_s)  # fmt: skip
 
     def rate_per_min(self, latency_s: float) -> float:
-        """The most requests a minute Reserved capacity sustains."""
-        return min(lim.rate_per_min for lim in self.limits(latency_s))
+        """The most requests a minute Reserved capacity carries from the start of a busy period
+        on: the smaller of its buckets' sustained rates and, under rule "bucket", what its
+        output capacity holds in flight per latency (``60 × ramp / R``). Reserved capacity that
+        overflows runs dry: it then admits as its refill allows until refunds return, a latency
+        later, and reaches its sustained rate only after several latencies."""
+        sustained = min(lim.rate_per_min for lim in self.limits(latency_s))
+        ramp = self.ramp(latency_s)
+        if math.isinf(ramp) or latency_s <= 0:
+            return sustained
+        return min(sustained, 60.0 * ramp / latency_s)
 
     def binding(self, latency_s: float) -> str:
-        """``"input"`` or ``"output"``: which Reserved bucket caps its rate."""
+        """What caps Reserved capacity's rate: ``"input"``, ``"output"`` or ``"in flight"``."""
         i, o = self.limits(latency_s)
+        rate = self.rate_per_min(latency_s)
+        if rate < min(i.rate_per_min, o.rate_per_min):
+            return "in flight"
         return "input" if i.rate_per_min <= o.rate_per_min else "output"
 
     def ramp(self, latency_s: float) -> float:
-        """Requests in flight Reserved capacity holds in a step up (rule "bucket")."""
+        """Requests in flight Reserved capacity holds in a step up (rule "bucket"): what its
+        output capacity, max_tokens each, holds."""
         if self.rule == "window":
             return math.inf
-        return ramp_inflight(self.input_tpm, self.taken, self.kept, latency_s)
+        return ramp_inflight(self.output_tpm, self.max_tokens, self.output_tokens, latency_s)
+
+    def inflight(self, latency_s: float) -> float:
+        """Requests in flight Reserved capacity takes off the on-demand quota: what it carries
+        at its rate for a latency, at most what its output capacity holds (``ramp``)."""
+        return min(self.ramp(latency_s), self.rate_per_min(latency_s) * latency_s / 60.0)
 
     def formula(self, latency_s: float) -> str:
         """How ``rate_per_min`` was computed."""
         i, o = self.limits(latency_s)
-        return (
-            f"Reserved capacity: min({i.formulas['rate_per_min']}; "
-            f"{o.formulas['rate_per_min']}) = {fmt(min(i.rate_per_min, o.rate_per_min))} req/min"
-        )
+        parts = [i.formulas["rate_per_min"], o.formulas["rate_per_min"]]
+        ramp = self.ramp(latency_s)
+        if math.isfinite(ramp) and latency_s > 0:
+            parts.append(
+                f"60 × in flight / R = 60 × {fmt(ramp)} / {fmt(latency_s)} = "
+                f"{fmt(60 * ramp / latency_s)} req/min (its output capacity, max_tokens per "
+                "request, until refunds return)"
+            )
+        return f"Reserved capacity: min({'; '.join(parts)}) = {fmt(self.rate_per_min(latency_s))}"
 
 
 def reserved_for(quota: Quota, w: Workload) -> Reserved | None:
@@ -178,9 +200,7 @@ def reserved_from(
     it, or when ``w`` is not of the Reserved tier)."""
     if input_tpm is None or output_tpm is None or w.service_tier != "reserved":
         return None
-    return Reserved(
-        input_tpm, output_tpm, w.input_check_tokens, w.input_kept_tokens, w.output_tokens, rule
-    )
+    return Reserved(input_tpm, output_tpm, w.input_kept_tokens, w.max_tokens, w.output_tokens, rule)
 
 
 PRIORITY_NOTE = (
@@ -220,8 +240,11 @@ def endpoint_notes(quota: Quota, w: Workload, bd: Burndown) -> list[str]:
     elif quota.reserved:
         notes.append(
             "Reserved capacity first, overflow to the on-demand quota (the Standard tier): the "
-            "two rates add up; Reserved input is assumed checked like bedrock-mantle's (input "
-            "+ cache write + max_tokens at admission) — AWS does not publish it"
+            "two rates add up; Reserved capacity counts input + cache write against its input "
+            "TPM (AWS's sizing note) and is assumed to reserve max_tokens of its output TPM at "
+            "admission (capacity guaranteed to a request must hold its output; AWS does not "
+            "publish how it decides) — the overflow share is a fluid estimate, replay traffic "
+            "for bursts"
         )
     elif w.service_tier == "reserved":
         notes.append(

@@ -397,7 +397,7 @@ def _needs(
     at latency ``r``: what Reserved capacity does not carry, by ``required_bucket``."""
     if reserved is not None:
         peak = max(0.0, peak - reserved.rate_per_min(r))
-        n = max(0.0, n - reserved.ramp(r)) if math.isfinite(reserved.ramp(r)) else 0.0
+        n = max(0.0, n - reserved.inflight(r))
     return {
         tq.key: required_bucket(peak, n, tq.taken, tq.kept, rule, r, name=tq.name) for tq in shapes
     }

@@ -29,7 +29,8 @@ arrays. So both apply the rule with the same code, operation for operation.
 A new quota rule is new bucket columns, not a new loop: bedrock-mantle's separate input and
 output quotas are two buckets (one taking input + cache write + max_tokens at admission and
 keeping input + cache write, one taking nothing at admission and keeping the output: a debt at
-settlement), Reserved capacity is a first group of two such buckets.
+settlement), Reserved capacity is a first group of two buckets (input, and output reserved as
+max_tokens at admission).
 
 Only what numba compiles is used here: numbers, indexing, ``min``/``max``, ``math.floor``.
 """

@@ -21,9 +21,16 @@ input TPM            input + cache write + max_tokens           input + cache wr
 output TPM           nothing (it must not be in debt)           output tokens
 Reserved capacity (``reserved_input_tpm`` and ``reserved_output_tpm``, either endpoint)
 -----------------------------------------------------------------------------------------------
-reserved input TPM   input + cache write + max_tokens           input + cache write
-reserved output TPM  nothing (it must not be in debt)           output tokens
+reserved input TPM   input + cache write                        input + cache write
+reserved output TPM  max_tokens                                 output tokens
 ===================  =========================================  ===============================
+
+Reserved capacity counts input + cache write tokens (AWS's sizing note); how it decides that a
+request fits is not published. Capacity guaranteed to an admitted request must hold its whole
+output, so here Reserved output capacity is reserved like bedrock-runtime's TPM: max_tokens at
+admission, the output kept at settlement. (An output quota that only refuses while in debt, as
+bedrock-mantle's does, lags by a request's latency: saturated Reserved capacity would admit
+bursts whose output lands later and overflow in surges.)
 
 **Admission.** A request is admitted when every bucket of its group can take its demand; a
 rejection takes nothing. Requests of the Reserved service tier try the Reserved capacity first
@@ -181,6 +188,7 @@ _SETTLEMENT = (0.0, 1.0, 0.0, 1.0, 1.0)  # input + cache write + burndown × out
 _INPUT_CHECK = (0.0, 1.0, 0.0, 1.0, 1.0)  # input + cache write + max_tokens (no cache reads)
 _INPUT_KEPT = (0.0, 1.0, 0.0, 1.0, 0.0)  # input + cache write
 _NOTHING = (0.0, 0.0, 0.0, 0.0, 0.0)
+_MAX_TOKENS = (0.0, 0.0, 0.0, 0.0, 1.0)  # max_tokens: output capacity reserved at admission
 _OUTPUT = (0.0, 0.0, 0.0, 0.0, 1.0)  # output tokens (raw_output: no burndown)
 
 # name, kind, period (s), group, continuous-refill rule?, raw output?, admit, settle
@@ -194,10 +202,10 @@ def _specs(limits: QuotaLimits) -> tuple[list[tuple[_Spec, float]], int | None, 
     od = 1 if reserved else 0
     if reserved:
         specs += [
-            (("reserved_input_tpm", "input_tokens", 60.0, 0, False, False, _INPUT_CHECK,
+            (("reserved_input_tpm", "input_tokens", 60.0, 0, False, False, _INPUT_KEPT,
               _INPUT_KEPT), limits.reserved_input_tpm),
-            (("reserved_output_tpm", "output_tokens", 60.0, 0, False, True, _NOTHING, _OUTPUT),
-             limits.reserved_output_tpm),
+            (("reserved_output_tpm", "output_tokens", 60.0, 0, False, True, _MAX_TOKENS,
+              _OUTPUT), limits.reserved_output_tpm),
         ]  # fmt: skip
     if limits.endpoint == "mantle":
         specs += [

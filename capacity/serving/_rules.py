@@ -30,7 +30,8 @@ C / max(taken, kept) requests — never more than the bucket; nothing is refunde
 **Reserved capacity** (``reserved_rate``): Reserved-tier requests go to Reserved capacity first
 and overflow to the on-demand quota, so the two add up: the busiest minute carries Reserved
 capacity's sustained rate (the smaller of its input and output buckets') plus what the on-demand
-quota carries, and the requests in flight add the same way.
+quota carries, and the requests in flight add the same way (Reserved output capacity holds
+max_tokens per request in flight).
 """
 
 from __future__ import annotations
@@ -201,19 +202,19 @@ def required_tpm(
 def reserved_rate(
     input_tpm: float,
     output_tpm: float,
-    input_taken: float,
-    input_kept: float,
+    input_tokens: float,
+    max_tokens: float,
     output_tokens: float,
     rule: QuotaRule,
     latency_s: float,
 ) -> tuple[TpmLimits, TpmLimits]:
-    """Reserved capacity's two buckets (input: ``input_taken`` at admission, ``input_kept`` at
-    settlement; output: ``output_tokens`` at settlement): their `bucket_limits`. What Reserved
-    capacity sustains is the smaller rate; what it holds in flight, the input bucket's ramp."""
+    """Reserved capacity's two buckets (``_ledger.py``'s table): input takes and keeps
+    ``input_tokens`` (input + cache write); output takes ``max_tokens`` at admission and keeps
+    ``output_tokens``. Their `bucket_limits`: what Reserved capacity sustains is the smaller
+    rate; what it holds in flight, the output bucket's ramp."""
     return (
-        bucket_limits(input_tpm, input_taken, input_kept, rule, latency_s,
-                      name="Reserved input TPM", taken_word="input + max_tokens",
-                      kept_word="input"),
-        bucket_limits(output_tpm, 0.0, output_tokens, rule, latency_s,
-                      name="Reserved output TPM", taken_word="nothing", kept_word="output"),
+        bucket_limits(input_tpm, input_tokens, input_tokens, rule, latency_s,
+                      name="Reserved input TPM", taken_word="input", kept_word="input"),
+        bucket_limits(output_tpm, max_tokens, output_tokens, rule, latency_s,
+                      name="Reserved output TPM", taken_word="max_tokens", kept_word="output"),
     )  # fmt: skip

@@ -89,7 +89,7 @@ def test_infeasible_slo_lists_the_options_with_their_effect() -> None:
     # max_tokens 1,024 → ceil(1.5 × 350) = 525: the reservation falls from 1,067 to 568 tokens;
     # the settled charge (393) sets the TPM, so it stays, and the option says so.
     tight = by_name["tighter max_tokens"]
-    assert tight.figures["max_tokens"] == 525 and tight.figures["tpm"] <= request.tpm
+    assert tight.figures["max_tokens"] == 525 and tight.figures["tpm"] <= request.runtime_tpm
     assert "stays the same" in tight.effect
     # The SLO carries at most 60 × 35.83 / 3.841 = 559.7 req/min (see test_plan); the busiest
     # minute needs 1.5 × 533 = 799.5 req/min → 2 Regions.

@@ -3,6 +3,7 @@ statements (docs/architecture.md, "Quota rules"), on a hand-driven clock."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -104,20 +105,28 @@ def test_priority_standard_and_flex_share_one_on_demand_quota() -> None:
 
 def test_reserved_capacity_comes_first_and_overflows_to_the_on_demand_quota() -> None:
     """service-tiers-inference.html: Reserved tier requests beyond the reserved tokens per
-    minute overflow to the Standard tier, whose on-demand quota they then share."""
+    minute overflow to the Standard tier, whose on-demand quota they then share. Reserved input
+    counts input + cache write; Reserved output holds max_tokens until the request settles."""
     limits = QuotaLimits(tpm=10_000, reserved_input_tpm=100_000, reserved_output_tpm=10_000)
     q = QuotaLedger(limits, Clock())
-    on_reserved = burst(q, 100, 4_000, 1_000, service_tier="reserved")
-    assert [a.on_reserved for a in on_reserved] == [True] * 20 + [False] * 2
-    # 20 × 5,000 fill the reserved input TPM; two more fit the on-demand 10,000 TPM.
-    assert isinstance(q.admit("m", 1, 1, service_tier="default"), Rejection)  # shared and full
-    assert q.settle(on_reserved[0], 4_000, 900, burndown=5.0) == 4_900  # raw output on Reserved
-    assert q.settle(on_reserved[-1], 4_000, 900, burndown=5.0) == 4_000 + 5 * 900
+    first = burst(q, 100, 4_000, 200, service_tier="reserved")
+    # 25 × 4,000 fill the Reserved input TPM (output: 25 × 200 of 10,000); two more requests of
+    # 4,200 fit the on-demand 10,000 TPM.
+    assert [a.on_reserved for a in first] == [True] * 25 + [False] * 2
+    assert isinstance(q.admit("m", 1_000, 1_000, service_tier="default"), Rejection)  # shared
+    assert q.settle(first[0], 4_000, 150, burndown=5.0) == 4_150  # raw output on Reserved
+    assert q.settle(first[-1], 4_000, 150, burndown=5.0) == 4_000 + 5 * 150
     levels = q.available("m")
-    assert levels["reserved_input_tpm"] == 1_000 and levels["reserved_output_tpm"] == 9_100
+    assert levels["reserved_input_tpm"] == 0
+    assert levels["reserved_output_tpm"] == 10_000 - 24 * 200 - 150
     # A Standard request never uses Reserved capacity, even when it has room.
-    assert isinstance(q.admit("m", 500, 400, service_tier="default"), Rejection)
-    assert isinstance(q.admit("m", 500, 400, service_tier="reserved"), Admission)
+    q2 = QuotaLedger(dataclasses.replace(limits, tpm=2_200), Clock())
+    out = burst(q2, 12, 100, 1_000, service_tier="reserved")  # output capacity: 10 × 1,000
+    assert [a.on_reserved for a in out] == [True] * 10 + [False] * 2
+    assert isinstance(q2.admit("m", 100, 1_000, service_tier="reserved"), Rejection)
+    assert q2.settle(out[0], 100, 400) == 500  # 600 of its 1,000 come back
+    assert isinstance(q2.admit("m", 100, 700, service_tier="default"), Rejection)
+    assert q2.admit("m", 100, 600, service_tier="reserved").on_reserved  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
