@@ -133,6 +133,7 @@ class _ResponseStream:
     def __init__(self, req: GenerationRequest, request_id: str, created_s: int) -> None:
         self._req, self._id, self._created = req, request_id, created_s
         self._seq = 0
+        self._started: bytes | None = None
         self._texts: list[str] = []
         self._item = f"msg_{request_id}"
         # Deltas are the hot path: everything around the text and the number is rendered once.
@@ -147,7 +148,13 @@ class _ResponseStream:
         return f"event: {kind}\ndata: {_dumps(body)}\n\n".encode()
 
     def start(self) -> bytes:
-        """``response.created``, ``response.in_progress`` and the empty message and part."""
+        """``response.created``, ``response.in_progress`` and the empty message and part (the
+        same bytes on every call: the server asks twice)."""
+        if self._started is None:
+            self._started = self._opening()
+        return self._started
+
+    def _opening(self) -> bytes:
         response = _response(self._req, self._id, self._created, None, None)
         item = {"type": "message", "id": self._item, "status": "in_progress",
                 "role": "assistant", "content": []}  # fmt: skip
