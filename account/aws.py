@@ -64,11 +64,10 @@ def check_region(region: str) -> str:
     distance, closest = min((_typos(region, r), r) for r in known)
     if distance <= 2:
         raise WrongRegion(
-            f"Amazon Bedrock is not offered in Region {region!r} — did you mean --region {closest}?"
+            f"Amazon Bedrock is not offered in Region {region!r} — did you mean {closest}?"
         )
     raise WrongRegion(
-        f"Amazon Bedrock is not offered in Region {region!r} — pass --region one of "
-        f"{', '.join(known)}"
+        f"Amazon Bedrock is not offered in Region {region!r} — use one of {', '.join(known)}"
     )
 
 

@@ -93,7 +93,7 @@ def held_out(twin: Twin, profile: Profile, title: str, limit: float) -> float:
             real = truth(profile, level, tokens)
             cells = []
             for k in KEYS:
-                low, est, high = got.values[k]
+                low, est, high = got.model_values[k]
                 err = est / real[k] - 1
                 worst = max(worst, abs(err))
                 inside = "in" if low <= real[k] <= high else "OUT"
@@ -103,8 +103,9 @@ def held_out(twin: Twin, profile: Profile, title: str, limit: float) -> float:
                 if note.startswith("near saturation"):
                     print(f"  {'':13}  the forecast says: {note}")
     verdict = "within" if worst <= limit else "OUTSIDE"
-    print(f"  (truth, twin, error, truth inside the twin's 90 % band); largest error "
-          f"{worst:.1%}: {verdict} the {limit:.0%} target")  # fmt: skip
+    print(f"  (truth, twin, error, truth inside the twin's 90 % band without the unseen "
+          f"capacity limit); largest error {worst:.1%}: {verdict} the {limit:.0%} "
+          "target")  # fmt: skip
     return worst
 
 
@@ -188,7 +189,7 @@ def section_b() -> float:
             continue
         got = twin.forecast("interval", level, int(r["input_tokens"]), 350, samples=8)
         for key, col in (("tps_p50", "median_tps"), ("ttft_p50", "median_ttft_s")):
-            low, est, high = got.values[key]
+            low, est, high = got.model_values[key]
             real = float(r[col])
             err = est / real - 1
             worst = max(worst, abs(err))

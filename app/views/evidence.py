@@ -4,6 +4,7 @@ fitted curves and knees. What is loaded here feeds the What-if and Justification
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -23,7 +24,7 @@ def _load() -> None:
         )
         if st.button("Load the run"):
             try:
-                _keep(shared.load_run_dir(path), path.strip())
+                _keep(shared.load_run_dir(path), path.strip(), shared.run_context(path))
             except shared.LOAD_ERRORS as exc:
                 st.error(f"Could not load {path!r}: {exc}")
         return
@@ -39,15 +40,15 @@ def _load() -> None:
     if st.session_state.get("evidence_upload_key") == key:
         return
     try:
-        _keep(shared.load_uploads(uploads), ", ".join(u.name for u in uploads))
+        _keep(shared.load_uploads(uploads), ", ".join(u.name for u in uploads), None)
         st.session_state["evidence_upload_key"] = key
     except shared.LOAD_ERRORS as exc:
         st.error(f"Could not read the upload: {exc}")
 
 
-def _keep(records: pd.DataFrame, source: str) -> None:
+def _keep(records: pd.DataFrame, source: str, context: str | None) -> None:
     if records.empty:
-        raise ValueError("the records are empty")
+        raise shared.InputError(f"{source}: the records are empty")
     with st.spinner("Fitting the capacity model…"):
         try:
             model = shared.fit(records)
@@ -57,6 +58,7 @@ def _keep(records: pd.DataFrame, source: str) -> None:
     st.session_state[shared.RECORDS] = records
     st.session_state[shared.MODEL] = model
     st.session_state[shared.SOURCE] = source
+    st.session_state[shared.CONTEXT] = context
 
 
 def _show(records: pd.DataFrame) -> None:
@@ -90,20 +92,21 @@ def _show(records: pd.DataFrame) -> None:
     st.image(shared.png(fig.plot_scaling(records, model)))
     if model is not None:
         st.image(shared.png(fig.plot_throughput(records, model)))
-        rows = []
-        for pm in model.prompts:
-            k = model.knees(pm.input_tokens)
-            rows.append(
-                {
-                    "prompt": pm.prompt_label,
-                    "input tokens": k.input_tokens,
-                    "peak throughput at N": k.peak_concurrency,
-                    f"{k.efficiency:.0%} efficiency at N": k.efficient_concurrency,
-                    "recommended N": k.recommended_concurrency,
-                }
-            )
-        st.subheader("Knees (requests in flight)")
-        st.dataframe(pd.DataFrame(rows).round(1), hide_index=True)
+        _knees(model)
+
+
+def _knees(model: Any) -> None:
+    """The knees per prompt size under the default objective, as ``llmcap fit`` prints them:
+    no operating point advised beyond what was measured."""
+    from capacity.planning import objective
+    from llmcap.commands.fit import KNEE_HEADS, knees_rows, prompt_objectives
+
+    goals = prompt_objectives(model, lambda tokens: objective(model, tokens))
+    rows, notes = knees_rows(model, goals)
+    st.subheader("Knees (requests in flight)")
+    st.dataframe(pd.DataFrame(rows, columns=list(KNEE_HEADS)), hide_index=True)
+    for note in notes:
+        st.caption(note)
 
 
 def main() -> None:

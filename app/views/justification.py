@@ -1,99 +1,116 @@
-"""Justification: the use case, account facts, current quotas, workload, target and growth → a
-preview of the quota-increase report and its downloads (Markdown, HTML, PDF, JSON, case text).
+"""Justification: the use case, account facts, current quotas, workload, target, latency
+objective and growth → the answer (``capacity.answer``, through ``build_report``), a preview of
+the quota-increase report and its downloads (Markdown, HTML, PDF, JSON, case text).
 
-Every field is checked where it is typed; an error shows under its field and no report is built
-until all are right. The model and records loaded on the Evidence page are used when present; an
-uploaded model.json or calibrated twin.json replaces the Evidence page's model.
+The quota, workload, target and objective controls are What-if's (``app.controls``): the same
+defaults and meaning on both pages. From the first submit on, every field is checked where it
+is typed (the Region against the AWS SDK's list); an error shows under its field, and no report
+is shown until all are right. Nothing the user did not give goes into the case: no Region, no
+growth. The model and records loaded on the Evidence page are used when present; an uploaded
+model.json or calibrated twin.json replaces the Evidence page's model.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from typing import Any
 
 import streamlit as st
 
-from app import shared
+from app import answer_view, controls, shared
 from capacity.errors import CapacityError
-from capacity.planning import Quota, Workload, objective
+from capacity.planning import Quota
 
 ACCOUNT = re.compile(r"^\d{12}$")
+KEY = "justification"
 REPORT = "justification_report"  # session key of the last report built
-UPLOADED = "justification_model"  # session key: (upload hash, the uploaded model)
+VALUES = "justification_values"  # session key of the values it was built from
+SUBMITTED = "justification_submitted"  # session key: the form was submitted once
 
 
-def _field_error(message: str | None) -> bool:
-    if message:
-        st.error(message)
-        return True
-    return False
+def _use_case(text: str) -> str:
+    if not text.strip():
+        raise shared.InputError("Describe the use case.")
+    return text.strip()
 
 
-def _form() -> tuple[dict[str, Any] | None, bool]:
-    """The form's values once submitted and valid (else None; errors shown in place), and
-    whether any field is in error."""
-    from capacity.report import check_region
+def _account(text: str) -> str | None:
+    if text.strip() and not ACCOUNT.match(text.strip()):
+        raise shared.InputError("An AWS account id is 12 digits.")
+    return text.strip() or None
 
-    bad = False
+
+def _model_id(text: str) -> str:
+    if not text.strip():
+        raise shared.InputError("Model id: enter the model or inference profile id invoked.")
+    return text.strip()
+
+
+def _growth(text: str) -> list[tuple[str, float]]:
+    from capacity.report import parse_growth
+
+    return parse_growth(text)
+
+
+def _default_model_id() -> str:
+    """The evidence's model id when it has exactly one, else Llama 3.3 70B's profile (as
+    ``llmcap report`` defaults)."""
+    records = st.session_state.get(shared.RECORDS)
+    ids = (
+        records["model_id"].dropna().unique()
+        if records is not None and "model_id" in records
+        else []
+    )
+    return str(ids[0]) if len(ids) == 1 and str(ids[0]).strip() else shared.LLAMA
+
+
+def _form(model: Any, choice: controls.PromptChoice) -> tuple[dict[str, Any] | None, bool]:
+    """The form's values once submitted and valid (else None; errors shown under their fields
+    from the first submit on), and whether any field is in error."""
+    shown = bool(st.session_state.get(SUBMITTED, False))
+    checks = controls.Checks(show=shown)
     with st.form("justification"):
         st.subheader("Use case")
-        use_case = st.text_area(
+        use_case_text = st.text_area(
             "What the application does, for whom, and why the current quota is not enough",
             key="use_case",
         )
-        submitted_before = st.session_state.get("justification_submitted", False)
-        if submitted_before:
-            bad |= _field_error(None if use_case.strip() else "Describe the use case.")
+        use_case = checks(st, lambda: _use_case(use_case_text))
         st.subheader("Account, model, Region")
         c1, c2 = st.columns(2)
-        account = c1.text_input("AWS account id (12 digits, optional)", key="account_id")
-        if submitted_before and account.strip() and not ACCOUNT.match(account.strip()):
-            with c1:
-                bad |= _field_error("An AWS account id is 12 digits.")
+        account_text = c1.text_input("AWS account id (12 digits, optional)", key="account_id")
+        account = checks(c1, lambda: _account(account_text))
         organization = c2.text_input("Organization (optional)", key="organization")
-        region = c1.text_input("Region", value="us-east-1", key="region")
-        if submitted_before:
-            try:
-                check_region(region)
-            except CapacityError as exc:
-                with c1:
-                    bad |= _field_error(str(exc))
-        model_id = c2.text_input(
-            "Model id or cross-Region inference profile id", value=shared.LLAMA, key="model_id"
+        region_text = c1.text_input(
+            "Region of the quota", placeholder="e.g. us-east-1", key="region"
         )
+        region = checks(c1, lambda: controls.check_region(region_text))
+        model_id_text = c2.text_input(
+            "Model id or cross-Region inference profile id", value=_default_model_id(),
+            key="model_id",
+        )  # fmt: skip
+        model_id = checks(c2, lambda: _model_id(model_id_text))
         contact = c2.text_input("Contact (optional)", key="contact")
         st.subheader("Current quotas (applied values)")
-        q1, q2, q3 = st.columns(3)
-        tpm = q1.number_input("TPM", min_value=1, value=600_000, step=10_000, key="tpm")
-        rpm = q2.number_input(
-            "RPM (0 = not enforced; Bedrock no longer enforces it for many models)",
-            min_value=0, value=0, key="rpm",
-        )  # fmt: skip
-        tpd = q3.number_input("TPD (0 = none)", min_value=0, value=0, key="tpd")
+        q = st.columns(3)
+        tpm, rpm, tpd = controls.quota_fields(q[0], q[1], q[2], checks, KEY)
         st.subheader("Workload and target")
-        w1, w2, w3 = st.columns(3)
-        input_tokens = w1.number_input("Input tokens per request", min_value=1, value=43)
-        output_tokens = w2.number_input("Output tokens per request", min_value=1, value=350)
-        max_tokens = w3.number_input("max_tokens", min_value=1, value=350)
-        if submitted_before and output_tokens > max_tokens:
-            with w3:
-                bad |= _field_error("max_tokens must be at least the output tokens.")
-        think = w1.number_input("Think time (s)", min_value=0.0, value=30.0)
-        par = w2.number_input("Peak-to-average (busiest minute / mean)", min_value=1.0, value=1.0)
-        target = w3.number_input("Target users", min_value=1, value=2_000, step=100, key="target")
-        headroom = w1.number_input("Headroom (%)", min_value=0, max_value=500, value=20)
-        slo_ttft = w2.number_input("SLO p95 TTFT (s, 0 = none; needs a model)", min_value=0.0)
+        w = st.columns(3)
+        tokens = controls.token_fields(w, choice, KEY)
+        think, peak = controls.workload_extras(w[0], w[1], checks, KEY)
+        workload = None
+        if think is not None and peak is not None:
+            workload = checks(w[2], lambda: controls.make_workload(tokens, think, peak))
+        target, headroom = controls.target_fields(w[2], w[0], checks, KEY)
+        st.subheader("Latency objective")
+        prompt_tokens = None if workload is None else workload.prompt_tokens
+        goal, objective_choice = controls.objective_field(st, checks, model, prompt_tokens, KEY)
         growth_text = st.text_area(
-            "Growth projections, one per line: WHEN=USERS", value="+6 months=3000", key="growth"
-        )
-        growth: list[tuple[str, float]] = []
-        if submitted_before:
-            try:
-                growth = shared.parse_growth(growth_text)
-            except ValueError as exc:
-                bad |= _field_error(f"Growth: {exc}")
+            "Growth projections, one per line: WHEN=USERS (optional; only what you expect)",
+            placeholder="e.g. +6 months=3,000", key="growth",
+        )  # fmt: skip
+        growth = checks(st, lambda: _growth(growth_text))
         st.subheader("Operations")
         monitoring = st.text_area(
             "Monitoring and alarms (empty: CloudWatch AWS/Bedrock metrics and alarms at 80 % of "
@@ -104,65 +121,51 @@ def _form() -> tuple[dict[str, Any] | None, bool]:
             "Historical usage (optional; Markdown, e.g. from capacity.usage)", key="history"
         )
         submitted = st.form_submit_button("Build the report", type="primary")
-    if submitted and not submitted_before:
-        st.session_state["justification_submitted"] = True
+    if submitted and not shown:
+        st.session_state[SUBMITTED] = True
         st.rerun()  # run again so every field is checked in place
-    if not (submitted or submitted_before) or bad:
-        return None, bad
+    if not shown:
+        return None, False
+    if not checks.ok:
+        return None, True
+    assert tpm is not None and workload is not None and goal is not None
+    assert target is not None and headroom is not None and model_id is not None
+    quota = checks(st, lambda: Quota(tpm, rpm, tpd, model_id=model_id))
+    if quota is None:
+        return None, True
+    inputs = controls.Inputs(
+        quota, workload, target, headroom, goal, objective_choice, choice, model=model
+    )
     return {
-        "use_case": use_case, "account_id": account.strip() or None,
+        "inputs": inputs, "use_case": use_case, "account_id": account,
         "organization": organization.strip() or None, "contact": contact.strip() or None,
-        "region": region, "model_id": model_id.strip(), "tpm": float(tpm),
-        "rpm": float(rpm) or None, "tpd": float(tpd) or None, "input_tokens": input_tokens,
-        "output_tokens": output_tokens, "max_tokens": max_tokens, "think": think, "par": par,
-        "target": float(target), "headroom": headroom / 100, "slo_ttft": slo_ttft,
-        "growth": growth, "monitoring": monitoring, "history": history,
+        "region": region, "growth": growth, "monitoring": monitoring, "history": history,
     }, False  # fmt: skip
 
 
 def _model() -> tuple[Any, str, bool]:
     """The performance model (an uploaded model.json or twin.json, else the Evidence page's
     fit, else None), a key naming it (so a new model rebuilds the report) and whether the
-    upload failed (the error shown in place)."""
-    upload = st.file_uploader(
-        f"{shared.MODEL_UPLOAD_LABEL} (optional; replaces the Evidence page's fitted model)",
-        type="json",
-        key="justification_model_file",
-    )
-    if upload is None:
-        st.session_state.pop(UPLOADED, None)
+    upload failed (the error shown under the uploader)."""
+    label = f"{shared.MODEL_UPLOAD_LABEL} (optional; replaces the Evidence page's fitted model)"
+    uploaded, digest, failed = shared.model_upload(st, label, "justification_model_file")
+    if digest is None:
         return st.session_state.get(shared.MODEL), "evidence", False
-    file = shared.as_upload(upload)
-    key = hashlib.sha256(file.data).hexdigest()
-    kept = st.session_state.get(UPLOADED)
-    if kept is not None and kept[0] == key:  # keep the loaded twin: its simulations are cached
-        return kept[1], key, False
-    try:
-        model = shared.load_model_upload(file)
-    except shared.LOAD_ERRORS as exc:
-        st.error(f"Could not read the model: {exc}")
-        return None, key, True
-    st.session_state[UPLOADED] = (key, model)
-    return model, key, False
+    return uploaded, digest, failed
 
 
 def _build(v: dict[str, Any], model: Any) -> Any:
     from capacity.report import build_report
 
-    records = st.session_state.get(shared.RECORDS)
-    workload = Workload(
-        input_tokens=v["input_tokens"], output_tokens=v["output_tokens"],
-        max_tokens=v["max_tokens"], think_time_s=v["think"], peak_to_average=v["par"],
-    )  # fmt: skip
-    goal = objective(model, workload.prompt_tokens, ttft_p95_s=v["slo_ttft"] or None)
+    inputs: controls.Inputs = v["inputs"]
     return build_report(
-        use_case=v["use_case"], region=v["region"],
-        current=Quota(v["tpm"], v["rpm"], v["tpd"], model_id=v["model_id"] or None),
-        workload=workload,
-        target_users=v["target"], model=model, goal=goal, headroom=v["headroom"],
-        account_id=v["account_id"], organization=v["organization"], contact=v["contact"],
-        records=records, growth=v["growth"], monitoring=v["monitoring"],
-        historical_usage=v["history"],
+        use_case=v["use_case"], region=v["region"], current=inputs.quota,
+        workload=inputs.workload, target_users=inputs.target_users, model=model,
+        goal=inputs.goal, headroom=inputs.headroom, account_id=v["account_id"],
+        organization=v["organization"], contact=v["contact"],
+        records=st.session_state.get(shared.RECORDS), growth=v["growth"],
+        monitoring=v["monitoring"], historical_usage=v["history"],
+        evidence_context=st.session_state.get(shared.CONTEXT),
     )  # fmt: skip
 
 
@@ -204,7 +207,7 @@ def _preview(report: Any) -> None:
     )
     st.subheader("Support case text")
     st.caption(f"{len(body):,} characters (a support case message holds at most 8,000).")
-    st.code(body, language="text")
+    st.code(body, language="text", wrap_lines=True)  # long lines wrap, never cut
     st.subheader("Preview")
     for f in report.figures:
         if f.name == "quota_ask":
@@ -247,25 +250,31 @@ def main() -> None:
     st.title("Justification")
     model, model_key, unreadable = _model()
     _caption(model, model_key)
-    values, bad = _form()
+    choice = controls.prompt_choice(st, st.session_state.get(shared.RECORDS), KEY)
+    values, bad = _form(model, choice)
     if bad:
-        st.error("Some fields need fixing: see the messages under them above.")
+        st.warning("No report until the fields marked above are fixed.")
     if bad or unreadable:  # never show a report for other values than the ones on screen
         values = None
         st.session_state.pop(REPORT, None)
-        st.session_state.pop("justification_values", None)
+        st.session_state.pop(VALUES, None)
     if values is not None:
         values["model"] = model_key  # a new model is new values: the report is rebuilt
-    if values is not None and values != st.session_state.get("justification_values"):
-        st.session_state["justification_values"] = values
+    if values is not None and values != st.session_state.get(VALUES):
+        st.session_state.pop(REPORT, None)
+        st.session_state[VALUES] = values
         try:
             with st.spinner("Building the report…"):
                 st.session_state[REPORT] = _build(values, model)
-        except (CapacityError, ValueError) as exc:
+        except CapacityError as exc:
             st.error(f"Cannot build the report: {exc}")
-            st.session_state.pop(REPORT, None)
+            st.session_state.pop(VALUES, None)
     report = st.session_state.get(REPORT)
-    if report is not None:
+    kept = st.session_state.get(VALUES)
+    if report is not None and kept is not None:
+        st.subheader("The answer")
+        answer_view.show_choices(kept["inputs"])
+        answer_view.show_answer(answer_view.AnswerView.of_report(report))
         _preview(report)
 
 

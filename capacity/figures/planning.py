@@ -75,22 +75,25 @@ def plot_capacity(
     slo: Slo | None = None,
     *,
     target_users: float | None = None,
+    request: QuotaRequest | None = None,
     tpm_range: tuple[float, float] | None = None,
 ) -> Figure:
     """Supported users vs TPM quota: one line per constraint that ``plan_capacity`` reports
     (the one binding at the current quota bold, the minimum over all shaded), the current TPM
-    marked, and with ``target_users`` the TPM that ``required_quota`` asks for.
+    marked, and the requested TPM (``request``, e.g. ``CapacityAnswer.request``; or the one
+    ``required_quota`` asks for ``target_users``) at the users it really serves.
 
     Other limits (RPM, TPD) stay as in ``quota`` while TPM varies over ``tpm_range`` (default:
     up to 1.3 × the larger of the current and the requested TPM).
     """
     model = _Memo(model) if model is not None else None
     plan = plan_capacity(quota, workload, model, slo)
-    request = None
-    if target_users is not None:
+    if request is None and target_users is not None:
         request = required_quota(
             workload, target_users, model, slo, model_id=quota.model_id, scope=quota.scope
         )
+    if request is not None:
+        target_users = request.target_users
     if tpm_range is None:
         top = 1.3 * max(quota.runtime_tpm, request.runtime_tpm if request is not None else 0.0)
         tpm_range = (top / 100, top)
@@ -133,7 +136,10 @@ def plot_capacity(
             zorder=3 if binding else 2,
             label=constraint_label(c, plan) + off,
         )
-    _mark_quotas(ax, plan, request)
+    then = None if request is None else plan_capacity(
+        request.applied_to(quota), workload, model, slo
+    )  # fmt: skip
+    _mark_quotas(ax, plan, request, then)
     ax.set_xlim(0, hi)
     ax.set_ylim(0, y_top)
     ax.xaxis.set_major_formatter(SI_FORMATTER)
@@ -145,9 +151,12 @@ def plot_capacity(
     return fig
 
 
-def _mark_quotas(ax: Axes, plan: CapacityPlan, request: QuotaRequest | None) -> None:
-    """Vertical lines at the current and requested TPM, each with its operating point, its
-    values in the legend and a short name on the top axis (names pushed apart when close)."""
+def _mark_quotas(
+    ax: Axes, plan: CapacityPlan, request: QuotaRequest | None, then: CapacityPlan | None
+) -> None:
+    """Vertical lines at the current and requested TPM, each with its operating point (the
+    users that quota serves: ``then`` for the request), its values in the legend and a short
+    name on the top axis (names pushed apart when close)."""
     marks = [
         (
             "current",
@@ -159,9 +168,14 @@ def _mark_quotas(ax: Axes, plan: CapacityPlan, request: QuotaRequest | None) -> 
             f"({plan.binding} binds)",
         )
     ]
-    if request is not None:
+    if request is not None and then is not None:
         color = "#2ca02c" if request.feasible else "#d62728"
-        verdict = "" if request.feasible else "; infeasible: the SLO cannot hold"
+        over = then.users / request.target_users - 1
+        verdict = (
+            f"{over:+.0%} over the target" if over >= 0 else f"{-over:.0%} short of the target"
+        )
+        if not request.feasible:
+            verdict += ": the objective cannot hold"
         # The TPM line holds RPM and TPD fixed: say when they must rise as well.
         raise_too = [
             f"{kind.upper()} to {si(value)}"
@@ -177,11 +191,11 @@ def _mark_quotas(ax: Axes, plan: CapacityPlan, request: QuotaRequest | None) -> 
             (
                 "requested",
                 float(request.runtime_tpm),
-                request.target_users,
+                then.users,
                 color,
                 "--",
-                f"requested {si(request.runtime_tpm)} TPM for {request.target_users:,.0f} users "
-                f"(+{request.headroom:.0%} headroom{verdict})",
+                f"requested {si(request.runtime_tpm)} TPM → {then.users_whole:,} users "
+                f"({then.binding} binds; {verdict})",
             )
         )
         ax.axhline(

@@ -289,6 +289,13 @@ def required_quota(
         limit = min(slo_limit, curve.n_peak)  # beyond N* more in flight only adds latency
         rate_limit = 60 * curve.max_rate_per_s(limit)
         what = slo.describe() if slo is not None and slo_limit < curve.n_peak else None
+        bound = what or f"the endpoint's peak throughput (N* = {fmt(curve.n_peak)} in flight)"
+        if peak * (1 + h) > rate_limit * (1 + 1e-9):
+            # Quota past the limit buys no users under the objective: ask only up to it.
+            h_eff = rate_limit / peak - 1
+            n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
+            caps = {key: v[0] for key, v in _needs(shapes, reserved, rate_limit, n_lim, r_lim,
+                                                   rule).items()}  # fmt: skip
         if peak > rate_limit * (1 + 1e-9):
             if what is not None:
                 reason = (
@@ -306,15 +313,15 @@ def required_quota(
             gap = Shortfall(rate, peak, n, limit, rate_limit, (1 + h) * need0, h, shapes[0].kept,
                             rule)  # fmt: skip
             options = remedies(w, curve, slo, gap, resolved)
-        elif peak * (1 + h) > rate_limit * (1 + 1e-9):
-            # Headroom past the limit buys no users under the objective: ask only up to it.
-            h_eff = rate_limit / peak - 1
-            n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
-            caps = {key: v[0] for key, v in _needs(shapes, reserved, rate_limit, n_lim, r_lim,
-                                                   rule).items()}  # fmt: skip
-            bound = what or f"the endpoint's peak throughput (N* = {fmt(curve.n_peak)} in flight)"
-            more = " or ".join(f"{fmt(math.ceil(v))} {tq.name}" for tq in shapes
-                               for key, v in caps.items() if key == tq.key)  # fmt: skip
+            whole = " and ".join(f"{fmt(math.ceil((1 + h) * needs[tq.key][0]))} {tq.name}"
+                                 for tq in shapes)  # fmt: skip
+            notes.append(
+                f"{shapes[0].name} asked only up to what {bound} can use ({fmt(rate_limit)} "
+                f"req/min at the busiest minute); the whole target with {h:.0%} headroom would "
+                f"need {whole} once the objective can hold there (see the options)"
+            )
+        elif caps is not None:
+            more = " or ".join(f"{fmt(math.ceil(caps[tq.key]))} {tq.name}" for tq in shapes)
             notes.append(
                 f"headroom {h_eff:.0%} instead of {h:.0%}: {bound} holds up to {fmt(limit)} "
                 f"requests in flight ({fmt(rate_limit)} req/min at the busiest minute); more "
@@ -343,11 +350,14 @@ def required_quota(
     for tq in shapes:
         need, formula = needs[tq.key]
         cap = None if caps is None else caps[tq.key]
-        value = max(1, math.ceil((1 + h) * need if cap is None else max(need, cap)))
+        if cap is None:
+            value = max(1, math.ceil((1 + h) * need))
+        else:  # feasible: at least what the target needs; else what the limit can use
+            value = max(1, math.ceil(max(need, cap) if reason is None else cap))
         head = f"(1 + h) × {formula} = (1 + {fmt(h)}) × {fmt(need)}"
         if cap is not None:
-            head = f"min((1 + h) × need, {tq.name} at the limit) = min({fmt((1 + h) * need)}, "
-            head += f"{fmt(cap)})"
+            head = f"min((1 + h) × need, {tq.name} the limit can use) = min("
+            head += f"{fmt((1 + h) * need)}, {fmt(cap)})"
         asked[tq.key] = value
         f[tq.key] = f"{head} = {fmt(value)} tokens/min"
     tpd = None

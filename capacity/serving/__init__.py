@@ -100,6 +100,7 @@ __all__ = [
     "MaxTokensPolicy",
     "MaxTokensSaving",
     "MinuteSeries",
+    "ModelError",
     "ModelInfo",
     "ModelSpec",
     "ModelTable",
@@ -107,6 +108,7 @@ __all__ = [
     "ProbeCell",
     "Profile",
     "ProfileError",
+    "PublishedLevel",
     "QuotaBuckets",
     "QuotaConfig",
     "QuotaError",
@@ -133,6 +135,8 @@ __all__ = [
     "bucket_limits",
     "burndown_for",
     "calibrate",
+    "calibrate_published",
+    "cell_stats",
     "interval_medians",
     "interval_schedule",
     "is_profile_id",
@@ -143,8 +147,10 @@ __all__ = [
     "poisson_arrivals",
     "probe_cells",
     "profile_from_dict",
+    "published_cells",
     "quota_buckets",
     "ramp_inflight",
+    "read_published",
     "replay",
     "required_bucket",
     "required_tpm",
@@ -155,6 +161,7 @@ __all__ = [
     "simulate_closed_loop",
     "simulate_quota",
     "size_quota",
+    "sweep_levels",
     "tpm_limits",
     "unloaded_latency_s",
 ]
@@ -176,8 +183,15 @@ _LAZY = {
     "QuotaSizing": "capacity.serving._sizing",
     "size_quota": "capacity.serving._sizing",
     "CalibrationError": "capacity.serving._calibrate",
+    "ModelError": "capacity.serving._modelerror",
+    "PublishedLevel": "capacity.serving._published",
+    "calibrate_published": "capacity.serving._published",
+    "published_cells": "capacity.serving._published",
+    "read_published": "capacity.serving._published",
+    "sweep_levels": "capacity.serving._published",
     "ProbeCell": "capacity.serving._calibrate",
-    "calibrate": "capacity.serving._calibrate",
+    "calibrate": "capacity.serving._twin",
+    "cell_stats": "capacity.serving._calibrate",
     "probe_cells": "capacity.serving._calibrate",
     "Forecast": "capacity.serving._twin",
     "TWIN_FORMAT": "capacity.serving._twin",
@@ -186,7 +200,15 @@ _LAZY = {
     "load_twin": "capacity.serving._twin",
 }
 if TYPE_CHECKING:
-    from capacity.serving._calibrate import CalibrationError, ProbeCell, calibrate, probe_cells
+    from capacity.serving._calibrate import CalibrationError, ProbeCell, cell_stats, probe_cells
+    from capacity.serving._modelerror import ModelError
+    from capacity.serving._published import (
+        PublishedLevel,
+        calibrate_published,
+        published_cells,
+        read_published,
+        sweep_levels,
+    )
     from capacity.serving._replay import MinuteSeries, ReplayResult, WorstMinute, replay
     from capacity.serving._requests import (
         FailedPolicy,
@@ -196,7 +218,14 @@ if TYPE_CHECKING:
         unloaded_latency_s,
     )
     from capacity.serving._sizing import MaxTokensSaving, QuotaSizing, size_quota
-    from capacity.serving._twin import TWIN_FORMAT, Forecast, Twin, is_twin_file, load_twin
+    from capacity.serving._twin import (
+        TWIN_FORMAT,
+        Forecast,
+        Twin,
+        calibrate,
+        is_twin_file,
+        load_twin,
+    )
 
 
 def __getattr__(name: str) -> object:

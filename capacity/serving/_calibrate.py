@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from capacity.errors import CapacityError
+from capacity.serving._modelerror import ModelError, in_probe_sigma, per_log_ratio
 from capacity.serving._profile import ServingModel
 from capacity.serving._simulate import (
     SimRequest,
@@ -41,16 +42,26 @@ from capacity.serving._simulate import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from capacity.serving._twin import Twin
-
 Floats = npt.NDArray[np.float64]
 
-STATS = ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p50", "ttlt_p90", "gap_p50")
-"""Per-cell statistics the fit matches (seconds). ``gap_p50`` is the median over requests of each
-one's longest interval between consecutive output chunks (``max_gap_s``): one step that carried
-another request's prefill chunk, so it sees prefill interference (c_f) apart from KV reads
-(c_kv) even at a light probe, where per-request TPOT averages them over hundreds of steps. A
-cell without it (published medians, runs recorded before the column) fits without it."""
+STATS = (
+    "ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p50", "ttlt_p90", "gap_p50",
+    "ttft_mean", "tpot_mean", "ttlt_mean", "speed_mean", "ttft_p95", "tpot_p95", "ttlt_p95",
+    "system_tps",
+)  # fmt: skip
+"""Per-cell statistics the fit can match: seconds, but ``speed_mean`` (the mean over requests
+of output tokens / TTLT, TTFT included: OCI's and LLMPerf's per-request speed) and
+``system_tps`` (the endpoint's output tokens/s while the load was steady) in tokens/s. A cell
+matches the statistics it has: a probe's records give p50s and p90s (and ``gap_p50``),
+a published table its means, medians and percentiles. ``gap_p50`` is the median over
+requests of each one's longest interval between consecutive output chunks (``max_gap_s``): one
+step that carried another request's prefill chunk, so it sees prefill interference (c_f) apart
+from KV reads (c_kv) even at a light probe, where per-request TPOT averages them over hundreds
+of steps. A cell without it (published aggregates, runs recorded before the column) fits
+without it. Means are compared with simulated means, never with medians."""
+
+CENTRES = ("p50", "mean")
+"""Statistics a tail (p90, p95) is compared against, as log(tail / centre), in this order."""
 
 RECORD_NEEDS = (
     "run_id", "mode", "level", "prompt_label", "batch", "status", "start_s", "first_token_s",
@@ -82,6 +93,9 @@ SPREAD_FLOOR = 0.005
 """The same for a tail's spread over the median, log(p90 / p50)."""
 
 REPLICA_GRID = (1, 2, 3, 4, 6, 8)
+REFINED = 2
+"""Replica counts refined on the whole probe (the best of the coarse pass), whatever the number
+of workers: a twin does not depend on how many processes fitted it."""
 COARSE_REQUESTS, COARSE_SPAN_S = 60, 8.0
 FINE_REQUESTS, FINE_SPAN_S = 120, 25.0
 """Steady-state requests per cell simulated by the coarse pass and the refinement (per
@@ -101,9 +115,15 @@ class ProbeCell:
     rate modes); closed-loop modes (concurrency, sequential) use ``level`` and ``n_requests``.
     ``warm_s``: results of requests sent before it are not compared (the ramp into steady
     state); ``sim_until_s``: the simulation sends requests up to this offset only.
-    ``observed`` maps a statistic of ``STATS`` to seconds; ``se`` to its log-scale standard
-    error (bootstrap over batches; the fit adds the simulation's and the model's own errors).
-    A cell built from published medians has only the statistics it was given.
+    ``observed`` maps a statistic of ``STATS`` to its value; ``se`` to its log-scale standard
+    error (bootstrap over batches; the fit adds the simulation's and the model's own errors);
+    ``output_tps`` in ``observed`` is shown, never fitted (``system_tps`` is fitted).
+    A cell built from published aggregates has only the statistics it was given.
+    ``input_sd``/``output_sd``: the standard deviations of normally distributed lengths (0:
+    fixed lengths), drawn per request with a fixed seed (``cell_lengths``).
+    ``concurrency``: the in-flight count a closed-loop cell is simulated at (NaN: its level);
+    a published sweep whose client kept fewer requests in flight than its nominal level sets
+    it from Little's law.
     """
 
     label: str
@@ -120,18 +140,26 @@ class ProbeCell:
     sim_until_s: float = math.inf
     inflight: float = math.nan
     compared: int = 0
+    input_sd: float = 0.0
+    output_sd: float = 0.0
+    concurrency: float = math.nan
+
+    @property
+    def closed_level(self) -> int:
+        """The in-flight count a closed-loop simulation of the cell keeps."""
+        return max(1, round(self.level if math.isnan(self.concurrency) else self.concurrency))
 
     def simulated_count(self) -> int:
         """How many requests a simulation of the cell compares (about)."""
         if self.mode in OPEN_MODES:
             return sum(1 for t in self.arrivals_s if self.warm_s <= t < self.sim_until_s)
-        level = max(1, round(self.level))
+        level = self.closed_level
         if self.mode == "concurrency":
             return min(self.n_requests, level + max(150, 3 * level)) - level
         return level * min(self.batches, 1 + math.ceil(150 / level))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form, without the arrival list (kept as its count and span)."""
+        """JSON form: everything a simulation of the cell needs (``from_dict`` reads it back)."""
         return {
             "label": self.label,
             "mode": self.mode,
@@ -139,9 +167,60 @@ class ProbeCell:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "n_requests": self.n_requests,
-            "inflight": None if math.isnan(self.inflight) else self.inflight,
+            "inflight": _json_float(self.inflight),
             "observed": dict(self.observed),
+            "se": dict(self.se),
+            "arrivals_s": list(self.arrivals_s),
+            "batches": self.batches,
+            "warm_s": self.warm_s,
+            "sim_until_s": _json_float(self.sim_until_s),
+            "compared": self.compared,
+            "input_sd": self.input_sd,
+            "output_sd": self.output_sd,
+            "concurrency": _json_float(self.concurrency),
         }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ProbeCell:
+        """Inverse of ``to_dict`` (files written before the schedule was kept load without it:
+        their cells describe the probe but cannot be re-simulated)."""
+
+        def num(key: str, default: float) -> float:
+            value = raw.get(key)
+            return default if value is None else float(value)
+
+        return cls(
+            label=str(raw["label"]),
+            mode=str(raw["mode"]),
+            level=float(raw["level"]),
+            input_tokens=int(raw["input_tokens"]),
+            output_tokens=int(raw["output_tokens"]),
+            n_requests=int(raw["n_requests"]),
+            observed={str(k): float(v) for k, v in raw["observed"].items()},
+            se={str(k): float(v) for k, v in raw.get("se", {}).items()},
+            arrivals_s=tuple(float(t) for t in raw.get("arrivals_s", ())),
+            batches=int(raw.get("batches", 0)),
+            warm_s=num("warm_s", 0.0),
+            sim_until_s=num("sim_until_s", math.inf),
+            inflight=num("inflight", math.nan),
+            compared=int(raw.get("compared", 0)),
+            input_sd=num("input_sd", 0.0),
+            output_sd=num("output_sd", 0.0),
+            concurrency=num("concurrency", math.nan),
+        )
+
+    def centre(self, metric: str) -> float | None:
+        """The cell's p50 of ``metric`` (``ttft``, ``tpot``, ``ttlt``), else its mean, else None."""
+        for kind in CENTRES:
+            value = self.observed.get(f"{metric}_{kind}")
+            if value is not None:
+                return value
+        return None
+
+
+def _json_float(x: float) -> float | None:
+    """JSON has no NaN or infinity: None stands for both (the reader knows which it meant)."""
+    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -351,48 +430,118 @@ def _profile(serving: ServingModel) -> Any:
     return Profile(name="twin", models=(ModelSpec("twin"),), serving=serving)
 
 
+def cell_lengths(cell: ProbeCell, n: int, seed: int = 0) -> list[tuple[int, int]]:
+    """Each request's (input tokens, output tokens) for a cell of random lengths: normal draws
+    with the cell's means and standard deviations, at least one token (LLMPerf's rule), from a
+    generator fixed by ``seed`` (common random numbers across evaluations). Empty for fixed
+    lengths."""
+    if cell.input_sd <= 0 and cell.output_sd <= 0:
+        return []
+    import random
+
+    rng = random.Random(seed * 7919 + 17)
+    out: list[tuple[int, int]] = []
+    for _ in range(n):
+        n_in = rng.gauss(cell.input_tokens, cell.input_sd) if cell.input_sd > 0 else 0.0
+        n_out = rng.gauss(cell.output_tokens, cell.output_sd) if cell.output_sd > 0 else 0.0
+        out.append((
+            max(1, round(n_in)) if cell.input_sd > 0 else cell.input_tokens,
+            max(1, round(n_out)) if cell.output_sd > 0 else cell.output_tokens,
+        ))  # fmt: skip
+    return out
+
+
 def simulate_cell(serving: ServingModel, cell: ProbeCell, seed: int = 0) -> list[SimResult]:
     """The cell's schedule through ``serving`` in virtual time (its compared requests only)."""
+    return _simulate_cell(serving, cell, seed)[1]
+
+
+def _simulate_cell(
+    serving: ServingModel, cell: ProbeCell, seed: int
+) -> tuple[list[SimResult], list[SimResult]]:
+    """Every simulated request of the cell, and the compared ones (after the warm-up)."""
     profile = _profile(serving)
     if cell.mode in OPEN_MODES:
+        times = [t for t in cell.arrivals_s if t < cell.sim_until_s]
+        lengths = cell_lengths(cell, len(times), seed) or [
+            (cell.input_tokens, cell.output_tokens)
+        ] * len(times)
         requests = [
-            SimRequest(t, cell.input_tokens, cell.output_tokens)
-            for t in cell.arrivals_s
-            if t < cell.sim_until_s
+            SimRequest(t, n_in, n_out) for t, (n_in, n_out) in zip(times, lengths, strict=True)
         ]
         results = simulate(profile, requests, seed=seed)
-        return [r for r in results if r.start_s >= cell.warm_s and r.status == "ok"]
-    level = max(1, round(cell.level))
+        return results, [r for r in results if r.start_s >= cell.warm_s and r.status == "ok"]
+    level = cell.closed_level
     if cell.mode == "concurrency":
         n = min(cell.n_requests, level + max(150, 3 * level))
         results = simulate_closed_loop(
             profile, level, n, input_tokens=cell.input_tokens, max_tokens=cell.output_tokens,
-            seed=seed,
+            seed=seed, lengths=cell_lengths(cell, n, seed),
         )  # fmt: skip
         results.sort(key=lambda r: r.start_s)
-        return results[level:] if len(results) > level + 5 else results
+        return results, results[level:] if len(results) > level + 5 else results
     batches = min(cell.batches, 1 + math.ceil(150 / level))
-    return simulate_sequential(
+    results = simulate_sequential(
         profile, level, max(batches, 1), input_tokens=cell.input_tokens,
         max_tokens=cell.output_tokens, seed=seed,
     )  # fmt: skip
+    return results, results
+
+
+def cell_stats(serving: ServingModel, cell: ProbeCell, seed: int = 0) -> dict[str, float]:
+    """``result_stats`` of the cell simulated through ``serving``, with ``system_tps``: output
+    tokens emitted per second while the load was steady, from the first compared request's
+    start to the last request's (tokens counted as emitted evenly between each request's first
+    and last token, so a round of completions bunched at one edge does not bias it), and
+    ``inflight``, the time-weighted mean of requests in flight over the same window."""
+    everything, compared = _simulate_cell(serving, cell, seed)
+    out = result_stats(compared)
+    out["inflight"] = math.nan
+    ok = [r for r in everything if r.status == "ok"]
+    if compared and ok:
+        t0, t1 = min(r.start_s for r in compared), max(r.start_s for r in everything)
+        out["system_tps"] = system_tps(ok, t0, t1)
+        if t1 > t0:
+            held = sum(max(0.0, min(r.last_token_s, t1) - max(r.start_s, t0)) for r in ok)
+            out["inflight"] = held / (t1 - t0)
+    return out
+
+
+def system_tps(results: Sequence[SimResult], t0: float, t1: float) -> float:
+    """Output tokens/s of ``results`` emitted within [t0, t1] (NaN for an empty window): the
+    first token at the first-token time, the others evenly until the last token."""
+    if t1 <= t0:
+        return math.nan
+    first = np.array([r.first_token_s for r in results])
+    last = np.array([r.last_token_s for r in results])
+    n = np.array([r.output_tokens for r in results], dtype=float)
+    span = np.maximum(last - first, 1e-12)
+    inside = np.clip(np.minimum(last, t1) - np.maximum(first, t0), 0.0, None) / span
+    tokens = (n - 1) * np.where(last > first, inside, 0.0) + ((first >= t0) & (first <= t1))
+    return float(np.sum(tokens)) / (t1 - t0)
 
 
 def result_stats(results: Sequence[SimResult]) -> dict[str, float]:
-    """p50/p90 of TTFT, TPOT and TTLT and the median longest inter-token gap of simulated
-    results (NaN when there are none)."""
-    ok = [r for r in results if r.status == "ok" and r.output_tokens >= 2]
-    if not ok:
-        return dict.fromkeys(STATS, math.nan)
+    """p50/p90/p95 and means of TTFT, TPOT and TTLT, the mean per-request speed (output tokens
+    / TTLT) and the median longest inter-token gap of simulated results (NaN when there are
+    none; ``system_tps`` needs the schedule: ``cell_stats``)."""
+    out = dict.fromkeys(STATS, math.nan)
+    ok = [r for r in results if r.status == "ok" and r.output_tokens >= 1]
+    multi = [r for r in ok if r.output_tokens >= 2]
+    if not multi:
+        return out
     cols = {
         "ttft": np.array([r.ttft_s for r in ok]),
-        "tpot": np.array([r.tpot_s for r in ok]),
+        "tpot": np.array([r.tpot_s for r in multi]),
         "ttlt": np.array([r.ttlt_s for r in ok]),
     }
-    out: dict[str, float] = {}
     for name, x in cols.items():
-        out[f"{name}_p50"], out[f"{name}_p90"] = _quantiles(x)
-    gap = np.array([r.max_gap_s for r in ok])
+        out[f"{name}_p50"], out[f"{name}_p90"], out[f"{name}_p95"] = (
+            float(v) for v in np.quantile(x, (0.5, 0.9, 0.95))
+        )
+        out[f"{name}_mean"] = float(np.mean(x))
+    out["speed_mean"] = float(np.mean([r.output_tokens / r.ttlt_s for r in ok if r.ttlt_s > 0]))
+    gap = np.array([r.max_gap_s for r in multi])
     gap = gap[np.isfinite(gap)]
     out["gap_p50"] = float(np.median(gap)) if gap.size else math.nan
     return out
@@ -414,14 +563,14 @@ class _Problem:
 
     def __post_init__(self) -> None:
         self.keys = [(i, s) for i, c in enumerate(self.cells) for s in STATS if s in c.observed]
-        # A p90 enters as its spread over the p50, log(p90 / p50): far better measured than
-        # the p90 itself, and it carries how unevenly load falls on requests.
-        self.spread = np.array(
-            [s.endswith("_p90") and s[:-3] + "p50" in self.cells[i].observed for i, s in self.keys]
-        )
+        # A tail (p90, p95) enters as its spread over the cell's p50 (or, without one, its
+        # mean), log(tail / centre): far better measured than the tail itself, and it carries
+        # how unevenly load falls on requests.
+        bases = [_tail_base(self.cells[i], s) for i, s in self.keys]
+        self.spread = np.array([b is not None for b in bases])
         self.base_index = np.array(
-            [self.keys.index((i, s[:-3] + "p50")) if sp else k
-             for k, ((i, s), sp) in enumerate(zip(self.keys, self.spread, strict=True))]
+            [self.keys.index((i, b)) if b is not None else k
+             for k, ((i, _), b) in enumerate(zip(self.keys, bases, strict=True))]
         )  # fmt: skip
         self.tpot_index = {i: k for k, (i, s) in enumerate(self.keys) if s == "tpot_p50"}
         self.obs = self._transform(
@@ -454,7 +603,7 @@ class _Problem:
     def predicted(self, x: Floats) -> Floats:
         self.evals += 1
         serving = self.model(x)
-        stats = [result_stats(simulate_cell(serving, c, self.seed)) for c in self.cells]
+        stats = [cell_stats(serving, c, self.seed) for c in self.cells]
         out = np.array([stats[i][s] for i, s in self.keys])
         bad = ~np.isfinite(out) | (out <= 0)
         out[bad] = 1e3  # a coefficient set that produced nothing: a large, finite miss
@@ -469,8 +618,9 @@ class _Problem:
         z = 1.2816  # log(p90 / p50) of a lognormal is z·σ
         for metric in ("ttft", "tpot", "ttlt"):
             idx = [
-                k for k, (_, s) in enumerate(self.keys) if self.spread[k] and s.startswith(metric)
-            ]
+                k for k, (i, s) in enumerate(self.keys) if self.spread[k]
+                and s == f"{metric}_p90" and f"{metric}_p50" in self.cells[i].observed
+            ]  # fmt: skip
             if not idx:
                 continue
             sim = np.maximum(pred[idx], 0.0) / z
@@ -499,22 +649,47 @@ class _Problem:
         return np.concatenate([data, prior])
 
 
+def _tail_base(cell: ProbeCell, stat: str) -> str | None:
+    """The statistic a tail (``*_p90``, ``*_p95``) is compared against: the cell's p50 of the
+    same metric, else its mean; None for a statistic that is no tail or has no centre."""
+    metric, _, kind = stat.rpartition("_")
+    if kind not in ("p90", "p95"):
+        return None
+    for centre in CENTRES:
+        if f"{metric}_{centre}" in cell.observed:
+            return f"{metric}_{centre}"
+    return None
+
+
+def unloaded_times(cell: ProbeCell) -> tuple[float, float]:
+    """A cell's typical (TTFT, TPOT) in seconds, from whatever it measured: its p50s or means,
+    else TTLT split by its output length (TTFT then taken as 5 % of TTLT), else its per-request
+    speed; defaults 0.3 s and 10 ms. Used for starting points and priors, not fitted."""
+    ttft, tpot, ttlt = cell.centre("ttft"), cell.centre("tpot"), cell.centre("ttlt")
+    if ttlt is None and "speed_mean" in cell.observed:
+        ttlt = cell.output_tokens / cell.observed["speed_mean"]
+    if ttft is None:
+        ttft = 0.05 * ttlt if ttlt is not None else 0.3
+    if tpot is None:
+        tpot = max(ttlt - ttft, 1e-3) / max(cell.output_tokens - 1, 1) if ttlt else 0.01
+    return ttft, tpot
+
+
 def _closed_form_start(cells: Sequence[ProbeCell]) -> dict[str, float]:
     """Mean-value start: unloaded TPOT ≈ t_w + c_b; unloaded TTFT ≈ α0 + α_in·P + c_f·P."""
     low = min(cells, key=lambda c: (c.level, c.input_tokens))
-    tpot = low.observed.get("tpot_p50", 0.01)
+    ttft_small, tpot = unloaded_times(low)
     t_w = 0.97 * tpot
     c_f = t_w / 1000.0  # the roofline ridge of a large GPU node: ~1,000 tokens per step
     small = [c for c in cells if c.level == low.level]
     big = max(small, key=lambda c: c.input_tokens)
-    ttft_small = low.observed.get("ttft_p50", 0.3)
     alpha_in = 1e-7
-    if big.input_tokens > low.input_tokens + 100 and "ttft_p50" in big.observed:
-        slope = (big.observed["ttft_p50"] - ttft_small) / (big.input_tokens - low.input_tokens)
+    if big.input_tokens > low.input_tokens + 100:
+        slope = (unloaded_times(big)[0] - ttft_small) / (big.input_tokens - low.input_tokens)
         alpha_in = max(slope - c_f, 1e-7)
     alpha0 = max(ttft_small - alpha_in * low.input_tokens - c_f * low.input_tokens - t_w, 1e-3)
     jitter = 0.05
-    if "ttft_p90" in low.observed:
+    if "ttft_p90" in low.observed and "ttft_p50" in low.observed:
         spread = low.observed["ttft_p90"] / low.observed["ttft_p50"] - 1
         jitter = min(max(spread / 1.2816, 0.01), 0.5)
     return {
@@ -526,6 +701,47 @@ def _closed_form_start(cells: Sequence[ProbeCell]) -> dict[str, float]:
         "alpha_in_s": alpha_in,
         "alpha_jitter_cv": jitter,
     }
+
+
+def _load_start(
+    cells: Sequence[ProbeCell], start: Mapping[str, float], replicas: int
+) -> dict[str, float]:
+    """The closed-form start with the probe's slowdown under load explained, for ``replicas``:
+    TPOT grows by (c_b + c_kv·context)·ΔB from the lightest to the heaviest cell of a prompt,
+    with B the requests in flight per replica; half of the growth goes to each term (never
+    below the start's first-principles ratios). A start that already slows with load lets the
+    coarse pass's few iterations rank replica counts by their fit, not by their distance from
+    a start that does not (the coarse pass fits from both starts and keeps the better: a
+    slowdown that prefill interference explains, as the longest gaps show, is better fitted
+    from the plain start)."""
+    out = dict(start)
+    slopes: list[tuple[float, float]] = []  # (growth per request per replica, context)
+    for size in {c.input_tokens for c in cells}:
+        same = sorted((c for c in cells if c.input_tokens == size), key=_load)
+        if len(same) < 2 or not _load(same[-1]) > _load(same[0]):
+            continue
+        light, heavy = unloaded_times(same[0])[1], unloaded_times(same[-1])[1]
+        per_replica = (_load(same[-1]) - _load(same[0])) / replicas
+        slopes.append(((heavy - light) / per_replica, size + same[0].output_tokens / 2))
+    if slopes:
+        slope, context = max(slopes)
+        if slope > 0:
+            out["c_b_s"] = max(start["c_b_s"], slope / 2)
+            out["c_kv_s"] = max(start["c_kv_s"], slope / 2 / context)
+    return out
+
+
+def _load(cell: ProbeCell) -> float:
+    """Requests in flight in a cell: measured, else the closed loop's level, else the open
+    loop's arrival rate × its latency (Little's law)."""
+    if math.isfinite(cell.inflight):
+        return cell.inflight
+    if cell.mode in CLOSED_MODES:
+        return float(cell.closed_level)
+    span = max(cell.arrivals_s, default=0.0) - min(cell.arrivals_s, default=0.0)
+    ttft, tpot = unloaded_times(cell)
+    rate = len(cell.arrivals_s) / span if span > 0 else cell.level
+    return rate * (ttft + tpot * (cell.output_tokens - 1))
 
 
 def _priors(start: Mapping[str, float]) -> dict[str, float]:
@@ -546,15 +762,22 @@ def _priors(start: Mapping[str, float]) -> dict[str, float]:
 class _Fit:
     replicas: int
     x: Floats
-    chi2: float
+    chi2: float  # the data's part of the objective
     cov: Floats
     names: tuple[str, ...]
     base: ServingModel
+    penalty: float = 0.0  # the priors' part
+
+    @property
+    def objective(self) -> float:
+        """What the fit minimised, data and priors: replica counts are compared on it (a count
+        that fits only with implausible coefficients is that much less likely)."""
+        return self.chi2 + self.penalty
 
 
 def _fit_one(
     problem: _Problem, x0: Floats, lo: Floats, hi: Floats, max_nfev: int
-) -> tuple[Floats, float, Floats]:
+) -> tuple[Floats, float, Floats, float]:
     from scipy.optimize import least_squares
 
     res = least_squares(
@@ -569,7 +792,8 @@ def _fit_one(
         cov = np.linalg.inv(jac.T @ jac) * scale
     except np.linalg.LinAlgError:
         cov = np.eye(len(x0)) * PRIOR_SD**2
-    return np.asarray(res.x, dtype=float), chi2, cov
+    penalty = float(np.sum(res.fun[len(problem.obs) :] ** 2))
+    return np.asarray(res.x, dtype=float), chi2, cov, penalty
 
 
 def _fit_task(
@@ -578,8 +802,9 @@ def _fit_task(
 ) -> tuple[_Fit, int, float]:  # fmt: skip
     t0 = time.perf_counter()
     problem = _Problem(cells, names, prior, base, seed)
-    x, chi2, cov = _fit_one(problem, x0, bounds[0], bounds[1], max_nfev)
-    return _Fit(base.replicas, x, chi2, cov, names, base), problem.evals, time.perf_counter() - t0
+    x, chi2, cov, penalty = _fit_one(problem, x0, bounds[0], bounds[1], max_nfev)
+    fit = _Fit(base.replicas, x, chi2, cov, names, base, penalty)
+    return fit, problem.evals, time.perf_counter() - t0
 
 
 def _short(cell: ProbeCell, compared: int, span_s: float) -> ProbeCell:
@@ -621,10 +846,25 @@ def _run_tasks(
     else:
         for t in tasks:
             done(*(task or _fit_task)(*t))
-    return sorted(fits, key=lambda f: f.chi2), evals
+    # Ties broken by the configuration, not by which process finished first.
+    return sorted(fits, key=lambda f: (f.objective, f.replicas, f.base.max_running)), evals
 
 
-def calibrate(
+@dataclass(frozen=True)
+class Calibration:
+    """What ``fit_probe`` found: the fields of the ``Twin`` that ``calibrate`` builds from it."""
+
+    members: tuple[Member, ...]
+    cells: tuple[ProbeCell, ...]
+    identification: Identification
+    output_tokens: int
+    meta: dict[str, Any]
+    model_ids: tuple[str, ...]
+    ensemble: tuple[ServingModel, ...]
+    model_id: str | None
+
+
+def fit_probe(
     probe: pd.DataFrame | Sequence[ProbeCell],
     *,
     replicas: Sequence[int] | None = None,
@@ -633,17 +873,22 @@ def calibrate(
     max_nfev: int = 8,
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
-) -> Twin:
-    """Fit the serving model to a probe (records or ``ProbeCell``s); returns the ``Twin``.
+) -> Calibration:
+    """Fit the serving model to a probe (records or ``ProbeCell``s): ``calibrate`` (in
+    ``_twin.py``) wraps the result in a ``Twin``.
 
     ``replicas`` is the grid of replica counts to profile (default 1, 2, 3, 4, 6, 8): a coarse
     pass fits each on a shortened probe, the best few are refined on the whole probe, and every
     count whose fit is not significantly worse than the best (Δχ² < 3.84 after scaling by the
-    best fit's χ²/dof) stays in the twin as a member, weighted by its likelihood. ``workers``
-    processes share the grid. ``max_nfev`` bounds the solver's iterations per replica count.
+    best fit's χ²/dof) stays in the twin as a member, weighted by exp(−Δ/2) of its objective (the
+    data's χ² plus the priors' penalty: a count that fits only with implausible coefficients
+    weighs less). ``workers``
+    processes share the grid (the twin is the same for any number of them). ``max_nfev``
+    bounds the solver's iterations per replica count. The model's own error is measured too
+    (``capacity.serving._modelerror``): the fit's misfit beyond the measurement errors and, with
+    three or more load levels, the miss at the heaviest level of a refit without it. The probe's
+    records name its model (``Twin.model_id``) when they name exactly one.
     """
-    from capacity.serving._twin import Twin
-
     t0 = time.perf_counter()
     cells = list(probe) if isinstance(probe, Sequence) else probe_cells(probe)
     model_ids: tuple[str, ...] = ()
@@ -654,7 +899,6 @@ def calibrate(
     names = FITTED if any("ttft_p90" in c.observed for c in cells) else FITTED[:-1]
     start = _closed_form_start(cells)
     prior = _priors(start)
-    x0 = np.log([start[n] for n in names])
     xp = np.log([prior[n] for n in names])
     lo = np.log([1e-12 if n != "alpha_jitter_cv" else 1e-3 for n in names])
     hi = np.log([10.0 if n != "alpha_jitter_cv" else 1.0 for n in names])
@@ -665,16 +909,22 @@ def calibrate(
     )  # fmt: skip
     grid = tuple(replicas) if replicas else REPLICA_GRID
     short = [_short(c, COARSE_REQUESTS, COARSE_SPAN_S) for c in cells]
+    # The coarse pass fits every count on shortened cells for a few iterations; where nothing
+    # could be shortened (closed loops, published aggregates) it costs what a refinement
+    # costs, and a truncated fit would rank counts by how far they got, not by how well they
+    # fit: it then runs as long as a refinement.
+    nfev = 3 if short != cells else max_nfev
     coarse = [
-        (short, names, xp, dataclasses.replace(base, replicas=r), seed, x0, (lo, hi), 3,
+        (short, names, xp, dataclasses.replace(base, replicas=r), seed,
+         [np.log([start[n] for n in names]),
+          np.log([_load_start(cells, start, r)[n] for n in names])], (lo, hi), nfev,
          _limit_candidates(cells, r))
         for r in grid
     ]  # fmt: skip
     fits, evals = _run_tasks(coarse, workers, say, "coarse", _coarse_task)
-    best = fits[0].chi2
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
-    # The two best (or one per worker) are refined, however many workers share the work.
-    keep = [f for f in fits if f.chi2 - best <= 4 * 3.84 * max(1.0, best / dof)][: max(2, workers)]
+    reach = 4 * 3.84 * max(1.0, fits[0].chi2 / dof)
+    keep = [f for f in fits if f.objective - fits[0].objective <= reach][:REFINED]
     fine_cells = [_short(c, FINE_REQUESTS, FINE_SPAN_S) for c in cells]
     fine = [(fine_cells, names, xp, f.base, seed, f.x, (lo, hi), max_nfev) for f in keep]
     refined, n = _run_tasks(fine, workers, say, "refined")
@@ -695,10 +945,10 @@ def calibrate(
         refined, cells, fine_cells, names, xp, seed, (lo, hi), max_nfev, scale, say
     )
     evals += n
-    best = refined[0].chi2
+    best, best_objective = refined[0].chi2, refined[0].objective
     members: list[Member] = []
     for f in refined:
-        delta = (f.chi2 - best) / scale
+        delta = (f.objective - best_objective) / scale
         if delta > 3.84:
             continue
         serving = _Problem(cells, names, xp, f.base, seed).model(f.x)
@@ -708,7 +958,7 @@ def calibrate(
         )  # fmt: skip
     # Coarse-pass counts within reach of the best that were not refined are reported too.
     close = sorted(
-        {f.replicas for f in fits if (f.chi2 - best) / scale <= 3.84}
+        {f.replicas for f in fits if (f.objective - best_objective) / scale <= 3.84}
         - {m.serving.replicas for m in members}
     )
     total = sum(m.weight for m in members)
@@ -716,9 +966,12 @@ def calibrate(
     ident = _identification(members, xp, cells, close, limit_note)
     ensemble, n = _ensemble(members, fine_cells, names, seed, best, scale, workers, say)
     evals += n
+    model_error, n = _model_error(refined[0], cells, fine_cells, names, xp, seed, (lo, hi),
+                                  max_nfev, say)  # fmt: skip
+    evals += n
     fit_s = time.perf_counter() - t0
     say(f"calibrated in {fit_s:.1f} s ({evals} simulations)")
-    return Twin(
+    return Calibration(
         members=tuple(members),
         cells=tuple(cells),
         identification=ident,
@@ -728,10 +981,62 @@ def calibrate(
             "simulations": evals,
             "chi2_per_dof": best / dof,
             "running_lower_bound": running_bound if limit_note.startswith("only") else None,
+            "model_error": model_error.to_dict(),
         },
         model_ids=tuple(dict.fromkeys((*model_ids, DEFAULT_MODEL_ID))) if model_ids else (),
         ensemble=ensemble,
+        model_id=model_ids[0] if len(model_ids) == 1 else None,
     )
+
+
+def _model_error(
+    fit: _Fit, cells: Sequence[ProbeCell], fine_cells: list[ProbeCell], names: tuple[str, ...],
+    prior: Floats, seed: int, bounds: tuple[Floats, Floats], max_nfev: int,
+    say: Callable[[str], None],
+) -> tuple[ModelError, int]:  # fmt: skip
+    """The serving model's error on this probe (docs/twin.md, "Bands"): the best fit's misfit
+    beyond the measurement errors, and the miss at the heaviest level of a refit without it."""
+    problem = _Problem(fine_cells, names, prior, fit.base, seed)
+
+    def level_terms(p: _Problem, x: Floats) -> tuple[list[str], Floats, Floats]:
+        keep = [k for k in range(len(p.keys)) if not p.spread[k]]
+        miss = (p.predicted(x) - p.obs)[keep]
+        return [p.keys[k][1] for k in keep], miss, p.se[keep] ** 2 - SE_FLOOR**2
+
+    stats, resid, var = level_terms(problem, fit.x)
+    inside = in_probe_sigma(stats, resid.tolist(), var.tolist(), SE_FLOOR)
+    levels = sorted({c.level for c in cells})
+    if len(levels) < 3:
+        basis = (
+            "the fit's misfit only: with two load levels none can be left out to measure the "
+            "error beyond the probe; a third level measures it"
+        )
+        return ModelError(inside, {}, basis, SE_FLOOR), problem.evals
+    top = levels[-1]
+    kept = [c for c in fine_cells if c.level != top]
+    held = [c for c in fine_cells if c.level == top]
+    nfev = max(3, max_nfev // 2)
+    refit, n, _ = _fit_task(kept, names, prior, fit.base, seed, fit.x, bounds, nfev)
+    test = _Problem(held, names, prior, fit.base, seed)
+    stats, miss, var = level_terms(test, refit.x)
+
+    def peak(subset: Sequence[ProbeCell]) -> float:
+        return max((c.inflight for c in subset if math.isfinite(c.inflight)), default=math.nan)
+
+    ratio = peak([c for c in cells if c.level == top]) / peak([c for c in cells if c.level != top])
+    beyond, counts = (
+        per_log_ratio(stats, miss.tolist(), var.tolist(), ratio) if ratio > 0 else ({}, {})
+    )
+    from scipy.stats import t as student
+
+    t90 = {fam: float(student.ppf(0.95, n)) for fam, n in counts.items()}
+    misses = ", ".join(f"{s} {m:+.1%}" for s, m in zip(stats, np.expm1(miss).tolist(), strict=True))
+    say(f"model error: level {top:g} from the rest: {misses}")
+    basis = (
+        f"the fit's misfit, and a refit without level {top:g} that predicted it at "
+        f"{ratio:.1f}× the in-flight count of the rest"
+    )
+    return ModelError(inside, beyond, basis, SE_FLOOR, t90), problem.evals + n + test.evals
 
 
 def _with_inflight(cell: ProbeCell, serving: ServingModel, seed: int) -> ProbeCell:
@@ -792,12 +1097,7 @@ def _limit_candidates(cells: Sequence[ProbeCell], replicas: int) -> list[int]:
     per_replica = peak / replicas
     # Sequences *running* (decoding) in a cell, by Little's law on the decode phase:
     # completions/s × (TTLT − TTFT). Where TTFT queues, this is the limit times the replicas.
-    running = [
-        c.observed["output_tps"] / c.output_tokens
-        * (c.observed["ttlt_p50"] - c.observed["ttft_p50"])
-        for c in cells
-        if {"output_tps", "ttlt_p50", "ttft_p50"} <= set(c.observed)
-    ]  # fmt: skip
+    running = [r for r in map(_running, cells) if r is not None]
     quotas = {max(1, math.ceil(q * per_replica)) for q in (0.3, 0.5, 0.7, 0.9)}
     if running:
         k = max(running) / replicas
@@ -805,6 +1105,20 @@ def _limit_candidates(cells: Sequence[ProbeCell], replicas: int) -> list[int]:
     if per_replica < 2:
         return []
     return sorted(m for m in quotas if m < per_replica)
+
+
+def _running(cell: ProbeCell) -> float | None:
+    """Sequences decoding in a cell by Little's law, completions/s × decode time (None when the
+    cell lacks the endpoint's throughput or a decode time)."""
+    tps = cell.observed.get("output_tps", cell.observed.get("system_tps"))
+    ttft, tpot, ttlt = cell.centre("ttft"), cell.centre("tpot"), cell.centre("ttlt")
+    if tpot is not None:
+        decode = tpot * (cell.output_tokens - 1)
+    elif ttlt is not None and ttft is not None:
+        decode = ttlt - ttft
+    else:
+        return None
+    return None if tps is None else tps / cell.output_tokens * decode
 
 
 def _best_limit(
@@ -824,13 +1138,17 @@ def _best_limit(
 
 def _coarse_task(
     cells: list[ProbeCell], names: tuple[str, ...], prior: Floats, base: ServingModel,
-    seed: int, x0: Floats, bounds: tuple[Floats, Floats], max_nfev: int,
+    seed: int, starts: Sequence[Floats], bounds: tuple[Floats, Floats], max_nfev: int,
     limits: Sequence[int],
 ) -> tuple[_Fit, int, float]:  # fmt: skip
-    """The coarse fit of one replica count; when it fails a goodness-of-fit test (χ² beyond
-    dof + 3·√(2·dof), a p-value near 0.002) and a running-sequence limit fits significantly
-    better, the fit with that limit: a probe that queued cannot rank replica counts without it."""
-    fit, evals, secs = _fit_task(cells, names, prior, base, seed, x0, bounds, max_nfev)
+    """The coarse fit of one replica count: the better of the fits from each of ``starts`` (the
+    few iterations of the coarse pass do not travel far, so one start can leave a count far
+    from its optimum); when it fails a goodness-of-fit test (χ² beyond dof + 3·√(2·dof), a
+    p-value near 0.002) and a running-sequence limit fits significantly better, the fit with
+    that limit: a probe that queued cannot rank replica counts without it."""
+    tries = [_fit_task(cells, names, prior, base, seed, x0, bounds, max_nfev) for x0 in starts]
+    fit = min((t[0] for t in tries), key=lambda f: f.objective)
+    evals, secs = sum(t[1] for t in tries), sum(t[2] for t in tries)
     dof = max(sum(len(c.observed) for c in cells) - len(names), 1)
     if not limits or fit.chi2 <= dof + 3 * math.sqrt(2 * dof):
         return fit, evals, secs
@@ -917,10 +1235,16 @@ def _check_cells(cells: Sequence[ProbeCell]) -> None:
             f"the probe has one load level ({next(iter(levels)):g}); a twin needs at least two "
             "to see how the endpoint slows with load: probe e.g. --levels 1,5,10"
         )
-    if not any("tpot_p50" in c.observed for c in cells) or not any(
-        "ttft_p50" in c.observed for c in cells
-    ):
-        raise CalibrationError("the probe needs median TTFT and TPOT (or tokens/s) per level")
+    timed = [
+        c for c in cells
+        if any(c.centre(m) is not None for m in ("tpot", "ttlt")) or "speed_mean" in c.observed
+    ]  # fmt: skip
+    if len(timed) < len(cells):
+        missing = ", ".join(c.label for c in cells if c not in timed)
+        raise CalibrationError(
+            f"cells {missing} have no per-request time (TPOT/ITL, TTLT/e2e or tokens/s); give "
+            "each level its median or mean TTFT and TPOT (or e2e latency)"
+        )
 
 
 def _identification(

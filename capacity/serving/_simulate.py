@@ -216,20 +216,24 @@ def simulate_closed_loop(
     input_tokens: int,
     max_tokens: int,
     seed: int = 0,
+    lengths: Sequence[tuple[int, int]] = (),
 ) -> list[SimResult]:
     """Closed loop: ``concurrency`` requests always in flight until ``n_requests`` were sent.
 
-    Quotas are not applied here: a closed loop measures the serving model alone.
+    ``lengths`` gives each request's (input tokens, max_tokens) in sending order (cycled),
+    for workloads of random lengths; empty: every request has ``input_tokens`` and
+    ``max_tokens``. Quotas are not applied here: a closed loop measures the serving model alone.
     """
     cluster = Cluster(profile.serving, seed=seed, record_steps=True)
     rng = random.Random(seed)
-    n_in = input_tokens + profile.prompt_overhead_tokens
+    overhead = profile.prompt_overhead_tokens
     done: list[_Done] = []
     sent = 0
 
     def send(now_s: float) -> None:
         nonlocal sent
-        seq = EngineSeq(sent, n_in, profile.output.draw(max_tokens, rng), now_s)
+        n_in, n_max = lengths[sent % len(lengths)] if lengths else (input_tokens, max_tokens)
+        seq = EngineSeq(sent, n_in + overhead, profile.output.draw(n_max, rng), now_s)
         sent += 1
         cluster.submit(seq, now_s)
 

@@ -18,10 +18,10 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from capacity.errors import ModelFileError
 from capacity.prediction import Prediction
@@ -30,9 +30,12 @@ from capacity.serving._calibrate import (
     Identification,
     Member,
     ProbeCell,
+    cell_stats,
     draw_coefficients,
-    result_stats,
+    fit_probe,
 )
+from capacity.serving._modelerror import ModelError
+from capacity.serving._models import is_profile_id
 from capacity.serving._profile import (
     OutputLength,
     Profile,
@@ -49,6 +52,9 @@ from capacity.serving._simulate import (
     simulate_closed_loop,
     simulate_sequential,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TWIN_FORMAT = "llmcap-twin"
 TWIN_VERSION = 1
@@ -83,7 +89,11 @@ TTLT (median, p95; s), the endpoint's output tokens/s, mean requests in flight, 
 
 @dataclass(frozen=True)
 class Forecast:
-    """The twin's forecast of one level: each statistic as (low, estimate, high), a 90 % band."""
+    """The twin's forecast of one level: each statistic as (low, estimate, high), a 90 % band.
+
+    ``values`` is the band a reader is given; ``model_values`` the same band without the case
+    of a batch/KV limit the probe could not see (``cliff``: that case's statistics, present
+    only beyond the probe's lower bound on the limit)."""
 
     mode: str
     level: float
@@ -93,17 +103,24 @@ class Forecast:
     extrapolation: float  # predicted in-flight / the probe's largest (≤ 1: inside the probe)
     extrapolated: bool
     notes: tuple[str, ...] = ()
+    model_values: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
+    cliff: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
+        """JSON form (``values``: the band; ``model_values``: the same without the saturation
+        the probe could not see; ``cliff``: that case's statistics, when it applies)."""
+
+        def band(v: Mapping[str, tuple[float, float, float]]) -> dict[str, dict[str, float]]:
+            return {k: {"low": b[0], "estimate": b[1], "high": b[2]} for k, b in v.items()}
+
         return {
             "mode": self.mode,
             "level": self.level,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
-            "values": {
-                k: {"low": v[0], "estimate": v[1], "high": v[2]} for k, v in self.values.items()
-            },
+            "values": band(self.values),
+            "model_values": band(self.model_values),
+            "cliff": dict(self.cliff),
             "extrapolation": self.extrapolation,
             "extrapolated": self.extrapolated,
             "notes": list(self.notes),
@@ -158,12 +175,14 @@ def run_stats(results: Sequence[SimResult]) -> dict[str, float]:
 
 
 def _weighted_stats(
-    stats: Sequence[Mapping[str, float]], weights: Sequence[float]
+    stats: Sequence[Mapping[str, float]],
+    weights: Sequence[float],
+    keys: Sequence[str] = FORECAST_STATS,
 ) -> dict[str, float]:
     """Per statistic, the weighted geometric mean of the finite positive values (the weighted
     arithmetic mean for a share that may be zero, the throttled one); NaN when none is."""
     out: dict[str, float] = {}
-    for name in FORECAST_STATS:
+    for name in keys:
         pairs = [
             (s[name], w) for s, w in zip(stats, weights, strict=True) if math.isfinite(s[name])
         ]
@@ -177,9 +196,21 @@ def _weighted_stats(
     return out
 
 
+def _nanmin(a: float, b: float) -> float:
+    return a if not math.isfinite(b) else b if not math.isfinite(a) else min(a, b)
+
+
+def _nanmax(a: float, b: float) -> float:
+    return a if not math.isfinite(b) else b if not math.isfinite(a) else max(a, b)
+
+
 @dataclass(frozen=True)
 class Twin:
-    """A calibrated serving model with its uncertainty and its probe (``calibrate`` builds one)."""
+    """A calibrated serving model with its uncertainty and its probe (``calibrate`` builds one).
+
+    ``model_id`` is the model the probe measured (from its records; None when they named none
+    or several): a plan on the twin names it, its scope and its quota code. ``model_ids`` are
+    the ids the twin serves as an emulator profile."""
 
     members: tuple[Member, ...]
     cells: tuple[ProbeCell, ...]
@@ -188,6 +219,7 @@ class Twin:
     meta: Mapping[str, Any] = field(default_factory=dict)
     ensemble: tuple[ServingModel, ...] = ()
     model_ids: tuple[str, ...] = ()
+    model_id: str | None = None
     _cache: dict[tuple[int, int], Prediction] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -203,6 +235,19 @@ class Twin:
     def serving(self) -> ServingModel:
         """The best member's coefficients."""
         return self.members[0].serving
+
+    @property
+    def scope(self) -> str | None:
+        """``cross-region`` for a geo/global inference profile id (``us.``…), ``on-demand`` for
+        a plain model id, None without a model id."""
+        if self.model_id is None:
+            return None
+        return "cross-region" if is_profile_id(self.model_id) else "on-demand"
+
+    @property
+    def model_error(self) -> ModelError:
+        """The serving model's measured error on the probe (``capacity.serving._modelerror``)."""
+        return ModelError.from_dict(self.meta.get("model_error"))
 
     def profile(
         self, serving: ServingModel | None = None, quotas: QuotaConfig | None = None
@@ -229,7 +274,7 @@ class Twin:
         return draw_coefficients(self.members, n, seed)
 
     def replica_summary(self) -> str:
-        """The members' replica counts with their likelihood weights, e.g. ``2 (70%), 3 (30%)``."""
+        """The members' replica counts with their posterior weights, e.g. ``2 (70%), 3 (30%)``."""
         return ", ".join(f"{m.serving.replicas} ({m.weight:.0%})" for m in self.members)
 
     def describe(self) -> tuple[str, ...]:
@@ -241,7 +286,7 @@ class Twin:
             f"probe: {len(self.cells)} levels, {sum(c.n_requests for c in self.cells):,} "
             f"requests, prompts of {lo:,}–{hi:,} input tokens, {self.output_tokens} output "
             f"tokens, up to {self.probe_inflight:.1f} requests in flight",
-            f"replicas: {self.replica_summary()} (members, by likelihood weight); counts "
+            f"replicas: {self.replica_summary()} (members, by posterior weight); counts "
             f"consistent with the probe: {', '.join(map(str, ident.replicas_consistent))}",
         ]
         for name, (low, est, high) in ident.intervals.items():
@@ -255,7 +300,36 @@ class Twin:
             for name, why in ident.not_identified.items()
             if name not in ident.intervals
         ]
-        return tuple(lines)
+        bound = self.running_lower_bound
+        if bound is not None:
+            shown = bound * self.serving.replicas
+            lines.append(
+                f"capacity limit: not seen: the probe held {shown:.0f} requests in flight "
+                "without queueing, so the endpoint saturates somewhere above that; forecasts "
+                f"beyond {shown:.0f} in flight carry that case in their band and say so"
+            )
+        elif "max_running" in ident.intervals:
+            limit = ident.intervals["max_running"][1] * self.serving.replicas
+            lines.append(
+                f"capacity limit: seen: about {limit:.0f} requests run at once (queueing beyond)"
+            )
+        lines.append(self.model_error.describe())
+        return (*self._origin(), *lines)
+
+    def _origin(self) -> tuple[str, ...]:
+        """Where the twin's probe came from: the model (and its quota scope) or the published
+        sweep it was calibrated on."""
+        out = []
+        source = self.meta.get("source")
+        if isinstance(source, Mapping):
+            out.append(
+                f"calibrated on published aggregates: {source.get('sweep')} ({source.get('model')}"
+                f"; {source.get('serving')}; {source.get('url')}), levels ≤ "
+                f"{float(source.get('max_level', math.nan)):g}"
+            )
+        if self.model_id is not None:
+            out.append(f"model: {self.model_id} ({self.scope} quotas)")
+        return tuple(out)
 
     # -- simulation ----------------------------------------------------------------------------
 
@@ -345,14 +419,8 @@ class Twin:
                 f"extrapolated: prompts of {input_tokens:.0f} tokens are outside the probe's "
                 f"{lo}–{hi}"
             )
-        bound = float(self.meta.get("running_lower_bound") or math.inf)
-        per_replica = inflight / self.serving.replicas
-        if "max_running" in self.identification.not_identified and per_replica > bound:
-            notes.append(
-                f"unverified: about {per_replica:.0f} requests per replica would be in flight; "
-                f"the probe only showed {bound:.0f} without queueing, so a lower "
-                "running-sequence limit (TTFT queueing) cannot be ruled out"
-            )
+        if self.beyond_limit(inflight):
+            notes.append(self._unseen_limit_note(inflight))
         for name, why in self.identification.not_identified.items():
             if name in ("replicas", "c_f_s", "c_kv_s", "c_b_s"):
                 notes.append(f"{name}: {why}")
@@ -371,42 +439,125 @@ class Twin:
         quotas: QuotaConfig | None = None,
         seed: int = 0,
     ) -> Forecast:
-        """Per-level statistics with 90 % intervals from the coefficients' uncertainty.
+        """Per-level statistics (``FORECAST_STATS``) with 90 % bands.
 
         The estimate averages the members (replica counts the probe cannot tell apart) by their
         likelihood weights, geometrically (the fit's errors are on a log scale); the band spans
-        the probe-consistent ensemble and the members."""
-        import numpy as np
-
+        the probe-consistent ensemble and the members, widened by the model's measured error
+        (``Twin.model_error``), and, beyond a running limit the probe could not see, by the
+        endpoint saturating at the probe's load (see ``forecast_cell``)."""
         kw: dict[str, Any] = {"batches": batches, "duration_s": duration_s, "quotas": quotas,
                               "seed": seed}  # fmt: skip
         out = output_tokens or self.output_tokens
-        per_member = [
-            run_stats(self.run(mode, level, input_tokens, out, serving=m.serving, **kw))
-            for m in self.members
-        ]
-        weights = [m.weight for m in self.members]
-        centre = _weighted_stats(per_member, weights)
+
+        def stats_of(serving: ServingModel) -> dict[str, float]:
+            results = self.run(mode, level, input_tokens, out, serving=serving, **kw)
+            if mode == "concurrency":  # the ramp (every request sent at once) is no steady state
+                results = sorted(results, key=lambda r: r.start_s)[max(1, round(level)) :]
+            return run_stats(results)
+
+        return self._forecast(stats_of, FORECAST_STATS, mode, level, input_tokens, out,
+                              samples, seed)  # fmt: skip
+
+    def forecast_cell(self, cell: ProbeCell, *, samples: int = 10, seed: int = 0) -> Forecast:
+        """A forecast of ``cell``'s statistics (``observed``'s keys, e.g. a published level's
+        means and system throughput) on the cell's own schedule and lengths: the same simulation
+        and statistics calibration compares, so a held-out level is predicted like for like.
+        Also gives ``inflight`` and ``output_tps`` (the system throughput)."""
+        keys = tuple(dict.fromkeys((*(k for k in cell.observed if k in STATS), "inflight",
+                                    "output_tps")))  # fmt: skip
+
+        def stats_of(serving: ServingModel) -> dict[str, float]:
+            got = cell_stats(serving, cell, seed)
+            got["output_tps"] = got["system_tps"]
+            return got
+
+        return self._forecast(stats_of, keys, cell.mode, cell.level, cell.input_tokens,
+                              cell.output_tokens, samples, seed)  # fmt: skip
+
+    def _forecast(
+        self, stats_of: Callable[[ServingModel], dict[str, float]], keys: Sequence[str],
+        mode: str, level: float, input_tokens: int, output_tokens: int, samples: int, seed: int,
+    ) -> Forecast:  # fmt: skip
+        """The estimate, bands and notes of one level from ``stats_of`` a coefficient set."""
+        import numpy as np
+
+        per_member = [stats_of(m.serving) for m in self.members]
+        centre = _weighted_stats(per_member, [m.weight for m in self.members], keys)
         sets = self.samples(samples, seed)
-        draws = [run_stats(self.run(mode, level, input_tokens, out, serving=s, **kw)) for s in sets]
-        values: dict[str, tuple[float, float, float]] = {}
-        for name in FORECAST_STATS:
+        draws = [stats_of(s) for s in sets]
+        ratio, notes = self.extrapolation_notes(centre["inflight"], input_tokens)
+        error = self.model_error
+        model_values: dict[str, tuple[float, float, float]] = {}
+        for name in keys:
             xs = np.array([d[name] for d in [*draws, *per_member]] + [centre[name]])
             xs = xs[np.isfinite(xs)]
             if not xs.size:
-                values[name] = (math.nan, math.nan, math.nan)
+                model_values[name] = (math.nan, math.nan, math.nan)
                 continue
             low, high = (float(np.quantile(xs, q)) for q in (0.05, 0.95))
-            values[name] = (min(low, centre[name]), centre[name], max(high, centre[name]))
-        ratio, notes = self.extrapolation_notes(centre["inflight"], input_tokens)
+            band = (min(low, centre[name]), centre[name], max(high, centre[name]))
+            model_values[name] = error.widen(name, ratio, band)
+        cliff = self._cliff(stats_of, centre["inflight"])
+        values = dict(model_values)
+        if cliff:
+            values = {k: (_nanmin(lo, cliff[k]), est, _nanmax(hi, cliff[k]))
+                      for k, (lo, est, hi) in model_values.items()}  # fmt: skip
+            notes = [n for n in notes if not n.startswith("unverified:")]
+            notes.append(self._unseen_limit_note(centre["inflight"], cliff.get("output_tps")))
         notes += self._saturation_notes(
-            mode, level, input_tokens, out,
+            mode, level, input_tokens, output_tokens,
             [*(m.serving for m in self.members), *sets], [*per_member, *draws],
         )  # fmt: skip
         return Forecast(
-            mode, float(level), int(input_tokens), int(out), values, ratio,
+            mode, float(level), int(input_tokens), int(output_tokens), values, ratio,
             any(n.startswith("extrapolated") for n in notes), tuple(notes),
+            model_values=model_values, cliff=cliff,
         )  # fmt: skip
+
+    # -- the capacity limit the probe could not see --------------------------------------------
+
+    @property
+    def running_lower_bound(self) -> float | None:
+        """Requests per replica the probe held in flight without queueing, when its
+        running-sequence limit was not identified (None when it was, or is unknown)."""
+        if "max_running" not in self.identification.not_identified:
+            return None
+        bound = self.meta.get("running_lower_bound")
+        return None if bound is None else float(bound)
+
+    def beyond_limit(self, inflight: float) -> bool:
+        """Whether ``inflight`` needs more requests per replica than the probe showed run
+        without queueing (so a batch/KV limit the probe could not see may cap it)."""
+        bound = self.running_lower_bound
+        return bound is not None and inflight / self.serving.replicas > bound * 1.05
+
+    def _cliff(
+        self, stats_of: Callable[[ServingModel], dict[str, float]], inflight: float
+    ) -> dict[str, float]:
+        """The worst case consistent with the probe beyond its lower bound: the best member with
+        its running limit at the bound (empty when the point is within it)."""
+        bound = self.running_lower_bound
+        if bound is None or not math.isfinite(inflight) or not self.beyond_limit(inflight):
+            return {}
+        limited = dataclasses.replace(self.serving, max_running=max(1, math.floor(bound)))
+        return stats_of(limited)
+
+    def _unseen_limit_note(self, inflight: float, capped_tps: float | None = None) -> str:
+        """What a point beyond the probe's lower bound on the running limit must say."""
+        shown = (self.running_lower_bound or 0.0) * self.serving.replicas
+        at = ""
+        if capped_tps is not None and capped_tps > 0:
+            at = (
+                f" (at the probe's {shown:.0f}: {capped_tps:,.0f} output tokens/s; the band "
+                "includes that case)"
+            )
+        return (
+            f"unverified: the probe cannot see where this endpoint saturates: it held "
+            f"{shown:.0f} requests in flight without queueing, and {inflight:.0f} would need "
+            f"more; a batch/KV limit in between would cap throughput and queue TTFT{at}: "
+            f"measure at {inflight:.0f} in flight or accept the risk"
+        )
 
     def _saturation_notes(
         self, mode: str, level: float, input_tokens: int, output_tokens: int,
@@ -508,11 +659,9 @@ class Twin:
 
     def fit_quality(self, seed: int = 0) -> list[dict[str, Any]]:
         """Per probe cell: measured vs the twin's simulation of the same schedule."""
-        from capacity.serving._calibrate import simulate_cell
-
         rows: list[dict[str, Any]] = []
         for c in self.cells:
-            got = result_stats(simulate_cell(self.serving, c, seed))
+            got = cell_stats(self.serving, c, seed)
             row: dict[str, Any] = {
                 "cell": c.label,
                 "level": c.level,
@@ -547,8 +696,10 @@ class Twin:
                 "members": [m.to_dict() for m in self.members],
                 "ensemble": [dataclasses.asdict(s) for s in self.ensemble],
                 "identification": self.identification.to_dict(),
-                "cells": [c.to_dict() | {"se": dict(c.se)} for c in self.cells],
+                "cells": [c.to_dict() for c in self.cells],
                 "meta": dict(self.meta),
+                "model_id": self.model_id,
+                "scope": self.scope,
             },
         }
 
@@ -571,20 +722,7 @@ class Twin:
         try:
             t = raw["twin"]
             ident = t["identification"]
-            cells = tuple(
-                ProbeCell(
-                    label=c["label"],
-                    mode=c["mode"],
-                    level=float(c["level"]),
-                    input_tokens=int(c["input_tokens"]),
-                    output_tokens=int(c["output_tokens"]),
-                    n_requests=int(c["n_requests"]),
-                    observed=dict(c["observed"]),
-                    se=dict(c.get("se", {})),
-                    inflight=math.nan if c.get("inflight") is None else float(c["inflight"]),
-                )
-                for c in t["cells"]
-            )
+            cells = tuple(ProbeCell.from_dict(c) for c in t["cells"])
             return cls(
                 members=tuple(Member.from_dict(m) for m in t["members"]),
                 cells=cells,
@@ -600,9 +738,34 @@ class Twin:
                 meta=dict(t.get("meta", {})),
                 ensemble=tuple(ServingModel(**s) for s in t.get("ensemble", [])),
                 model_ids=tuple(m["model_id"] for m in raw.get("models", [])),
+                model_id=None if t.get("model_id") is None else str(t["model_id"]),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelFileError(f"{origin}: malformed twin file ({exc!r}); refit it") from exc
+
+
+def calibrate(
+    probe: pd.DataFrame | Sequence[ProbeCell],
+    *,
+    replicas: Sequence[int] | None = None,
+    chunk_budget_tokens: int = 4096,
+    seed: int = 0,
+    max_nfev: int = 8,
+    workers: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> Twin:
+    """The ``Twin`` of a probe (records or ``ProbeCell``s): ``fit_probe`` fits the serving
+    model (replica counts, coefficients, their intervals, the model's own error), the twin
+    holds what it found."""
+    c = fit_probe(
+        probe, replicas=replicas, chunk_budget_tokens=chunk_budget_tokens, seed=seed,
+        max_nfev=max_nfev, workers=workers, progress=progress,
+    )  # fmt: skip
+    return Twin(
+        members=c.members, cells=c.cells, identification=c.identification,
+        output_tokens=c.output_tokens, meta=c.meta, model_ids=c.model_ids,
+        ensemble=c.ensemble, model_id=c.model_id,
+    )  # fmt: skip
 
 
 def is_twin_file(path: str | os.PathLike[str]) -> bool:

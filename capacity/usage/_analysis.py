@@ -277,6 +277,12 @@ def summarize_usage(
         )  # fmt: skip
     else:
         notes.append("fewer than 3 whole days with traffic: no growth trend or forecast")
+    par = rpm.p99 / rpm.mean if rpm.mean > 0 else 1.0
+    if par < 1.0 and rpm.mean > 0:  # traffic in under 1 % of the minutes: p99 is an empty one
+        par = rpm.max / rpm.mean
+        notes.append(
+            "requests fall in under 1 % of the minutes: peak-to-average uses the busiest minute"
+        )
     above = None
     if meta.quota_tpm:
         above = int((pm["tpm"] >= threshold * meta.quota_tpm).sum())
@@ -287,7 +293,7 @@ def summarize_usage(
         periods=len(frame),
         tpm=Stats.of(pm["tpm"]),
         rpm=rpm,
-        peak_to_average=rpm.p99 / rpm.mean if rpm.mean > 0 else 1.0,
+        peak_to_average=par,
         invocations=inv,
         throttles=float(frame["throttles"].sum()),
         throttled_minutes=int((frame["throttles"] > 0).sum()),

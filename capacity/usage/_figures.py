@@ -96,7 +96,7 @@ def usage_figures(frame: pd.DataFrame, summary: UsageSummary, out_dir: str | Pat
             t + _day(fc.first_day),
             trend,
             color="#2ca02c",
-            label=f"p99 trend ({fc.peak_growth_per_day:+.1%}/day)",
+            label=f"p99 trend {fc.peak_trend()}; traffic {fc.traffic_growth()}",
         )
         if fc.crossing is not None:
             ax.axvline(_day(fc.crossing), color="#9467bd", lw=1, label=f"crossing {fc.crossing}")

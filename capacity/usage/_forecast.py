@@ -47,31 +47,47 @@ class Forecast:
     already_above: bool
     horizon_days: int
 
+    def traffic_growth(self) -> str:
+        """The traffic's compound growth per day (the fit on daily totals) with its interval:
+        ``+3.0%/day (95% interval +2.9% to +3.1%)``."""
+        lo, hi = self.growth_ci
+        return (
+            f"{self.growth_per_day:+.1%}/day ({self.confidence:.0%} interval {lo:+.1%} to "
+            f"{hi:+.1%})"
+        )
+
+    def peak_trend(self) -> str:
+        """The p99 minute's trend per day, ``+2.8%/day``: the rate the crossing date is computed
+        on, as both the statement and the forecast figure's legend say it."""
+        return f"{self.peak_growth_per_day:+.1%}/day"
+
     def statement(self) -> str:
-        """One sentence: the forecast as a planner would say it."""
-        g = f"{self.growth_per_day:+.1%}/day ({self.growth_ci[0]:+.1%} to {self.growth_ci[1]:+.1%})"
+        """One sentence: the forecast as a planner would say it. The p99 minute's trend (which
+        dates the crossing) and the traffic's growth are two fits, named apart."""
+        trend = f"its trend of {self.peak_trend()}"
+        traffic = f"traffic grows {self.traffic_growth()}"
         if self.quota is None or self.threshold_tpm is None:
-            return f"p99 minute grows {g}; no quota known, so no exhaustion date"
+            return f"p99 minute on {trend}; {traffic}; no quota known, so no exhaustion date"
         share = f"{self.threshold:.0%} of the quota ({self.threshold_tpm:,.0f} TPM)"
         if self.already_above:
-            return f"p99 minute is already above {share}; growth {g}"
+            return f"p99 minute is already above {share} ({trend}); {traffic}"
         lo, hi = self.crossing_interval
         if self.crossing is None:
             if lo is None:
                 return (
-                    f"p99 minute does not reach {share} within {self.horizon_days} days at the "
-                    f"current growth ({g})"
+                    f"p99 minute does not reach {share} within {self.horizon_days} days on "
+                    f"{trend}; {traffic}"
                 )
             return (
                 f"p99 minute reaches {share} no earlier than {lo.isoformat()} "
-                f"({self.confidence:.0%} interval; the trend itself does not reach it within "
-                f"{self.horizon_days} days); growth {g}"
+                f"({self.confidence:.0%} interval; {trend} does not reach it within "
+                f"{self.horizon_days} days); {traffic}"
             )
         upper = hi.isoformat() if hi is not None else f"beyond {self.horizon_days} days"
         low = lo.isoformat() if lo is not None else "?"
         return (
-            f"p99 minute reaches {share} on {self.crossing.isoformat()} at the current growth "
-            f"of {g}; {self.confidence:.0%} interval {low} to {upper}"
+            f"p99 minute reaches {share} on {self.crossing.isoformat()} on {trend} "
+            f"({self.confidence:.0%} interval {low} to {upper}); {traffic}"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -202,7 +202,7 @@ def write_figures(
             f"capacity_{label}",
             fig.plot_capacity(
                 result.quota, result.workload, model, result.objective.slo,
-                target_users=result.target_users,
+                request=result.request,
             ),
         )  # fmt: skip
     save("scaling", fig.plot_scaling(records, model))

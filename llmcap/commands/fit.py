@@ -105,16 +105,21 @@ def levels_table(pm: PromptModel) -> Table:
     return table
 
 
-def knees_table(model: CapacityModel, goals: Mapping[str, Objective]) -> tuple[Table, list[str]]:
+KNEE_HEADS = ("Prompt", "objective", "measured up to", "peak N*", "80% efficiency", "SLO limit",
+              "operate at")  # fmt: skip
+"""The knees table's columns (``knees_rows``)."""
+
+
+def knees_rows(
+    model: CapacityModel, goals: Mapping[str, Objective]
+) -> tuple[list[tuple[str, ...]], list[str]]:
     """Knees per prompt size (requests in flight) under each prompt's objective (``goals`` by
-    prompt label, ``capacity.planning.objective``), and their notes. A knee beyond the measured
-    range carries its factor; the operating point is advised only inside it."""
-    table = Table(title="Knees (requests in flight)")
-    heads = ("Prompt", "objective", "measured up to", "peak N*", "80% efficiency", "SLO limit",
-             "operate at")  # fmt: skip
-    for head in heads:
-        table.add_column(head, justify="left" if head in ("Prompt", "objective") else "right")
-    notes = []
+    prompt label, ``capacity.planning.objective``) as rows of text (``KNEE_HEADS``), and their
+    notes. A knee beyond the measured range carries its factor; the operating point is advised
+    only inside it. The ``fit`` and ``demo`` commands print them, the app's Evidence page shows
+    them."""
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
     for pm in model.prompts:
         goal = goals[pm.prompt_label]
         k = model.knees(pm.input_tokens, slo=goal.slo)
@@ -133,17 +138,30 @@ def knees_table(model: CapacityModel, goals: Mapping[str, Objective]) -> tuple[T
                 return f"– (the knee is ×{far:.1f} beyond the evidence)"
             return f"{fmt(n)} (×{far:.1f} beyond)"
 
-        table.add_row(
-            pm.prompt_label,
-            "none" if goal.slo is None else goal.slo.describe(),
-            fmt(pm.n_max),
-            show(k.peak_concurrency),
-            show(k.efficient_concurrency),
-            show(k.slo_concurrency),
-            show(k.recommended_concurrency, advice=True),
+        rows.append(
+            (
+                pm.prompt_label,
+                "none" if goal.slo is None else goal.slo.describe(),
+                fmt(pm.n_max),
+                show(k.peak_concurrency),
+                show(k.efficient_concurrency),
+                show(k.slo_concurrency),
+                show(k.recommended_concurrency, advice=True),
+            )
         )
         notes += [f"{pm.prompt_label}: {n}" for n in k.notes]
         notes.append(f"{pm.prompt_label}: objective {goal.describe()}")
+    return rows, notes
+
+
+def knees_table(model: CapacityModel, goals: Mapping[str, Objective]) -> tuple[Table, list[str]]:
+    """``knees_rows`` as a printable table, and their notes."""
+    rows, notes = knees_rows(model, goals)
+    table = Table(title="Knees (requests in flight)")
+    for head in KNEE_HEADS:
+        table.add_column(head, justify="left" if head in ("Prompt", "objective") else "right")
+    for row in rows:
+        table.add_row(*row)
     return table, notes
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from capacity.planning import (
     answer,
     fmt,
 )
+from capacity.predictors import describe_predictor
 from capacity.serving import ENDPOINTS, QUOTA_RULES, SCOPES, SERVICE_TIERS, load_model_table
 from llmcap.commands._args import add_objective, nonneg_float, objective_of, positive_float
 from llmcap.errors import UserError
@@ -207,10 +209,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
         verify_minutes=args.verify_minutes,
     )  # fmt: skip
     cost, cost_note = plan_cost(args, result.plan.peak_requests_per_min)
+    # Where the latency curve came from and what it says at the operating point (the one
+    # description plans, reports and the app share).
+    at = result.plan.inflight if math.isfinite(result.plan.inflight) else None
+    info = describe_predictor(model, at, workload.prompt_tokens)
     if args.json:
         doc = result.to_dict() | {
             "from_usage": measured,
             "monthly_cost": None if cost is None else cost.to_dict(),
+            "predictor": None if info is None else info.to_dict(),
         }
         print(json.dumps(doc, indent=2, allow_nan=False))
         return 0
@@ -227,6 +234,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     if result.request is not None:
         _print_request(console, result)
+    if info is not None:
+        console.print(f"Performance model: {info.source}", highlight=False, markup=False)
+        for line in (*info.details, *(f"note: {n}" for n in info.notes)):
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     return 0
 
 

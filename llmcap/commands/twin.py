@@ -1,6 +1,7 @@
 """``llmcap twin``: calibrate a digital twin of the endpoint from a probe, and ask it questions.
 
-``twin fit RUN... -o twin.json`` fits the serving model to measured runs (docs/twin.md);
+``twin fit RUN... -o twin.json`` fits the serving model to measured runs (docs/twin.md), ``twin fit
+--published FILE --sweep ID`` to a table of published per-level aggregates;
 ``twin predict twin.json --mode interval --levels 30,50 --prompt large`` forecasts levels far
 beyond the probe, with 90 % intervals and an explicit extrapolation flag.
 """
@@ -17,6 +18,14 @@ from typing import Any
 from capacity.errors import CapacityError
 from llmcap.commands._args import add_out, nonneg_int, positive_float, positive_int
 from llmcap.errors import UserError
+
+FIT_COLUMNS = {
+    "ttft_p50": "TTFT p50", "ttft_p90": "TTFT p90", "ttft_mean": "TTFT mean",
+    "tpot_p50": "TPOT p50", "tpot_p90": "TPOT p90", "tpot_mean": "ITL mean",
+    "ttlt_p90": "TTLT p90", "ttlt_mean": "e2e mean", "speed_mean": "speed",
+    "system_tps": "system", "gap_p50": "max gap",
+}  # fmt: skip
+"""Fit-quality columns ``twin fit`` prints, where some cell has them."""
 
 PREDICT_COLUMNS = (
     ("tps_p50", "tps p50", "{:.1f}"),
@@ -38,8 +47,24 @@ def register(sub: Any) -> None:
         "predicting load levels the probe could not reach (docs/twin.md).",
     )
     tsub = p.add_subparsers(dest="twin_command", required=True, parser_class=type(p))
-    fit = tsub.add_parser("fit", help="calibrate a twin from measured runs")
-    fit.add_argument("paths", nargs="+", metavar="RUN", help="run directory or records file")
+    fit = tsub.add_parser(
+        "fit", help="calibrate a twin from measured runs or a table of published aggregates"
+    )
+    fit.add_argument("paths", nargs="*", metavar="RUN", help="run directory or records file")
+    fit.add_argument(
+        "--published",
+        type=Path,
+        metavar="FILE",
+        help="calibrate on per-level aggregates instead of runs: a CSV like "
+        "data/reference/published_sweeps.csv",
+    )
+    fit.add_argument("--sweep", help="the sweep id in --published (needed when it has several)")
+    fit.add_argument(
+        "--max-level",
+        type=positive_float,
+        default=10.0,
+        help="with --published, calibrate on the levels up to this one (default 10)",
+    )
     add_out(fit, Path("twin.json"), "where the twin is written")
     fit.add_argument("--replicas", help="replica counts to profile, e.g. 1,2,3,4 (default 1-8)")
     fit.add_argument("--workers", type=positive_int, default=2, help="processes (default 2)")
@@ -86,16 +111,25 @@ def _ints(text: str, flag: str) -> list[int]:
 def cmd_fit(args: argparse.Namespace) -> int:
     """Calibrate, save, print; bad input raises a typed error (one line, exit 2)."""
     from capacity import calibrate, load_records
+    from capacity.serving import calibrate_published
 
+    if bool(args.paths) == (args.published is not None):
+        raise UserError(
+            "twin fit needs either runs or --published FILE, not both and not neither",
+            "e.g. `llmcap twin fit runs/<run>` or `llmcap twin fit --published sweeps.csv "
+            "--sweep ID`",
+        )
+    if args.published is None and (args.sweep is not None or args.max_level != 10.0):
+        raise UserError("--sweep and --max-level apply to --published", "drop them or add it")
     replicas = _ints(args.replicas, "--replicas") if args.replicas else None
-    records = load_records(args.paths)
-    twin = calibrate(
-        records,
-        replicas=replicas,
-        seed=args.seed,
-        workers=args.workers,
-        progress=lambda msg: print(msg, file=sys.stderr),
-    )
+    options: dict[str, Any] = {
+        "replicas": replicas, "seed": args.seed, "workers": args.workers,
+        "progress": lambda msg: print(msg, file=sys.stderr),
+    }  # fmt: skip
+    if args.published is not None:
+        twin = calibrate_published(args.published, args.sweep, max_level=args.max_level, **options)
+    else:
+        twin = calibrate(load_records(args.paths), **options)
     twin.save(args.out)
     if args.json:
         doc = twin.to_dict()["twin"] | {"fit_quality": twin.fit_quality(args.seed)}
@@ -108,20 +142,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for name, (low, est, high) in ident.intervals.items():
         flag = "  ← " + ident.not_identified[name] if name in ident.not_identified else ""
         print(f"  {name:<16} {est:>11.4g}   [{low:.4g}, {high:.4g}]{flag}")
-    print(f"  {'replicas':<16} {twin.replica_summary()}  (members, by likelihood weight)")
+    print(f"  {'replicas':<16} {twin.replica_summary()}  (members, by posterior weight)")
     print("\nHeld at their prior or not pinned down by this probe:")
     for name, why in ident.not_identified.items():
         if name not in ident.intervals:
             print(f"  {name}: {why}")
+    for line in twin.describe():
+        if line.startswith(("capacity limit", "model error", "calibrated on", "model:")):
+            print(f"  {line}")
+    rows = twin.fit_quality(args.seed)
+    shown = [s for s in FIT_COLUMNS if any(s in row for row in rows)]
     print("\nFit quality per level (twin vs measured, relative error):")
-    print(
-        f"  {'cell':<44}{'TTFT p50':>9}{'TTFT p90':>9}{'TPOT p50':>9}{'TPOT p90':>9}{'TTLT p90':>9}"
-        f"{'max gap':>9}"
-    )
-    for row in twin.fit_quality(args.seed):
-        cols = []
-        for s in ("ttft_p50", "ttft_p90", "tpot_p50", "tpot_p90", "ttlt_p90", "gap_p50"):
-            cols.append(f"{row[s]['error']:>+9.1%}" if s in row else f"{'-':>9}")
+    print(f"  {'cell':<44}" + "".join(f"{FIT_COLUMNS[s]:>10}" for s in shown))
+    for row in rows:
+        cols = [f"{row[s]['error']:>+10.1%}" if s in row else f"{'-':>10}" for s in shown]
         print(f"  {row['cell'][-44:]:<44}{''.join(cols)}")
     return 0
 

@@ -167,7 +167,7 @@ def test_errors_are_one_line_with_the_fix(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     code, _, err = run(capsys, "quotas", "--region", "moon-1", "--endpoint-url", emu.url)
-    assert code == 2 and "not offered in Region 'moon-1'" in err and "--region" in err
+    assert code == 2 and "not offered in Region 'moon-1'" in err and "use one of" in err
     code, _, err = run(capsys, "quotas", "--region", "us-west-2", "--endpoint-url", emu.url,
                        "--model-id", "acme.nothing-v1:0")  # fmt: skip
     assert code == 2 and "not in the shipped model table" in err

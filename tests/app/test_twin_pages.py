@@ -8,14 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from app import shared
-from capacity.planning import Quota, Workload, plan_capacity
+from capacity.planning import SEED_PROMPT, Quota, answer, count
 from capacity.records import load_records
+from tests.app.pages import justify, page, shown
 from tests.capacity.serving.twin_probe import fitted_twin, save_probe
-
-APP = Path(__file__).resolve().parents[2] / "app"
 
 
 @pytest.fixture(scope="module")
@@ -23,20 +21,16 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return save_probe(tmp_path_factory.mktemp("twin"))
 
 
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(APP / name), default_timeout=120)
-
-
 def test_what_if_plans_with_an_uploaded_twin(probe: tuple[Path, Path]) -> None:
     at = page("calculator.py").run()
     at.file_uploader[0].upload("twin.json", probe[1].read_bytes()).run()
     assert not at.exception, at.exception
     assert not at.error
-    quota = Quota(tpm=600_000, rpm=800, model_id=shared.LLAMA)
-    workload = Workload(input_tokens=43, output_tokens=350, max_tokens=350, think_time_s=30.0)
-    plan = plan_capacity(quota, workload, fitted_twin())
-    assert plan.latency_source == "model"
-    assert at.metric[0].value == f"{plan.users_whole:,}"  # the planner's answer on the twin
+    quota = Quota(tpm=600_000, model_id=shared.LLAMA)
+    want = answer(quota, SEED_PROMPT.workload(think_time_s=30.0), fitted_twin(), None, 2_000)
+    assert want.plan.latency_source == "model" and want.objective.source == "default"
+    assert shown(at)["Users today"] == count(want.plan.users)  # the answer on the twin
+    assert shown(at)["TPM to request for 2,000 users"] == f"{want.tpm:,}"
     assert "This plan uses a calibrated digital twin" in at.info[0].value
     details = "\n".join(m.value for m in at.markdown)
     assert "replicas: " in details and "max\\_running: only a lower bound" in details
@@ -63,8 +57,7 @@ def test_justification_builds_its_report_on_an_uploaded_twin(probe: tuple[Path, 
     assert not at.exception, at.exception
     assert "This plan uses a calibrated digital twin" in at.info[0].value
     assert any("no per-prompt fitted curves" in c.value for c in at.caption)
-    at.text_area(key="use_case").input("Agent assist for 2,000 support agents")
-    at.button[0].click().run()
+    at = justify(at)
     assert not at.exception, at.exception
     assert not at.error
     preview = "\n".join(m.value for m in at.markdown)
@@ -77,8 +70,7 @@ def test_justification_builds_its_report_on_an_uploaded_twin(probe: tuple[Path, 
 def test_justification_refuses_a_json_that_is_no_model() -> None:
     at = page("views/justification.py").run()
     at.file_uploader[0].upload("notes.json", b"[1, 2, 3]").run()
-    at.text_area(key="use_case").input("Agent assist")
-    at.button[0].click().run()
+    at = justify(at)
     assert not at.exception
     assert "Could not read the model: notes.json: not a performance model" in at.error[0].value
-    assert not at.get("download_button")
+    assert not at.get("download_button") and not at.metric

@@ -329,7 +329,10 @@ def test_capacity_draws_every_constraint_bold_binding_and_marks_the_quotas() -> 
     assert set(marks) == {QUOTA.tpm, float(request.runtime_tpm)}
     texts = legend_texts(fig)
     assert f"current quota 600k TPM → {plan.users_whole:,} users ({plan.binding} binds)" in texts
-    assert any(t.startswith("requested ") and "TPM for 500 users" in t for t in texts)
+    then = plan_capacity(request.applied_to(QUOTA), WORKLOAD)
+    served = f"TPM → {then.users_whole:,} users ({then.binding} binds; "
+    assert any(t.startswith("requested ") and served in t for t in texts)
+    assert "target 500 users" in texts
     (top,) = ax.child_axes
     assert [t.get_text() for t in top.get_xticklabels()] == ["current", "requested"]
     assert np.allclose(top.get_xticks(), [QUOTA.runtime_tpm, request.runtime_tpm])

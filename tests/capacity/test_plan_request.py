@@ -89,8 +89,11 @@ def test_infeasible_slo_lists_the_options_with_their_effect() -> None:
     # max_tokens 1,024 → ceil(1.5 × 350) = 525: the reservation falls from 1,067 to 568 tokens;
     # the settled charge (393) sets the TPM, so it stays, and the option says so.
     tight = by_name["tighter max_tokens"]
-    assert tight.figures["max_tokens"] == 525 and tight.figures["tpm"] <= request.runtime_tpm
-    assert "stays the same" in tight.effect
+    assert tight.figures["max_tokens"] == 525 and "stays the same" in tight.effect
+    # The request itself asks only the TPM the SLO's limit can use (559.7 req/min, not the
+    # 799.5 the target needs), and says what the whole target would need.
+    assert tight.figures["tpm"] > request.runtime_tpm
+    assert request.rpm is None and any("TPM asked only up to" in n for n in request.notes)
     # The SLO carries at most 60 × 35.83 / 3.841 = 559.7 req/min (see test_plan); the busiest
     # minute needs 1.5 × 533 = 799.5 req/min → 2 Regions.
     assert request.peak_requests_per_min == approx(1.5 * request.requests_per_min)

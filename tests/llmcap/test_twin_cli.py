@@ -84,6 +84,8 @@ def test_report_reads_a_twin(
     assert "### Performance model" in method and "calibrated digital twin" in method
     assert "- replicas: " in method and "- alpha_in_s = " in method  # replicas, coefficients
     assert "- max_running: only a lower bound" in method  # what the probe could not pin down
+    assert "- capacity limit: not seen" in method and "- model error (σ, log scale)" in method
+    assert "the probe cannot see where this endpoint saturates" in method  # at the target
     assert "- extrapolated: " in method  # the target lies beyond the probe
     assert "extrapolated from the twin's serving model" in markdown
     assert "from the calibrated twin at" in markdown  # the latency formula names its source
@@ -148,3 +150,66 @@ def test_probe_plan_fits_the_quota_and_prints_its_cost(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     cost = float(out.split("about $")[1].split()[0])
     assert cost <= 0.65
+
+
+def test_plan_on_a_twin_names_its_model_scope_and_quota_code(
+    twin_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from capacity.serving import load_model_table
+
+    argv = ["plan", "--tpm", "400000", "--input-tokens", "3000", "--output-tokens", "60",
+            "--max-tokens", "60", "--think-time-s", "10", "--model", str(twin_file)]  # fmt: skip
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    model_id = "us.meta.llama3-3-70b-instruct-v1:0"  # what the probe's records measured
+    code = next(q.code for q in load_model_table().quotas_for(model_id)
+                if q.kind == "tpm" and q.scope == "cross-region")  # fmt: skip
+    assert "unnamed model" not in out
+    assert f"({code}), model {model_id}" in out
+    # What the twin knows and cannot see, at the plan's operating point.
+    assert "Performance model: The latency curve came from a calibrated digital twin" in out
+    assert "capacity limit: not seen" in out and "model error (σ, log scale)" in out
+    assert main([*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["predictor"]["kind"] == "twin"
+    assert doc["plan"]["quota"]["model_id"] == model_id
+    assert doc["plan"]["quota"]["scope"] == "cross-region"
+
+
+def test_fit_on_published_aggregates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    from capacity.serving._published import COLUMNS
+    from tests.capacity.serving.test_published import aggregates
+    from tests.capacity.serving.twin_probe import TRUTH
+
+    table = tmp_path / "sweeps.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, COLUMNS)
+        writer.writeheader()
+        for cell in aggregates(TRUTH, (1, 4, 16)):
+            o = cell.observed
+            writer.writerow({
+                "sweep": "known", "source": "a test", "model": "some engine",
+                "serving": "simulated", "mode": "concurrency", "level": cell.level,
+                "input_tokens": cell.input_tokens, "output_tokens": cell.output_tokens,
+                "statistic": "mean", "ttft_s": o["ttft_mean"], "itl_s": o["tpot_mean"],
+                "system_output_tps": o["system_tps"], "e2e_s": o["ttlt_mean"],
+            })  # fmt: skip
+    out = tmp_path / "twin.json"
+    argv = ["twin", "fit", "--published", str(table), "--max-level", "4", "--replicas", "2",
+            "--workers", "1", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "calibrated on published aggregates: known" in text and "levels ≤ 4" in text
+    assert "ITL mean" in text and "system" in text  # means compared with means
+    twin = json.loads(out.read_text())["twin"]
+    assert twin["meta"]["source"]["sweep"] == "known" and twin["model_id"] is None
+    assert [c["level"] for c in twin["cells"]] == [1, 4]
+    for bad, words in (
+        ([str(table), "--published", str(table)], ["not both"]),
+        (["--sweep", "known"], ["either runs or --published"]),
+        (["--published", str(table), "--max-level", "0"], ["--max-level: '0'"]),
+    ):
+        assert main(["twin", "fit", *bad]) == 2
+        one_line_error(capsys, *words)

@@ -84,7 +84,7 @@ def test_bad_arguments_are_one_line_errors(
     # A Region shaped right but unknown to the SDK (a typo) is refused too.
     assert main([*base, "--use-case", "x", "--region", "us-esat-1", "--format", "json"]) == 2
     err = capsys.readouterr().err
-    assert "'us-esat-1' — did you mean --region us-east-1?" in err
+    assert "'us-esat-1' — did you mean us-east-1?" in err
     assert main([*base, "--use-case", "x", "--prompt", "huge", "--format", "json"]) == 2
     assert (
         "prompt 'huge' was not measured: the evidence has large, small" in capsys.readouterr().err

@@ -179,3 +179,27 @@ def test_a_forecast_near_saturation_says_so() -> None:
     assert not any(n.startswith("near saturation") for n in calm.notes)
     hot = twin.forecast("interval", 150, 3000, samples=2, batches=10)
     assert any(n.startswith("near saturation") for n in hot.notes), hot.notes
+
+
+def test_the_twin_file_is_complete_and_fit_quality_round_trips(tmp_path: Path) -> None:
+    twin = fitted_twin()
+    # The probe's records name a cross-Region inference profile: the twin keeps it and its scope.
+    assert twin.model_id == "us.meta.llama3-3-70b-instruct-v1:0"
+    assert twin.scope == "cross-region"
+    again = load_twin(twin.save(tmp_path / "twin.json"))
+    assert (again.model_id, again.scope) == (twin.model_id, twin.scope)
+    assert again.cells == twin.cells  # schedules included: the probe can be re-simulated
+    before, after = twin.fit_quality(), again.fit_quality()
+    assert after == before
+    assert all(math.isfinite(row["tpot_p50"]["twin"]) for row in after)
+    assert again.model_error == twin.model_error
+
+
+def test_calibration_does_not_depend_on_the_number_of_workers() -> None:
+    records = probe_records(batches=8)
+    one = calibrate(records, replicas=(1, 2, 3), workers=1, max_nfev=3)
+    three = calibrate(records, replicas=(1, 2, 3), workers=3, max_nfev=3)
+    assert one.members == three.members
+    assert one.ensemble == three.ensemble
+    assert one.identification == three.identification
+    assert one.model_error == three.model_error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,22 @@ def test_summary_arithmetic_on_a_hand_made_frame() -> None:
     f5 = f.assign(timestamp=pd.date_range("2026-01-01", periods=4, freq="5min", tz="UTC"))
     s5 = summarize_usage(f5, UsageMeta("m", "r", period_s=300, burndown=2.0))
     assert s5.tpm.max == pytest.approx(480 / 5) and any("understated" in n for n in s5.notes)
+
+
+def test_sparse_traffic_takes_the_busiest_minute_as_its_peak() -> None:
+    """Requests in under 1 % of the minutes: the p99 minute is empty, so the peak-to-average
+    is the busiest minute over the mean (12 / (12 / 200) = 200), never below 1."""
+    ts = pd.date_range("2026-01-01", periods=200, freq="1min", tz="UTC")
+    f = pd.DataFrame({"timestamp": ts, "invocations": 0.0, "throttles": 0.0,
+                      "input_tokens": 0.0, "output_tokens": 0.0, "cache_read_tokens": 0.0,
+                      "cache_write_tokens": 0.0, "estimated_tpm_quota_usage": np.nan})  # fmt: skip
+    f.loc[100, ["invocations", "input_tokens", "output_tokens"]] = (12.0, 1200.0, 120.0)
+    for col in ("ttft_ms_avg", "latency_ms_avg", "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99",
+                "latency_ms_p50", "latency_ms_p90", "latency_ms_p99"):  # fmt: skip
+        f[col] = np.nan
+    s = summarize_usage(f, UsageMeta("m", "r"))
+    assert s.peak_to_average == pytest.approx(200.0)
+    assert any("busiest minute" in n for n in s.notes)
 
 
 @pytest.mark.parametrize(("growth", "seed"), [(0.03, 0), (0.03, 1), (0.08, 2), (0.0, 3)])
@@ -133,3 +150,38 @@ def test_planning_and_the_package_root_do_not_load_pandas_or_statsmodels() -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_forecast_figure_says_the_summarys_rates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forecast's legend names the rate of the line it draws, and that is the rate the
+    summary's statement gives for the p99 minute; the traffic's growth (another fit, on daily
+    totals) is named as such in both, not passed off as the p99 trend."""
+    from matplotlib.figure import Figure
+
+    saved: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(fig: Figure, *args: Any, **kwargs: Any) -> None:
+        saved.append(fig)
+        save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    f = _frame(seed=4, days=14, growth_per_day=0.03)
+    s = summarize_usage(f, META)
+    fc = s.forecast
+    assert fc is not None
+    usage_figures(f, s, tmp_path)
+    (ax,) = saved[-1].axes
+    (trend,) = [line for line in ax.get_lines() if str(line.get_label()).startswith("p99 trend")]
+    x, y = np.asarray(trend.get_xdata(), float), np.asarray(trend.get_ydata(), float)
+    slope = np.log(y[-1] / y[0]) / (x[-1] - x[0])  # per day: the line as drawn
+    label = str(trend.get_label())
+    rate = re.match(r"p99 trend ([+-]\d+\.\d)%/day; traffic ", label)
+    assert rate is not None, label
+    assert float(rate.group(1)) / 100 == pytest.approx(np.expm1(slope), abs=0.0005)
+    md = s.markdown()
+    assert f"on its trend of {rate.group(1)}%/day" in md
+    assert f"traffic grows {fc.traffic_growth()}" in md and fc.traffic_growth() in label
+    assert f"{fc.growth_per_day:+.1%}/day" in fc.traffic_growth()
