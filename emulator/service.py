@@ -27,6 +27,7 @@ from capacity.serving import (
     QuotaLedger,
     Sequence,
     ServiceTier,
+    queue_rank,
 )
 from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
 from emulator.cloudwatch import BedrockMetrics
@@ -230,7 +231,8 @@ class EmulatorService:
         key = self._next_key
         self._next_key += 1
         request_id = str(uuid.uuid4())
-        seq = Sequence(key, input_tokens, n_out, received)
+        rank = queue_rank(req.service_tier, verdict.on_reserved)
+        seq = Sequence(key, input_tokens, n_out, received, priority=rank)
         job = Job(
             request_id=request_id, req=req, model=model, admission=verdict, seq=seq,
             pieces=self.text.excerpt(str(key), n_out), received_s=received, faults=faults,

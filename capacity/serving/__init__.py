@@ -7,7 +7,7 @@ planner (virtual clock and closed forms). The ledger also replays logged traffic
 
 from typing import TYPE_CHECKING
 
-from capacity.serving._engine import Cluster, Sequence
+from capacity.serving._engine import PRIORITY_OF_TIER, Cluster, Sequence, queue_rank
 from capacity.serving._ledger import (
     ENDPOINTS,
     QUOTA_RULES,
@@ -79,6 +79,7 @@ from capacity.serving._simulate import (
 __all__ = [
     "DEFAULT_PROFILE",
     "ENDPOINTS",
+    "PRIORITY_OF_TIER",
     "PROFILE_PREFIXES",
     "QUOTA_RULES",
     "REJECTION_KINDS",
@@ -148,6 +149,7 @@ __all__ = [
     "probe_cells",
     "profile_from_dict",
     "published_cells",
+    "queue_rank",
     "quota_buckets",
     "ramp_inflight",
     "read_published",

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from capacity.serving._engine import Cluster, Sequence as EngineSeq
+from capacity.serving._engine import Cluster, Sequence as EngineSeq, queue_rank
 from capacity.serving._ledger import Admission, QuotaLedger, QuotaLimits, ServiceTier
 from capacity.serving._profile import Profile
 
@@ -195,7 +195,8 @@ def simulate(
             continue
         n_out = profile.output.draw(req.max_tokens, rng)
         prompt = input_tokens + req.cache_read_tokens + req.cache_write_tokens
-        seq = EngineSeq(key, prompt, n_out, req.arrival_s)
+        rank = queue_rank(req.service_tier, verdict.on_reserved)
+        seq = EngineSeq(key, prompt, n_out, req.arrival_s, priority=rank)
         inflight[key] = (req, seq, verdict)
         cluster.submit(seq, req.arrival_s)
     finish(cluster.advance(math.inf))
