@@ -63,8 +63,8 @@ def profile_file(
     """The ``fast`` profile with lognormal outputs (and optionally a smaller batch, and fewer
     stream events for the client to read)."""
     p = load_profile("fast")
-    serving = {f: getattr(p.serving, f) for f in
-               ("t_w_s", "c_b_s", "c_a_s", "c_kv_s", "c_f_s", "alpha0_s", "alpha_in_s")}  # fmt: skip
+    names = ("t_w_s", "c_b_s", "c_a_s", "c_kv_s", "c_f_s", "alpha0_s", "alpha_in_s")
+    serving = {f: getattr(p.serving, f) for f in names}
     if max_running is not None:
         serving["max_running"] = max_running
     raw = {
