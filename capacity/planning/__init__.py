@@ -37,6 +37,7 @@ from capacity.planning._probe import (
 )
 from capacity.planning._prompts import SEED_PROMPT, PromptSize, pick_prompt
 from capacity.planning._queueing import WaitStats, erlang_b, erlang_c, mgc_wait, min_servers
+from capacity.planning._quotas import ReservedSize, required_reserved
 from capacity.planning._request import QuotaLine, QuotaRequest, required_quota
 from capacity.planning._verify import PlanVerification, verify_plan
 
@@ -66,6 +67,7 @@ __all__ = [
     "QuotaLine",
     "QuotaRequest",
     "RequestPrice",
+    "ReservedSize",
     "Slo",
     "WaitStats",
     "Workload",
@@ -84,5 +86,6 @@ __all__ = [
     "plan_probe",
     "recommend_max_tokens",
     "required_quota",
+    "required_reserved",
     "verify_plan",
 ]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from capacity.planning._inputs import Quota, Workload
 from capacity.planning._loadcurve import fmt
 from capacity.serving import (
+    RESERVED_MIN_INPUT_TPM,
+    RESERVED_MIN_OUTPUT_TPM,
     Burndown,
     Endpoint,
     QuotaRule,
@@ -29,13 +31,16 @@ from capacity.serving import (
     bucket_limits,
     load_model_table,
     ramp_inflight,
+    required_bucket,
     reserved_rate,
 )
 
 __all__ = [
     "Reserved",
+    "ReservedSize",
     "TokenQuota",
     "endpoint_notes",
+    "required_reserved",
     "reserved_for",
     "reserved_from",
     "token_quotas",
@@ -201,6 +206,40 @@ def reserved_from(
     if input_tpm is None or output_tpm is None or w.service_tier != "reserved":
         return None
     return Reserved(input_tpm, output_tpm, w.input_kept_tokens, w.max_tokens, w.output_tokens, rule)
+
+
+@dataclass(frozen=True)
+class ReservedSize:
+    """The Reserved capacity that carries a rate on its own: ``input_tpm`` and ``output_tpm``
+    (at least AWS's minimums), what the rate alone needs (``input_need``, ``output_need``) and
+    the arithmetic."""
+
+    input_tpm: int
+    output_tpm: int
+    input_need: float
+    output_need: float
+    formulas: dict[str, str]
+
+
+def required_reserved(
+    w: Workload, peak_rate_per_min: float, latency_s: float, rule: QuotaRule = "bucket"
+) -> ReservedSize:
+    """Reserved capacity that carries ``peak_rate_per_min`` requests of ``w`` at ``latency_s``
+    without overflow (no headroom; a fluid estimate — replay traffic for bursts): input + cache
+    write per request on its input TPM, and on its output TPM the output kept and max_tokens held
+    for a latency (``capacity.serving.required_bucket``), each at least AWS's minimum."""
+    n = peak_rate_per_min * latency_s / 60.0
+    taken = w.input_kept_tokens
+    i_need, i_f = required_bucket(peak_rate_per_min, n, taken, taken, rule, latency_s,
+                                  name="Reserved input TPM")  # fmt: skip
+    o_need, o_f = required_bucket(peak_rate_per_min, n, w.max_tokens, w.output_tokens, rule,
+                                  latency_s, name="Reserved output TPM")  # fmt: skip
+    i_tpm = max(RESERVED_MIN_INPUT_TPM, math.ceil(i_need))
+    o_tpm = max(RESERVED_MIN_OUTPUT_TPM, math.ceil(o_need))
+    return ReservedSize(i_tpm, o_tpm, i_need, o_need, {
+        "input_tpm": f"max({RESERVED_MIN_INPUT_TPM:,}, {i_f}) = {i_tpm:,}",
+        "output_tpm": f"max({RESERVED_MIN_OUTPUT_TPM:,}, {o_f}) = {o_tpm:,}",
+    })  # fmt: skip
 
 
 PRIORITY_NOTE = (

@@ -19,6 +19,7 @@ from capacity.planning import (
     answer,
     plan_capacity,
     required_quota,
+    required_reserved,
 )
 from capacity.serving import (
     QUOTA_RULES,
@@ -281,3 +282,18 @@ def test_verification_replays_both_endpoints_and_reserved_capacity(quota: Quota)
     assert check is not None
     assert check.throttled_share < 0.01
     assert abs(check.agreement - 1) < 0.05
+
+
+@pytest.mark.parametrize(("rate", "max_tokens"), [(300.0, 1_000), (2_000.0, 4_000), (50.0, 350)])
+def test_required_reserved_carries_the_rate_without_overflow(rate: float, max_tokens: int) -> None:
+    w = Workload(1_200, 300, max_tokens, cache_write_tokens=100, latency_s=20.0,
+                 service_tier="reserved")  # fmt: skip
+    size = required_reserved(w, rate, 20.0)
+    assert size.input_tpm >= 100_000 and size.output_tpm >= 10_000
+    assert size.input_need == pytest.approx(rate * 1_300)
+    # Reserved capacity alone (a token on-demand quota) carries the rate: the plan and the ledger.
+    quota = Quota(tpm=1, reserved_input_tpm=size.input_tpm, reserved_output_tpm=size.output_tpm)
+    plan = plan_capacity(quota, w)
+    assert plan.reserved_requests_per_min is not None
+    assert plan.reserved_requests_per_min >= rate * (1 - 1e-9)
+    assert throttled_share(quota, w, 0.9 * rate, 6, seed=1) < 0.01
