@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from capacity.planning._inputs import Objective, PlanInputError, Quota, Workload, objective
+from capacity.planning._inputs import PlanInputError, Quota, Workload
+from capacity.planning._lines import QuotaLine
+from capacity.planning._objective import Objective, objective
 from capacity.planning._plan import CapacityPlan, plan_capacity
-from capacity.planning._request import QuotaLine, QuotaRequest, required_quota
+from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Predictor
 
 __all__ = ["DEFAULT_HEADROOM", "MAX_TARGET_USERS", "CapacityAnswer", "answer", "count"]

@@ -40,15 +40,15 @@ from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload
 from capacity.planning._loadcurve import (
     MAX_CONCURRENCY,
     LoadCurve,
-    LoadPoint,
     fmt,
     inflight_for_rate,
     users_for_rate,
 )
+from capacity.planning._notes import plan_notes
 from capacity.planning._quotas import (
     Reserved,
     TokenQuota,
-    endpoint_notes,
+    ramp_cap,
     reserved_for,
     token_quotas,
 )
@@ -228,7 +228,7 @@ def _plan(
     avg: dict[str, float] = {}
     first: tuple[TokenQuota, TpmLimits] | None = None
     for tq in quotas:
-        n_ramp = _ramp_cap(curve, quota, tq, reserved)
+        n_ramp = ramp_cap(curve, quota.rule, tq, reserved)
         r_ramp = curve.latency_s(max(n_ramp, 1.0) if math.isfinite(n_ramp) else 1.0)
         lim = tq.limits(quota.rule, r_ramp)
         first = first or (tq, lim)
@@ -269,30 +269,6 @@ def _plan(
     if model is not None:
         avg["slo"] = _slo_rate(curve, slo, par, f, notes)
     return _assemble(quota, w, slo, curve, avg, f, notes, bd, lim, tq0)
-
-
-def _ramp_cap(curve: LoadCurve, quota: Quota, tq: TokenQuota, reserved: Reserved | None) -> float:
-    """The in-flight count at which a step up from full buckets runs ``tq`` (and Reserved
-    capacity before it) dry, solving N = ramp(R(N)) on the curve; ``math.inf`` when the rule or
-    the workload puts no limit on it, or the endpoint saturates first
-    (``capacity.serving.ramp_inflight``)."""
-    if quota.rule == "window" or tq.taken <= tq.kept:
-        return math.inf
-
-    def room(n: float) -> float:
-        r = curve.latency_s(max(n, 1.0))
-        return tq.ramp(r) + (0.0 if reserved is None else reserved.inflight(r)) - n
-
-    if curve.model is None:
-        return max(0.0, room(0.0))
-    hi = min(curve.n_peak, curve.n_valid)
-    if room(hi) >= 0:
-        return math.inf  # the endpoint saturates before the bucket runs dry
-    lo = 0.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if room(mid) >= 0 else (lo, mid)
-    return lo
 
 
 def _check_types(quota: object, workload: object, model: object, slo: object) -> None:
@@ -390,7 +366,7 @@ def _assemble(
         f["tps_p50"] = f"tps_p50(N) = {fmt(point.tps_p50)} tokens/s, {at}"
         f["tps_p5"] = f"tps_p5(N) = {fmt(point.tps_p5)} tokens/s, {at}"
         f["ttlt_p95_s"] = f"{point.ttlt_p95_method} = {fmt(point.ttlt_p95_s)} s, {at}"
-    notes += _notes(quota, workload, curve, bd, users, binding, saturated, lim, point)
+    notes += plan_notes(quota, workload, curve, bd, saturated, lim, point)
     return CapacityPlan(
         quota=quota,
         workload=workload,
@@ -425,77 +401,3 @@ def _assemble(
         endpoint=quota.endpoint,
         service_tier=workload.service_tier,
     )
-
-
-def _notes(
-    quota: Quota,
-    w: Workload,
-    curve: LoadCurve,
-    bd: Burndown,
-    users: Mapping[str, float],
-    binding: str,
-    saturated: list[str],
-    lim: TpmLimits,
-    point: LoadPoint | None,
-) -> list[str]:
-    notes = [
-        f"quota rule '{lim.rule}'"
-        + (
-            " (a refilling token bucket; unused reservations come back when a request ends)"
-            if lim.rule == "bucket"
-            else " (per-minute windows; each request counts the larger of what it takes at "
-            "admission and what it keeps, nothing comes back early)"
-        ),
-        *endpoint_notes(quota, w, bd),
-    ]
-    if curve.source == "default":
-        notes.append(
-            f"no model and no latency_s: assumed {curve.formula} (the seed blog's single-request "
-            "Llama 3.3 70B speed); a fast endpoint gives cautious user counts but understates "
-            "in-flight concurrency"
-        )
-    if w.think_time_s is None and w.requests_per_user_per_min is None:
-        notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
-    if quota.rpm is None and quota.endpoint == "runtime":
-        notes.append(
-            "no RPM quota: Bedrock no longer enforces requests per minute on bedrock-runtime for "
-            "most models; pass one where it is still enforced"
-        )
-    if quota.tpd is None and quota.endpoint == "runtime":
-        notes.append("no TPD given: Bedrock's default TPM × 1440 never binds before TPM itself")
-    notes.append(
-        f"bursts: a full bucket admits {fmt(lim.burst)} requests at the same instant "
-        "(AWS's 'concurrent requests'); more simultaneous arrivals are throttled"
-    )
-    if w.max_tokens >= 4 * w.output_tokens:
-        notes.append(
-            f"max_tokens is {fmt(w.max_tokens / w.output_tokens)}× the expected output; every "
-            "admission reserves it (see recommend_max_tokens)"
-        )
-    if saturated:
-        notes.append(
-            f"{', '.join(saturated)} would allow more than the endpoint's peak throughput "
-            f"({fmt(60 * curve.x_peak)} req/min): their in-flight figures are lower bounds"
-        )
-    if curve.model is not None and curve.n_valid < MAX_CONCURRENCY:
-        notes.append(
-            f"the fitted curves stop making sense beyond {fmt(curve.n_valid)} in flight (decode "
-            "speed <= 0 or TTFT not finite): the endpoint is treated as saturated there"
-        )
-    if point is not None:
-        k = point.extrapolation_factor
-        if k is not None:
-            notes.append(
-                f"extrapolated ×{k:.1f}: the operating point ({fmt(point.inflight)} in flight) "
-                f"lies beyond the {fmt(point.measured_max or 0)} in flight measured; predicted "
-                "latencies there are model extrapolations and their intervals widen — measure "
-                "at that load, or use a calibrated twin (llmcap twin fit)"
-            )
-        elif point.extrapolated:
-            notes.append("the operating point needs prompt sizes outside the measured ones")
-        if not point.ttlt_p95_method.startswith("the model"):
-            notes.append(
-                "p95 TTLT is approximated as p95 TTFT + (output − 1) / p5 tps (the workload's "
-                "output length differs from the fitted one; a sum of quantiles, not exact)"
-            )
-    return notes

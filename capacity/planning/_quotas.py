@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from capacity.planning._inputs import Quota, Workload
-from capacity.planning._loadcurve import fmt
+from capacity.planning._loadcurve import LoadCurve, fmt
 from capacity.serving import (
     RESERVED_MIN_INPUT_TPM,
     RESERVED_MIN_OUTPUT_TPM,
@@ -40,6 +40,8 @@ __all__ = [
     "ReservedSize",
     "TokenQuota",
     "endpoint_notes",
+    "on_demand_needs",
+    "ramp_cap",
     "required_reserved",
     "reserved_for",
     "reserved_from",
@@ -298,3 +300,45 @@ def endpoint_notes(quota: Quota, w: Workload, bd: Burndown) -> list[str]:
                 f"tier (listed: {', '.join(listed)})"
             )
     return notes
+
+
+def ramp_cap(curve: LoadCurve, rule: QuotaRule, tq: TokenQuota, reserved: Reserved | None) -> float:
+    """The in-flight count at which a step up from full buckets runs ``tq`` (and Reserved
+    capacity before it) dry, solving N = ramp(R(N)) on the curve; ``math.inf`` when the rule or
+    the workload puts no limit on it, or the endpoint saturates first
+    (``capacity.serving.ramp_inflight``)."""
+    if rule == "window" or tq.taken <= tq.kept:
+        return math.inf
+
+    def room(n: float) -> float:
+        r = curve.latency_s(max(n, 1.0))
+        return tq.ramp(r) + (0.0 if reserved is None else reserved.inflight(r)) - n
+
+    if curve.model is None:
+        return max(0.0, room(0.0))
+    hi = min(curve.n_peak, curve.n_valid)
+    if room(hi) >= 0:
+        return math.inf  # the endpoint saturates before the bucket runs dry
+    lo = 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if room(mid) >= 0 else (lo, mid)
+    return lo
+
+
+def on_demand_needs(
+    shapes: list[TokenQuota],
+    reserved: Reserved | None,
+    peak: float,
+    n: float,
+    r: float,
+    rule: QuotaRule,
+) -> dict[str, tuple[float, str]]:
+    """Each on-demand quota's need (before headroom) for ``peak`` req/min with ``n`` in flight
+    at latency ``r``: what Reserved capacity does not carry, by ``required_bucket``."""
+    if reserved is not None:
+        peak = max(0.0, peak - reserved.rate_per_min(r))
+        n = max(0.0, n - reserved.inflight(r))
+    return {
+        tq.key: required_bucket(peak, n, tq.taken, tq.kept, rule, r, name=tq.name) for tq in shapes
+    }

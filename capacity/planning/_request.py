@@ -30,31 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, as_number
+from capacity.planning._lines import QuotaLine, quota_lines
 from capacity.planning._loadcurve import LoadCurve, fmt, inflight_for_rate
 from capacity.planning._options import QuotaOption, Shortfall, cap_wait, describe_wait, remedies
-from capacity.planning._quotas import Reserved, TokenQuota, reserved_from, token_shapes
+from capacity.planning._quotas import on_demand_needs, reserved_from, token_shapes
 from capacity.prediction import Predictor
 from capacity.serving import (
     Endpoint,
     QuotaRule,
     Scope,
-    load_model_table,
-    required_bucket,
     resolve_burndown,
 )
-
-
-@dataclass(frozen=True)
-class QuotaLine:
-    """One value to ask AWS Support for: ``kind`` (tpm, rpm, tpd), the ``value``, and where the
-    data table knows them, the quota ``code``, ``name`` and published ``default``."""
-
-    kind: str
-    """tpm, rpm, tpd (bedrock-runtime) or input_tpm, output_tpm (bedrock-mantle)."""
-    value: int
-    code: str | None
-    name: str | None
-    default: float | None
 
 
 @dataclass(frozen=True)
@@ -261,7 +247,7 @@ def required_quota(
     rate, rate_formula = _average_rate(float(target_users), w, curve)
     peak = rate * par
     n, r, saturated = inflight_for_rate(peak, curve)
-    needs = _needs(shapes, reserved, peak, n, r, rule)
+    needs = on_demand_needs(shapes, reserved, peak, n, r, rule)
     notes = [f"output burndown {fmt(bd.value)} ({bd.rule}; source: {bd.source})"]
     if endpoint == "mantle":
         notes = ["bedrock-mantle: input and output TPM asked apart; no RPM or TPD quota there"]
@@ -294,8 +280,8 @@ def required_quota(
             # Quota past the limit buys no users under the objective: ask only up to it.
             h_eff = rate_limit / peak - 1
             n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
-            caps = {key: v[0] for key, v in _needs(shapes, reserved, rate_limit, n_lim, r_lim,
-                                                   rule).items()}  # fmt: skip
+            at_limit = on_demand_needs(shapes, reserved, rate_limit, n_lim, r_lim, rule)
+            caps = {key: v[0] for key, v in at_limit.items()}
         if peak > rate_limit * (1 + 1e-9):
             if what is not None:
                 reason = (
@@ -375,7 +361,7 @@ def required_quota(
     f["rpm"] = f"(1 + h) × λ_peak = (1 + {fmt(h_eff)}) × {fmt(peak)} = {fmt(rpm)} requests/min"
     if w.requests_per_user_per_min is None and w.think_time_s is None:
         notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
-    lines, rpm_enforced = _lines(endpoint, model_id, resolved, asked, rpm, tpd, rpm_enforced)
+    lines, rpm_enforced = quota_lines(endpoint, model_id, resolved, asked, rpm, tpd, rpm_enforced)
     if not rpm_enforced and endpoint == "runtime":
         notes.append(
             "RPM not requested: Bedrock no longer enforces requests per minute on bedrock-runtime "
@@ -393,59 +379,3 @@ def required_quota(
         endpoint=endpoint, input_tpm=asked.get("input_tpm"), output_tpm=asked.get("output_tpm"),
         reserved_input_tpm=reserved_input_tpm, reserved_output_tpm=reserved_output_tpm,
     )  # fmt: skip
-
-
-def _needs(
-    shapes: list[TokenQuota],
-    reserved: Reserved | None,
-    peak: float,
-    n: float,
-    r: float,
-    rule: QuotaRule,
-) -> dict[str, tuple[float, str]]:
-    """Each on-demand quota's need (before headroom) for ``peak`` req/min with ``n`` in flight
-    at latency ``r``: what Reserved capacity does not carry, by ``required_bucket``."""
-    if reserved is not None:
-        peak = max(0.0, peak - reserved.rate_per_min(r))
-        n = max(0.0, n - reserved.inflight(r))
-    return {
-        tq.key: required_bucket(peak, n, tq.taken, tq.kept, rule, r, name=tq.name) for tq in shapes
-    }
-
-
-def _lines(
-    endpoint: Endpoint,
-    model_id: str | None,
-    scope: Scope,
-    asked: dict[str, int],
-    rpm: int,
-    tpd: int | None,
-    rpm_enforced: bool | None,
-) -> tuple[tuple[QuotaLine, ...], bool]:
-    """The quota lines to file, with the model table's codes and names, and whether RPM is
-    among them."""
-    table = load_model_table()
-    if endpoint == "mantle":
-        known_m = {q.kind: q for q in table.mantle_quotas_for(model_id)} if model_id else {}
-        return tuple(
-            QuotaLine(kind, value, known_m[kind].code if kind in known_m else None,
-                      known_m[kind].name if kind in known_m else None,
-                      known_m[kind].default if kind in known_m else None)
-            for kind, value in asked.items()
-        ), False  # fmt: skip
-    known = {q.kind: q for q in table.quotas_for(model_id, scope)} if model_id else {}
-    if rpm_enforced is None:
-        rpm_enforced = "rpm" in known and known["rpm"].enforced
-    values: list[tuple[str, int | None]] = [("tpm", asked["tpm"]), ("rpm", rpm), ("tpd", tpd)]
-    lines = tuple(
-        QuotaLine(
-            kind,
-            value,
-            known[kind].code if kind in known else None,
-            known[kind].name if kind in known else None,
-            known[kind].default if kind in known else None,
-        )
-        for kind, value in values
-        if value is not None and (kind != "rpm" or rpm_enforced)
-    )
-    return lines, rpm_enforced

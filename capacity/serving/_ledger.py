@@ -78,7 +78,6 @@ from dataclasses import dataclass
 from capacity.serving._buckets import (
     ADMITTED,
     WINDOW_S,
-    BucketColumns,
     admit_request,
     admitted_group,
     bring_forward,
@@ -97,11 +96,13 @@ from capacity.serving._limits import (
     SERVICE_TIERS,
     THROTTLE_MESSAGES,
     Endpoint,
+    QuotaBuckets,
     QuotaError,
     QuotaLimits,
     QuotaRule,
     RejectionKind,
     ServiceTier,
+    quota_buckets,
 )
 
 __all__ = [
@@ -151,111 +152,6 @@ class Rejection:
     """Bedrock's text for ``kind`` (see `THROTTLE_MESSAGES`)."""
     retry_after_s: float
     """Seconds until the failing bucket alone would hold enough; ``math.inf`` if it never can."""
-
-
-@dataclass(frozen=True)
-class QuotaBuckets:
-    """The buckets a `QuotaLimits` puts on every model id, as the rule functions read them.
-
-    ``names`` ("reserved_input_tpm", "reserved_output_tpm", "rpm", "tpm", "tpd", "input_tpm",
-    "output_tpm") and ``kinds`` (the `RejectionKind` of a refusal) per bucket, in check order;
-    ``columns`` the numbers (``capacity/serving/_buckets.py``); ``reserved_group`` the group of
-    Reserved capacity (None without it) and ``on_demand_group`` the group of the on-demand
-    quota. Unlimited quotas have no bucket.
-    """
-
-    names: tuple[str, ...]
-    kinds: tuple[RejectionKind, ...]
-    periods_s: tuple[float, ...]
-    columns: BucketColumns
-    reserved_group: int | None = None
-    on_demand_group: int = 0
-
-    def first_group(self, service_tier: str) -> int:
-        """The first group a request of ``service_tier`` may use: Reserved capacity for the
-        Reserved tier (when there is some), else the on-demand quota."""
-        if service_tier == "reserved" and self.reserved_group is not None:
-            return self.reserved_group
-        return self.on_demand_group
-
-
-# What a request takes at admission, per admission feature (1, input, cache read, cache write,
-# max_tokens), and keeps at settlement, per settlement feature (1, input, cache read, cache
-# write, output): the module docstring's table.
-_ONE_REQUEST = (1.0, 0.0, 0.0, 0.0, 0.0)
-_RESERVATION = (0.0, 1.0, 1.0, 1.0, 1.0)  # input + cache read + cache write + max_tokens
-_SETTLEMENT = (0.0, 1.0, 0.0, 1.0, 1.0)  # input + cache write + burndown × output
-_INPUT_CHECK = (0.0, 1.0, 0.0, 1.0, 1.0)  # input + cache write + max_tokens (no cache reads)
-_INPUT_KEPT = (0.0, 1.0, 0.0, 1.0, 0.0)  # input + cache write
-_NOTHING = (0.0, 0.0, 0.0, 0.0, 0.0)
-_MAX_TOKENS = (0.0, 0.0, 0.0, 0.0, 1.0)  # max_tokens: output capacity reserved at admission
-_OUTPUT = (0.0, 0.0, 0.0, 0.0, 1.0)  # output tokens (raw_output: no burndown)
-
-# name, kind, period (s), group, continuous-refill rule?, raw output?, admit, settle
-_Spec = tuple[str, RejectionKind, float, int, bool, bool, tuple[float, ...], tuple[float, ...]]
-
-
-def _specs(limits: QuotaLimits) -> tuple[list[tuple[_Spec, float]], int | None, int]:
-    """The configured buckets with their capacities, and the Reserved and on-demand groups."""
-    specs: list[tuple[_Spec, float | None]] = []
-    reserved = limits.reserved_input_tpm is not None
-    od = 1 if reserved else 0
-    if reserved:
-        specs += [
-            (("reserved_input_tpm", "input_tokens", 60.0, 0, False, False, _INPUT_KEPT,
-              _INPUT_KEPT), limits.reserved_input_tpm),
-            (("reserved_output_tpm", "output_tokens", 60.0, 0, False, True, _MAX_TOKENS,
-              _OUTPUT), limits.reserved_output_tpm),
-        ]  # fmt: skip
-    if limits.endpoint == "mantle":
-        specs += [
-            (("input_tpm", "input_tokens", 60.0, od, False, False, _INPUT_CHECK, _INPUT_KEPT),
-             limits.input_tpm),
-            (("output_tpm", "output_tokens", 60.0, od, False, True, _NOTHING, _OUTPUT),
-             limits.output_tpm),
-        ]  # fmt: skip
-    else:
-        specs += [
-            (("rpm", "requests", 60.0, od, False, False, _ONE_REQUEST, _ONE_REQUEST),
-             limits.rpm),
-            (("tpm", "tokens", 60.0, od, False, False, _RESERVATION, _SETTLEMENT), limits.tpm),
-            (("tpd", "tokens_per_day", 86400.0, od, True, False, _RESERVATION, _SETTLEMENT),
-             limits.tpd),
-        ]  # fmt: skip
-    kept = [(s, float(c)) for s, c in specs if c is not None]
-    return kept, (0 if reserved else None), od
-
-
-def quota_buckets(limits: QuotaLimits) -> QuotaBuckets:
-    """The buckets of ``limits`` in check order (unlimited ones left out): Reserved capacity
-    (input, output) first, then the on-demand quota — RPM, TPM, TPD on bedrock-runtime, input
-    and output TPM on bedrock-mantle."""
-    window = limits.rule == "window"
-    kept, reserved_group, od = _specs(limits)
-    capacity = [c for _, c in kept]
-    rate = [c / s[2] for s, c in kept]
-    # Per-minute quotas follow the rule; TPD (continuous=True) always refills and refunds.
-    windowed = [window and not s[4] for s, _ in kept]
-    columns = BucketColumns(
-        groups=od + 1,
-        group=[s[3] for s, _ in kept],
-        capacity=capacity,
-        rate_per_s=rate,
-        # Float rounding of refills (worse with large clock readings) must not turn an exact
-        # fit into a throttle. The slack is far below one token, so integer arithmetic stays
-        # exact.
-        slack=[min(0.5, 1e-6 + 1e-12 * c + 1e-8 * r) for c, r in zip(capacity, rate, strict=True)],
-        windowed=windowed,
-        refunds=[not w for w in windowed],
-        debits=[True for _ in kept],
-        raw_output=[s[5] for s, _ in kept],
-        admit=[x for s, _ in kept for x in s[6]],
-        settle=[x for s, _ in kept for x in s[7]],
-    )
-    return QuotaBuckets(
-        tuple(s[0] for s, _ in kept), tuple(s[1] for s, _ in kept), tuple(s[2] for s, _ in kept),
-        columns, reserved_group, od,
-    )  # fmt: skip
 
 
 class _State:
