@@ -49,7 +49,7 @@ class AnswerView:
             if now is None or line.value > float(now):
                 asks.append((line.kind, None if now is None else float(now), int(line.value)))
         return cls(
-            a.plan.users, a.limited_by_today, a.target_users, float(a.quota.tpm), int(r.tpm),
+            a.plan.users, a.limited_by_today, a.target_users, a.quota.runtime_tpm, r.runtime_tpm,
             then.users, then.binding_words, float(a.headroom_delivered or 0.0),
             a.headroom_words(), a.objective.describe(), tuple(asks),
             None if r.feasible else r.reason,

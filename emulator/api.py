@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ApiError", "Completion", "GenerationRequest", "StreamFormatter"]
+__all__ = ["SERVICE_TIERS", "ApiError", "Completion", "GenerationRequest", "StreamFormatter"]
+
+SERVICE_TIERS = ("priority", "default", "flex", "reserved")
+"""The ``service_tier`` values Bedrock takes (Converse ``serviceTier.type``, InvokeModel's
+``X-Amzn-Bedrock-Service-Tier`` header, the OpenAI-compatible ``service_tier`` field)."""
 
 
 class ApiError(Exception):
@@ -33,9 +37,11 @@ class GenerationRequest:
     """A parsed generation request, independent of the protocol it arrived in."""
 
     operation: str
-    """One of "converse", "converse-stream", "invoke", "invoke-stream", "chat", "completions"."""
+    """One of "converse", "converse-stream", "invoke", "invoke-stream", "chat", "completions",
+    "responses"."""
     family: str
-    """One of "converse", "anthropic", "meta", "nova", "openai-chat", "openai-completions"."""
+    """One of "converse", "anthropic", "meta", "nova", "openai-chat", "openai-completions",
+    "openai-responses"."""
     model_id: str
     prompt_text: str
     """All input text (system + every message text) joined with "\\n", for token counting."""
@@ -46,6 +52,8 @@ class GenerationRequest:
     stream: bool
     include_usage: bool = False
     """OpenAI ``stream_options.include_usage``: send a final usage chunk."""
+    service_tier: str = "default"
+    """The tier the request asked for: reserved, priority, default (Standard) or flex."""
 
 
 @dataclass(frozen=True)

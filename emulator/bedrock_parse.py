@@ -7,14 +7,15 @@ detected: Value ... at 'messages.1.member.role' ...") and a JSON schema for nati
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from emulator.api import ApiError, GenerationRequest
+from emulator.api import SERVICE_TIERS, ApiError, GenerationRequest
 
-__all__ = ["parse_converse", "parse_invoke"]
+__all__ = ["invoke_tier", "parse_converse", "parse_invoke"]
 
 _MALFORMED = "Malformed input request, please reformat your input and try again."
 _ROLES = ("user", "assistant")
@@ -338,18 +339,51 @@ def _request(
     )
 
 
+_TIER_SET = f"Member must satisfy enum value set: [{', '.join(SERVICE_TIERS)}]"
+
+
+def _converse_tier(obj: Mapping[str, Any]) -> str:
+    """Converse's ``serviceTier: {"type": ...}`` (absent: the Standard tier, "default")."""
+    tier = obj.get("serviceTier")
+    if tier is None:
+        return "default"
+    if not isinstance(tier, dict):
+        raise _CORAL.fail("serviceTier", tier, "Member must be a structure")
+    kind = tier.get("type")
+    if kind is None:
+        raise _CORAL.missing("serviceTier", "type")
+    if kind not in SERVICE_TIERS:
+        raise _CORAL.fail("serviceTier.type", kind, _TIER_SET)
+    return str(kind)
+
+
+def invoke_tier(header: str | None) -> str:
+    """InvokeModel's ``X-Amzn-Bedrock-Service-Tier`` header (absent: "default")."""
+    if header is None:
+        return "default"
+    if header not in SERVICE_TIERS:
+        raise _CORAL.fail("serviceTier", header, _TIER_SET)
+    return header
+
+
 def parse_converse(model_id: str, body: bytes, *, stream: bool) -> GenerationRequest:
     """Parse a Converse/ConverseStream body; raises ApiError(400, "ValidationException")."""
-    fields = _block_fields(_CORAL, _load_object(body), ("maxTokens",))
-    return _request("converse", "converse", model_id, fields, stream=stream)
+    obj = _load_object(body)
+    fields = _block_fields(_CORAL, obj, ("maxTokens",))
+    req = _request("converse", "converse", model_id, fields, stream=stream)
+    return dataclasses.replace(req, service_tier=_converse_tier(obj))
 
 
-def parse_invoke(model_id: str, body: bytes, *, stream: bool) -> GenerationRequest:
-    """Parse an InvokeModel(WithResponseStream) body: Anthropic, Meta Llama or Amazon Nova.
+def parse_invoke(
+    model_id: str, body: bytes, *, stream: bool, service_tier: str | None = None
+) -> GenerationRequest:
+    """Parse an InvokeModel(WithResponseStream) body: Anthropic, Meta Llama or Amazon Nova;
+    ``service_tier`` is the ``X-Amzn-Bedrock-Service-Tier`` header.
 
     The family comes from the model id, else from the body's shape. Raises
     ApiError(400, "ValidationException") for bodies the real service rejects.
     """
     obj = _load_object(body)
     family = _invoke_family(model_id, obj)
-    return _request("invoke", family, model_id, _INVOKE_FIELDS[family](obj), stream=stream)
+    req = _request("invoke", family, model_id, _INVOKE_FIELDS[family](obj), stream=stream)
+    return dataclasses.replace(req, service_tier=invoke_tier(service_tier))

@@ -8,7 +8,13 @@ import signal
 import sys
 from pathlib import Path
 
-from capacity.serving import DEFAULT_PROFILE, FaultConfig, Profile, shipped_profiles
+from capacity.serving import (
+    DEFAULT_PROFILE,
+    ENDPOINTS,
+    FaultConfig,
+    Profile,
+    shipped_profiles,
+)
 from emulator.loop import run
 from emulator.runner import resolve_profile, serve_forever
 from emulator.service import EmulatorService
@@ -88,7 +94,34 @@ def add_arguments(parser: argparse.ArgumentParser, profile_flag: str = "--profil
     parser.add_argument(
         "--port", type=port_number, default=8787, help="TCP port (default 8787; 0: any free port)"
     )
+    parser.add_argument(
+        "--endpoint",
+        choices=ENDPOINTS,
+        help="the endpoint emulated: runtime (bedrock-runtime: Converse, InvokeModel and the "
+        "OpenAI-compatible APIs under --tpm/--rpm/--tpd; the profile's, runtime unless it says) "
+        "or mantle (bedrock-mantle: /v1/responses and /v1/chat/completions under --input-tpm "
+        "and --output-tpm)",
+    )
     parser.add_argument("--tpm", type=positive_int, help="tokens-per-minute quota per model")
+    parser.add_argument(
+        "--input-tpm", type=positive_int, help="bedrock-mantle's input tokens per minute per model"
+    )
+    parser.add_argument(
+        "--output-tpm",
+        type=positive_int,
+        help="bedrock-mantle's output tokens per minute per model",
+    )
+    parser.add_argument(
+        "--reserved-input-tpm",
+        type=positive_int,
+        help="Reserved capacity's input tokens per minute (at least 100,000): requests with "
+        "service tier 'reserved' use it first and overflow to the on-demand quota",
+    )
+    parser.add_argument(
+        "--reserved-output-tpm",
+        type=positive_int,
+        help="Reserved capacity's output tokens per minute (at least 10,000)",
+    )
     parser.add_argument("--rpm", type=positive_int, help="requests-per-minute quota per model")
     parser.add_argument("--tpd", type=positive_int, help="tokens-per-day quota per model")
     parser.add_argument(
@@ -148,28 +181,25 @@ def with_faults(
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Serve until Ctrl-C (SIGINT) or SIGTERM; returns the exit code."""
+    """Serve until Ctrl-C (SIGINT) or SIGTERM; returns the exit code. Quotas that cannot be
+    enforced together raise ``QuotaError`` (one line) before anything listens."""
     profile = resolve_profile(
-        args.profile,
-        tpm=args.tpm,
-        rpm=args.rpm,
-        tpd=args.tpd,
-        throttle=args.throttle,
-        quota_rule=args.quota_rule,
-    )
+        args.profile, tpm=args.tpm, rpm=args.rpm, tpd=args.tpd, throttle=args.throttle,
+        quota_rule=args.quota_rule, endpoint=args.endpoint, input_tpm=args.input_tpm,
+        output_tpm=args.output_tpm, reserved_input_tpm=args.reserved_input_tpm,
+        reserved_output_tpm=args.reserved_output_tpm,
+    )  # fmt: skip
     profile = with_faults(
         profile, args.fault, stall_s=args.stall_s, slow_headers_s=args.slow_headers_s
     )
     service = EmulatorService(profile, seed=args.seed, truth_log=args.truth_log)
     q = profile.quotas
-    quotas = ", ".join(
-        f"{k} {v:,}" for k, v in (("TPM", q.tpm), ("RPM", q.rpm), ("TPD", q.tpd)) if v
-    )
+    quotas = profile.quotas.limits().describe()
 
     def banner(port: int) -> None:  # the port actually bound (--port 0 picks one)
         print(f"llmcap emulator: profile {profile.name} on http://{args.host}:{port}")
         print(f"  models: {', '.join(m.model_id for m in profile.models)}")
-        print(f"  quotas: {quotas or 'none'} (throttle: {q.throttle}, rule: {q.rule})")
+        print(f"  quotas: {quotas} (throttle: {q.throttle})")
         if args.fault:
             print(f"  faults: {', '.join(f'{k} {r:.0%}' for k, r in args.fault)}")
         if args.truth_log:

@@ -1,4 +1,5 @@
-"""OpenAI-compatible wire formats: /v1/chat/completions, /v1/completions and /v1/models.
+"""OpenAI-compatible wire formats: /v1/chat/completions, /v1/completions and /v1/models (the
+Responses API is in ``openai_responses.py``).
 
 Parsing is lenient where real servers are (vLLM extensions such as ``ignore_eos`` or
 ``min_tokens`` and explicit nulls are accepted and ignored) and strict where every server is
@@ -12,16 +13,22 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
+from emulator.api import SERVICE_TIERS, ApiError, Completion, GenerationRequest, StreamFormatter
 
 __all__ = [
     "SSE_CONTENT_TYPE",
+    "content_texts",
     "error_response",
     "full_response",
+    "load_object",
+    "max_tokens",
+    "model_of",
     "models_response",
     "parse_chat",
     "parse_completions",
+    "service_tier",
     "stream_formatter",
+    "temperature",
 ]
 
 SSE_CONTENT_TYPE = "text/event-stream"
@@ -72,9 +79,11 @@ def _model(obj: Mapping[str, Any]) -> str:
     return model
 
 
-def _max_tokens(obj: Mapping[str, Any]) -> int | None:
+def _max_tokens(
+    obj: Mapping[str, Any], names: tuple[str, ...] = ("max_completion_tokens", "max_tokens")
+) -> int | None:
     # max_completion_tokens supersedes the deprecated max_tokens when both are set.
-    for name in ("max_completion_tokens", "max_tokens"):
+    for name in names:
         value = obj.get(name)
         if value is None:
             continue
@@ -104,6 +113,23 @@ def _temperature(obj: Mapping[str, Any]) -> float | None:
             f"Expected a value {bound}, but got {value} instead."
         )
     return float(value)
+
+
+def service_tier(obj: Mapping[str, Any]) -> str:
+    """The ``service_tier`` field: Bedrock's reserved, priority, default or flex (OpenAI's
+    "auto" is the Standard tier, "default"); absent or null: "default"."""
+    value = obj.get("service_tier")
+    if value is None or value == "auto":
+        return "default"
+    if not isinstance(value, str):
+        raise _wrong_type("service_tier", "a string", value)
+    if value not in SERVICE_TIERS:
+        raise _invalid(
+            f"Invalid value for 'service_tier': '{value}'. Supported values are: "
+            + ", ".join(f"'{t}'" for t in ("auto", *SERVICE_TIERS))
+            + "."
+        )
+    return value
 
 
 def _stream_flags(obj: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -177,6 +203,7 @@ def parse_chat(body: bytes) -> GenerationRequest:
         temperature=_temperature(obj),
         stream=stream,
         include_usage=include_usage,
+        service_tier=service_tier(obj),
     )
 
 
@@ -203,6 +230,7 @@ def parse_completions(body: bytes) -> GenerationRequest:
         temperature=_temperature(obj),
         stream=stream,
         include_usage=include_usage,
+        service_tier=service_tier(obj),
     )
 
 
@@ -220,6 +248,13 @@ def _usage(done: Completion) -> dict[str, int]:
         "completion_tokens": done.output_tokens,
         "total_tokens": done.input_tokens + done.output_tokens,
     }
+
+
+load_object = _load_object
+model_of = _model
+max_tokens = _max_tokens
+temperature = _temperature
+content_texts = _content_texts
 
 
 def _is_chat(req: GenerationRequest) -> bool:

@@ -35,19 +35,39 @@ def resolve_profile(
     tpd: int | None = None,
     throttle: str | None = None,
     quota_rule: str | None = None,
+    endpoint: str | None = None,
+    input_tpm: int | None = None,
+    output_tpm: int | None = None,
+    reserved_input_tpm: int | None = None,
+    reserved_output_tpm: int | None = None,
 ) -> Profile:
-    """A profile by name, path or value, with quota overrides applied."""
+    """A profile by name, path or value, with quota overrides applied (``endpoint="mantle"``
+    with ``input_tpm``/``output_tpm``: bedrock-mantle's quotas instead of TPM/RPM/TPD). Raises
+    ``QuotaError`` (one line) for quotas that cannot be enforced together."""
     p = profile if isinstance(profile, Profile) else load_profile(profile)
-    if tpm is None and rpm is None and tpd is None and throttle is None and quota_rule is None:
+    given = (tpm, rpm, tpd, throttle, quota_rule, endpoint, input_tpm, output_tpm,
+             reserved_input_tpm, reserved_output_tpm)  # fmt: skip
+    if all(v is None for v in given):
         return p
     q = p.quotas
+    mantle = (endpoint or q.endpoint) == "mantle"
     quotas = QuotaConfig(
-        tpm=tpm if tpm is not None else q.tpm,
-        rpm=rpm if rpm is not None else q.rpm,
-        tpd=tpd if tpd is not None else q.tpd,
+        tpm=None if mantle else tpm if tpm is not None else q.tpm,
+        rpm=None if mantle else rpm if rpm is not None else q.rpm,
+        tpd=None if mantle else tpd if tpd is not None else q.tpd,
         throttle=throttle or q.throttle,
         rule=quota_rule or q.rule,
+        endpoint=endpoint or q.endpoint,
+        input_tpm=input_tpm if input_tpm is not None else q.input_tpm,
+        output_tpm=output_tpm if output_tpm is not None else q.output_tpm,
+        reserved_input_tpm=(
+            reserved_input_tpm if reserved_input_tpm is not None else q.reserved_input_tpm
+        ),
+        reserved_output_tpm=(
+            reserved_output_tpm if reserved_output_tpm is not None else q.reserved_output_tpm
+        ),
     )
+    quotas.limits()  # validate: a QuotaError names what cannot be enforced
     return p.with_overrides(quotas=quotas)
 
 
@@ -71,10 +91,17 @@ class Emulator:
         tpd: int | None = None,
         throttle: str | None = None,
         quota_rule: str | None = None,
+        endpoint: str | None = None,
+        input_tpm: int | None = None,
+        output_tpm: int | None = None,
+        reserved_input_tpm: int | None = None,
+        reserved_output_tpm: int | None = None,
     ) -> None:
         self.profile = resolve_profile(
-            profile, tpm=tpm, rpm=rpm, tpd=tpd, throttle=throttle, quota_rule=quota_rule
-        )
+            profile, tpm=tpm, rpm=rpm, tpd=tpd, throttle=throttle, quota_rule=quota_rule,
+            endpoint=endpoint, input_tpm=input_tpm, output_tpm=output_tpm,
+            reserved_input_tpm=reserved_input_tpm, reserved_output_tpm=reserved_output_tpm,
+        )  # fmt: skip
         self.service = EmulatorService(self.profile, seed=seed, truth_log=truth_log)
         self.host = host
         self.port = port

@@ -19,8 +19,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from emulator import bedrock_parse, bedrock_wire, openai_wire
-from emulator.api import ApiError, GenerationRequest, StreamFormatter
+from emulator import bedrock_parse, bedrock_wire, openai_responses, openai_wire
+from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
 from emulator.cloudwatch import (
     TARGET_PREFIX as CLOUDWATCH_TARGET,
     CloudWatch,
@@ -42,7 +42,13 @@ BEDROCK_OPS = {
     "invoke-with-response-stream": ("invoke", True),
 }
 Parse = Callable[[bytes], GenerationRequest]
+Full = Callable[[GenerationRequest, str, Completion], bytes]
+Formatter = Callable[[GenerationRequest, str, int], StreamFormatter]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MANTLE_ONLY = (
+    "This is a bedrock-mantle endpoint: it serves the OpenAI-compatible APIs (/v1/responses, "
+    "/v1/chat/completions); InvokeModel and Converse are bedrock-runtime's."
+)
 
 
 def create_app(service: EmulatorService) -> web.Application:
@@ -55,6 +61,14 @@ def create_app(service: EmulatorService) -> web.Application:
     app.router.add_post("/model/{tail:.+}", _bedrock)
     app.router.add_post("/v1/chat/completions", _openai(openai_wire.parse_chat))
     app.router.add_post("/v1/completions", _openai(openai_wire.parse_completions))
+    app.router.add_post(
+        "/v1/responses",
+        _openai(
+            openai_responses.parse_responses,
+            openai_responses.full_response,
+            openai_responses.stream_formatter,
+        ),
+    )
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/health", _health)
     app.router.add_get("/emulator/stats", _stats)
@@ -93,11 +107,16 @@ async def _bedrock(request: web.Request) -> web.StreamResponse:
     try:
         if len(parts) != 4 or parts[3] not in BEDROCK_OPS:
             raise ApiError(404, "UnknownOperationException", "Unknown operation.")
+        if service.profile.quotas.endpoint == "mantle":
+            raise ApiError(404, "UnknownOperationException", MANTLE_ONLY)
         model_id = unquote(parts[2])
         kind, stream = BEDROCK_OPS[parts[3]]
         body = await request.read()
-        parse = bedrock_parse.parse_converse if kind == "converse" else bedrock_parse.parse_invoke
-        req = parse(model_id, body, stream=stream)
+        if kind == "converse":
+            req = bedrock_parse.parse_converse(model_id, body, stream=stream)
+        else:
+            tier = request.headers.get("X-Amzn-Bedrock-Service-Tier")
+            req = bedrock_parse.parse_invoke(model_id, body, stream=stream, service_tier=tier)
         job = service.admit(req, received)
     except ApiError as err:
         service.log_truth(request_id, req, received, f"http_{err.status}")
@@ -213,7 +232,14 @@ def _sq_error(err: ServiceQuotasError) -> bytes:
 
 
 # -- OpenAI-compatible -------------------------------------------------------------------------
-def _openai(parse: Parse) -> Handler:
+def _openai(
+    parse: Parse,
+    full: Full = openai_wire.full_response,
+    formatter: Formatter = openai_wire.stream_formatter,
+) -> Handler:
+    """A handler of one OpenAI-compatible API: its body parser, its full response and its
+    stream formatter."""
+
     async def handler(request: web.Request) -> web.StreamResponse:
         service = request.app[SERVICE_KEY]
         request_id = str(uuid.uuid4())
@@ -238,11 +264,11 @@ def _openai(parse: Parse) -> Handler:
                     return _drop(request)
                 done = job.completion()
                 text = "".join(job.pieces[: job.sent_tokens])
-                body = openai_wire.full_response(req, text, done)
+                body = full(req, text, done)
                 return web.Response(body=body, headers=headers, content_type="application/json")
             finally:
                 service.release(job)
-        job.formatter = openai_wire.stream_formatter(req, job.request_id, int(time.time()))
+        job.formatter = formatter(req, job.request_id, int(time.time()))
         return await _stream(request, service, job, headers, "server_error")
 
     return handler

@@ -5,6 +5,7 @@ turns engine tokens into stream events. Protocol-neutral; ``server.py`` maps HTT
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import random
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from capacity.serving import (
+    SERVICE_TIERS,
     Admission,
     Cluster,
     ModelSpec,
@@ -24,6 +26,8 @@ from capacity.serving import (
     Profile,
     QuotaLedger,
     Sequence,
+    ServiceTier,
+    queue_rank,
 )
 from emulator.api import ApiError, Completion, GenerationRequest, StreamFormatter
 from emulator.cloudwatch import BedrockMetrics
@@ -34,6 +38,10 @@ from emulator.tokens import TextGenerator, count_tokens
 # Without max_tokens a real model stops at its end-of-turn token; we draw a plausible length.
 UNSET_MAX_TOKENS_OUTPUT = OutputLength(kind="lognormal", mean_tokens=400.0, sigma=0.5)
 EMIT_SLICE = 48  # stream events written per event-loop callback (see EmulatorService._flush)
+CHARGE_EVERY_TOKENS = 16
+"""Output charged as generated (bedrock-mantle's output TPM) is taken from the ledger every
+this many tokens of a stream, and in full at settlement: one ledger call per 16 tokens keeps the
+per-token hot path free of quota arithmetic."""
 
 
 @dataclass(eq=False)
@@ -62,6 +70,8 @@ class Job:
     stall: str = "none"  # "none" → "stalling" (fault fired, events held) → "over"
     stats: Stats = field(default_factory=Stats)
     charged_tokens: int | None = None  # what the quota ledger charged at settlement
+    charge: Callable[[int], None] | None = None  # output charged as generated (output TPM)
+    charged_output: int = 0
 
     def on_tokens(self, count: int, model_time_s: float) -> None:
         """The engine produced tokens up to ``count``; emit an event when one is due.
@@ -72,6 +82,9 @@ class Job:
         """
         if self.failure is not None:
             return
+        if self.charge is not None and count - self.charged_output >= CHARGE_EVERY_TOKENS:
+            self.charge(count)
+            self.charged_output = count
         due = count == 1 or count >= self.seq.output_tokens
         due = due or count - self.sent_tokens >= self.tokens_per_event
         if not due:
@@ -129,6 +142,14 @@ class Job:
     def max_tokens(self) -> int:
         """The output limit that applied (the model maximum when the request set none)."""
         return self.req.max_tokens or self.model.max_output_tokens
+
+
+def _tier(name: str) -> ServiceTier:
+    """A parsed tier name as the ledger's type (the wire modules accept only Bedrock's)."""
+    for tier in SERVICE_TIERS:
+        if tier == name:
+            return tier
+    raise ApiError(400, "ValidationException", f"Unknown service tier {name!r}.")
 
 
 class Throttled(Exception):
@@ -201,20 +222,25 @@ class EmulatorService:
                 "Too many requests, please wait before trying again (injected).",
                 self.profile.quotas.throttle == "mid-stream",
             )
-        verdict = self.ledger.admit(req.model_id, input_tokens, max_tokens)
+        verdict = self.ledger.admit(
+            req.model_id, input_tokens, max_tokens, service_tier=_tier(req.service_tier)
+        )
         if not isinstance(verdict, Admission):
             self.stats.throttled += 1
             raise Throttled(verdict.message, self.profile.quotas.throttle == "mid-stream")
         key = self._next_key
         self._next_key += 1
         request_id = str(uuid.uuid4())
-        seq = Sequence(key, input_tokens, n_out, received)
+        rank = queue_rank(req.service_tier, verdict.on_reserved)
+        seq = Sequence(key, input_tokens, n_out, received, priority=rank)
         job = Job(
             request_id=request_id, req=req, model=model, admission=verdict, seq=seq,
             pieces=self.text.excerpt(str(key), n_out), received_s=received, faults=faults,
             formatter=None, tokens_per_event=self.profile.tokens_per_event, stats=self.stats,
         )  # fmt: skip
         seq.payload = job
+        if self.ledger.charges_as_generated:
+            job.charge = functools.partial(self.ledger.charge_output, verdict)
         self._jobs[key] = job
         self.cluster.submit(seq, received)
         self._reschedule()
@@ -225,6 +251,7 @@ class EmulatorService:
         if job.seq.key not in self._jobs:
             return
         del self._jobs[job.seq.key]
+        job.charge = None  # the admission settles now: nothing more is charged as generated
         if not job.done:
             self.cluster.cancel(job.seq)
         job.charged_tokens = self.ledger.settle(
@@ -256,6 +283,8 @@ class EmulatorService:
             "last_token_sent_s": job.last_token_sent_s if job else None,
             "input_tokens": job.seq.input_tokens if job else None,
             "output_tokens": job.sent_tokens if job else 0,
+            "service_tier": req.service_tier if req else None,
+            "on_reserved": job.admission.on_reserved if job else None,
         }
         self._truth.write(json.dumps(row) + "\n")
 

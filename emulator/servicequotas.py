@@ -8,9 +8,11 @@ ListRequestedServiceQuotaChangeHistoryByQuota. Requests post JSON to ``/`` with 
 ``{"__type": ..., "message": ...}``, the shape botocore's JSON parser maps to its exceptions.
 
 Quotas come from the profile: every model the profile serves gets the model table's quotas of its
-scope (cross-region for ``us.``/``eu.``/… ids, on-demand otherwise). The applied value is the
-configured ``--tpm/--rpm/--tpd`` when set, else the published default; the AWS default is the
-published default (or the configured value when the table has none). A model or scope the table
+scope (cross-region for ``us.``/``eu.``/… ids, on-demand otherwise); in bedrock-mantle mode
+(``--endpoint mantle``) its bedrock-mantle input and output tokens-per-minute quotas instead.
+The applied value is the configured ``--tpm/--rpm/--tpd`` (``--input-tpm/--output-tpm``) when
+set, else the published default; the AWS default is the published default (or the configured
+value when the table has none). A model or scope the table
 does not list gets quotas named the way Bedrock names them, with a stable made-up ``L-`` code,
 for each configured limit. Increase requests stay PENDING (no one approves them here).
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from capacity.serving import (
+    MantleQuota,
     ModelTable,
     Profile,
     QuotaInfo,
@@ -41,6 +44,8 @@ _KIND_TEXT = {
     "tpm": "tokens per minute",
     "rpm": "requests per minute",
     "tpd": "tokens per day",
+    "input_tpm": "input tokens per minute",
+    "output_tpm": "output tokens per minute",
 }
 _SCOPE_TEXT = {
     "on-demand": "On-demand model inference",
@@ -81,9 +86,34 @@ def synthetic_code(name: str) -> str:
     return "L-" + hashlib.sha256(name.encode()).hexdigest()[:8].upper()
 
 
+def mantle_entries(profile: Profile, table: ModelTable) -> list[QuotaEntry]:
+    """bedrock-mantle's input and output TPM of every model ``profile`` serves, named as the
+    model table names them (``Bedrock Mantle input tokens per minute for …``), with the table's
+    code where AWS publishes one and a stable made-up one otherwise."""
+    configured = {"input_tpm": profile.quotas.input_tpm, "output_tpm": profile.quotas.output_tpm}
+    entries: dict[str, QuotaEntry] = {}
+    for spec in profile.models:
+        known: dict[str, MantleQuota] = {q.kind: q for q in table.mantle_quotas_for(spec.model_id)}
+        info = table.model(spec.model_id)
+        display = info.name if info is not None else base_model_id(spec.model_id)
+        for kind, value in configured.items():
+            q = known.get(kind)
+            applied = value if value is not None else (q.default if q is not None else None)
+            if applied is None:
+                continue
+            name = q.name if q is not None else f"Bedrock Mantle {_KIND_TEXT[kind]} for {display}"
+            code = q.code if q is not None and q.code else synthetic_code(name)
+            default = q.default if q is not None and q.default is not None else float(applied)
+            adjustable = True if q is None or q.adjustable is None else q.adjustable
+            entries[code] = QuotaEntry(code, name, float(applied), default, adjustable, kind)
+    return sorted(entries.values(), key=lambda e: e.name)
+
+
 def quota_entries(profile: Profile, table: ModelTable | None = None) -> list[QuotaEntry]:
     """The quotas of every model ``profile`` serves, ordered by name (codes are unique)."""
     table = table or load_model_table()
+    if profile.quotas.endpoint == "mantle":
+        return mantle_entries(profile, table)
     configured = {"tpm": profile.quotas.tpm, "rpm": profile.quotas.rpm, "tpd": profile.quotas.tpd}
     entries: dict[str, QuotaEntry] = {}
     for spec in profile.models:

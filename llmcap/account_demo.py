@@ -81,7 +81,7 @@ def run_account_demo(
         raise ValueError("the plan's Quota names no model_id: the account flow needs one")
     tpd = None if quota.tpd is None else int(quota.tpd)
     rpm = None if quota.rpm is None else int(quota.rpm)
-    with Emulator(EMULATOR_PROFILE, tpm=int(quota.tpm), rpm=rpm, tpd=tpd) as emu:
+    with Emulator(EMULATOR_PROFILE, tpm=int(quota.runtime_tpm), rpm=rpm, tpd=tpd) as emu:
         conn = connect(region, endpoint_url=emu.url, offline=True)
         con.rule(f"Account (offline): {model_id} in {region}, emulator on {emu.url}")
         con.print("Quotas — Service Quotas API served by the emulator, read with boto3:",
@@ -93,7 +93,7 @@ def run_account_demo(
         for note in mq.notes:
             _say(con, f"  note: {note}")
         tpm, code = mq.value("tpm"), mq.code("tpm")
-        assert tpm == quota.tpm and code is not None  # the emulator serves the demo's quota
+        assert tpm is not None and tpm == quota.tpm and code is not None  # the demo's quota
 
         counted = _cloudwatch(con, conn, emu, plan)
         _synthetic(con, out_dir, model_id, region, plan)
@@ -109,17 +109,20 @@ def run_account_demo(
             active_hours_per_day=workload.active_hours_per_day,
         )  # fmt: skip
         _say(con, f"cost of that load in {region}: {cost.describe()}")
-        _say(con, f"for {request.target_users:,.0f} users: ask for {request.tpm:,} TPM ({code})")
+        _say(
+            con,
+            f"for {request.target_users:,.0f} users: ask for {request.runtime_tpm:,} TPM ({code})",
+        )
 
         con.rule("Increase request (dry run, then filed against the emulator)")
-        inc = plan_increase(conn, code, float(request.tpm))
+        inc = plan_increase(conn, code, float(request.runtime_tpm))
         _say(con, f"  {inc.cli_text()}")
         filed = submit_increase(conn, inc)
         status = request_status(conn, filed.request_id)
         _say(con, f"  filed: {status.request_id} {status.status} "
                   f"(desired {status.desired_value:,.0f})")  # fmt: skip
     _say(con, f"wrote {out_dir}/usage.parquet, summary.md and figures")
-    return AccountDemo(out_dir, tpm, code, counted, plan.users_whole, request.tpm,
+    return AccountDemo(out_dir, tpm, code, counted, plan.users_whole, request.runtime_tpm,
                        status.request_id)  # fmt: skip
 
 
@@ -163,7 +166,7 @@ def _cloudwatch(con: Console, conn: Connection, emu: Emulator, plan: CapacityPla
 def _synthetic(con: Console, out_dir: Path, model_id: str, region: str, plan: CapacityPlan) -> None:
     """Two weeks of SYNTHETIC per-minute usage of the plan's workload against its TPM quota,
     summarized and forecast: the busiest minute today at ``SYNTHETIC_BUSIEST_SHARE`` of it."""
-    w, tpm = plan.workload, plan.quota.tpm
+    w, tpm = plan.workload, plan.quota.runtime_tpm
     per_request = w.input_tokens + w.cache_write_tokens + plan.burndown * w.output_tokens
     days = 14
     # rpm(t) = base × (1 + g)^t × (1 + amplitude·cos …): its top on the last day is the share

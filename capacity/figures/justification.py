@@ -169,7 +169,7 @@ def plot_quota_ask(
     main, side = fig.subplots(1, 2, width_ratios=(2.1, 1))
     style_axes(main)
     main.plot(tpm, users, color=CURVE_COLOR, linewidth=3, label="supported users", zorder=3)
-    _steps(main, now, raises, asked.tpm)
+    _steps(main, now, raises, asked.runtime_tpm)
     main.axhline(
         request.target_users,
         color="0.35",
@@ -178,8 +178,9 @@ def plot_quota_ask(
         label=f"target {request.target_users:,.0f} users",
     )
     main.plot(
-        [current.tpm], [now.users], "o", color="0.15", markersize=10, zorder=6,
-        label=f"today: {si(current.tpm)} TPM → {now.users_whole:,} users ({now.binding} binds)",
+        [current.runtime_tpm], [now.users], "o", color="0.15", markersize=10, zorder=6,
+        label=f"today: {si(current.runtime_tpm)} TPM → {now.users_whole:,} users "
+        f"({now.binding} binds)",
     )  # fmt: skip
     reaches = then.users >= request.target_users * (1 - 1e-9)
     if reaches:
@@ -191,9 +192,9 @@ def plot_quota_ask(
     else:
         verdict = f"— short of the target: {then.binding} still binds, not raised"
     main.plot(
-        [asked.tpm], [then.users], "D", color=CURVE_COLOR if reaches else "#d62728",
+        [asked.runtime_tpm], [then.users], "D", color=CURVE_COLOR if reaches else "#d62728",
         markersize=10, markeredgecolor="white", zorder=7,
-        label=f"requested: {si(asked.tpm)} TPM → {then.users_whole:,} users "
+        label=f"requested: {si(asked.runtime_tpm)} TPM → {then.users_whole:,} users "
         f"{verdict}",
     )  # fmt: skip
     main.set_xlim(0, float(tpm[-1]))
@@ -213,20 +214,21 @@ def _curve(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Supported users along the scaled path, TPM from 2 % of today's value to 1.3 × asked
     (today's and the asked TPM among the points)."""
-    lo, hi = 0.02 * float(current.tpm), 1.3 * float(asked.tpm)
-    tpm = np.unique(np.concatenate([np.linspace(lo, hi, POINTS), [current.tpm, asked.tpm]]))
-    span = math.log(float(asked.tpm) / float(current.tpm))
+    now_tpm, asked_tpm = current.runtime_tpm, asked.runtime_tpm
+    lo, hi = 0.02 * now_tpm, 1.3 * asked_tpm
+    tpm = np.unique(np.concatenate([np.linspace(lo, hi, POINTS), [now_tpm, asked_tpm]]))
+    span = math.log(asked_tpm / now_tpm)
     users = []
     for t in tpm:
         # Without a TPM raise every quota scales in proportion to TPM instead.
-        f = math.log(t / float(current.tpm)) / span if span > 0 else None
+        f = math.log(t / now_tpm) / span if span > 0 else None
         quota = _with(current, "tpm", float(t))
         for kind in ("rpm", "tpd"):
             a, b = getattr(current, kind), getattr(asked, kind)
             if a is None:
                 continue
             if f is None:
-                quota = _with(quota, kind, float(a) * t / float(current.tpm))
+                quota = _with(quota, kind, float(a) * t / now_tpm)
             else:
                 quota = _with(quota, kind, float(a) * (float(b) / float(a)) ** f)
         users.append(plan_capacity(quota, workload, model, slo).users)
@@ -236,7 +238,7 @@ def _curve(
 def _steps(ax: Axes, now: CapacityPlan, raises: list[Raise], asked_tpm: float) -> None:
     """Each raise as a step: across to the raised TPM at the users before it, then an arrow up
     to the users after it (a TPM raise that buys no users is an arrow across)."""
-    x0, y0 = float(now.quota.tpm), now.users
+    x0, y0 = now.quota.runtime_tpm, now.users
     for i, r in enumerate(raises):
         x1 = asked_tpm if r.kind == "tpm" else x0
         color = STEP_COLORS[KINDS.index(r.kind)]

@@ -27,14 +27,17 @@ POINTS = 80
 DESCRIPTIONS = {
     "tpm": "TPM, sustained (refill pays input + burndown × output)",
     "tpm_inflight": "TPM, reservations held by requests in flight",
+    "input_tpm": "input TPM, sustained (bedrock-mantle)",
+    "input_tpm_inflight": "input TPM, input + max_tokens held in flight (bedrock-mantle)",
+    "output_tpm": "output TPM, sustained (bedrock-mantle)",
     "rpm": "RPM (where enforced)",
     "tpd": "TPD (tokens per day)",
     "slo": "endpoint (SLO or peak throughput, from the model)",
 }
-COLORS = dict(
-    zip(CONSTRAINTS, ("#1f77b4", "#17becf", "#ff7f0e", "#8c564b", "#d62728"), strict=True)
-)
-STYLES = dict(zip(CONSTRAINTS, ("-", "--", "-.", ":", (0, (5, 1, 1, 1))), strict=True))
+_PALETTE = ("#1f77b4", "#17becf", "#1f77b4", "#17becf", "#9467bd", "#ff7f0e", "#8c564b", "#d62728")
+COLORS = dict(zip(CONSTRAINTS, _PALETTE, strict=True))
+_DASHES = ("-", "--", "-", "--", (0, (3, 1)), "-.", ":", (0, (5, 1, 1, 1)))
+STYLES = dict(zip(CONSTRAINTS, _DASHES, strict=True))
 BINDING_WIDTH = 3.4
 OTHER_WIDTH = 1.6
 
@@ -92,7 +95,7 @@ def plot_capacity(
     if request is not None:
         target_users = request.target_users
     if tpm_range is None:
-        top = 1.3 * max(quota.tpm, request.tpm if request is not None else 0.0)
+        top = 1.3 * max(quota.runtime_tpm, request.runtime_tpm if request is not None else 0.0)
         tpm_range = (top / 100, top)
     lo, hi = tpm_range
     if not 0 < lo < hi:
@@ -157,11 +160,11 @@ def _mark_quotas(
     marks = [
         (
             "current",
-            plan.quota.tpm,
+            plan.quota.runtime_tpm,
             plan.users,
             "0.2",
             "-",
-            f"current quota {si(plan.quota.tpm)} TPM → {plan.users_whole:,} users "
+            f"current quota {si(plan.quota.runtime_tpm)} TPM → {plan.users_whole:,} users "
             f"({plan.binding} binds)",
         )
     ]
@@ -187,11 +190,11 @@ def _mark_quotas(
         marks.append(
             (
                 "requested",
-                float(request.tpm),
+                float(request.runtime_tpm),
                 then.users,
                 color,
                 "--",
-                f"requested {si(request.tpm)} TPM → {then.users_whole:,} users "
+                f"requested {si(request.runtime_tpm)} TPM → {then.users_whole:,} users "
                 f"({then.binding} binds; {verdict})",
             )
         )

@@ -12,19 +12,17 @@ from capacity.planning._answer import (
     count,
 )
 from capacity.planning._inputs import (
-    DEFAULT_SLO_FACTOR,
     DEFAULT_THINK_TIME_S,
-    Objective,
     PlanInputError,
     Quota,
     Slo,
     Workload,
     default_quota,
-    default_slo,
-    objective,
 )
+from capacity.planning._lines import QuotaLine
 from capacity.planning._loadcurve import MAX_CONCURRENCY, LoadCurve, fmt
 from capacity.planning._max_tokens import MaxTokensAdvice, recommend_max_tokens
+from capacity.planning._objective import DEFAULT_SLO_FACTOR, Objective, default_slo, objective
 from capacity.planning._plan import CONSTRAINT_WORDS, CONSTRAINTS, CapacityPlan, plan_capacity
 from capacity.planning._probe import (
     PROBE_BATCHES,
@@ -37,7 +35,8 @@ from capacity.planning._probe import (
 )
 from capacity.planning._prompts import SEED_PROMPT, PromptSize, pick_prompt
 from capacity.planning._queueing import WaitStats, erlang_b, erlang_c, mgc_wait, min_servers
-from capacity.planning._request import QuotaLine, QuotaRequest, required_quota
+from capacity.planning._quotas import ReservedSize, required_reserved
+from capacity.planning._request import QuotaRequest, required_quota
 from capacity.planning._verify import PlanVerification, verify_plan
 
 __all__ = [
@@ -66,6 +65,7 @@ __all__ = [
     "QuotaLine",
     "QuotaRequest",
     "RequestPrice",
+    "ReservedSize",
     "Slo",
     "WaitStats",
     "Workload",
@@ -84,5 +84,6 @@ __all__ = [
     "plan_probe",
     "recommend_max_tokens",
     "required_quota",
+    "required_reserved",
     "verify_plan",
 ]

@@ -13,15 +13,20 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from capacity.planning._inputs import Objective, PlanInputError, Quota, Workload, objective
+from capacity.planning._inputs import PlanInputError, Quota, Workload
+from capacity.planning._lines import QuotaLine
+from capacity.planning._objective import Objective, objective
 from capacity.planning._plan import CapacityPlan, plan_capacity
-from capacity.planning._request import QuotaLine, QuotaRequest, required_quota
+from capacity.planning._request import QuotaRequest, required_quota
 from capacity.prediction import Predictor
 
 __all__ = ["DEFAULT_HEADROOM", "MAX_TARGET_USERS", "CapacityAnswer", "answer", "count"]
 
 DEFAULT_HEADROOM = 0.2
 """The safety margin asked on top of what a target needs (20 %)."""
+
+_KIND = {"tpm": "TPM", "rpm": "RPM", "tpd": "TPD", "input_tpm": "input TPM",
+         "output_tpm": "output TPM"}  # fmt: skip
 
 MAX_TARGET_USERS = 1e9
 """The largest target accepted: beyond a billion users no Bedrock quota answer is meaningful."""
@@ -83,8 +88,9 @@ class CapacityAnswer:
 
     @property
     def asks(self) -> tuple[QuotaLine, ...]:
-        """The quotas to request: TPM; RPM where enforced (the request says); TPD only where
-        the account has a TPD quota (Bedrock's default, TPM × 1440, never binds first)."""
+        """The quotas to request: TPM (bedrock-mantle: input and output TPM); RPM where enforced
+        (the request says); TPD only where the account has a TPD quota (Bedrock's default, TPM ×
+        1440, never binds first)."""
         if self.request is None:
             return ()
         return tuple(
@@ -93,16 +99,15 @@ class CapacityAnswer:
 
     @property
     def tpm(self) -> int | None:
-        """The TPM to request (None without a target)."""
+        """The TPM to request (None without a target, and on bedrock-mantle)."""
         return None if self.request is None else self.request.tpm
 
     def headline(self) -> str:
         """The answer in one paragraph of users, requests in flight, tokens and seconds."""
         q, p = self.quota, self.plan
-        rpm = "" if q.rpm is None else f" and {q.rpm:,.0f} requests per minute"
         ttft = "" if p.ttft_p95_s is None else f" at p95 first token {p.ttft_p95_s:.2f} s"
         text = (
-            f"{q.tpm:,.0f} tokens per minute{rpm} serve {count(p.users)} users{ttft}, limited "
+            f"{q.describe()} serve {count(p.users)} users{ttft}, limited "
             f"by {p.binding_words} ({p.inflight:,.0f} requests in flight at the busiest minute; "
             f"objective: {self.objective.describe()}; quota rule '{p.quota_rule}')."
         )
@@ -114,8 +119,8 @@ class CapacityAnswer:
         r, then = self.request, self.requested
         if r is None or then is None or self.target_users is None:
             return text
-        asks = " and ".join(f"{line.value:,} {line.kind.upper()}" for line in self.asks)
-        code = next((line.code for line in r.lines if line.kind == "tpm" and line.code), None)
+        asks = " and ".join(f"{line.value:,} {_KIND[line.kind]}" for line in self.asks)
+        code = next((line.code for line in r.lines if "tpm" in line.kind and line.code), None)
         think = self.workload.effective_think_time_s
         who = f"{count(self.target_users)} users" + (
             f" at {think:g} s think time" if think is not None else ""
@@ -166,6 +171,8 @@ class CapacityAnswer:
             "limited_by_at_request": self.limited_by_at_request,
             "headroom": None if self.request is None else self.request.headroom,
             "headroom_delivered": self.headroom_delivered,
+            "endpoint": self.quota.endpoint,
+            "service_tier": self.workload.service_tier,
             "asks": [
                 {"kind": line.kind, "value": line.value, "code": line.code} for line in self.asks
             ],
@@ -206,7 +213,9 @@ def answer(
     enforced = rpm_enforced if rpm_enforced is not None else (True if quota.rpm else None)
     request = required_quota(
         workload, target_users, model, slo, headroom, model_id=quota.model_id,
-        scope=quota.scope, rule=quota.rule, rpm_enforced=enforced,
+        scope=quota.scope, rule=quota.rule, rpm_enforced=enforced, endpoint=quota.endpoint,
+        reserved_input_tpm=quota.reserved_input_tpm,
+        reserved_output_tpm=quota.reserved_output_tpm,
     )  # fmt: skip
     requested = plan_capacity(request.applied_to(quota), workload, model, slo)
     return CapacityAnswer(quota, workload, goal, plan, float(target_users), request, requested)

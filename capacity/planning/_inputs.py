@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from capacity.errors import CapacityError
-from capacity.prediction import Predictor
 from capacity.serving import (
+    ENDPOINTS,
     QUOTA_RULES,
+    RESERVED_MIN_INPUT_TPM,
+    RESERVED_MIN_OUTPUT_TPM,
     SCOPES,
+    SERVICE_TIERS,
+    Endpoint,
     ModelTable,
     QuotaLimits,
     QuotaRule,
     Scope,
+    ServiceTier,
     is_profile_id,
     load_model_table,
 )
@@ -53,44 +57,64 @@ def _non_negative(field: str, value: object, unit: str = "") -> None:
 
 @dataclass(frozen=True)
 class Quota:
-    """Per-model limits of one account in one Region (Bedrock: per model, per Region, shared by
-    InvokeModel, Converse and their streaming variants).
+    """Per-model limits of one account in one Region on one endpoint (docs/architecture.md,
+    "Quota rules").
 
-    ``tpm`` tokens per minute (required); ``rpm`` requests per minute, optional because Bedrock no
-    longer enforces RPM on bedrock-runtime for many models; ``tpd`` tokens per day, optional
-    (Bedrock's default TPM × 1440 can never bind before TPM itself). ``scope`` defaults to
-    ``"cross-region"`` for profile ids (``us.``, ``eu.``, …) and ``"on-demand"`` otherwise.
-    ``rule`` is how TPM is enforced — ``"bucket"`` (default) or ``"window"`` — the same option
-    the emulator's quota ledger takes (``capacity.serving.QuotaLimits``).
+    bedrock-runtime (``endpoint="runtime"``, the default; shared by InvokeModel, Converse and
+    their streaming variants): ``tpm`` tokens per minute (required), ``rpm`` requests per minute
+    (optional: Bedrock no longer enforces RPM on bedrock-runtime for many models), ``tpd`` tokens
+    per day (optional: Bedrock's default TPM × 1440 can never bind before TPM itself).
+    bedrock-mantle (``endpoint="mantle"``; Responses and Chat Completions): ``input_tpm`` and
+    ``output_tpm`` (both required), tracked apart from bedrock-runtime's; no RPM, no TPD.
+    ``reserved_input_tpm`` and ``reserved_output_tpm`` (either endpoint, both or neither, at
+    least 100,000 and 10,000): Reserved capacity, which Reserved-tier requests use first before
+    overflowing to the quotas above. ``scope`` defaults to ``"cross-region"`` for profile ids
+    (``us.``, ``eu.``, …) and ``"on-demand"`` otherwise. ``rule`` is how per-minute quotas are
+    enforced — ``"bucket"`` (default) or ``"window"`` — the same option the emulator's quota
+    ledger takes (``capacity.serving.QuotaLimits``).
     """
 
     def limits(self) -> QuotaLimits:
         """These quotas as the ledger's ``QuotaLimits`` (integers, rounded down)."""
-        return QuotaLimits(
-            tpm=math.floor(self.tpm),
-            rpm=None if self.rpm is None else max(1, math.floor(self.rpm)),
-            tpd=None if self.tpd is None else math.floor(self.tpd),
-            rule=self.rule,
-        )
 
-    tpm: float
+        def whole(x: float | None) -> int | None:
+            return None if x is None else max(1, math.floor(x))
+
+        return QuotaLimits(
+            tpm=whole(self.tpm), rpm=whole(self.rpm), tpd=whole(self.tpd), rule=self.rule,
+            endpoint=self.endpoint, input_tpm=whole(self.input_tpm),
+            output_tpm=whole(self.output_tpm), reserved_input_tpm=whole(self.reserved_input_tpm),
+            reserved_output_tpm=whole(self.reserved_output_tpm),
+        )  # fmt: skip
+
+    tpm: float | None = None
     rpm: float | None = None
     tpd: float | None = None
     model_id: str | None = None
     scope: Scope | None = None
     rule: QuotaRule = "bucket"
+    endpoint: Endpoint = "runtime"
+    input_tpm: float | None = None
+    output_tpm: float | None = None
+    reserved_input_tpm: float | None = None
+    reserved_output_tpm: float | None = None
 
     def __post_init__(self) -> None:
-        _positive("Quota.tpm", self.tpm, " (tokens per minute)")
+        if self.endpoint not in ENDPOINTS:
+            raise PlanInputError(
+                f"Quota.endpoint must be one of {ENDPOINTS} (bedrock-runtime or bedrock-mantle), "
+                f"got {self.endpoint!r}"
+            )
+        if self.endpoint == "runtime":
+            self._check_runtime()
+        else:
+            self._check_mantle()
         if self.rule not in QUOTA_RULES:
             raise PlanInputError(
                 f"Quota.rule must be one of {QUOTA_RULES} (how TPM is enforced; see "
                 f"docs/architecture.md), got {self.rule!r}"
             )
-        if self.rpm is not None:
-            _positive("Quota.rpm", self.rpm, " (requests per minute) or None")
-        if self.tpd is not None:
-            _positive("Quota.tpd", self.tpd, " (tokens per day) or None")
+        self._check_reserved()
         if self.model_id is not None and not (
             isinstance(self.model_id, str) and self.model_id.strip()
         ):
@@ -108,6 +132,94 @@ class Quota:
                 "profile id is served under cross-region quotas (use scope='cross-region')"
             )
 
+    def _check_runtime(self) -> None:
+        if self.tpm is None:
+            raise PlanInputError(
+                "Quota.tpm must be > 0 (tokens per minute): bedrock-runtime's quota is a "
+                "combined TPM"
+            )
+        _positive("Quota.tpm", self.tpm, " (tokens per minute)")
+        if self.rpm is not None:
+            _positive("Quota.rpm", self.rpm, " (requests per minute) or None")
+        if self.tpd is not None:
+            _positive("Quota.tpd", self.tpd, " (tokens per day) or None")
+        for name in ("input_tpm", "output_tpm"):
+            if getattr(self, name) is not None:
+                raise PlanInputError(
+                    f"Quota.{name} is a bedrock-mantle quota: give endpoint='mantle', or tpm for "
+                    "bedrock-runtime"
+                )
+
+    def _check_mantle(self) -> None:
+        for name in ("tpm", "rpm", "tpd"):
+            if getattr(self, name) is not None:
+                raise PlanInputError(
+                    f"Quota.{name} is not a bedrock-mantle quota: bedrock-mantle has input_tpm "
+                    "and output_tpm only (no RPM, no TPD)"
+                )
+        for name in ("input_tpm", "output_tpm"):
+            value = getattr(self, name)
+            if value is None:
+                raise PlanInputError(
+                    f"Quota.{name} must be > 0 (tokens per minute): bedrock-mantle has separate "
+                    "input and output TPM quotas"
+                )
+            _positive(f"Quota.{name}", value, " (tokens per minute)")
+
+    def _check_reserved(self) -> None:
+        r_in, r_out = self.reserved_input_tpm, self.reserved_output_tpm
+        if (r_in is None) != (r_out is None):
+            raise PlanInputError(
+                "Reserved capacity needs both reserved_input_tpm and reserved_output_tpm (AWS "
+                "reserves input and output tokens per minute separately)"
+            )
+        if r_in is None or r_out is None:
+            return
+        if as_number("Quota.reserved_input_tpm", r_in) < RESERVED_MIN_INPUT_TPM:
+            raise PlanInputError(
+                f"Quota.reserved_input_tpm must be >= {RESERVED_MIN_INPUT_TPM:,} (AWS's minimum "
+                f"Reserved input TPM), got {r_in!r}"
+            )
+        if as_number("Quota.reserved_output_tpm", r_out) < RESERVED_MIN_OUTPUT_TPM:
+            raise PlanInputError(
+                f"Quota.reserved_output_tpm must be >= {RESERVED_MIN_OUTPUT_TPM:,} (AWS's "
+                f"minimum Reserved output TPM), got {r_out!r}"
+            )
+
+    @property
+    def reserved(self) -> bool:
+        """Whether Reserved capacity is part of these quotas."""
+        return self.reserved_input_tpm is not None
+
+    @property
+    def runtime_tpm(self) -> float:
+        """bedrock-runtime's combined TPM, for views drawn on it (the quota-increase figures and
+        report); a `PlanInputError` on bedrock-mantle, whose quotas are input and output TPM."""
+        if self.tpm is None:
+            raise PlanInputError(
+                "this view is drawn on bedrock-runtime's combined TPM: bedrock-mantle's quotas "
+                "are input_tpm and output_tpm (use the plan's figures for them)"
+            )
+        return float(self.tpm)
+
+    def describe(self) -> str:
+        """The quotas in words (``2,000,000 tokens per minute``; ``100,000 input and 20,000
+        output tokens per minute on bedrock-mantle``; plus Reserved capacity)."""
+        if self.endpoint == "mantle":
+            text = (
+                f"{self.input_tpm or 0:,.0f} input and {self.output_tpm or 0:,.0f} output tokens "
+                "per minute on bedrock-mantle"
+            )
+        else:
+            rpm = "" if self.rpm is None else f" and {self.rpm:,.0f} requests per minute"
+            text = f"{self.tpm or 0:,.0f} tokens per minute{rpm}"
+        if self.reserved:
+            text += (
+                f" with Reserved {self.reserved_input_tpm or 0:,.0f} input + "
+                f"{self.reserved_output_tpm or 0:,.0f} output TPM"
+            )
+        return text
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -123,6 +235,8 @@ class Workload:
     ``requests_per_user_per_min`` directly; not both. ``peak_to_average`` is the busiest
     minute's rate over the mean (≥ 1) and ``active_hours_per_day`` spreads the daily token quota.
     ``latency_s`` is the mean response time R used when no performance model is given.
+    ``service_tier``: the tier requests ask for (``"default"``: Standard); Reserved-tier requests
+    use Reserved capacity first, the others share the on-demand quota.
     """
 
     input_tokens: float
@@ -136,6 +250,7 @@ class Workload:
     peak_to_average: float = 1.0
     active_hours_per_day: float = 24.0
     latency_s: float | None = None
+    service_tier: ServiceTier = "default"
 
     def __post_init__(self) -> None:
         _positive("Workload.input_tokens", self.input_tokens, " (tokens per request)")
@@ -171,6 +286,11 @@ class Workload:
             )
         if self.latency_s is not None:
             _positive("Workload.latency_s", self.latency_s, " (seconds)")
+        if self.service_tier not in SERVICE_TIERS:
+            raise PlanInputError(
+                f"Workload.service_tier must be one of {SERVICE_TIERS} ('default' is the "
+                f"Standard tier), got {self.service_tier!r}"
+            )
 
     @property
     def prompt_tokens(self) -> float:
@@ -189,6 +309,17 @@ class Workload:
         """Tokens charged at settlement: input + cache write + burndown × output (cache reads
         are free)."""
         return self.input_tokens + self.cache_write_tokens + burndown * self.output_tokens
+
+    @property
+    def input_check_tokens(self) -> float:
+        """What an input TPM (bedrock-mantle's, Reserved capacity's) takes at admission: input +
+        cache write + max_tokens (cached reads do not count)."""
+        return self.input_tokens + self.cache_write_tokens + self.max_tokens
+
+    @property
+    def input_kept_tokens(self) -> float:
+        """What an input TPM keeps at settlement: input + cache write."""
+        return self.input_tokens + self.cache_write_tokens
 
     @property
     def effective_think_time_s(self) -> float | None:
@@ -256,107 +387,3 @@ def default_quota(
         tpm=values["tpm"], rpm=values.get("rpm"), tpd=values.get("tpd"),
         model_id=model_id, scope=scope,
     )  # fmt: skip
-
-
-DEFAULT_SLO_FACTOR = 2.0
-"""The default objective: p95 TTFT at most this multiple of the unloaded p95 TTFT."""
-
-
-def _unloaded_ttft_p95(model: Predictor, prompt_tokens: float) -> float:
-    unloaded = model.predict(1.0, prompt_tokens).ttft_s
-    p95 = next((float(v) for q, v in unloaded.items() if abs(float(q) - 0.95) < 1e-6), None)
-    if p95 is None or not p95 > 0:
-        raise PlanInputError("the model predicts no p95 TTFT at one request in flight")
-    return p95
-
-
-def default_slo(model: Predictor, input_tokens: float, factor: float = DEFAULT_SLO_FACTOR) -> Slo:
-    """p95 TTFT ≤ ``factor`` × the model's p95 TTFT with one request in flight at this prompt
-    size (``objective`` applies it wherever a model is given and no objective is)."""
-    return Slo(ttft_p95_s=round(factor * _unloaded_ttft_p95(model, input_tokens), 2))
-
-
-ObjectiveSource = Literal["given", "default", "none"]
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The latency objective a capacity is stated under, and where it came from.
-
-    ``source`` is ``"given"`` (the user's ``slo``), ``"default"`` (p95 TTFT ≤ ``factor`` × the
-    unloaded p95 TTFT, ``unloaded_ttft_p95_s``) or ``"none"`` (no objective: turned off, or no
-    performance model to predict latency with; ``why`` says which).
-    """
-
-    slo: Slo | None
-    source: ObjectiveSource
-    factor: float | None = None
-    unloaded_ttft_p95_s: float | None = None
-    why: str | None = None
-
-    def describe(self) -> str:
-        """The objective in words, naming where it came from (every capacity states it)."""
-        if self.slo is None:
-            return f"no latency objective ({self.why or 'none given'})"
-        if self.source == "default":
-            return (
-                f"{self.slo.describe()} (the default: {self.factor:g}× the unloaded p95 TTFT "
-                f"of {self.unloaded_ttft_p95_s:.2f} s)"
-            )
-        return f"{self.slo.describe()} (given)"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields plus ``describe()`` as ``text``."""
-        slo = None
-        if self.slo is not None:
-            slo = {
-                "ttft_p95_s": self.slo.ttft_p95_s,
-                "ttlt_p95_s": self.slo.ttlt_p95_s,
-                "min_tps_p5": self.slo.min_tps_p5,
-            }
-        return {
-            "slo": slo,
-            "source": self.source,
-            "factor": self.factor,
-            "unloaded_ttft_p95_s": self.unloaded_ttft_p95_s,
-            "text": self.describe(),
-        }
-
-
-NO_MODEL = "no performance model: latency is not predicted"
-TURNED_OFF = "turned off: users are limited by the quota and the endpoint's peak throughput"
-
-
-def objective(
-    model: Predictor | None,
-    prompt_tokens: float,
-    *,
-    ttft_p95_s: float | None = None,
-    ttlt_p95_s: float | None = None,
-    min_tps_p5: float | None = None,
-    use_default: bool = True,
-    factor: float = DEFAULT_SLO_FACTOR,
-) -> Objective:
-    """The one decision on the latency objective, taken the same way by every interface.
-
-    Targets given → that ``Slo`` (it needs a ``model``); none given with a model → the default,
-    p95 TTFT ≤ ``factor`` × the model's unloaded p95 TTFT at ``prompt_tokens`` (unless
-    ``use_default`` is False: no objective); no model → no objective.
-    """
-    given = (ttft_p95_s, ttlt_p95_s, min_tps_p5)
-    if any(v is not None for v in given):
-        if model is None:
-            raise PlanInputError(
-                "a latency objective needs a performance model: give model.json or twin.json "
-                "(latency cannot be predicted without one)"
-            )
-        return Objective(Slo(*given), "given")
-    if model is None:
-        return Objective(None, "none", why=NO_MODEL)
-    if not use_default:
-        return Objective(None, "none", why=TURNED_OFF)
-    if as_number("factor", factor) <= 0:
-        raise PlanInputError(f"the default objective's factor must be > 0, got {factor!r}")
-    unloaded = _unloaded_ttft_p95(model, prompt_tokens)
-    slo = Slo(ttft_p95_s=round(factor * unloaded, 2))
-    return Objective(slo, "default", factor=float(factor), unloaded_ttft_p95_s=unloaded)

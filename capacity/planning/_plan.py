@@ -7,8 +7,13 @@ limits come from the quota ledger's own rule (``capacity.serving.tpm_limits``; t
 enforces the same ledger), so plan and emulator cannot disagree:
 
 - ``tpm`` — the sustained rate: under rule "bucket" the refill pays each request's settled
-  charge, λ_peak ≤ TPM / settlement; under rule "window" whole reservations count,
-  λ_peak ≤ TPM / reservation.
+  charge, λ_peak ≤ TPM / settlement; under rule "window" each request counts the larger of its
+  reservation and its settlement, λ_peak ≤ TPM / max(reservation, settlement).
+- bedrock-mantle's ``input_tpm`` (input + cache write + max_tokens taken, input + cache write
+  kept), ``input_tpm_inflight`` (its ramp) and ``output_tpm`` (λ_peak ≤ output TPM / output),
+  in place of ``tpm`` and ``tpm_inflight``.
+- Reserved capacity (Reserved-tier workloads): its sustained rate adds to every quota
+  constraint and its ramp to the in-flight one (``capacity/planning/_quotas.py``).
 - ``tpm_inflight`` — the ramp: when the load steps up on a full bucket, reservations are taken
   for R seconds before the first refund, so N_peak × reservation ≤ TPM × (1 + R/60) −
   reservation (rule "bucket", only when something is refunded); λ_peak ≤ N / R(N) at that N.
@@ -35,21 +40,33 @@ from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload
 from capacity.planning._loadcurve import (
     MAX_CONCURRENCY,
     LoadCurve,
-    LoadPoint,
     fmt,
     inflight_for_rate,
     users_for_rate,
 )
+from capacity.planning._notes import plan_notes
+from capacity.planning._quotas import (
+    Reserved,
+    TokenQuota,
+    ramp_cap,
+    reserved_for,
+    token_quotas,
+)
 from capacity.planning._verify import PlanVerification, verify_plan
 from capacity.prediction import Predictor
-from capacity.serving import Burndown, TpmLimits, ramp_inflight, resolve_burndown, tpm_limits
+from capacity.serving import Burndown, TpmLimits, resolve_burndown
 
-CONSTRAINTS = ("tpm", "tpm_inflight", "rpm", "tpd", "slo")
+CONSTRAINTS = (
+    "tpm", "tpm_inflight", "input_tpm", "input_tpm_inflight", "output_tpm", "rpm", "tpd", "slo"
+)  # fmt: skip
 """Constraint keys, in tie-breaking order."""
 
 CONSTRAINT_WORDS: dict[str, str] = {
     "tpm": "tokens per minute",
     "tpm_inflight": "tokens held by requests in flight",
+    "input_tpm": "input tokens per minute",
+    "input_tpm_inflight": "input tokens held by requests in flight",
+    "output_tpm": "output tokens per minute",
     "rpm": "requests per minute",
     "tpd": "tokens per day",
     "slo": "the latency objective",
@@ -105,6 +122,13 @@ class CapacityPlan:
     formulas: dict[str, str]
     notes: tuple[str, ...]
     verification: PlanVerification | None = None
+    endpoint: str = "runtime"
+    service_tier: str = "default"
+    reserved_requests_per_min: float | None = None
+    """What Reserved capacity sustains for this workload (None: it does not serve it)."""
+    overflow_share: float | None = None
+    """The share of the busiest minute's requests beyond Reserved capacity, served by the
+    on-demand quota (a fluid estimate: 1 − Reserved rate / λ_peak; bursts overflow more)."""
 
     @property
     def users_whole(self) -> int:
@@ -170,49 +194,14 @@ def plan_capacity(
         raise PlanInputError("slo needs a fitted model (model=...): latency cannot be predicted")
     bd = resolve_burndown(workload.burndown, quota.model_id)
     curve = LoadCurve(workload, model)
-    w, par, hours = workload, workload.peak_to_average, workload.active_hours_per_day
-    q_res, q_set = w.reservation_tokens, w.settlement_tokens(bd.value)
-    n_ramp = _ramp_cap(curve, quota, q_res, q_set)
-    r_ramp = curve.latency_s(max(n_ramp, 1.0)) if math.isfinite(n_ramp) else curve.latency_s(1.0)
-    lim = tpm_limits(quota.tpm, q_res, q_set, quota.rule, r_ramp)
-    f: dict[str, str] = {
-        "reservation_tokens": f"input + cache_read + cache_write + max_tokens = "
-        f"{fmt(w.input_tokens)} + {fmt(w.cache_read_tokens)} + {fmt(w.cache_write_tokens)} + "
-        f"{fmt(w.max_tokens)} = {fmt(q_res)} tokens",
-        "settlement_tokens": f"input + cache_write + burndown × output = {fmt(w.input_tokens)} + "
-        f"{fmt(w.cache_write_tokens)} + {fmt(bd.value)} × {fmt(w.output_tokens)} = "
-        f"{fmt(q_set)} tokens",
-        "reservation_slots": lim.formulas["burst"],
-        "tpm_inflight_limit": lim.formulas["inflight"],
-        "latency_s": curve.formula,
-    }
-    avg: dict[str, float] = {"tpm": lim.rate_per_min / par}
-    f["requests_per_min_by_constraint.tpm"] = (
-        f"{lim.formulas['rate_per_min']}; / PAR {fmt(par)} = {fmt(avg['tpm'])} req/min"
-    )
-    if math.isfinite(n_ramp):
-        n_cap = n_ramp
-        avg["tpm_inflight"] = 60 * curve.max_rate_per_s(n_cap) / par
-        f["requests_per_min_by_constraint.tpm_inflight"] = (
-            f"60 × N / R(N) / PAR at N = {fmt(n_cap)} = 60 × {fmt(n_cap)} / "
-            f"{fmt(curve.latency_s(max(n_cap, 1.0)))} / {fmt(par)} = "
-            f"{fmt(avg['tpm_inflight'])} req/min"
-        )
-    if quota.rpm is not None:
-        avg["rpm"] = quota.rpm / par
-        f["requests_per_min_by_constraint.rpm"] = (
-            f"RPM / PAR = {fmt(quota.rpm)} / {fmt(par)} = {fmt(avg['rpm'])} req/min"
-        )
-    if quota.tpd is not None:
-        avg["tpd"] = quota.tpd / (q_set * 60 * hours)
-        f["requests_per_min_by_constraint.tpd"] = (
-            f"TPD / (settlement × 60 × active hours) = {fmt(quota.tpd)} / ({fmt(q_set)} × 60 × "
-            f"{fmt(hours)}) = {fmt(avg['tpd'])} req/min (a daily total: no peak factor)"
-        )
-    notes: list[str] = []
-    if model is not None:
-        avg["slo"] = _slo_rate(curve, slo, par, f, notes)
-    plan = _assemble(quota, workload, slo, curve, avg, f, notes, bd, lim, q_res, q_set)
+    w = workload
+    reserved = reserved_for(quota, w)
+    plan = _plan(quota, w, model, slo, curve, bd, reserved, curve.latency_s(1.0))
+    if reserved is not None:  # Reserved capacity's rate at the plan's own latency
+        plan = _plan(quota, w, model, slo, curve, bd, reserved, plan.latency_s)
+        peak, r_res = plan.peak_requests_per_min, reserved.rate_per_min(plan.latency_s)
+        share = max(0.0, 1.0 - r_res / peak) if peak > 0 else 0.0
+        plan = dataclasses.replace(plan, reserved_requests_per_min=r_res, overflow_share=share)
     if verify:
         plan = dataclasses.replace(
             plan, verification=verify_plan(plan, model, minutes=verify_minutes, seed=seed)
@@ -220,26 +209,66 @@ def plan_capacity(
     return plan
 
 
-def _ramp_cap(curve: LoadCurve, quota: Quota, q_res: float, q_set: float) -> float:
-    """The in-flight count at which a step up from a full bucket runs it dry, solving
-    N = ramp_inflight(R(N)) on the curve; ``math.inf`` when the rule or the workload puts no limit
-    on it, or the endpoint saturates first (``capacity.serving.ramp_inflight``)."""
-    if quota.rule == "window" or q_res <= q_set:
-        return math.inf
-
-    def room(n: float) -> float:
-        return ramp_inflight(quota.tpm, q_res, q_set, curve.latency_s(max(n, 1.0))) - n
-
-    if curve.model is None:
-        return max(0.0, room(0.0))
-    hi = min(curve.n_peak, curve.n_valid)
-    if room(hi) >= 0:
-        return math.inf  # the endpoint saturates before the bucket runs dry
-    lo = 0.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if room(mid) >= 0 else (lo, mid)
-    return lo
+def _plan(
+    quota: Quota,
+    w: Workload,
+    model: Predictor | None,
+    slo: Slo | None,
+    curve: LoadCurve,
+    bd: Burndown,
+    reserved: Reserved | None,
+    r_reserved: float,
+) -> CapacityPlan:
+    """The plan, with Reserved capacity's rate taken at latency ``r_reserved``."""
+    par, hours = w.peak_to_average, w.active_hours_per_day
+    quotas = token_quotas(quota, w, bd.value)
+    r_res = 0.0 if reserved is None else reserved.rate_per_min(r_reserved)
+    plus = "" if reserved is None else f" + {reserved.formula(r_reserved)}"
+    f: dict[str, str] = {"latency_s": curve.formula}
+    avg: dict[str, float] = {}
+    first: tuple[TokenQuota, TpmLimits] | None = None
+    for tq in quotas:
+        n_ramp = ramp_cap(curve, quota.rule, tq, reserved)
+        r_ramp = curve.latency_s(max(n_ramp, 1.0) if math.isfinite(n_ramp) else 1.0)
+        lim = tq.limits(quota.rule, r_ramp)
+        first = first or (tq, lim)
+        avg[tq.key] = (lim.rate_per_min + r_res) / par
+        f[f"requests_per_min_by_constraint.{tq.key}"] = (
+            f"{lim.formulas['rate_per_min']}{plus}; / PAR {fmt(par)} = {fmt(avg[tq.key])} req/min"
+        )
+        if math.isfinite(n_ramp):
+            key = f"{tq.key}_inflight"
+            avg[key] = 60 * curve.max_rate_per_s(n_ramp) / par
+            f[f"requests_per_min_by_constraint.{key}"] = (
+                f"60 × N / R(N) / PAR at N = {fmt(n_ramp)} = 60 × {fmt(n_ramp)} / "
+                f"{fmt(curve.latency_s(max(n_ramp, 1.0)))} / {fmt(par)} = {fmt(avg[key])} req/min"
+            )
+    assert first is not None
+    tq0, lim = first
+    f["reservation_tokens"] = tq0.taken_formula
+    f["settlement_tokens"] = tq0.kept_formula
+    f["reservation_slots"] = lim.formulas["burst"]
+    f["tpm_inflight_limit"] = lim.formulas["inflight"]
+    if quota.rpm is not None:
+        avg["rpm"] = (quota.rpm + r_res) / par
+        f["requests_per_min_by_constraint.rpm"] = (
+            f"(RPM{' + Reserved' if reserved else ''}) / PAR = ({fmt(quota.rpm)} + {fmt(r_res)})"
+            f" / {fmt(par)} = {fmt(avg['rpm'])} req/min"
+            if reserved
+            else f"RPM / PAR = {fmt(quota.rpm)} / {fmt(par)} = {fmt(avg['rpm'])} req/min"
+        )
+    if quota.tpd is not None:
+        q_set = w.settlement_tokens(bd.value)
+        avg["tpd"] = quota.tpd / (q_set * 60 * hours) + r_res
+        f["requests_per_min_by_constraint.tpd"] = (
+            f"TPD / (settlement × 60 × active hours) = {fmt(quota.tpd)} / ({fmt(q_set)} × 60 × "
+            f"{fmt(hours)}) = {fmt(quota.tpd / (q_set * 60 * hours))} req/min (a daily total: "
+            "no peak factor)" + (f" + Reserved {fmt(r_res)} req/min" if reserved else "")
+        )
+    notes: list[str] = []
+    if model is not None:
+        avg["slo"] = _slo_rate(curve, slo, par, f, notes)
+    return _assemble(quota, w, slo, curve, avg, f, notes, bd, lim, tq0)
 
 
 def _check_types(quota: object, workload: object, model: object, slo: object) -> None:
@@ -301,8 +330,7 @@ def _assemble(
     notes: list[str],
     bd: Burndown,
     lim: TpmLimits,
-    q_res: float,
-    q_set: float,
+    tq: TokenQuota,
 ) -> CapacityPlan:
     par = workload.peak_to_average
     keys = [c for c in CONSTRAINTS if c in avg]
@@ -338,7 +366,7 @@ def _assemble(
         f["tps_p50"] = f"tps_p50(N) = {fmt(point.tps_p50)} tokens/s, {at}"
         f["tps_p5"] = f"tps_p5(N) = {fmt(point.tps_p5)} tokens/s, {at}"
         f["ttlt_p95_s"] = f"{point.ttlt_p95_method} = {fmt(point.ttlt_p95_s)} s, {at}"
-    notes += _notes(quota, workload, curve, bd, users, binding, saturated, lim, point)
+    notes += plan_notes(quota, workload, curve, bd, saturated, lim, point)
     return CapacityPlan(
         quota=quota,
         workload=workload,
@@ -358,8 +386,8 @@ def _assemble(
         max_inflight_by_constraint=inflight,
         users_by_constraint=users,
         headroom_by_constraint=headroom,
-        reservation_tokens=q_res,
-        settlement_tokens=q_set,
+        reservation_tokens=tq.taken,
+        settlement_tokens=tq.kept,
         reservation_slots=lim.burst,
         tpm_inflight_limit=lim.inflight if math.isfinite(lim.inflight) else math.inf,
         quota_rule=lim.rule,
@@ -370,77 +398,6 @@ def _assemble(
         extrapolation_factor=None if point is None else point.extrapolation_factor,
         formulas=f,
         notes=tuple(notes),
+        endpoint=quota.endpoint,
+        service_tier=workload.service_tier,
     )
-
-
-def _notes(
-    quota: Quota,
-    w: Workload,
-    curve: LoadCurve,
-    bd: Burndown,
-    users: Mapping[str, float],
-    binding: str,
-    saturated: list[str],
-    lim: TpmLimits,
-    point: LoadPoint | None,
-) -> list[str]:
-    notes = [
-        f"quota rule '{lim.rule}'"
-        + (
-            " (a refilling token bucket; unused reservations come back when a request ends)"
-            if lim.rule == "bucket"
-            else " (per-minute windows; whole reservations count, nothing comes back early)"
-        ),
-        f"output burndown {fmt(bd.value)} ({bd.rule}; source: {bd.source})",
-    ]
-    if curve.source == "default":
-        notes.append(
-            f"no model and no latency_s: assumed {curve.formula} (the seed blog's single-request "
-            "Llama 3.3 70B speed); a fast endpoint gives cautious user counts but understates "
-            "in-flight concurrency"
-        )
-    if w.think_time_s is None and w.requests_per_user_per_min is None:
-        notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
-    if quota.rpm is None:
-        notes.append(
-            "no RPM quota: Bedrock no longer enforces requests per minute on bedrock-runtime for "
-            "most models; pass one where it is still enforced"
-        )
-    if quota.tpd is None:
-        notes.append("no TPD given: Bedrock's default TPM × 1440 never binds before TPM itself")
-    notes.append(
-        f"bursts: a full bucket admits {fmt(lim.burst)} requests at the same instant "
-        "(AWS's 'concurrent requests'); more simultaneous arrivals are throttled"
-    )
-    if w.max_tokens >= 4 * w.output_tokens:
-        notes.append(
-            f"max_tokens is {fmt(w.max_tokens / w.output_tokens)}× the expected output; every "
-            "admission reserves it (see recommend_max_tokens)"
-        )
-    if saturated:
-        notes.append(
-            f"{', '.join(saturated)} would allow more than the endpoint's peak throughput "
-            f"({fmt(60 * curve.x_peak)} req/min): their in-flight figures are lower bounds"
-        )
-    if curve.model is not None and curve.n_valid < MAX_CONCURRENCY:
-        notes.append(
-            f"the fitted curves stop making sense beyond {fmt(curve.n_valid)} in flight (decode "
-            "speed <= 0 or TTFT not finite): the endpoint is treated as saturated there"
-        )
-    if point is not None:
-        k = point.extrapolation_factor
-        if k is not None:
-            notes.append(
-                f"extrapolated ×{k:.1f}: the operating point ({fmt(point.inflight)} in flight) "
-                f"lies beyond the {fmt(point.measured_max or 0)} in flight measured; predicted "
-                "latencies there are model extrapolations and their intervals widen — measure "
-                "at that load, or use a calibrated twin (llmcap twin fit)"
-            )
-        elif point.extrapolated:
-            notes.append("the operating point needs prompt sizes outside the measured ones")
-        if not point.ttlt_p95_method.startswith("the model"):
-            notes.append(
-                "p95 TTLT is approximated as p95 TTFT + (output − 1) / p5 tps (the workload's "
-                "output length differs from the fitted one; a sum of quantiles, not exact)"
-            )
-    return notes

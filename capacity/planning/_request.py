@@ -1,13 +1,17 @@
-"""Users → quota: the TPM, RPM and TPD to request for a target user count, and whether the SLO
-can hold at the concurrency that brings.
+"""Users → quota: the TPM, RPM and TPD (bedrock-mantle: input and output TPM) to request for a
+target user count, and whether the SLO can hold at the concurrency that brings.
 
 The inverse of ``plan_capacity``: the average rate λ solves users = λ·(R + Z) (or
 λ = users × requests_per_user_per_min); the busiest minute runs at λ_peak = λ × peak_to_average
 with N = λ_peak·R(N) in flight. Then, with headroom h:
 
 - TPM = (1 + h) × the smallest TPM whose ledger rule carries λ_peak with N in flight
-  (``capacity.serving.required_tpm``: rule "bucket" max(settlement × λ_peak, (N + 1) ×
-  reservation / (1 + R/60)); rule "window" reservation × λ_peak);
+  (``capacity.serving.required_bucket``: rule "bucket" max(settlement × λ_peak, (N + 1) ×
+  reservation / (1 + R/60)); rule "window" max(reservation, settlement) × λ_peak); on
+  bedrock-mantle the same for input TPM (input + cache write + max_tokens taken, input + cache
+  write kept) and output TPM (output × λ_peak). With Reserved capacity (Reserved-tier
+  workloads) the on-demand quota carries only what Reserved capacity does not: λ_peak minus its
+  sustained rate, N minus what it holds in flight;
 - RPM = (1 + h) × λ_peak (asked for only where RPM is still enforced);
   TPD = (1 + h) × λ × 60 × active hours × settlement.
 
@@ -26,22 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from capacity.planning._inputs import PlanInputError, Quota, Slo, Workload, as_number
+from capacity.planning._lines import QuotaLine, quota_lines
 from capacity.planning._loadcurve import LoadCurve, fmt, inflight_for_rate
 from capacity.planning._options import QuotaOption, Shortfall, cap_wait, describe_wait, remedies
+from capacity.planning._quotas import on_demand_needs, reserved_from, token_shapes
 from capacity.prediction import Predictor
-from capacity.serving import QuotaRule, Scope, load_model_table, required_tpm, resolve_burndown
-
-
-@dataclass(frozen=True)
-class QuotaLine:
-    """One value to ask AWS Support for: ``kind`` (tpm, rpm, tpd), the ``value``, and where the
-    data table knows them, the quota ``code``, ``name`` and published ``default``."""
-
-    kind: str
-    value: int
-    code: str | None
-    name: str | None
-    default: float | None
+from capacity.serving import (
+    Endpoint,
+    QuotaRule,
+    Scope,
+    resolve_burndown,
+)
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,11 @@ class QuotaRequest:
     headroom: float
     model_id: str | None
     scope: Scope
-    tpm: int
+    tpm: int | None
+    """bedrock-runtime's TPM to request (None on bedrock-mantle)."""
     rpm: int | None
-    tpd: int
+    tpd: int | None
+    """bedrock-runtime's TPD (None on bedrock-mantle, which has none)."""
     rule: QuotaRule
     requests_per_min: float
     peak_requests_per_min: float
@@ -86,6 +87,24 @@ class QuotaRequest:
     extrapolation_factor: float | None
     formulas: dict[str, str]
     notes: tuple[str, ...]
+    endpoint: Endpoint = "runtime"
+    input_tpm: int | None = None
+    """bedrock-mantle's input TPM to request (None on bedrock-runtime)."""
+    output_tpm: int | None = None
+    """bedrock-mantle's output TPM to request (None on bedrock-runtime)."""
+    reserved_input_tpm: float | None = None
+    """The Reserved capacity the request was computed with (None: none)."""
+    reserved_output_tpm: float | None = None
+
+    @property
+    def runtime_tpm(self) -> int:
+        """The combined TPM asked on bedrock-runtime (a `PlanInputError` on bedrock-mantle)."""
+        if self.tpm is None:
+            raise PlanInputError(
+                "this view is drawn on bedrock-runtime's combined TPM: on bedrock-mantle the "
+                "request asks input_tpm and output_tpm"
+            )
+        return self.tpm
 
     def applied_to(self, current: Quota) -> Quota:
         """The quota after this request is granted: each limit ``current`` has is raised to the
@@ -98,21 +117,21 @@ class QuotaRequest:
 
         return dataclasses.replace(
             current,
-            tpm=max(float(current.tpm), float(self.tpm)),
+            tpm=raised(current.tpm, self.tpm),
             rpm=raised(current.rpm, self.rpm),
             tpd=raised(current.tpd, self.tpd),
+            input_tpm=raised(current.input_tpm, self.input_tpm),
+            output_tpm=raised(current.output_tpm, self.output_tpm),
         )
 
     def to_quota(self) -> Quota:
         """The requested values as a ``Quota`` (to check with ``plan_capacity``)."""
         return Quota(
-            tpm=self.tpm,
-            rpm=self.rpm,
-            tpd=self.tpd,
-            model_id=self.model_id,
-            scope=self.scope,
-            rule=self.rule,
-        )
+            tpm=self.tpm, rpm=self.rpm, tpd=self.tpd, model_id=self.model_id, scope=self.scope,
+            rule=self.rule, endpoint=self.endpoint, input_tpm=self.input_tpm,
+            output_tpm=self.output_tpm, reserved_input_tpm=self.reserved_input_tpm,
+            reserved_output_tpm=self.reserved_output_tpm,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -190,15 +209,21 @@ def required_quota(
     scope: Scope | None = None,
     rule: QuotaRule = "bucket",
     rpm_enforced: bool | None = None,
+    endpoint: Endpoint = "runtime",
+    reserved_input_tpm: float | None = None,
+    reserved_output_tpm: float | None = None,
 ) -> QuotaRequest:
-    """TPM, RPM and TPD to request for ``target_users``, with feasibility against ``slo``.
+    """The quota to request for ``target_users``, with feasibility against ``slo``: TPM, RPM
+    and TPD on bedrock-runtime, input and output TPM on bedrock-mantle (``endpoint``).
 
     ``model_id`` picks the output burndown and the quota codes; ``scope`` defaults from it.
     ``headroom`` is the safety margin added on top (0.2 = 20 %); where the latency objective
-    (or the endpoint's peak throughput) caps the users below target × (1 + headroom), TPM is
-    asked only up to that cap (a note says so). ``rule is the ledger rule
-    the TPM must satisfy. ``rpm_enforced`` says whether to ask for RPM too; by default, only when
-    the model table says Bedrock still enforces it for ``model_id`` (never for unknown ids).
+    (or the endpoint's peak throughput) caps the users below target × (1 + headroom), quotas are
+    asked only up to that cap (a note says so). ``rule`` is the ledger rule they must satisfy.
+    ``rpm_enforced`` says whether to ask for RPM too; by default, only when the model table says
+    Bedrock still enforces it for ``model_id`` (never for unknown ids, never on bedrock-mantle).
+    ``reserved_input_tpm`` and ``reserved_output_tpm``: Reserved capacity already bought, which
+    a Reserved-tier workload uses first (the request covers the overflow).
     """
     if as_number("target_users", target_users) <= 0:
         raise PlanInputError(f"target_users must be > 0, got {target_users!r}")
@@ -206,23 +231,37 @@ def required_quota(
         raise PlanInputError(f"headroom must be >= 0 (0.2 = 20 %), got {headroom!r}")
     if slo is not None and model is None:
         raise PlanInputError("slo needs a fitted model (model=...): latency cannot be predicted")
-    probe = Quota(tpm=1, model_id=model_id, scope=scope)  # validates and resolves the scope
+    probe = Quota(
+        tpm=1 if endpoint == "runtime" else None, input_tpm=None if endpoint == "runtime" else 1,
+        output_tpm=None if endpoint == "runtime" else 1, model_id=model_id, scope=scope,
+        endpoint=endpoint, reserved_input_tpm=reserved_input_tpm,
+        reserved_output_tpm=reserved_output_tpm,
+    )  # fmt: skip  # validates and resolves the scope
     resolved: Scope = probe.scope or "on-demand"
     bd = resolve_burndown(workload.burndown, model_id)
     curve = LoadCurve(workload, model)
     w, par, h = workload, workload.peak_to_average, float(headroom)
-    q_res, q_set = w.reservation_tokens, w.settlement_tokens(bd.value)
+    shapes = token_shapes(endpoint, w, bd.value)
+    reserved = reserved_from(reserved_input_tpm, reserved_output_tpm, w, rule)
+    q_set = w.settlement_tokens(bd.value)
     rate, rate_formula = _average_rate(float(target_users), w, curve)
     peak = rate * par
     n, r, saturated = inflight_for_rate(peak, curve)
-    need, need_formula = required_tpm(peak, n, q_res, q_set, rule, r)
+    needs = on_demand_needs(shapes, reserved, peak, n, r, rule)
     notes = [f"output burndown {fmt(bd.value)} ({bd.rule}; source: {bd.source})"]
+    if endpoint == "mantle":
+        notes = ["bedrock-mantle: input and output TPM asked apart; no RPM or TPD quota there"]
+    if reserved is not None:
+        notes.append(
+            f"Reserved capacity carries {fmt(reserved.rate_per_min(r))} req/min of the busiest "
+            f"minute's {fmt(peak)}; the on-demand quota is asked for the rest"
+        )
     limit: float | None = None
     reason: str | None = None
     options: tuple[QuotaOption, ...] = ()
     measured, k = None, None
     h_eff = h  # the headroom the request delivers under the latency objective
-    tpm_cap: float | None = None  # TPM beyond which more quota buys no users under it
+    caps: dict[str, float] | None = None  # quotas beyond which more buys no users
     if model is None:
         notes.append("no model: latency and SLO feasibility are not checked")
         if curve.source == "default":
@@ -238,10 +277,11 @@ def required_quota(
         what = slo.describe() if slo is not None and slo_limit < curve.n_peak else None
         bound = what or f"the endpoint's peak throughput (N* = {fmt(curve.n_peak)} in flight)"
         if peak * (1 + h) > rate_limit * (1 + 1e-9):
-            # TPM past the limit buys no users under the objective: ask only up to it.
+            # Quota past the limit buys no users under the objective: ask only up to it.
             h_eff = rate_limit / peak - 1
             n_lim, r_lim, _ = inflight_for_rate(rate_limit, curve)
-            tpm_cap = required_tpm(rate_limit, n_lim, q_res, q_set, rule, r_lim)[0]
+            at_limit = on_demand_needs(shapes, reserved, rate_limit, n_lim, r_lim, rule)
+            caps = {key: v[0] for key, v in at_limit.items()}
         if peak > rate_limit * (1 + 1e-9):
             if what is not None:
                 reason = (
@@ -255,19 +295,23 @@ def required_quota(
                     f"(N* = {fmt(curve.n_peak)} in flight); the target needs {fmt(peak)} req/min "
                     "at the busiest minute"
                 )
-            gap = Shortfall(rate, peak, n, limit, rate_limit, (1 + h) * need, h, q_set, rule)
+            need0 = needs[shapes[0].key][0]
+            gap = Shortfall(rate, peak, n, limit, rate_limit, (1 + h) * need0, h, shapes[0].kept,
+                            rule)  # fmt: skip
             options = remedies(w, curve, slo, gap, resolved)
+            whole = " and ".join(f"{fmt(math.ceil((1 + h) * needs[tq.key][0]))} {tq.name}"
+                                 for tq in shapes)  # fmt: skip
             notes.append(
-                f"TPM asked only up to what {bound} can use ({fmt(rate_limit)} req/min at the "
-                f"busiest minute); the whole target with {h:.0%} headroom would need "
-                f"{fmt(math.ceil((1 + h) * need))} TPM once the objective can hold there (see "
-                "the options)"
+                f"{shapes[0].name} asked only up to what {bound} can use ({fmt(rate_limit)} "
+                f"req/min at the busiest minute); the whole target with {h:.0%} headroom would "
+                f"need {whole} once the objective can hold there (see the options)"
             )
-        elif tpm_cap is not None:
+        elif caps is not None:
+            more = " or ".join(f"{fmt(math.ceil(caps[tq.key]))} {tq.name}" for tq in shapes)
             notes.append(
                 f"headroom {h_eff:.0%} instead of {h:.0%}: {bound} holds up to {fmt(limit)} "
                 f"requests in flight ({fmt(rate_limit)} req/min at the busiest minute); more "
-                f"TPM than {fmt(math.ceil(tpm_cap))} would buy no users under it"
+                f"than {more} would buy no users under it"
             )
         if reason is None and slo is not None:
             _cap_note(curve, limit, peak, measured, notes)
@@ -282,79 +326,56 @@ def required_quota(
                     else "measure closer or calibrate a twin"
                 )
             )
-    if tpm_cap is None:
-        tpm = math.ceil((1 + h) * need)
-    else:  # feasible: at least what the target needs; else what the limit can use
-        tpm = math.ceil(max(need, tpm_cap) if reason is None else tpm_cap)
-    rpm = math.ceil((1 + h_eff) * peak)
-    tpd = math.ceil((1 + h_eff) * rate * 60 * w.active_hours_per_day * q_set)
-    head = f"(1 + h) × {need_formula} = (1 + {fmt(h)}) × {fmt(need)}"
-    if tpm_cap is not None:
-        head = (
-            f"min((1 + h) × need, TPM the limit can use) = min({fmt((1 + h) * need)}, "
-            f"{fmt(tpm_cap)})"
-        )
     f = {
         "requests_per_min": rate_formula,
         "peak_requests_per_min": f"λ × PAR = {fmt(rate)} × {fmt(par)} = {fmt(peak)} req/min",
         "inflight": f"N = λ_peak/60 × R(N) = {fmt(peak)}/60 × {fmt(r)} = {fmt(n)}",
         "latency_s": curve.formula,
-        "tpm": f"{head} = {fmt(tpm)} tokens/min",
-        "rpm": f"(1 + h) × λ_peak = (1 + {fmt(h_eff)}) × {fmt(peak)} = {fmt(rpm)} requests/min",
-        "tpd": f"(1 + h) × λ × 60 × active hours × settlement = (1 + {fmt(h_eff)}) × {fmt(rate)} "
-        f"× 60 × {fmt(w.active_hours_per_day)} × {fmt(q_set)} = {fmt(tpd)} tokens/day",
     }
+    asked: dict[str, int] = {}
+    for tq in shapes:
+        need, formula = needs[tq.key]
+        cap = None if caps is None else caps[tq.key]
+        if cap is None:
+            value = max(1, math.ceil((1 + h) * need))
+        else:  # feasible: at least what the target needs; else what the limit can use
+            value = max(1, math.ceil(max(need, cap) if reason is None else cap))
+        head = f"(1 + h) × {formula} = (1 + {fmt(h)}) × {fmt(need)}"
+        if cap is not None:
+            head = f"min((1 + h) × need, {tq.name} the limit can use) = min("
+            head += f"{fmt((1 + h) * need)}, {fmt(cap)})"
+        asked[tq.key] = value
+        f[tq.key] = f"{head} = {fmt(value)} tokens/min"
+    tpd = None
+    if endpoint == "runtime":
+        r_res = 0.0 if reserved is None else reserved.rate_per_min(r)
+        od_share = max(0.0, 1.0 - r_res / peak) if peak > 0 else 1.0
+        tpd = math.ceil((1 + h_eff) * rate * od_share * 60 * w.active_hours_per_day * q_set)
+        f["tpd"] = (
+            f"(1 + h) × λ × 60 × active hours × settlement = (1 + {fmt(h_eff)}) × {fmt(rate)} × "
+            f"60 × {fmt(w.active_hours_per_day)} × {fmt(q_set)}"
+            + ("" if reserved is None else f" × on-demand share {fmt(od_share)}")
+            + f" = {fmt(tpd)} tokens/day"
+        )
+    rpm = math.ceil((1 + h_eff) * peak)
+    f["rpm"] = f"(1 + h) × λ_peak = (1 + {fmt(h_eff)}) × {fmt(peak)} = {fmt(rpm)} requests/min"
     if w.requests_per_user_per_min is None and w.think_time_s is None:
         notes.append(f"think time not given: assumed {fmt(w.effective_think_time_s or 0)} s")
-    known = {}
-    if model_id is not None:
-        known = {q.kind: q for q in load_model_table().quotas_for(model_id, resolved)}
-    if rpm_enforced is None:
-        rpm_enforced = "rpm" in known and known["rpm"].enforced
-    if not rpm_enforced:
+    lines, rpm_enforced = quota_lines(endpoint, model_id, resolved, asked, rpm, tpd, rpm_enforced)
+    if not rpm_enforced and endpoint == "runtime":
         notes.append(
             "RPM not requested: Bedrock no longer enforces requests per minute on bedrock-runtime "
             "for this model (pass rpm_enforced=True where it is)"
         )
-    lines = tuple(
-        QuotaLine(
-            kind,
-            value,
-            known[kind].code if kind in known else None,
-            known[kind].name if kind in known else None,
-            known[kind].default if kind in known else None,
-        )
-        for kind, value in (("tpm", tpm), ("rpm", rpm), ("tpd", tpd))
-        if kind != "rpm" or rpm_enforced
-    )
     return QuotaRequest(
-        workload=w,
-        target_users=float(target_users),
-        slo=slo,
-        headroom=h,
-        model_id=model_id,
-        scope=resolved,
-        tpm=tpm,
-        rpm=rpm if rpm_enforced else None,
-        tpd=tpd,
-        rule=rule,
-        requests_per_min=rate,
-        peak_requests_per_min=peak,
-        inflight=None if saturated else n,
-        peak_inflight=n,
-        inflight_limit=limit,
-        latency_s=r,
-        feasible=reason is None,
-        reason=reason,
-        options=options,
-        lines=lines,
-        reservation_tokens=q_res,
-        settlement_tokens=q_set,
-        burndown=bd.value,
-        burndown_source=f"{bd.rule}: {bd.source}",
-        latency_source=curve.source,
-        measured_max_inflight=measured,
-        extrapolation_factor=k,
-        formulas=f,
-        notes=tuple(notes),
-    )
+        workload=w, target_users=float(target_users), slo=slo, headroom=h, model_id=model_id,
+        scope=resolved, tpm=asked.get("tpm"), rpm=rpm if rpm_enforced else None, tpd=tpd,
+        rule=rule, requests_per_min=rate, peak_requests_per_min=peak,
+        inflight=None if saturated else n, peak_inflight=n, inflight_limit=limit, latency_s=r,
+        feasible=reason is None, reason=reason, options=options, lines=lines,
+        reservation_tokens=shapes[0].taken, settlement_tokens=shapes[0].kept, burndown=bd.value,
+        burndown_source=f"{bd.rule}: {bd.source}", latency_source=curve.source,
+        measured_max_inflight=measured, extrapolation_factor=k, formulas=f, notes=tuple(notes),
+        endpoint=endpoint, input_tpm=asked.get("input_tpm"), output_tpm=asked.get("output_tpm"),
+        reserved_input_tpm=reserved_input_tpm, reserved_output_tpm=reserved_output_tpm,
+    )  # fmt: skip

@@ -5,8 +5,9 @@ Two runs, Poisson arrivals, ``minutes`` each (docs/architecture.md, "Quota rules
 1. **At the plan** — the busiest minute's rate (λ × peak_to_average) stepped up at once on full
    buckets and held for the whole run (so the ramp is checked too): the share of requests
    throttled (should be ≈ 0) and the simulated p95 TTFT.
-2. **Overloaded** — 1.25 × the rate the quotas sustain (TPM, RPM, TPD; the ramp limit is a
-   transient): once the bucket drains, the ledger admits exactly what it sustains. The admitted
+2. **Overloaded** — 1.25 × the rate the quotas sustain (TPM, RPM, TPD; on bedrock-mantle input
+   and output TPM; with Reserved capacity, plus its rate; the ramp limit is a transient): once
+   the bucket drains, the ledger admits exactly what it sustains. The admitted
    rate over the second half of the run is the simulation's measure of the sustained capacity,
    compared with the plan's analytic one.
 
@@ -57,7 +58,7 @@ class Planned(Protocol):
 
 
 OVERLOAD = 1.25
-SUSTAINED = ("tpm", "rpm", "tpd")
+SUSTAINED = ("tpm", "input_tpm", "output_tpm", "rpm", "tpd")
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,16 @@ class _Run:
 def _run(plan: Planned, model: Predictor | None, rate: float, minutes: float, seed: int) -> _Run:
     w = plan.workload
     arrivals = poisson_arrivals(rate, minutes, seed=seed)
-    prompt = round(w.input_tokens + w.cache_read_tokens + w.cache_write_tokens)
+    read, write, tier = round(w.cache_read_tokens), round(w.cache_write_tokens), w.service_tier
     limits = plan.quota.limits()
     profile = getattr(model, "profile", None)
     if isinstance(profile, Profile):
-        served = profile.with_overrides(
-            quotas=QuotaConfig(limits.tpm, limits.rpm, limits.tpd, rule=limits.rule)
-        )
-        schedule = [SimRequest(t, prompt, round(w.max_tokens)) for t in arrivals]
+        served = profile.with_overrides(quotas=QuotaConfig.of(limits))
+        schedule = [
+            SimRequest(t, round(w.input_tokens), round(w.max_tokens), cache_read_tokens=read,
+                       cache_write_tokens=write, service_tier=tier)
+            for t in arrivals
+        ]  # fmt: skip
         return _Run(simulate(served, schedule, seed=seed), "serving model + ledger (twin)")
     # Without a model only the mean response time is known: it is all that the ledger needs
     # (refunds land when a request ends).
@@ -153,12 +156,15 @@ def _run(plan: Planned, model: Predictor | None, rate: float, minutes: float, se
     results = simulate_quota(
         arrivals,
         limits,
-        input_tokens=prompt,
+        input_tokens=round(w.input_tokens),
         max_tokens=round(w.max_tokens),
         output_tokens=round(w.output_tokens),
         burndown=plan.burndown,
         ttft_s=max(ttft, 0.0),
         ttlt_s=plan.latency_s,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        service_tier=tier,
     )
     return _Run(results, "ledger; every request takes the plan's mean response time")
 

@@ -391,7 +391,7 @@ def build_report(
         traffic=traffic_doc,
         growth=steps,
         monitoring=(monitoring or "").strip()
-        or default_monitoring(invoked, region, float(asked.tpm), request.burndown),
+        or default_monitoring(invoked, region, asked.runtime_tpm, request.burndown),
         historical_usage=history_markdown(traffic)
         if traffic is not None
         else usage_text(historical_usage),
@@ -447,6 +447,6 @@ def _growth_steps(
             model_id=current.model_id, scope=current.scope, rule=current.rule,
             rpm_enforced=request.rpm is not None,
         )  # fmt: skip
-        tpm = g.tpm if traffic is None else traffic.size_for(float(users)).tpm
+        tpm = g.runtime_tpm if traffic is None else traffic.size_for(float(users)).tpm
         steps.append(GrowthStep(str(label), float(users), int(tpm), g.rpm))
     return tuple(steps)

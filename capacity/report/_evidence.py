@@ -156,10 +156,10 @@ def context_words(given: str | None, summary: pd.DataFrame | None, current: Quot
     text = (given or "").strip() or "The evidence's endpoint and quota were not recorded."
     if summary is not None and "achieved_tpm" in summary and len(summary):
         top = float(pd.to_numeric(summary["achieved_tpm"], errors="coerce").max())
-        if math.isfinite(top) and top > float(current.tpm):
+        if math.isfinite(top) and top > current.runtime_tpm:
             text += (
                 f" The measurements reached {fmt(top)} tokens per minute, above today's quota "
-                f"of {fmt(float(current.tpm))}: they show what the endpoint serves, not what "
+                f"of {fmt(current.runtime_tpm)}: they show what the endpoint serves, not what "
                 "the account may send today."
             )
     return text

@@ -215,15 +215,16 @@ def replay_figures(
     the two traffic figures of the traffic at the target."""
     s = traffic.sizing
     now = s.current
-    closed = replay.closed.tpm
-    low = min(float(current.tpm), float(s.tpm), float(closed)) / 1.5
-    high = max(float(current.tpm), float(s.tpm), float(closed)) * 1.3
+    closed = replay.closed.runtime_tpm
+    today = current.runtime_tpm
+    low = min(today, float(s.tpm), float(closed)) / 1.5
+    high = max(today, float(s.tpm), float(closed)) * 1.3
     near = {round(f * s.tpm) for f in (0.8, 0.9, 0.95, 1.05, 1.1, 1.25)}  # the step's shape
     spread = {round(low * (high / low) ** (i / (CURVE_POINTS - 1))) for i in range(CURVE_POINTS)}
     tpms = sorted(spread | near | {s.tpm})
     points = traffic.throttle_curve(tpms)
     chart = plot_throttle_curve(
-        points, throttle_target=s.throttle_target, today_tpm=float(current.tpm),
+        points, throttle_target=s.throttle_target, today_tpm=today,
         today_share=0.0 if now is None else now.throttled_share, requested_tpm=float(s.tpm),
         requested_share=s.at_recommended.throttled_share, closed_form_tpm=float(closed),
         title=f"{traffic.model_id}: requests throttled against the TPM quota, the target's "

@@ -4,7 +4,9 @@ One core, two clocks. The core never reads a clock: callers hand it times. The l
 (``server.py``) drives it in real time; ``simulate.py`` drives it in virtual time.
 
 Per replica, a step serves every decoding sequence one token and spends what is left of the
-chunk budget on prefill (first come, first served). Its duration is docs/architecture.md's formula::
+chunk budget on prefill, in the order of the waiting queue: by service tier (Priority and
+Reserved first, then Standard, then Flex: ``Sequence.priority``), first come, first served within
+a tier. Its duration is docs/architecture.md's formula::
 
     step = c_b·B + max(t_w + max(c_a·ctx_max, c_kv·K), c_f·(B + prefill_tokens))
 
@@ -25,15 +27,31 @@ from dataclasses import dataclass, field
 
 from capacity.serving._profile import ServingModel
 
+PRIORITY_OF_TIER: dict[str, int] = {"priority": 0, "reserved": 0, "default": 1, "flex": 2}
+"""Waiting-queue rank of each service tier (lower first). AWS: "Priority tier requests are
+prioritized over Standard and Flex tier requests"; Flex gets "lower priority relative to the
+Standard tier" under high demand; Reserved capacity is "prioritized compute capacity" (its
+overflow is served at the Standard tier: the caller ranks it 1)."""
+
+
+def queue_rank(service_tier: str, on_reserved: bool = False) -> int:
+    """A request's waiting-queue rank: its tier's, except that a Reserved-tier request the
+    Reserved capacity did not take (overflow) is served at the Standard tier."""
+    if service_tier == "reserved" and not on_reserved:
+        return PRIORITY_OF_TIER["default"]
+    return PRIORITY_OF_TIER.get(service_tier, PRIORITY_OF_TIER["default"])
+
 
 @dataclass(eq=False)
 class Sequence:
-    """One request inside the engine. Times are on the caller's clock (seconds)."""
+    """One request inside the engine. Times are on the caller's clock (seconds); ``priority``
+    is its waiting-queue rank (``PRIORITY_OF_TIER``: 0 first, 1 Standard, 2 Flex)."""
 
     key: int
     input_tokens: int
     output_tokens: int
     arrival_s: float
+    priority: int = 1
     prefilled: int = 0
     first_step: int = -1
     first_token_s: float = math.nan
@@ -81,9 +99,17 @@ class Replica:
         return len(self.decoding) + len(self.waiting)
 
     def admit(self, seq: Sequence) -> None:
-        """Queue a sequence for prefill."""
+        """Queue a sequence for prefill: behind every waiting sequence of its rank or a lower
+        one, ahead of those of a higher rank (FIFO within a tier)."""
         seq.replica = self.index
-        self.waiting.append(seq)
+        waiting = self.waiting
+        if not waiting or waiting[-1].priority <= seq.priority:
+            waiting.append(seq)  # the common case: one tier, or the lowest rank waiting
+            return
+        i = len(waiting)
+        while i > 0 and waiting[i - 1].priority > seq.priority:
+            i -= 1
+        waiting.insert(i, seq)
 
     def start_step(self, now_s: float) -> None:
         """Plan the next step at ``now_s`` if there is work; sets ``step_end_s``."""

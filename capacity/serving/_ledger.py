@@ -1,48 +1,67 @@
-"""Bedrock quota enforcement for the emulator: tokens and requests per minute, tokens per day.
+"""Bedrock quota enforcement for the emulator: both endpoints, Reserved capacity, service tiers.
 
 The rule
 --------
 Every model id string has its own quotas (``us.x`` and ``x`` are separate, as cross-Region
-profiles are on Bedrock). Each configured quota is a continuous token bucket that starts full:
+profiles are on Bedrock). Each configured quota is a bucket that starts full, refilled at its
+capacity per minute (``/ 86,400`` s for TPD). Per request, with ``input`` the uncached input:
 
-==========  ==========  ===================  ============================================
-bucket      capacity    refill (per second)  a request takes
-==========  ==========  ===================  ============================================
-TPM         ``tpm``     ``tpm / 60``         its reservation, then settles (below)
-RPM         ``rpm``     ``rpm / 60``         1, at admission
-TPD         ``tpd``     ``tpd / 86400``      the same tokens as TPM
-==========  ==========  ===================  ============================================
+===================  =========================================  ===============================
+bucket               taken at admission                         kept at settlement
+===================  =========================================  ===============================
+bedrock-runtime (``endpoint="runtime"``, docs/architecture.md "Quota rules")
+-----------------------------------------------------------------------------------------------
+RPM                  1                                          1
+TPM, TPD             input + cache read + cache write +         input + cache write +
+                     max_tokens (the *reservation*)             burndown × output
+bedrock-mantle (``endpoint="mantle"``: separate input and output quotas, no RPM, no TPD)
+-----------------------------------------------------------------------------------------------
+input TPM            input + cache write + max_tokens           input + cache write
+                     (cache reads do not count)
+output TPM           nothing (it must not be in debt)           output tokens
+Reserved capacity (``reserved_input_tpm`` and ``reserved_output_tpm``, either endpoint)
+-----------------------------------------------------------------------------------------------
+reserved input TPM   input + cache write                        input + cache write
+reserved output TPM  max_tokens                                 output tokens
+===================  =========================================  ===============================
 
-**Admission.** A request reserves ``input_tokens + max_tokens`` tokens. It is admitted only if
-the RPM bucket holds at least 1, the TPM bucket at least the reservation and the TPD bucket at
-least the reservation, checked in that order; the first that falls short rejects the request,
-and a rejection takes nothing from any bucket. A reservation larger than a bucket's capacity can
-never fit and is rejected as "tokens" (TPM) or "tokens_per_day" (TPD) with ``retry_after_s``
-infinite — Bedrock throttles a huge ``max_tokens`` the same way.
+Reserved capacity counts input + cache write tokens (AWS's sizing note); how it decides that a
+request fits is not published. Capacity guaranteed to an admitted request must hold its whole
+output, so here Reserved output capacity is reserved like bedrock-runtime's TPM: max_tokens at
+admission, the output kept at settlement. (An output quota that only refuses while in debt, as
+bedrock-mantle's does, lags by a request's latency: saturated Reserved capacity would admit
+bursts whose output lands later and overflow in surges.)
 
-**Settlement.** When a request ends, it is charged ``input_tokens + burndown × output_tokens``
-(rounded half up; ``burndown`` is 5 for Claude 3.7 Sonnet and the Claude 4 family, 1 for others)
-and ``reserved − charged`` goes back into the TPM and TPD buckets. A request that fails before
-producing output settles with ``output_tokens=0``, which returns its whole ``max_tokens``.
+**Admission.** A request is admitted when every bucket of its group can take its demand; a
+rejection takes nothing. Requests of the Reserved service tier try the Reserved capacity first
+and overflow to the on-demand quota (the Standard tier) when it cannot take them; Priority,
+Standard (``"default"``) and Flex requests share the on-demand quota. A demand above a bucket's
+capacity never fits and is refused with ``retry_after_s`` infinite (Bedrock throttles a huge
+``max_tokens`` the same way); a reservation above a Reserved bucket's capacity overflows.
 
-**Limits of a level.** A level never rises above its capacity (refills and refunds beyond it are
-lost) but may fall below zero when a settlement charges more than was reserved; that debt must
-refill before the next admission. ``Rejection.retry_after_s`` is the time until the failing
-bucket alone would hold enough, ignoring the other buckets and requests still to settle.
+**Settlement.** When a request ends, each bucket of the group that admitted it gets back
+``taken − kept`` (rule "bucket"): unused reservation comes back, and a bucket that keeps more
+than it took (output TPM; TPM with a burndown of 5) is left in debt, which must refill before
+its next admission. ``burndown`` is 5 for Claude 3.7 Sonnet and the Claude 4 family, 1 for
+others; the output TPM of bedrock-mantle and of Reserved capacity counts output tokens as they
+are (AWS publishes no burndown for them). A request that fails before producing output settles
+with ``output_tokens=0``, which returns its whole ``max_tokens``. Output against an output TPM
+may also be charged as it is generated (``charge_output``); the settlement then keeps the rest.
 
 **The alternative rule** (``rule="window"``). How Bedrock adjusts a reservation while a request
 runs is not published. If your real throttles come earlier than the bucket predicts, switch to
-the per-minute window: TPM and RPM count against fixed 60-second windows (from the ledger's first
-reading), a request's whole reservation stays charged to the window that admitted it (no early
-refund), and each window starts empty. TPD keeps the bucket rule. The planner follows the same
-option (``Quota.rule``); docs/architecture.md, "Quota rules", states both.
+the per-minute window: per-minute quotas count against fixed 60-second windows (from the
+ledger's first reading), each window starts full, nothing taken at admission comes back, and a
+settlement that keeps more than was taken charges the difference to the window it ends in — so
+every request costs max(taken, kept), never less than under the bucket. TPD keeps the bucket
+rule. The planner follows the same option (``Quota.rule``); docs/architecture.md, "Quota rules",
+states both.
 
-**One set of rules.** The arithmetic above lives in ``_buckets.py`` as data — each quota a
-bucket with what it takes at admission and keeps at settlement (`quota_buckets`) — and plain
-functions that this ledger calls and that the batch replay of logged traffic (``_replay.py``)
-runs compiled, so both decide identically. ``input_tokens`` here is the whole prompt, cached
-tokens included; the replay also counts cache reads and writes apart (reserved, but only cache
-writes are kept at settlement).
+**One set of rules.** The arithmetic lives in ``_buckets.py`` as data — each quota a bucket with
+what it takes at admission and keeps at settlement (`quota_buckets`) — and plain functions that
+this ledger calls and that the batch replay of logged traffic (``_replay.py``) runs compiled, so
+both decide identically. ``Rejection.retry_after_s`` is the time until the refusing bucket alone
+would hold enough, ignoring the other buckets and requests still to settle.
 
 TPD refills at the same rate as TPM when it has Bedrock's default value (``tpm × 1440``), so it
 can only bind when set lower, as it is for new accounts. Time comes from the ``clock`` the ledger
@@ -55,76 +74,57 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal
 
 from capacity.serving._buckets import (
     ADMITTED,
     WINDOW_S,
-    BucketColumns,
     admit_request,
+    admitted_group,
     bring_forward,
+    charge_generated,
     charged_output,
     demand,
     settle_request,
     window_index,
 )
+from capacity.serving._limits import (
+    ENDPOINTS,
+    QUOTA_RULES,
+    REJECTION_KINDS,
+    RESERVED_MIN_INPUT_TPM,
+    RESERVED_MIN_OUTPUT_TPM,
+    SERVICE_TIERS,
+    THROTTLE_MESSAGES,
+    Endpoint,
+    QuotaBuckets,
+    QuotaError,
+    QuotaLimits,
+    QuotaRule,
+    RejectionKind,
+    ServiceTier,
+    quota_buckets,
+)
 
 __all__ = [
+    "ENDPOINTS",
     "QUOTA_RULES",
     "REJECTION_KINDS",
+    "RESERVED_MIN_INPUT_TPM",
+    "RESERVED_MIN_OUTPUT_TPM",
+    "SERVICE_TIERS",
     "THROTTLE_MESSAGES",
     "Admission",
+    "Endpoint",
     "QuotaBuckets",
+    "QuotaError",
     "QuotaLedger",
     "QuotaLimits",
     "QuotaRule",
     "Rejection",
     "RejectionKind",
+    "ServiceTier",
     "quota_buckets",
 ]
-
-QuotaRule = Literal["bucket", "window"]
-"""How TPM and RPM are enforced: a refilling token bucket with refunds at settlement (default),
-or a per-minute window that keeps whole reservations (the conservative alternative)."""
-
-QUOTA_RULES: Final[tuple[QuotaRule, ...]] = ("bucket", "window")
-
-RejectionKind = Literal["tokens", "requests", "tokens_per_day"]
-"""Which quota refused a request: TPM, RPM or TPD."""
-
-REJECTION_KINDS: Final[tuple[RejectionKind, ...]] = ("tokens", "requests", "tokens_per_day")
-
-THROTTLE_MESSAGES: Final[dict[RejectionKind, str]] = {
-    "tokens": "Too many tokens, please wait before trying again.",
-    "requests": "Too many requests, please wait before trying again.",
-    "tokens_per_day": "Too many tokens per day, please wait before trying again.",
-}
-"""Bedrock's exact ThrottlingException message for each kind of rejection."""
-
-
-@dataclass(frozen=True)
-class QuotaLimits:
-    """The quotas of every model id: tokens per minute, requests per minute, tokens per day.
-
-    None means unlimited. Raises ValueError naming the field if a limit is not positive.
-    """
-
-    tpm: int | None = None
-    rpm: int | None = None
-    tpd: int | None = None
-    rule: QuotaRule = "bucket"
-
-    def __post_init__(self) -> None:
-        """Reject zero, negative and non-finite limits, and unknown rules."""
-        if self.rule not in QUOTA_RULES:
-            raise ValueError(f"QuotaLimits.rule must be one of {QUOTA_RULES}; got {self.rule!r}")
-        for name in ("tpm", "rpm", "tpd"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value < math.inf:
-                raise ValueError(
-                    f"QuotaLimits.{name} must be a positive number, or None for unlimited; "
-                    f"got {value!r}"
-                )
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,13 @@ class Admission:
 
     model_id: str
     reserved_tokens: int
-    """``input_tokens + max_tokens``, taken from the TPM and TPD buckets."""
+    """``input + cache read + cache write + max_tokens``: bedrock-runtime's reservation."""
     admitted_at_s: float
     """The ledger's clock at admission."""
+    service_tier: ServiceTier = "default"
+    """The tier the request asked for."""
+    on_reserved: bool = False
+    """Admitted on Reserved capacity (False: on the on-demand quota, overflow included)."""
 
 
 @dataclass(frozen=True)
@@ -145,61 +149,9 @@ class Rejection:
     model_id: str
     kind: RejectionKind
     message: str
-    """Bedrock's exact text for ``kind`` (see `THROTTLE_MESSAGES`)."""
+    """Bedrock's text for ``kind`` (see `THROTTLE_MESSAGES`)."""
     retry_after_s: float
     """Seconds until the failing bucket alone would hold enough; ``math.inf`` if it never can."""
-
-
-@dataclass(frozen=True)
-class QuotaBuckets:
-    """The buckets a `QuotaLimits` puts on every model id, as the rule functions read them.
-
-    ``names`` ("rpm", "tpm", "tpd") and ``kinds`` (the `RejectionKind` of a refusal) per bucket,
-    in check order; ``columns`` the numbers (``capacity/serving/_buckets.py``). Unlimited
-    quotas have no bucket.
-    """
-
-    names: tuple[str, ...]
-    kinds: tuple[RejectionKind, ...]
-    periods_s: tuple[float, ...]
-    columns: BucketColumns
-
-
-# What a request takes at admission, per admission feature (1, input, cache read, cache write,
-# max_tokens), and keeps at settlement, per settlement feature (1, input, cache read, cache
-# write, charged output): the module docstring's rule.
-_ONE_REQUEST = (1.0, 0.0, 0.0, 0.0, 0.0)
-_RESERVATION = (0.0, 1.0, 1.0, 1.0, 1.0)  # input + cache read + cache write + max_tokens
-_SETTLEMENT = (0.0, 1.0, 0.0, 1.0, 1.0)  # input + cache write + burndown × output
-
-
-def quota_buckets(limits: QuotaLimits) -> QuotaBuckets:
-    """The buckets of ``limits`` in check order: RPM, TPM, TPD (unlimited ones left out)."""
-    window = limits.rule == "window"
-    specs: list[tuple[str, RejectionKind, float | None, float, bool, bool, tuple[float, ...],
-                      tuple[float, ...]]] = [
-        ("rpm", "requests", limits.rpm, 60.0, window, False, _ONE_REQUEST, _ONE_REQUEST),
-        ("tpm", "tokens", limits.tpm, 60.0, window, not window, _RESERVATION, _SETTLEMENT),
-        ("tpd", "tokens_per_day", limits.tpd, 86400.0, False, True, _RESERVATION, _SETTLEMENT),
-    ]  # fmt: skip
-    kept = [s for s in specs if s[2] is not None]
-    capacity = [float(s[2]) for s in kept if s[2] is not None]
-    rate = [c / s[3] for c, s in zip(capacity, kept, strict=True)]
-    columns = BucketColumns(
-        capacity=capacity,
-        rate_per_s=rate,
-        # Float rounding of refills (worse with large clock readings) must not turn an exact
-        # fit into a throttle. The slack is far below one token, so integer arithmetic stays
-        # exact.
-        slack=[min(0.5, 1e-6 + 1e-12 * c + 1e-8 * r) for c, r in zip(capacity, rate, strict=True)],
-        windowed=[s[4] for s in kept],
-        refunds=[s[5] for s in kept],
-        admit=[x for s in kept for x in s[6]],
-        settle=[x for s in kept for x in s[7]],
-    )
-    return QuotaBuckets(
-        tuple(s[0] for s in kept), tuple(s[1] for s in kept), tuple(s[3] for s in kept), columns
-    )
 
 
 class _State:
@@ -211,6 +163,18 @@ class _State:
         self.levels = levels
         self.t_s = t_s
         self.window = window  # the current 60-s window's index (windowed buckets only)
+
+
+class _Open:
+    """An open admission: its tokens as admitted, its group, and output charged so far."""
+
+    __slots__ = ("admission", "cache_read", "cache_write", "charged", "group", "input", "max")
+
+    def __init__(self, admission: Admission, tokens: tuple[int, int, int, int], group: int) -> None:
+        self.admission = admission
+        self.input, self.cache_read, self.cache_write, self.max = tokens
+        self.group = group
+        self.charged = 0  # output tokens charged as generated (charge_output)
 
 
 class QuotaLedger:
@@ -229,33 +193,93 @@ class QuotaLedger:
         self._full = [cap[b] for b in range(len(cap))]  # a model's levels when first seen
         self._states: dict[str, _State] = {}
         self._origin_s: float | None = None  # the window rule's t = 0: the first clock reading
-        # Open admissions by identity, with their (input, max_tokens): settling twice, or
-        # settling another ledger's admission, would silently refund tokens never reserved here.
-        self._open: dict[int, tuple[Admission, int, int]] = {}
+        # Open admissions by identity: settling twice, or settling another ledger's admission,
+        # would silently refund tokens never reserved here.
+        self._open: dict[int, _Open] = {}
 
-    def admit(self, model_id: str, input_tokens: int, max_tokens: int) -> Admission | Rejection:
-        """Reserve ``input_tokens + max_tokens`` and one request, or say which quota refuses."""
-        if input_tokens < 0 or max_tokens < 0:
+    @property
+    def charges_as_generated(self) -> bool:
+        """Whether some bucket counts output without reserving it (output TPM): only then does
+        `charge_output` change anything."""
+        cols = self._buckets.columns
+        return any(cols.admit[5 * b + 4] == 0.0 and cols.settle[5 * b + 4] != 0.0
+                   for b in range(len(cols.capacity)))  # fmt: skip
+
+    def admit(
+        self,
+        model_id: str,
+        input_tokens: int,
+        max_tokens: int,
+        *,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        service_tier: ServiceTier = "default",
+    ) -> Admission | Rejection:
+        """Admit a request of ``service_tier`` (module docstring), or say which quota refuses.
+
+        ``input_tokens`` is the uncached input (the whole prompt when nothing is cached);
+        ``max_tokens`` what the request allows (the model's maximum when it sets none).
+        """
+        tokens = (input_tokens, cache_read_tokens, cache_write_tokens, max_tokens)
+        if min(tokens) < 0:
             raise ValueError(
-                f"input_tokens and max_tokens must be >= 0; got {input_tokens}, {max_tokens}"
+                "input_tokens, max_tokens and cache tokens must be >= 0; got "
+                f"{input_tokens}, {max_tokens}, {cache_read_tokens}, {cache_write_tokens}"
+            )
+        if service_tier not in SERVICE_TIERS:
+            raise QuotaError(
+                f"service_tier {service_tier!r} is not a Bedrock tier: use one of "
+                f"{', '.join(SERVICE_TIERS)}"
             )
         now = self._clock()
         st = self._brought_forward(model_id, now)
-        refused = admit_request(st.levels, self._buckets.columns, input_tokens, 0, 0, max_tokens)
-        if refused != ADMITTED:
-            return self._rejection(model_id, st, now, refused, input_tokens, max_tokens)
-        admission = Admission(model_id, input_tokens + max_tokens, now)
-        self._open[id(admission)] = (admission, input_tokens, max_tokens)
+        b = self._buckets
+        verdict = admit_request(
+            st.levels, b.columns, b.first_group(service_tier), input_tokens, cache_read_tokens,
+            cache_write_tokens, max_tokens,
+        )  # fmt: skip
+        if verdict >= 0:
+            return self._rejection(model_id, st, now, verdict, tokens)
+        group = admitted_group(verdict)
+        admission = Admission(
+            model_id, sum(tokens), now, service_tier, on_reserved=group == b.reserved_group
+        )
+        self._open[id(admission)] = _Open(admission, tokens, group)
         return admission
 
-    def settle(
-        self, admission: Admission, input_tokens: int, output_tokens: int, burndown: float = 1.0
-    ) -> int:
-        """Charge a finished request and return ``reserved − charged`` to its buckets.
+    def charge_output(
+        self, admission: Admission, output_tokens: int, burndown: float = 1.0
+    ) -> None:
+        """``output_tokens`` generated so far by an open admission: the part not charged yet is
+        taken now from the buckets that count output as it is generated (output TPM). Its
+        settlement later keeps the whole output, less what was charged here."""
+        entry = self._entry(admission)
+        delta = output_tokens - entry.charged
+        if delta <= 0:
+            return
+        st = self._brought_forward(admission.model_id, self._clock())
+        charge_generated(st.levels, self._buckets.columns, entry.group, burndown, output_tokens)
+        charge_generated(st.levels, self._buckets.columns, entry.group, burndown, -entry.charged)
+        entry.charged = output_tokens
 
-        Returns the tokens charged, ``input_tokens + burndown × output_tokens`` rounded half up.
-        Raises ValueError for negative token counts, a burndown that is not positive and finite,
-        or an admission that is not open on this ledger (already settled, or not from `admit`).
+    def settle(
+        self,
+        admission: Admission,
+        input_tokens: int,
+        output_tokens: int,
+        burndown: float = 1.0,
+        *,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+    ) -> int:
+        """Settle a finished request (module docstring): each bucket of the group that admitted
+        it gets back ``taken − kept``. Cache tokens default to those given at admission.
+
+        Returns the tokens counted against the quota: ``input + cache write + burndown ×
+        output`` (rounded half up) on bedrock-runtime's on-demand quota, ``input + cache write
+        + output`` on bedrock-mantle and on Reserved capacity. Raises ValueError for negative
+        token counts, a burndown that is not positive and finite, or an admission that is not
+        open on this ledger (already settled, or not from `admit`).
         """
         if input_tokens < 0 or output_tokens < 0:
             raise ValueError(
@@ -263,23 +287,31 @@ class QuotaLedger:
             )
         if not 0.0 < burndown < math.inf:
             raise ValueError(f"burndown must be positive and finite; got {burndown!r}")
-        entry = self._open.get(id(admission))
-        if entry is None or entry[0] is not admission:
-            raise ValueError(
-                f"this Admission for {admission.model_id!r} is not open on this ledger: settle "
-                "each Admission returned by this ledger's admit() exactly once"
-            )
+        entry = self._entry(admission)
+        read = entry.cache_read if cache_read_tokens is None else cache_read_tokens
+        write = entry.cache_write if cache_write_tokens is None else cache_write_tokens
+        if read < 0 or write < 0:
+            raise ValueError(f"cache tokens must be >= 0; got {read}, {write}")
         del self._open[id(admission)]
-        out = charged_output(output_tokens, burndown)
         st = self._states[admission.model_id]
+        cols = self._buckets.columns
+        if entry.charged:  # give back what was charged as generated: settlement keeps it all
+            st.t_s, st.window = bring_forward(
+                st.levels, cols, st.t_s, st.window, self._clock(), self._origin()
+            )
+            charge_generated(st.levels, cols, entry.group, burndown, -entry.charged)
         st.t_s, st.window = settle_request(
-            st.levels, self._buckets.columns, st.t_s, st.window, self._clock(), self._origin(),
-            (entry[1], 0, 0, entry[2]), (input_tokens, 0, 0, out),
+            st.levels, cols, st.t_s, st.window, self._clock(), self._origin(), entry.group,
+            burndown, (entry.input, entry.cache_read, entry.cache_write, entry.max),
+            (input_tokens, read, write, output_tokens),
         )  # fmt: skip
-        return input_tokens + out
+        raw = self.limits.endpoint == "mantle" or admission.on_reserved
+        out = output_tokens if raw else charged_output(output_tokens, burndown)
+        return input_tokens + write + out
 
     def available(self, model_id: str) -> dict[str, float]:
-        """Current levels of ``model_id``'s limited buckets, keyed "tpm", "rpm" and "tpd".
+        """Current levels of ``model_id``'s limited buckets by name ("tpm", "rpm", "tpd",
+        "input_tpm", "output_tpm", "reserved_input_tpm", "reserved_output_tpm").
 
         Unlimited buckets are left out. A model id not seen yet reports full buckets.
         """
@@ -294,24 +326,34 @@ class QuotaLedger:
         """How many admissions are waiting to be settled (requests in flight, or leaked)."""
         return len(self._open)
 
+    def _entry(self, admission: Admission) -> _Open:
+        entry = self._open.get(id(admission))
+        if entry is None or entry.admission is not admission:
+            raise ValueError(
+                f"this Admission for {admission.model_id!r} is not open on this ledger: settle "
+                "each Admission returned by this ledger's admit() exactly once"
+            )
+        return entry
+
     def _origin(self) -> float:
         assert self._origin_s is not None
         return self._origin_s
 
     def _rejection(
-        self, model_id: str, st: _State, now: float, b: int, input_tokens: int, max_tokens: int
+        self, model_id: str, st: _State, now: float, b: int, tokens: tuple[int, int, int, int]
     ) -> Rejection:
         """Bucket ``b`` refused: seconds until it alone would hold enough (a refill, or the next
         window; never when the demand exceeds its capacity)."""
         cols = self._buckets.columns
-        need = demand(cols.admit, b, 1, input_tokens, 0, 0, max_tokens)
+        need = demand(cols.admit, b, 1, *tokens)
         if need > cols.capacity[b]:
             wait = math.inf
         elif cols.windowed[b]:
             wait = self._origin() + WINDOW_S * (st.window + 1) - now
         else:
             wait = (need - st.levels[b]) / cols.rate_per_s[b]
-        return _reject(model_id, self._buckets.kinds[b], wait)
+        kind = self._buckets.kinds[b]
+        return Rejection(model_id, kind, THROTTLE_MESSAGES[kind], wait)
 
     def _brought_forward(self, model_id: str, now: float) -> _State:
         """``model_id``'s levels brought forward to ``now`` (created full on first use)."""
@@ -328,5 +370,4 @@ class QuotaLedger:
         return st
 
 
-def _reject(model_id: str, kind: RejectionKind, retry_after_s: float) -> Rejection:
-    return Rejection(model_id, kind, THROTTLE_MESSAGES[kind], retry_after_s)
+assert ADMITTED == -1  # admitted_code(0): a single group admits with the ledger's old status

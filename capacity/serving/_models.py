@@ -1,5 +1,7 @@
 """Bedrock facts by model id, from ``capacity/data/bedrock_models.json``: output-token burndown
-(with its source) and quota names, codes and published defaults for common models.
+(with its source); per endpoint the quota names, codes and published defaults for common models
+(bedrock-runtime: TPM, RPM, TPD; bedrock-mantle: input and output TPM); the service tiers each
+model is listed for, with sources.
 
 Model ids match by longest prefix after a geo/global profile prefix (``us.``, ``global.``, …) is
 stripped, so ``us.anthropic.claude-sonnet-4-20250514-v1:0`` finds Claude Sonnet 4.
@@ -17,7 +19,26 @@ from typing import Any, Literal, TypeVar
 
 from capacity.errors import ModelFileError
 
+__all__ = [
+    "PROFILE_PREFIXES",
+    "SCOPES",
+    "Burndown",
+    "MantleQuota",
+    "MantleQuotaKind",
+    "ModelInfo",
+    "ModelTable",
+    "QuotaInfo",
+    "QuotaKind",
+    "Scope",
+    "base_model_id",
+    "burndown_for",
+    "is_profile_id",
+    "load_model_table",
+    "resolve_burndown",
+]
+
 QuotaKind = Literal["tpm", "rpm", "tpd"]
+MantleQuotaKind = Literal["input_tpm", "output_tpm"]
 Scope = Literal["on-demand", "cross-region"]
 SCOPES: tuple[Scope, ...] = ("on-demand", "cross-region")
 PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
@@ -45,14 +66,35 @@ class QuotaInfo:
 
 
 @dataclass(frozen=True)
+class MantleQuota:
+    """One bedrock-mantle quota of a model: ``kind`` (input_tpm or output_tpm), its Service
+    Quotas ``code`` and published ``default`` (None: not in the shipped sources), ``name``,
+    whether it is ``adjustable`` (None when unknown) and its ``source``. Per model, per Region
+    (quotas-mantle.html names no cross-Region variant)."""
+
+    kind: MantleQuotaKind
+    code: str | None
+    name: str
+    default: float | None
+    adjustable: bool | None
+    source: str
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A model's entry: canonical ``model_id``, display ``name``, ``max_output_tokens`` (what an
-    unset max_tokens reserves) and its quotas."""
+    unset max_tokens reserves), its bedrock-runtime ``quotas``, the ``endpoints`` the shipped
+    sources show serving it (others may too), its ``mantle_quotas``, and the ``service_tiers``
+    it is listed for (``"default"``, the Standard tier, always) with their ``tiers_source``."""
 
     model_id: str
     name: str
     max_output_tokens: int | None
     quotas: tuple[QuotaInfo, ...]
+    endpoints: tuple[str, ...] = ("runtime",)
+    mantle_quotas: tuple[MantleQuota, ...] = ()
+    service_tiers: tuple[str, ...] = ("default",)
+    tiers_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,11 +127,22 @@ class ModelTable:
         return _longest_prefix(base_model_id(model_id), self.models)
 
     def quotas_for(self, model_id: str, scope: Scope | None = None) -> tuple[QuotaInfo, ...]:
-        """Known quotas of ``model_id``, optionally only those of ``scope``."""
+        """Known bedrock-runtime quotas of ``model_id``, optionally only those of ``scope``."""
         info = self.model(model_id)
         if info is None:
             return ()
         return tuple(q for q in info.quotas if scope is None or q.scope == scope)
+
+    def mantle_quotas_for(self, model_id: str) -> tuple[MantleQuota, ...]:
+        """Known bedrock-mantle quotas of ``model_id`` (input and output TPM)."""
+        info = self.model(model_id)
+        return () if info is None else info.mantle_quotas
+
+    def service_tiers_for(self, model_id: str | None) -> tuple[str, ...]:
+        """The service tiers ``model_id`` is listed for (the Standard tier, ``"default"``, for
+        models the table does not know)."""
+        info = None if model_id is None else self.model(model_id)
+        return ("default",) if info is None else info.service_tiers
 
 
 def base_model_id(model_id: str) -> str:
@@ -141,7 +194,20 @@ def _parse(doc: Mapping[str, Any]) -> ModelTable:
             )
             for q in m["quotas"]
         )
-        info = ModelInfo(m["model_id"], m["name"], m.get("max_output_tokens"), quotas)
+        mantle = tuple(
+            MantleQuota(
+                kind=q["kind"], code=q["code"], name=q["name"],
+                default=None if q["default"] is None else float(q["default"]),
+                adjustable=q["adjustable"], source=_source(q["source"], sources),
+            )
+            for q in m.get("mantle_quotas", [])
+        )  # fmt: skip
+        info = ModelInfo(
+            m["model_id"], m["name"], m.get("max_output_tokens"), quotas,
+            endpoints=tuple(m.get("endpoints", ["runtime"])), mantle_quotas=mantle,
+            service_tiers=tuple(m.get("service_tiers", ["default"])),
+            tiers_source=_source(m.get("service_tiers_source", ""), sources),
+        )  # fmt: skip
         models.append((m["match"], info))
     return ModelTable(default, rules, tuple(models), sources)
 

@@ -16,7 +16,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from capacity.serving._ledger import QUOTA_RULES, QuotaLimits, QuotaRule
+from capacity.serving._ledger import (
+    ENDPOINTS,
+    QUOTA_RULES,
+    Endpoint,
+    QuotaError,
+    QuotaLimits,
+    QuotaRule,
+)
 from capacity.serving._models import load_model_table
 
 DEFAULT_PROFILE = "llama3.3-70b-bedrock"
@@ -83,19 +90,41 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class QuotaConfig:
-    """Per-model quotas (None = unlimited), how a throttle is delivered, and the TPM ``rule``
-    (``"bucket"`` or ``"window"``: see ``capacity.serving.QuotaLimits``)."""
+    """Per-model quotas (None = unlimited), how a throttle is delivered, the ``rule``
+    (``"bucket"`` or ``"window"``), the ``endpoint`` (``"runtime"``: TPM, RPM, TPD;
+    ``"mantle"``: input and output TPM) and Reserved capacity: see
+    ``capacity.serving.QuotaLimits``, which `limits` builds (and validates)."""
 
     tpm: int | None = None
     rpm: int | None = None
     tpd: int | None = None
     throttle: str = "http"  # "http": a 429 before the stream; "mid-stream": an exception event
     rule: str = "bucket"
+    endpoint: str = "runtime"
+    input_tpm: int | None = None
+    output_tpm: int | None = None
+    reserved_input_tpm: int | None = None
+    reserved_output_tpm: int | None = None
 
     def limits(self) -> QuotaLimits:
         """The ledger's limits for these quotas."""
         rule: QuotaRule = "window" if self.rule == "window" else "bucket"
-        return QuotaLimits(self.tpm, self.rpm, self.tpd, rule=rule)
+        endpoint: Endpoint = "mantle" if self.endpoint == "mantle" else "runtime"
+        return QuotaLimits(
+            self.tpm, self.rpm, self.tpd, rule=rule, endpoint=endpoint,
+            input_tpm=self.input_tpm, output_tpm=self.output_tpm,
+            reserved_input_tpm=self.reserved_input_tpm,
+            reserved_output_tpm=self.reserved_output_tpm,
+        )  # fmt: skip
+
+    @classmethod
+    def of(cls, limits: QuotaLimits, throttle: str = "http") -> QuotaConfig:
+        """The configuration enforcing ``limits``, delivering throttles as ``throttle``."""
+        return cls(
+            limits.tpm, limits.rpm, limits.tpd, throttle, limits.rule, limits.endpoint,
+            limits.input_tpm, limits.output_tpm, limits.reserved_input_tpm,
+            limits.reserved_output_tpm,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -243,6 +272,13 @@ def _validate(p: Profile, origin: str) -> None:
         problems.append("output.kind must be 'max_tokens' or 'lognormal'")
     if p.quotas.rule not in QUOTA_RULES:
         problems.append(f"quotas.rule must be one of {', '.join(QUOTA_RULES)}")
+    elif p.quotas.endpoint not in ENDPOINTS:
+        problems.append(f"quotas.endpoint must be one of {', '.join(ENDPOINTS)}")
+    else:
+        try:
+            p.quotas.limits()
+        except QuotaError as exc:
+            problems.append(f"quotas: {exc}")
     if p.quotas.throttle not in ("http", "mid-stream"):
         problems.append("quotas.throttle must be 'http' or 'mid-stream'")
     for key in ("tpm", "rpm", "tpd"):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from capacity.errors import CapacityError
+from capacity.serving._limits import SERVICE_TIERS, Endpoint
 from capacity.serving._models import load_model_table
 from capacity.serving._profile import DEFAULT_PROFILE, ServingModel, load_profile, spec_for
 
@@ -54,8 +55,10 @@ class RequestArrays:
     ``arrival_s``: seconds from the log's first request (float, ≥ 0); token counts (int ≥ 0):
     ``input_tokens`` (not cached), ``cache_read_tokens``, ``cache_write_tokens``,
     ``output_tokens``; ``max_tokens`` (int, −1 when the log does not say); ``latency_s`` (float,
-    NaN when unknown); ``ok`` (bool: the request succeeded in the log). Columns are converted to
-    float64 / int64 / bool numpy arrays; raises `ReplayError` naming a bad column.
+    NaN when unknown); ``ok`` (bool: the request succeeded in the log); optionally
+    ``service_tier`` (each request's tier, a name of `SERVICE_TIERS` or its index there; None:
+    all Standard). Columns are converted to float64 / int64 / bool (tiers: int8 indices) numpy
+    arrays; raises `ReplayError` naming a bad column.
     """
 
     # Any array-like of the right kind goes in; float64 / int64 / bool arrays come out.
@@ -67,11 +70,16 @@ class RequestArrays:
     max_tokens: NDArray[Any]
     latency_s: NDArray[Any]
     ok: NDArray[Any]
+    service_tier: NDArray[Any] | None = None
 
     def __post_init__(self) -> None:
         """Convert and check every column (module docstring)."""
         n = len(np.asarray(self.arrival_s))
+        if self.service_tier is not None:
+            object.__setattr__(self, "service_tier", _tier_codes(self.service_tier, n))
         for f in fields(self):
+            if f.name == "service_tier":
+                continue
             raw = np.asarray(getattr(self, f.name))
             if raw.ndim != 1 or len(raw) != n:
                 raise ReplayError(
@@ -106,8 +114,37 @@ class RequestArrays:
         """The requests selected by ``index`` (a boolean mask or positions), in that order."""
         taken = object.__new__(RequestArrays)  # the columns are valid already: no new checks
         for f in fields(self):
-            object.__setattr__(taken, f.name, getattr(self, f.name)[index])
+            col = getattr(self, f.name)
+            object.__setattr__(taken, f.name, None if col is None else col[index])
         return taken
+
+    def reserved_tier(self) -> NDArray[np.bool_]:
+        """Which requests asked for the Reserved tier."""
+        if self.service_tier is None:
+            return np.zeros(len(self), dtype=bool)
+        out: NDArray[np.bool_] = self.service_tier == SERVICE_TIERS.index("reserved")
+        return out
+
+
+def _tier_codes(values: Any, n: int) -> NDArray[np.int8]:
+    """Tier names or indices as int8 indices into `SERVICE_TIERS` (``ReplayError`` if bad)."""
+    raw = np.asarray(values)
+    if raw.ndim != 1 or len(raw) != n:
+        raise ReplayError(f"RequestArrays.service_tier has shape {raw.shape}; it must be 1-D "
+                          f"with {n} values (one per request)")  # fmt: skip
+    if raw.dtype.kind in "iu":
+        codes = raw.astype(np.int64)
+        if n and (codes.min() < 0 or codes.max() >= len(SERVICE_TIERS)):
+            raise ReplayError(f"RequestArrays.service_tier indices must be 0 to "
+                              f"{len(SERVICE_TIERS) - 1} ({', '.join(SERVICE_TIERS)})")  # fmt: skip
+        return codes.astype(np.int8)
+    names = raw.astype(str)
+    bad = sorted(set(names.tolist()) - set(SERVICE_TIERS))
+    if bad:
+        raise ReplayError(f"RequestArrays.service_tier has {bad[0]!r}: use one of "
+                          f"{', '.join(SERVICE_TIERS)}")  # fmt: skip
+    lookup = {t: i for i, t in enumerate(SERVICE_TIERS)}
+    return np.fromiter((lookup[t] for t in names.tolist()), dtype=np.int8, count=n)
 
 
 def unloaded_latency_s(
@@ -154,6 +191,8 @@ class Prepared:
     output_tokens: NDArray[np.int64]
     burndown: float
     notes: tuple[str, ...]
+    reserved_tier: NDArray[np.bool_]
+    """Which requests asked for the Reserved tier (they use Reserved capacity first)."""
     position: NDArray[np.int64]
     """Each replayed request's position in the `RequestArrays` it came from."""
     given: int
@@ -164,7 +203,7 @@ class Prepared:
 
     @property
     def reservation(self) -> NDArray[np.int64]:
-        """Each request's TPM/TPD reservation."""
+        """Each request's TPM/TPD reservation on bedrock-runtime."""
         total: NDArray[np.int64] = (
             self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.max_tokens
         )
@@ -172,10 +211,28 @@ class Prepared:
 
     @property
     def charge(self) -> NDArray[np.int64]:
-        """Each request's settled charge (input + cache write + burndown × output)."""
+        """Each request's settled charge on bedrock-runtime (input + cache write + burndown ×
+        output)."""
         out = np.floor(self.burndown * self.output_tokens + 0.5).astype(np.int64)
         charged: NDArray[np.int64] = self.input_tokens + self.cache_write_tokens + out
         return charged
+
+    def admission_tokens(self, endpoint: Endpoint) -> NDArray[np.int64]:
+        """What each request takes from its (input) token quota at admission: the reservation
+        on bedrock-runtime; input + cache write + max_tokens on bedrock-mantle (cache reads
+        excluded)."""
+        if endpoint == "runtime":
+            return self.reservation
+        total: NDArray[np.int64] = self.input_tokens + self.cache_write_tokens + self.max_tokens
+        return total
+
+    def settled_tokens(self, endpoint: Endpoint) -> NDArray[np.int64]:
+        """What each request's settlement counts: `charge` on bedrock-runtime; input + cache
+        write + output on bedrock-mantle."""
+        if endpoint == "runtime":
+            return self.charge
+        total: NDArray[np.int64] = self.input_tokens + self.cache_write_tokens + self.output_tokens
+        return total
 
 
 def prepare(
@@ -260,7 +317,8 @@ def prepare(
         input_tokens=r.input_tokens, cache_read_tokens=r.cache_read_tokens,
         cache_write_tokens=r.cache_write_tokens, max_tokens=mx,
         output_tokens=np.ascontiguousarray(output, dtype=np.int64), burndown=bd,
-        notes=tuple(notes), position=position, given=len(requests),
+        notes=tuple(notes), reserved_tier=r.reserved_tier(), position=position,
+        given=len(requests),
     )  # fmt: skip
 
 

@@ -15,20 +15,25 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from capacity.serving._engine import Cluster, Sequence as EngineSeq
-from capacity.serving._ledger import Admission, QuotaLedger, QuotaLimits
+from capacity.serving._engine import Cluster, Sequence as EngineSeq, queue_rank
+from capacity.serving._ledger import Admission, QuotaLedger, QuotaLimits, ServiceTier
 from capacity.serving._profile import Profile
 
 
 @dataclass(frozen=True)
 class SimRequest:
-    """One request offered to the simulated endpoint."""
+    """One request offered to the simulated endpoint: ``input_tokens`` uncached (the whole
+    prompt when nothing is cached), cache reads and writes apart (the serving model prefills
+    all three; the quota ledger counts them by its rules), and its ``service_tier``."""
 
     arrival_s: float
     input_tokens: int
     max_tokens: int
     label: str = ""
     batch: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    service_tier: ServiceTier = "default"
 
 
 @dataclass(frozen=True)
@@ -170,14 +175,17 @@ def simulate(
         for seq in seqs:
             req, _, adm = inflight.pop(seq.key)
             clock[0] = seq.last_token_s
-            ledger.settle(adm, seq.input_tokens, seq.output_tokens, model.burndown)
+            ledger.settle(adm, req.input_tokens + overhead, seq.output_tokens, model.burndown)
             done.append((req.label, req.batch, req.arrival_s, seq))
 
     for key, req in enumerate(ordered):
         finish(cluster.advance(req.arrival_s))
         clock[0] = req.arrival_s
         input_tokens = req.input_tokens + overhead
-        verdict = ledger.admit(model.model_id, input_tokens, req.max_tokens)
+        verdict = ledger.admit(
+            model.model_id, input_tokens, req.max_tokens, cache_read_tokens=req.cache_read_tokens,
+            cache_write_tokens=req.cache_write_tokens, service_tier=req.service_tier,
+        )  # fmt: skip
         if not isinstance(verdict, Admission):
             throttled.append(
                 (len(done) + len(throttled),
@@ -186,7 +194,9 @@ def simulate(
             )  # fmt: skip
             continue
         n_out = profile.output.draw(req.max_tokens, rng)
-        seq = EngineSeq(key, input_tokens, n_out, req.arrival_s)
+        prompt = input_tokens + req.cache_read_tokens + req.cache_write_tokens
+        rank = queue_rank(req.service_tier, verdict.on_reserved)
+        seq = EngineSeq(key, prompt, n_out, req.arrival_s, priority=rank)
         inflight[key] = (req, seq, verdict)
         cluster.submit(seq, req.arrival_s)
     finish(cluster.advance(math.inf))
@@ -265,10 +275,15 @@ def simulate_quota(
     ttft_s: float,
     ttlt_s: float,
     model_id: str = "model",
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    service_tier: ServiceTier = "default",
 ) -> list[SimResult]:
     """Requests through the quota ledger alone, each taking fixed times (``ttft_s``, ``ttlt_s``)
     — the same admissions and settlements the emulator makes, without a serving model. Used to
-    check a plan's quota arithmetic; ``simulate`` adds the serving model's queueing."""
+    check a plan's quota arithmetic; ``simulate`` adds the serving model's queueing.
+    ``input_tokens`` is the uncached input; cache reads and writes and the tier go to the
+    ledger as they are."""
     clock = [0.0]
     ledger = QuotaLedger(limits, lambda: clock[0])
     ends: list[tuple[float, int, Admission]] = []  # heap of (end time, key, admission)
@@ -279,7 +294,10 @@ def simulate_quota(
             clock[0] = t_end
             ledger.settle(adm, input_tokens, output_tokens, burndown)
         clock[0] = t
-        verdict = ledger.admit(model_id, input_tokens, max_tokens)
+        verdict = ledger.admit(
+            model_id, input_tokens, max_tokens, cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens, service_tier=service_tier,
+        )  # fmt: skip
         if isinstance(verdict, Admission):
             heapq.heappush(ends, (t + ttlt_s, key, verdict))
             results.append(

@@ -24,7 +24,7 @@ from capacity.planning import (
     fmt,
 )
 from capacity.predictors import describe_predictor
-from capacity.serving import QUOTA_RULES, SCOPES, load_model_table
+from capacity.serving import ENDPOINTS, QUOTA_RULES, SCOPES, SERVICE_TIERS, load_model_table
 from llmcap.commands._args import add_objective, nonneg_float, objective_of, positive_float
 from llmcap.commands._trace_plan import add_trace_args, plan_from_traffic
 from llmcap.errors import UserError
@@ -32,6 +32,9 @@ from llmcap.errors import UserError
 LABELS = {
     "tpm": "tokens per minute (sustained)",
     "tpm_inflight": "tokens held in flight",
+    "input_tpm": "input tokens per minute (sustained)",
+    "input_tpm_inflight": "input + max_tokens held in flight",
+    "output_tpm": "output tokens per minute (sustained)",
     "rpm": "requests per minute",
     "tpd": "tokens per day (active hours)",
     "slo": "latency / SLO",
@@ -49,7 +52,31 @@ def register(sub: Any) -> None:
         "ledger's (docs/architecture.md).",
     )
     quota = p.add_argument_group("quota")
+    quota.add_argument(
+        "--endpoint",
+        choices=ENDPOINTS,
+        default="runtime",
+        help="bedrock-runtime (combined --tpm, default) or bedrock-mantle (--input-tpm and "
+        "--output-tpm, no RPM)",
+    )
     quota.add_argument("--tpm", type=positive_float, help="tokens per minute (or --from-usage)")
+    quota.add_argument(
+        "--input-tpm", type=positive_float, help="bedrock-mantle's input tokens per minute"
+    )
+    quota.add_argument(
+        "--output-tpm", type=positive_float, help="bedrock-mantle's output tokens per minute"
+    )
+    quota.add_argument(
+        "--reserved-input-tpm",
+        type=positive_float,
+        help="Reserved capacity's input tokens per minute (at least 100,000); used by "
+        "--service-tier reserved first, overflow to the on-demand quota",
+    )
+    quota.add_argument(
+        "--reserved-output-tpm",
+        type=positive_float,
+        help="Reserved capacity's output tokens per minute (at least 10,000)",
+    )
     quota.add_argument(
         "--rpm",
         type=positive_float,
@@ -78,6 +105,13 @@ def register(sub: Any) -> None:
     work.add_argument("--cache-read-tokens", type=float, default=0.0)
     work.add_argument("--cache-write-tokens", type=float, default=0.0)
     work.add_argument("--burndown", type=positive_float, help="override the output burndown")
+    work.add_argument(
+        "--service-tier",
+        choices=SERVICE_TIERS,
+        default="default",
+        help="the requests' tier: default (Standard, the default), priority and flex share the "
+        "on-demand quota; reserved uses Reserved capacity first",
+    )
     users = work.add_mutually_exclusive_group()
     users.add_argument("--think-time-s", type=float, help="seconds between answer and next ask")
     users.add_argument("--requests-per-user-per-min", type=positive_float)
@@ -123,8 +157,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_plan)
 
 
-def quota_line(model_id: str | None, scope: str | None) -> str:
+def quota_line(model_id: str | None, scope: str | None, endpoint: str = "runtime") -> str:
     """Which Service Quotas entry the plan is about (name and code), where the table knows it."""
+    if endpoint == "mantle":
+        known = load_model_table().mantle_quotas_for(model_id) if model_id else ()
+        names = " and ".join(f"{q.name} ({q.code or 'code not published'})" for q in known)
+        return f"Quota: {names or 'bedrock-mantle input and output TPM'}" + (
+            f", model {model_id}" if model_id else " (give --model-id for their names)"
+        )
     if model_id is None:
         return "Quota: TPM of an unnamed model (give --model-id for its quota name and code)"
     for q in load_model_table().quotas_for(model_id):
@@ -151,15 +191,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     model = None if args.model is None else load_predictor(args.model)
     measured = apply_usage(args)
-    if args.tpm is None or args.input_tokens is None or args.output_tokens is None:
+    mantle = args.endpoint == "mantle"
+    if mantle and (args.input_tpm is None or args.output_tpm is None):
+        raise UserError(
+            "no bedrock-mantle quota", "give --input-tpm and --output-tpm (bedrock-mantle has "
+            "separate input and output tokens-per-minute quotas)"
+        )  # fmt: skip
+    if (not mantle and args.tpm is None) or args.input_tokens is None or args.output_tokens is None:
         raise UserError(
             "no quota or workload", "give --tpm, --input-tokens and --output-tokens, or "
             "--from-usage usage.parquet"
         )  # fmt: skip
     model_id = args.model_id or _model_id_of(model)
     quota = Quota(
-        args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope, rule=args.quota_rule
-    )
+        None if mantle else args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope,
+        rule=args.quota_rule, endpoint=args.endpoint, input_tpm=args.input_tpm,
+        output_tpm=args.output_tpm, reserved_input_tpm=args.reserved_input_tpm,
+        reserved_output_tpm=args.reserved_output_tpm,
+    )  # fmt: skip
     workload = Workload(
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
@@ -172,6 +221,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         peak_to_average=1.0 if args.peak_to_average is None else args.peak_to_average,
         active_hours_per_day=args.active_hours,
         latency_s=args.latency_s,
+        service_tier=args.service_tier,
     )
     result = answer(
         quota, workload, model, objective_of(args, model, workload.prompt_tokens),
@@ -194,7 +244,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # piped or captured: don't wrap at rich's default 80 columns
         console = Console(width=120)
-    console.print(quota_line(quota.model_id, quota.scope), highlight=False)
+    console.print(quota_line(quota.model_id, quota.scope, quota.endpoint), highlight=False)
     if measured is not None:
         console.print(measured, highlight=False, markup=False)
     console.print(f"Objective: {result.objective.describe()}", highlight=False, markup=False)
@@ -264,8 +314,9 @@ def _print_request(console: Console, result: CapacityAnswer) -> None:
     for line in result.asks:
         default = "" if line.default is None else fmt(line.default)
         table.add_row(
-            line.kind.upper(), f"{line.value:,}", line.code or "", line.name or "", default
-        )
+            line.kind.replace("_tpm", " TPM").upper(), f"{line.value:,}", line.code or "",
+            line.name or "", default,
+        )  # fmt: skip
     console.print(table)
     inflight = "beyond the endpoint" if request.inflight is None else fmt(request.inflight)
     console.print(
@@ -289,8 +340,8 @@ def _print_request(console: Console, result: CapacityAnswer) -> None:
         for option in request.options:
             options.add_row(option.name, option.effect)
         console.print(options)
-    for key in ("tpm", "rpm", "tpd"):
-        if key == "rpm" and request.rpm is None:
+    for key in ("tpm", "input_tpm", "output_tpm", "rpm", "tpd"):
+        if key not in request.formulas or (key == "rpm" and request.rpm is None):
             continue
         console.print(
             f"  {key}: {request.formulas[key]}", highlight=False, markup=False, soft_wrap=True

@@ -326,7 +326,7 @@ def test_capacity_draws_every_constraint_bold_binding_and_marks_the_quotas() -> 
     assert all(binding.get_linewidth() > 2 * ln.get_linewidth() for ln in others)
     assert sum("binding" in t for t in legend_texts(fig)) == 1
     marks = vertical_lines(ax)
-    assert set(marks) == {QUOTA.tpm, float(request.tpm)}
+    assert set(marks) == {QUOTA.tpm, float(request.runtime_tpm)}
     texts = legend_texts(fig)
     assert f"current quota 600k TPM → {plan.users_whole:,} users ({plan.binding} binds)" in texts
     then = plan_capacity(request.applied_to(QUOTA), WORKLOAD)
@@ -335,7 +335,7 @@ def test_capacity_draws_every_constraint_bold_binding_and_marks_the_quotas() -> 
     assert "target 500 users" in texts
     (top,) = ax.child_axes
     assert [t.get_text() for t in top.get_xticklabels()] == ["current", "requested"]
-    assert np.allclose(top.get_xticks(), [QUOTA.tpm, request.tpm])
+    assert np.allclose(top.get_xticks(), [QUOTA.runtime_tpm, request.runtime_tpm])
 
 
 def test_capacity_with_a_model_adds_the_slo_line(model: CapacityModel) -> None:

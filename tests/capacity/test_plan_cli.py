@@ -170,3 +170,54 @@ def test_missing_or_foreign_model_file_is_one_line(
     line = one_line(capsys.readouterr().err)
     assert f"error: {notes}: not a performance model" in line
     assert "— pass a model.json from `llmcap fit` or a twin.json from `llmcap twin fit`" in line
+
+
+MANTLE = ["--endpoint", "mantle", "--input-tpm", "100000", "--output-tpm", "20000",
+          "--input-tokens", "500", "--output-tokens", "300", "--max-tokens", "1000",
+          "--cache-read-tokens", "2000", "--model-id", "openai.gpt-oss-120b-1:0"]  # fmt: skip
+
+
+def test_mantle_plan_names_both_quotas_and_asks_for_both(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run([*MANTLE, "--target-users", "500", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["endpoint"] == "mantle" and doc["tpm"] is None
+    assert doc["plan"]["binding"] == "output_tpm"  # 20,000 / 300 < 100,000 / 500
+    assert [a["kind"] for a in doc["asks"]] == ["input_tpm", "output_tpm"]
+    assert all(a["code"] is None for a in doc["asks"])
+    assert run(MANTLE) == 0
+    out = capsys.readouterr().out
+    assert "Bedrock Mantle input tokens per minute for gpt-oss-120b (code not published)" in out
+    assert binding_row(out).startswith("│ output tokens per minute (sustained) ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["--endpoint", "mantle", "--input-tpm", "1000", "--input-tokens", "5",
+          "--output-tokens", "5", "--max-tokens", "10"], "give --input-tpm and --output-tpm"),
+        ([*SEED_COMPLEX, "--reserved-input-tpm", "50000", "--reserved-output-tpm", "20000"],
+         "Quota.reserved_input_tpm must be >= 100,000"),
+        ([*SEED_COMPLEX, "--service-tier", "gold"], "invalid choice: 'gold'"),
+    ],
+)  # fmt: skip
+def test_bad_endpoint_tier_and_reserved_inputs_are_one_line(
+    argv: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(argv) == 2
+    assert text in one_line(capsys.readouterr().err)
+
+
+def test_reserved_capacity_plan_for_a_reserved_tier_workload(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [*SEED_COMPLEX, "--reserved-input-tpm", "100000", "--reserved-output-tpm", "10000",
+            "--service-tier", "reserved", "--json"]  # fmt: skip
+    assert run(argv) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    # Reserved: min(100,000 / 600, 10,000 / 300) = 33.3 req/min, plus 10,000 / 900 on demand.
+    assert plan["reserved_requests_per_min"] == pytest.approx(10_000 / 300)
+    assert plan["requests_per_min_by_constraint"]["tpm"] == pytest.approx(
+        10_000 / 300 + 10_000 / 900
+    )

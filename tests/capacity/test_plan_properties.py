@@ -85,7 +85,7 @@ def test_more_quota_never_gives_fewer_users(
 ) -> None:
     bigger = dataclasses.replace(
         quota,
-        tpm=quota.tpm * k_tpm,
+        tpm=quota.runtime_tpm * k_tpm,
         rpm=None if quota.rpm is None else quota.rpm * k_rpm,
         tpd=None if quota.tpd is None else quota.tpd * k_tpd,
     )
@@ -121,7 +121,7 @@ def test_with_a_model_more_tpm_never_gives_fewer_users(
     quota: Quota, w: Workload, model: FakeModel, slo: Slo | None, k: float
 ) -> None:
     before = plan_capacity(quota, w, model, slo)
-    after = plan_capacity(dataclasses.replace(quota, tpm=quota.tpm * k), w, model, slo)
+    after = plan_capacity(dataclasses.replace(quota, tpm=quota.runtime_tpm * k), w, model, slo)
     check_invariants(before)
     check_invariants(after)
     assert "slo" in before.users_by_constraint

@@ -92,7 +92,7 @@ def test_infeasible_slo_lists_the_options_with_their_effect() -> None:
     assert tight.figures["max_tokens"] == 525 and "stays the same" in tight.effect
     # The request itself asks only the TPM the SLO's limit can use (559.7 req/min, not the
     # 799.5 the target needs), and says what the whole target would need.
-    assert tight.figures["tpm"] > request.tpm
+    assert tight.figures["tpm"] > request.runtime_tpm
     assert request.rpm is None and any("TPM asked only up to" in n for n in request.notes)
     # The SLO carries at most 60 × 35.83 / 3.841 = 559.7 req/min (see test_plan); the busiest
     # minute needs 1.5 × 533 = 799.5 req/min → 2 Regions.

@@ -52,7 +52,7 @@ def test_both_quotas_lie_on_the_supported_curve(
     asked = request.applied_to(CURRENT)
     then = plan_capacity(asked, WORKLOAD, model)
     assert asked.tpm == request.tpm and asked.rpm == request.rpm
-    for tpm, users in ((CURRENT.tpm, now.users), (asked.tpm, then.users)):
+    for tpm, users in ((CURRENT.runtime_tpm, now.users), (asked.runtime_tpm, then.users)):
         (i,) = np.flatnonzero(np.isclose(x, tpm))
         assert y[i] == np.float64(users)
     assert then.users >= 2_000  # the requested point reaches the target, on the curve

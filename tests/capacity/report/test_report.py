@@ -79,7 +79,7 @@ def test_markdown_quotes_the_planners_numbers(
     assert expected.objective.describe() in md  # every capacity names its objective
     assert request.rpm is not None  # the account has an RPM quota: it is enforced, so asked
     asked = Quota(
-        tpm=max(CURRENT.tpm, request.tpm),
+        tpm=max(CURRENT.runtime_tpm, request.runtime_tpm),
         rpm=max(CURRENT.rpm or 0, request.rpm),
         model_id=LLAMA,
     )

@@ -188,11 +188,8 @@ def test_tpd_is_enforced_with_its_message_and_refunded() -> None:
 
 
 def test_messages_are_bedrocks() -> None:
-    assert THROTTLE_MESSAGES == {
-        "tokens": TOKENS_MSG,
-        "requests": REQUESTS_MSG,
-        "tokens_per_day": TPD_MSG,
-    }
+    runtime = {k: THROTTLE_MESSAGES[k] for k in ("tokens", "requests", "tokens_per_day")}
+    assert runtime == {"tokens": TOKENS_MSG, "requests": REQUESTS_MSG, "tokens_per_day": TPD_MSG}
     assert len(f'{{"message":"{TOKENS_MSG}"}}'.encode()) == 63  # a real 429 body's length
 
 

@@ -13,11 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from capacity.serving import (
+    QUOTA_RULES,
     REJECTION_KINDS,
+    SERVICE_TIERS,
     Admission,
     Cluster,
     QuotaLedger,
     QuotaLimits,
+    QuotaRule,
     ReplayError,
     RequestArrays,
     Sequence,
@@ -70,19 +73,23 @@ def ledger_verdicts(
         events.append((float(r.arrival_s[i] + r.latency_s[i]), k, 1, i))
     out = [-2] * len(r)
     open_: dict[int, Admission] = {}
+    tiers = r.service_tier
     for t, _, kind, i in sorted(events):
         clock[0] = t
-        prompt = int(r.input_tokens[i] + r.cache_read_tokens[i] + r.cache_write_tokens[i])
         if kind == 0:
-            verdict = ledger.admit(model_id, prompt, int(r.max_tokens[i]))
+            verdict = ledger.admit(
+                model_id, int(r.input_tokens[i]), int(r.max_tokens[i]),
+                cache_read_tokens=int(r.cache_read_tokens[i]),
+                cache_write_tokens=int(r.cache_write_tokens[i]),
+                service_tier="default" if tiers is None else SERVICE_TIERS[int(tiers[i])],
+            )  # fmt: skip
             if isinstance(verdict, Admission):
                 open_[i] = verdict
                 out[i] = -1
             else:
                 out[i] = REJECTION_KINDS.index(verdict.kind)
         elif i in open_:
-            kept = int(r.input_tokens[i] + r.cache_write_tokens[i])  # cache reads are refunded
-            ledger.settle(open_.pop(i), kept, int(r.output_tokens[i]), burndown)
+            ledger.settle(open_.pop(i), int(r.input_tokens[i]), int(r.output_tokens[i]), burndown)
     return out
 
 
@@ -119,12 +126,62 @@ def test_replay_decides_exactly_as_the_ledger_event_by_event(
     assert got.verdicts.tolist() == ledger_verdicts(r, limits, burndown)
 
 
+@st.composite
+def _limits(draw: st.DrawFn) -> tuple[QuotaLimits, int]:
+    """Any endpoint's quotas, with or without Reserved capacity, and the scale of the requests'
+    token counts (up to 2,000 × scale each): large enough with Reserved capacity, whose
+    minimums are 100,000 input and 10,000 output tokens per minute, for it to overflow."""
+    rule: QuotaRule = draw(st.sampled_from(QUOTA_RULES))
+    reserved: dict[str, Any] = {}
+    scale = draw(st.sampled_from([1, 10]))
+    if draw(st.booleans()):
+        scale = 50
+        reserved = {"reserved_input_tpm": draw(st.integers(100_000, 400_000)),
+                    "reserved_output_tpm": draw(st.integers(10_000, 100_000))}  # fmt: skip
+    q = st.none() | st.integers(1, 20_000 * scale)
+    if draw(st.booleans()):
+        limits = QuotaLimits(endpoint="mantle", input_tpm=draw(q), output_tpm=draw(q),
+                             rule=rule, **reserved)  # fmt: skip
+    else:
+        limits = QuotaLimits(tpm=draw(q), rpm=draw(st.none() | st.integers(1, 6)),
+                             tpd=draw(st.none() | st.integers(1, 200_000 * scale)), rule=rule,
+                             **reserved)  # fmt: skip
+    return limits, scale
+
+
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(_request, min_size=1, max_size=60),
+    tiers=st.lists(st.sampled_from(SERVICE_TIERS), min_size=60, max_size=60),
+    drawn=_limits(),
+    burndown=st.sampled_from([1.0, 5.0, 1.5]),
+)
+def test_every_endpoint_tier_and_reserved_capacity_replays_as_the_ledger_decides(
+    rows: list[tuple[int, ...]],
+    tiers: list[str],
+    drawn: tuple[QuotaLimits, int],
+    burndown: float,
+) -> None:
+    """The same check for bedrock-mantle's two buckets, Reserved capacity overflowing to the
+    on-demand quota, and requests of every service tier."""
+    limits, scale = drawn
+    a, inp, cr, cw, out, mx, lat = (np.array(c) for c in zip(*rows, strict=True))
+    a = (a - a.min()) / 2.0
+    r = dataclasses.replace(
+        requests(a, inp * scale, out * scale, max_tokens=mx * scale, latency_s=lat,
+                 cache_read=cr * scale, cache_write=cw * scale),
+        service_tier=np.array(tiers[: len(rows)]),
+    )  # fmt: skip
+    got = replay(r, LLAMA, limits, burndown=burndown)
+    assert got.verdicts.tolist() == ledger_verdicts(r, limits, burndown)
+
+
 @pytest.mark.parametrize(
     ("rule", "tpm", "rpm", "tpd"),
     [
         ("bucket", 2_000_000, 500, 20_000_000),  # TPM and TPD refuse
         ("bucket", 2_000_000, 300, 10_000_000),  # RPM and TPD
-        ("window", 1_500_000, 500, 25_000_000),  # TPM and TPD
+        ("window", 2_500_000, 500, 25_000_000),  # TPM and TPD
         ("window", 2_000_000, 300, 10_000_000),  # RPM and TPD
     ],
 )
@@ -145,9 +202,46 @@ def test_replay_matches_the_ledger_on_a_long_random_trace(
     got = replay(r, SONNET4, limits)
     want = ledger_verdicts(r, limits, 5.0)
     assert got.verdicts.tolist() == want
-    by_kind = {k: want.count(i) for i, k in enumerate(REJECTION_KINDS)}
+    by_kind = {k: want.count(i) for i, k in enumerate(REJECTION_KINDS[:3])}  # runtime kinds
     assert got.throttled_by_kind == by_kind
     assert sum(v > 0 for v in by_kind.values()) == 2  # two quotas bind
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        QuotaLimits(endpoint="mantle", input_tpm=700_000, output_tpm=250_000,
+                    reserved_input_tpm=300_000, reserved_output_tpm=60_000),
+        QuotaLimits(endpoint="mantle", input_tpm=700_000, output_tpm=150_000, rule="window",
+                    reserved_input_tpm=300_000, reserved_output_tpm=60_000),
+        QuotaLimits(tpm=2_000_000, tpd=20_000_000, reserved_input_tpm=300_000,
+                    reserved_output_tpm=60_000),
+        QuotaLimits(tpm=3_000_000, tpd=25_000_000, rule="window", reserved_input_tpm=300_000,
+                    reserved_output_tpm=60_000),
+    ],
+)  # fmt: skip
+def test_reserved_overflow_and_mantle_match_the_ledger_on_a_long_random_trace(
+    limits: QuotaLimits,
+) -> None:
+    rng = np.random.default_rng(11)
+    n = 6_000
+    gaps = np.where(rng.random(n) < 0.2, rng.exponential(0.5, n), rng.exponential(0.01, n))
+    a = np.round(np.cumsum(gaps) * 4) / 4
+    r = requests(
+        a - a[0], rng.integers(0, 4_000, n), rng.integers(0, 1_500, n),
+        max_tokens=rng.integers(0, 2_000, n), latency_s=rng.choice([0.0, 2.0, 7.5, 40.0], n),
+        cache_read=rng.integers(0, 500, n), cache_write=rng.integers(0, 200, n),
+    )  # fmt: skip
+    r = dataclasses.replace(r, service_tier=rng.choice(SERVICE_TIERS, n))
+    got = replay(r, SONNET4, limits)
+    assert got.verdicts.tolist() == ledger_verdicts(r, limits, 5.0)
+    assert 0 < got.admitted_on_reserved < got.reserved_requests  # Reserved capacity overflows
+    assert sum(v > 0 for v in got.throttled_by_kind.values()) == 2  # two quotas bind
+    # What Reserved capacity did not take went to the on-demand quota: served, or throttled there.
+    throttled = int(np.count_nonzero(r.reserved_tier() & (got.verdicts >= 0)))
+    assert (
+        got.minutes.overflowed.sum() + throttled == got.reserved_requests - got.admitted_on_reserved
+    )
 
 
 @pytest.mark.parametrize(
@@ -270,7 +364,9 @@ def test_to_dict_is_json_ready() -> None:
     r = requests(np.arange(10.0) * 20, 500, 100, max_tokens=1_000)
     got = replay(r, LLAMA, QuotaLimits(tpm=3_000, rpm=5))
     d = json.loads(json.dumps(got.to_dict()))
-    assert d["quota"] == {"tpm": 3_000, "rpm": 5, "tpd": None, "rule": "bucket"}
+    assert d["quota"] == {"tpm": 3_000, "rpm": 5, "tpd": None, "rule": "bucket",
+                          "endpoint": "runtime", "input_tpm": None, "output_tpm": None,
+                          "reserved_input_tpm": None, "reserved_output_tpm": None}  # fmt: skip
     assert d["requests"] == 10 and "verdicts" not in d
     assert d["minutes"]["requests"] == got.minutes.requests.tolist()
 
