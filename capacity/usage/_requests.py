@@ -29,7 +29,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from capacity.errors import CapacityError
-from capacity.serving import RequestArrays
+from capacity.serving import SERVICE_TIERS, RequestArrays
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,7 +194,8 @@ def request_arrays(table: RequestTable, model_id: str) -> RequestArrays:
     requests of one second are spread evenly over it (k/n s after it, k = 0…n−1, in table
     order) instead of arriving at one instant. ``max_tokens`` is −1 where unknown,
     ``latency_s`` NaN where unknown, ``ok`` True for served requests (throttled and failed ones
-    are kept: they arrived too)."""
+    are kept: they arrived too); ``service_tier`` where the log names tiers (unnamed or unknown
+    ones are Standard, ``default``), so Reserved capacity and the tiers replay as logged."""
     t = table.for_model(model_id).arrow
     if t.num_rows == 0:
         raise TrafficSourceError(
@@ -211,7 +212,12 @@ def request_arrays(table: RequestTable, model_id: str) -> RequestArrays:
         return np.asarray(t[name].fill_null(null).to_numpy(), dtype=np.int64)
 
     latency = t["latency_s"].fill_null(np.nan).to_numpy()
+    tiers = None
+    if t["service_tier"].null_count < t.num_rows:  # the log names tiers: Priority, Flex, …
+        named = t["service_tier"].fill_null("default").to_pylist()
+        tiers = np.array([x if x in SERVICE_TIERS else "default" for x in named])
     return RequestArrays(
+        service_tier=tiers,
         arrival_s=arrival,
         input_tokens=ints("input_tokens", 0),
         cache_read_tokens=ints("cache_read_tokens", 0),

@@ -343,3 +343,24 @@ def test_unknown_max_tokens_is_minus_one_and_latency_nan(tmp_path: Path) -> None
     assert arrays.max_tokens.tolist() == [-1, -1] and np.isnan(arrays.latency_s).all()
     assert arrays.arrival_s.tolist() == [0.0, 0.25]  # millisecond stamps are not spread
     assert arrays.input_tokens.tolist() == [3, 1]
+
+
+def test_logged_tiers_reach_the_replay(tmp_path: Path) -> None:
+    """A trace that names each request's tier gives the replay those tiers (Reserved capacity
+    and Priority/Flex replay as logged); unnamed and unknown tiers are Standard."""
+    trace = tmp_path / "tiers.csv"
+    trace.write_text(
+        "timestamp,input_tokens,output_tokens,service_tier\n"
+        "2026-03-02T10:00:00Z,10,2,priority\n2026-03-02T10:00:01Z,10,2,\n"
+        "2026-03-02T10:00:02Z,10,2,flex\n2026-03-02T10:00:03Z,10,2,gold\n"
+    )
+    arrays = request_arrays(load_requests(trace), "unknown")
+    from capacity.serving import SERVICE_TIERS
+
+    assert arrays.service_tier is not None
+    assert [SERVICE_TIERS[i] for i in arrays.service_tier] == [
+        "priority", "default", "flex", "default",
+    ]  # fmt: skip
+    plain = tmp_path / "plain.csv"
+    plain.write_text("timestamp,input_tokens,output_tokens\n2026-03-02T10:00:00Z,10,2\n")
+    assert request_arrays(load_requests(plain), "unknown").service_tier is None
