@@ -96,9 +96,12 @@ class Demand:
         prompt = a.input_tokens + a.cache_read_tokens + a.cache_write_tokens
         est = unloaded_latency_s(serving, prompt[~known], a.output_tokens[~known])
         mean = (float(lat[known].sum()) + float(est.sum())) / len(lat)
+        unloaded = f"the unloaded latency of serving profile {DEFAULT_PROFILE!r}"
+        if not np.any(known):
+            return mean, f"{unloaded} (the traffic logs no latency)"
         return mean, (
-            f"the traffic's logged latency ({int(known.sum()):,} of {len(lat):,} requests), the "
-            f"unloaded latency of profile {DEFAULT_PROFILE!r} for the rest"
+            f"the traffic's logged latency ({int(known.sum()):,} of {len(lat):,} requests), "
+            f"{unloaded} for the rest"
         )
 
     def busiest_minute(self) -> tuple[float, float, float]:

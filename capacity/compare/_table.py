@@ -147,14 +147,21 @@ class Comparison:
         if o.monthly_usd is None:
             out.append(f"Its cost is unknown: {o.cost_words}.")
         elif priced:
-            cheapest = priced[0]
-            rank = 1 + [x.key for x in priced].index(o.key)
-            text = f"Cost {_usd(o.monthly_usd)}, {rank} of {len(priced)} priced options"
-            if cheapest.key != o.key and cheapest.monthly_usd is not None:
+            cheaper = [x for x in priced if (x.monthly_usd or 0.0) < o.monthly_usd - 0.5]
+            tied = [x.name for x in priced if x.key != o.key and abs((x.monthly_usd or 0.0)
+                    - o.monthly_usd) <= 0.5]  # fmt: skip
+            text = f"Cost {_usd(o.monthly_usd)}, "
+            if not cheaper:
+                text += f"the cheapest of {len(priced)} priced options"
+            else:
+                best = cheaper[0]
                 text += (
-                    f" ({_usd(o.monthly_usd - cheapest.monthly_usd)} more than the "
-                    f"cheapest, {cheapest.name})"
+                    f"{len(cheaper) + 1} of {len(priced)} priced options "
+                    f"({_usd(o.monthly_usd - (best.monthly_usd or 0.0))} more than the cheapest, "
+                    f"{best.name})"
                 )
+            if tied:
+                text += f", the same as {', '.join(tied)}"
             if base.key != o.key and base.monthly_usd is not None:
                 diff = o.monthly_usd - base.monthly_usd
                 text += f"; {'+' if diff >= 0 else '−'}{_usd(abs(diff))} against {base.name}"

@@ -110,7 +110,8 @@ def add_given_args(p: Any) -> None:
     )  # fmt: skip
     c.add_argument(
         "--overflow-target", type=above_zero_below_one, default=DEFAULT_OVERFLOW_TARGET,
-        help=f"largest share of requests Reserved capacity may overflow ({DEFAULT_OVERFLOW_TARGET:g})",
+        help="largest share of requests Reserved capacity may overflow "
+        f"({DEFAULT_OVERFLOW_TARGET:g})",
     )  # fmt: skip
     c.add_argument(
         "--replay-minutes", type=positive_float, default=DEFAULT_REPLAY_MINUTES,
