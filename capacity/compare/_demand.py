@@ -146,6 +146,8 @@ def poisson_demand(
     workload's tokens (rounded to whole tokens) and settling after ``latency_s`` — the load
     ``verify_plan`` replays, at the target's busiest minute."""
     arrivals = poisson_arrivals(peak_requests_per_min, minutes, seed=seed) or [0.0]
+    # RequestArrays count seconds from the first request: the windows of rule 'window' start there.
+    first = arrivals[0]
     n = len(arrivals)
     w = workload
 
@@ -153,7 +155,7 @@ def poisson_demand(
         return np.full(n, math.floor(x + 0.5), dtype=np.int64)
 
     arrays = RequestArrays(
-        np.asarray(arrivals, dtype=np.float64),
+        np.asarray(arrivals, dtype=np.float64) - first,
         col(w.input_tokens),
         col(w.cache_read_tokens),
         col(w.cache_write_tokens),
