@@ -98,7 +98,7 @@ class GivenFigures:
         if (units[0] is None) != (units[1] is None):
             raise CompareError(
                 "a model unit's throughput needs both its input and its output tokens per minute "
-                "(--pt-unit-input-tpm and --pt-unit-output-tpm, from your AWS account team)"
+                "(your AWS account team gives them)"
             )
         for name, value in zip(("input", "output"), units, strict=True):
             if value is not None and not (math.isfinite(value) and value > 0):
