@@ -1,7 +1,8 @@
-"""llmcap's Streamlit app: Evidence → What-if → Justification (``make app``).
+"""llmcap's Streamlit app: Evidence → What-if → What to buy → Justification (``make app``).
 
-``streamlit run app/Home.py`` serves three pages over ``capacity``: the measured evidence, the
-what-if calculator, and the quota-increase justification with its downloads.
+``streamlit run app/Home.py`` serves four pages over ``capacity``: the measured evidence, the
+what-if calculator, every Bedrock option to buy for a target, and the quota-increase
+justification with its downloads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ page = st.navigation(
     [
         st.Page(HERE / "views" / "evidence.py", title="Evidence", default=True),
         st.Page(HERE / "calculator.py", title="What-if", url_path="what-if"),
+        st.Page(HERE / "views" / "buy.py", title="What to buy", url_path="what-to-buy"),
         st.Page(HERE / "views" / "justification.py", title="Justification"),
     ]
 )

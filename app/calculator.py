@@ -13,7 +13,6 @@ supported-users curve (``capacity.figures.plot_quota_ask``).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -21,25 +20,10 @@ import streamlit as st
 from app import answer_view, controls, shared
 from capacity import CapacityError, Predictor, Quota
 from capacity.figures import plot_quota_ask
-from capacity.fitting import CapacityModel
 from capacity.planning import CapacityAnswer, answer
 from capacity.predictors import describe_predictor
 
 KEY = "whatif"
-
-
-def _model(box: Any) -> tuple[Predictor | None, bool]:
-    """The uploaded model, else the Evidence page's fit when ticked; and whether the upload
-    failed."""
-    uploaded, _, failed = shared.model_upload(box, shared.MODEL_UPLOAD_LABEL, f"{KEY}_model")
-    fitted = st.session_state.get(shared.MODEL)
-    use_evidence = box.checkbox(
-        "Use the model fitted on the Evidence page (when nothing is uploaded)",
-        value=True, disabled=fitted is None, key=f"{KEY}_use_evidence",
-    )  # fmt: skip
-    if uploaded is not None or failed:
-        return uploaded, failed
-    return (fitted if use_evidence and isinstance(fitted, CapacityModel) else None), False
 
 
 def _inputs() -> controls.Inputs | None:
@@ -47,7 +31,7 @@ def _inputs() -> controls.Inputs | None:
     checks = controls.Checks()
     sb = st.sidebar
     sb.header("Performance model")
-    model, failed = _model(sb)
+    model, failed = controls.model_choice(sb, KEY)
     sb.header("Quota")
     model_id = sb.text_input("Model id or inference profile id", shared.LLAMA, key=f"{KEY}_id")
     tpm, rpm, _ = controls.quota_fields(sb, sb, None, checks, KEY)

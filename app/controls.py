@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pandas as pd
+import streamlit as st
 
 from app import shared
 from capacity.errors import CapacityError
@@ -277,6 +278,22 @@ class Inputs:
                 f"Peak-to-average: {w.peak_to_average:g}, not the default 1 (a flat minute)."
             )
         return notes
+
+
+def model_choice(box: Any, key: str) -> tuple[Predictor | None, bool]:
+    """The uploaded model (``model.json`` or ``twin.json``), else the Evidence page's fit when
+    ticked; and whether the upload failed."""
+    from capacity.fitting import CapacityModel
+
+    uploaded, _, failed = shared.model_upload(box, shared.MODEL_UPLOAD_LABEL, f"{key}_model")
+    fitted = st.session_state.get(shared.MODEL)
+    use_evidence = box.checkbox(
+        "Use the model fitted on the Evidence page (when nothing is uploaded)",
+        value=True, disabled=fitted is None, key=f"{key}_use_evidence",
+    )  # fmt: skip
+    if uploaded is not None or failed:
+        return uploaded, failed
+    return (fitted if use_evidence and isinstance(fitted, CapacityModel) else None), False
 
 
 def quota_fields(

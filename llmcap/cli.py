@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from llmcap.commands import (
     bench,
+    compare,
     demo,
     emulate,
     fit,
@@ -30,7 +31,7 @@ from llmcap.commands import (
 from llmcap.errors import EXIT_USAGE, describe
 
 COMMANDS = (
-    demo, bench, summarize, fit, plan, report, emulate, twin, probe, quotas, usage,
+    demo, bench, summarize, fit, plan, compare, report, emulate, twin, probe, quotas, usage,
     request_increase,
 )  # fmt: skip
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from capacity.planning import DEFAULT_THINK_TIME_S
-from capacity.report._model import Ask, FigureImage, QuotaRequestReport
+from capacity.report._elements import (
+    Block,
+    Bullets,
+    Code,
+    Heading,
+    Image,
+    PageBreak,
+    Para,
+    Raw,
+    Table,
+)
+from capacity.report._model import Ask, QuotaRequestReport
+from capacity.report._option import option_blocks
 
 NO_MODEL = (
     "No performance model was given: latency is assumed (the workload's mean response time), "
@@ -34,53 +45,6 @@ HEADINGS = {
     "throttle_rate": "Throttled",
     "n_throttled": "Throttled",
 }
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class Code:
-    text: str
-
-
-@dataclass(frozen=True)
-class Raw:
-    """Markdown supplied by the user (kept as is in Markdown, preformatted elsewhere)."""
-
-    markdown: str
-
-
-@dataclass(frozen=True)
-class Image:
-    figure: FigureImage
-
-
-@dataclass(frozen=True)
-class PageBreak:
-    pass
-
-
-Block = Heading | Para | Bullets | Table | Code | Raw | Image | PageBreak
 
 
 def num(x: Any, digits: int = 0) -> str:
@@ -283,6 +247,7 @@ def blocks(report: QuotaRequestReport) -> list[Block]:
             Para("What can close the gap (from the planner):"),
             Bullets(tuple(f"{o.get('name')}: {o.get('effect')}" for o in options)),
         ]
+    out += option_blocks(r.option)
     out += [
         Para(r.measured_range),
         Para(r.evidence_context),

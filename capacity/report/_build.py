@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.compare import Comparison
 from capacity.figures.justification import (
     quota_raises,
     target_latency,
@@ -52,6 +53,7 @@ from capacity.report._model import (
     Traffic,
     plain,
 )
+from capacity.report._option import option_section
 from capacity.report._replayed import (
     Replayed,
     check_traffic,
@@ -262,6 +264,8 @@ def build_report(
     figures: bool = True,
     generated_at: str | None = None,
     title: str | None = None,
+    comparison: Comparison | None = None,
+    option: str | None = None,
 ) -> QuotaRequestReport:
     """The justification for raising ``current`` so that ``target_users`` are served.
 
@@ -295,6 +299,9 @@ def build_report(
         workload = workload or traffic.workload()
     if workload is None and result is None:
         raise PlanInputError("a report needs a workload (or real traffic to measure it from)")
+    if option is not None and comparison is None:
+        raise PlanInputError("an option chosen needs the comparison it was chosen from")
+    chosen = None if option is None or comparison is None else option_section(comparison, option)
     invoked = current.model_id
     profile = inference_profile_id or (invoked if is_profile_id(invoked) else None)
     # RPM is asked for where the account has an RPM quota (it is then enforced), else only
@@ -426,6 +433,7 @@ def build_report(
         request=rd,
         predictor=None if info is None else plain(info.to_dict()),
         replay=None if rep is None else plain(rep.doc),
+        option=chosen,
     )
 
 

@@ -12,10 +12,10 @@ from typing import Any
 from capacity.errors import ReportError
 
 FORMAT = "llmcap.quota-request-report"
-VERSION = 3
-READS = (2, 3)
+VERSION = 4
+READS = (2, 3, 4)
 """Versions ``from_dict`` reads: 2 lacks the traffic's source and busiest minute and the replay
-(they default), 3 has them."""
+(they default), 3 the option chosen (it defaults to none), 4 has them all."""
 
 CASE_BODY_LIMIT = 8000
 """Characters a support-case communication body may hold (AWS Support API ``Communication.body``
@@ -182,6 +182,10 @@ class QuotaRequestReport:
     the TPM, rule and throttle target, what today's quota and the requested one throttle, the
     users each carries, the other rule's TPM, the planner's closed-form TPM beside it and why
     they differ, the max_tokens policy's saving; None when the planner sized the request."""
+    option: dict[str, Any] | None = None
+    """The option chosen (``build_report(comparison=..., option=...)``, ``llmcap report
+    --option``): what it buys, its cost, why against the others of the same comparison
+    (``capacity.compare``) and their table; None when none was chosen."""
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, JSON-ready document."""
@@ -203,6 +207,7 @@ class QuotaRequestReport:
         d = {k: v for k, v in doc.items() if k not in ("format", "version")}
         d.setdefault("predictor", None)  # reports written before it was recorded
         d.setdefault("replay", None)  # version 2
+        d.setdefault("option", None)  # versions 2 and 3
         names = {f.name for f in dataclasses.fields(cls)}
         if set(d) != names:
             missing, extra = sorted(names - set(d)), sorted(set(d) - names)

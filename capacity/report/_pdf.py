@@ -15,17 +15,8 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
-from capacity.report._blocks import (
-    Bullets,
-    Code,
-    Heading,
-    Image,
-    PageBreak,
-    Para,
-    Raw,
-    Table,
-    blocks,
-)
+from capacity.report._blocks import blocks
+from capacity.report._elements import Bullets, Code, Heading, Image, PageBreak, Para, Raw, Table
 from capacity.report._model import QuotaRequestReport
 from capacity.report._render import case_body
 

@@ -7,14 +7,6 @@ from collections.abc import Mapping
 
 from capacity.report._blocks import (
     KIND_LABEL,
-    Bullets,
-    Code,
-    Heading,
-    Image,
-    PageBreak,
-    Para,
-    Raw,
-    Table,
     blocks,
     headline,
     num,
@@ -23,7 +15,9 @@ from capacity.report._blocks import (
     target_words,
     whole,
 )
+from capacity.report._elements import Bullets, Code, Heading, Image, PageBreak, Para, Raw, Table
 from capacity.report._model import CASE_BODY_LIMIT, QuotaRequestReport
+from capacity.report._option import option_case_text
 
 
 def _md_cell(text: str) -> str:
@@ -139,6 +133,7 @@ def case_body(report: QuotaRequestReport, limit: int = CASE_BODY_LIMIT) -> str:
     dropped, when the text would not fit (the attached report has them in full).
     """
     r, t = report, report.traffic
+    chosen = option_case_text(r.option)
     asks = "\n".join(
         f"- {a.name or KIND_LABEL.get(a.kind, a.kind)} ({a.code or 'code unknown'}): "
         f"{num(a.current)} -> {num(a.desired)}"
@@ -163,6 +158,7 @@ def case_body(report: QuotaRequestReport, limit: int = CASE_BODY_LIMIT) -> str:
             f"- Cross-Region inference profile: {r.inference_profile_id or 'none (on-demand)'}",
         ),
         _section("Requested quotas (current -> requested):", asks or "- none"),
+        *([_section("Option chosen:", chosen)] if chosen else []),
         _section(
             "Expected traffic at the target:",
             f"- {target_words(r)}\n- Traffic at the target: {t.source}\n"

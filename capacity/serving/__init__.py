@@ -55,6 +55,7 @@ from capacity.serving._profile import (
     load_profile,
     profile_from_dict,
     shipped_profiles,
+    spec_for,
 )
 from capacity.serving._rules import (
     TpmLimits,
@@ -135,6 +136,7 @@ __all__ = [
     "TpmLimits",
     "Twin",
     "WorstMinute",
+    "allowed_throttles",
     "base_model_id",
     "bucket_limits",
     "burndown_for",
@@ -169,6 +171,8 @@ __all__ = [
     "simulate_closed_loop",
     "simulate_quota",
     "size_quota",
+    "smallest_passing",
+    "spec_for",
     "sweep_levels",
     "tpm_limits",
     "unloaded_latency_s",
@@ -191,6 +195,8 @@ _LAZY = {
     "MaxTokensSaving": "capacity.serving._sizing",
     "QuotaSizing": "capacity.serving._sizing",
     "size_quota": "capacity.serving._sizing",
+    "smallest_passing": "capacity.serving._sizing",
+    "allowed_throttles": "capacity.serving._sizing",
     "CalibrationError": "capacity.serving._calibrate",
     "ModelError": "capacity.serving._modelerror",
     "PublishedLevel": "capacity.serving._published",
@@ -242,7 +248,9 @@ if TYPE_CHECKING:
         DEFAULT_THROTTLE_TARGET,
         MaxTokensSaving,
         QuotaSizing,
+        allowed_throttles,
         size_quota,
+        smallest_passing,
     )
     from capacity.serving._twin import (
         TWIN_FORMAT,

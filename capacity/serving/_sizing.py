@@ -42,7 +42,14 @@ from capacity.serving._requests import (
 if TYPE_CHECKING:
     from capacity.serving._profile import ServingModel
 
-__all__ = ["DEFAULT_THROTTLE_TARGET", "MaxTokensSaving", "QuotaSizing", "size_quota"]
+__all__ = [
+    "DEFAULT_THROTTLE_TARGET",
+    "MaxTokensSaving",
+    "QuotaSizing",
+    "allowed_throttles",
+    "size_quota",
+    "smallest_passing",
+]
 
 DEFAULT_THROTTLE_TARGET = 0.001
 """The largest share of requests a sized quota may throttle, by default (0.1 %)."""

@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "SyntheticTraffic": "capacity.usage._synthetic",
     "synthetic_usage": "capacity.usage._synthetic",
     "usage_figures": "capacity.usage._figures",
+    "HOURS_PER_MONTH": "capacity.usage._cost",
+    "RESERVED_TERMS": "capacity.usage._cost",
     "MonthlyCost": "capacity.usage._cost",
     "Price": "capacity.usage._cost",
     "PriceError": "capacity.usage._cost",
@@ -91,6 +93,8 @@ if TYPE_CHECKING:
         summarize_usage,
     )
     from capacity.usage._cost import (
+        HOURS_PER_MONTH,
+        RESERVED_TERMS,
         MonthlyCost,
         Price,
         PriceError,
@@ -131,10 +135,12 @@ if TYPE_CHECKING:
     from capacity.usage._traffic_stats import Distribution, RateStats, percentile_of_counts
 
 __all__ = [
+    "HOURS_PER_MONTH",
     "LATENCY_COLUMNS",
     "LONG_PROMPT_TOKENS",
     "REQUEST_COLUMNS",
     "REQUEST_SCHEMA",
+    "RESERVED_TERMS",
     "SOURCE_FORMATS",
     "SUM_COLUMNS",
     "TEMPLATES",

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from capacity.compare import OPTIONS
 from capacity.planning import (
     DEFAULT_HEADROOM,
     DEFAULT_THINK_TIME_S,
@@ -43,6 +44,7 @@ from llmcap.commands._args import (
     positive_float,
     positive_int,
 )
+from llmcap.commands._buy import add_given_args, comparison_for_traffic, comparison_for_workload
 from llmcap.commands._traffic import (
     add_sizing_args,
     add_traffic_source_args,
@@ -128,6 +130,14 @@ def register(sub: Any) -> None:
     add_sizing_args(t)
     add_aws_profile(t)
     t.add_argument("--endpoint-url", help="S3 endpoint instead of AWS (a local stand-in)")
+    c = p.add_argument_group("the option chosen (llmcap compare)")
+    c.add_argument(
+        "--option", choices=OPTIONS,
+        help="add the section 'The option chosen': what it buys, its cost and why against the "
+        "other options of `llmcap compare` for the same inputs (default: none; the report asks "
+        "on-demand Standard's quota either way)",
+    )  # fmt: skip
+    add_given_args(p)
     p.add_argument("--format", default="md,html,pdf,json", help="md,html,pdf,json (all)")
     add_out(p, Path("out/report"), "output directory")
     p.set_defaults(func=cmd_report)
@@ -228,11 +238,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         quota = Quota(args.tpm, args.rpm, args.tpd, model_id=model_id, scope=args.scope,
                       rule=args.quota_rule)  # fmt: skip
         goal = objective_of(args, model, workload.prompt_tokens)
+        comparison = None
+        if args.option is not None:
+            comparison = comparison_for_workload(
+                args, quota, workload, args.target_users, region, model=model, goal=goal,
+                headroom=args.headroom,
+            )  # fmt: skip
         report = build_report(
             current=quota,
             workload=workload,
             goal=goal,
             historical_usage=_history(args.historical_usage),
+            comparison=comparison,
+            option=args.option,
             **common,
         )
         label = f"{label} prompt"
@@ -285,7 +303,18 @@ def _traffic_report(
         ray_address=args.ray_address, region=args.region,
     )  # fmt: skip
     goal = objective_of(args, model, traffic.prompt_tokens)
-    return build_report(current=quota, goal=goal, traffic=traffic, **common)
+    comparison = None
+    if args.option is not None:
+        from capacity.usage import request_arrays
+
+        arrays = request_arrays(traffic.target_table, model_id)
+        comparison = comparison_for_traffic(
+            args, arrays, model_id, common["region"], traffic.source(), quota, args.target_users
+        )
+    return build_report(
+        current=quota, goal=goal, traffic=traffic, comparison=comparison, option=args.option,
+        **common,
+    )  # fmt: skip
 
 
 def _only_model(models: Sequence[str], fallback: str, args: argparse.Namespace) -> str:

@@ -1,0 +1,185 @@
+"""What to buy: every Bedrock option for one workload and a target, in the browser — the table
+``llmcap compare`` prints, from the same function (``capacity.compare.compare``) with the same
+defaults: on-demand Standard (in-Region, cross-Region, global), Priority, Flex, bedrock-mantle,
+Reserved capacity, Provisioned Throughput and batch inference, each with what to request, its
+monthly cost, expected latency and the share throttled when the load is replayed through the
+quota ledger. Figures AWS does not publish are the user's: empty means not given, and the
+option then says what it needs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import controls, shared
+from capacity import Quota
+from capacity.compare import (
+    DEFAULT_OVERFLOW_TARGET,
+    DEFAULT_REPLAY_MINUTES,
+    PT_TERMS,
+    RESERVED_TERMS,
+    Comparison,
+    GivenFigures,
+    compare,
+)
+from capacity.usage import load_prices
+
+KEY = "buy"
+RESULT = "buy_comparison"
+"""Session key: the comparison shown, as ``Comparison.to_dict()`` (what ``llmcap compare
+--json`` prints for the same inputs)."""
+TERM_WORDS = {"1m": "1 month", "3m": "3 months", "none": "no commitment", "6m": "6 months"}
+
+
+def _optional(box: Any, checks: controls.Checks, label: str, key: str) -> float | None:
+    text = box.text_input(label, "", placeholder="not given", key=f"{KEY}_{key}")
+    return checks(box, lambda: controls.parse_count(text, label, required=False))
+
+
+def _share(box: Any, checks: controls.Checks, label: str, key: str, *, below_one: bool) -> Any:
+    pct = _optional(box, checks, label, key)
+    if pct is not None and below_one and pct >= 100:
+        checks(box, lambda: controls.check_number(pct, label, least=0, most=99.999))
+        return None
+    return None if pct is None else pct / 100
+
+
+def _given(box: Any, checks: controls.Checks) -> GivenFigures | None:
+    """The figures AWS does not publish, as typed (empty: not given)."""
+    box.caption("AWS publishes none of these: empty means not given, and the option says so.")
+    premium = _share(box, checks, "Priority premium (%)", "premium", below_one=False)
+    flex = _share(box, checks, "Flex discount (%)", "flex", below_one=True)
+    glob = _share(box, checks, "Global-profile discount (%)", "global", below_one=True)
+    reserved: dict[str, dict[str, float]] = {"input": {}, "output": {}}
+    for kind in ("input", "output"):
+        for term in RESERVED_TERMS:
+            label = f"Reserved {kind} USD per 1,000 TPM per month, {TERM_WORDS[term]}"
+            value = _optional(box, checks, label, f"reserved_{kind}_{term}")
+            if value is not None:
+                reserved[kind][term] = value
+    unit_in = _optional(box, checks, "Model unit input TPM (your AWS account team)", "pt_in")
+    unit_out = _optional(box, checks, "Model unit output TPM", "pt_out")
+    hourly: dict[str, float] = {}
+    for term in PT_TERMS:
+        value = _optional(box, checks, f"USD per model-unit hour, {TERM_WORDS[term]}", f"pt_{term}")
+        if value is not None:
+            hourly[term] = value
+    deferrable = box.number_input(
+        "Share of requests that can wait for batch (%)", value=0.0, min_value=0.0,
+        max_value=99.0, step=5.0, key=f"{KEY}_deferrable",
+    )  # fmt: skip
+    overflow = box.number_input(
+        "Overflow target of Reserved capacity (%)", value=100 * DEFAULT_OVERFLOW_TARGET,
+        min_value=0.1, max_value=99.0, step=1.0, key=f"{KEY}_overflow",
+    )  # fmt: skip
+    return checks(
+        box,
+        lambda: GivenFigures(
+            priority_premium=premium, flex_discount=flex, global_discount=glob,
+            reserved_price_input=reserved["input"], reserved_price_output=reserved["output"],
+            pt_unit_input_tpm=unit_in, pt_unit_output_tpm=unit_out, pt_unit_price_hour=hourly,
+            deferrable_share=deferrable / 100, overflow_target=overflow / 100,
+        ),
+    )  # fmt: skip
+
+
+def _compare() -> Comparison | None:
+    """The sidebar's inputs, checked, and the comparison (None when any input is wrong)."""
+    checks = controls.Checks()
+    sb = st.sidebar
+    sb.header("Performance model")
+    model, failed = controls.model_choice(sb, KEY)
+    sb.header("Today's quota (bedrock-runtime)")
+    model_id = sb.text_input("Model id or inference profile id", shared.LLAMA, key=f"{KEY}_id")
+    region_text = sb.text_input("Region (quota and prices)", "us-east-1", key=f"{KEY}_region")
+    region = checks(sb, lambda: controls.check_region(region_text))
+    tpm, rpm, _ = controls.quota_fields(sb, sb, None, checks, KEY)
+    sb.header("Workload")
+    choice = controls.prompt_choice(sb, st.session_state.get(shared.RECORDS), KEY)
+    tokens = controls.token_fields((sb, sb, sb), choice, KEY)
+    think, peak = controls.workload_extras(sb, sb, checks, KEY)
+    workload = None
+    if think is not None and peak is not None:
+        workload = checks(sb, lambda: controls.make_workload(tokens, think, peak))
+    sb.header("Target")
+    target, headroom = controls.target_fields(sb, sb, checks, KEY)
+    sb.header("Latency objective")
+    prompt_tokens = None if workload is None else workload.prompt_tokens
+    goal, _ = controls.objective_field(sb, checks, model, prompt_tokens, KEY)
+    sb.header("Figures AWS does not publish")
+    given = _given(sb, checks)
+    if failed or not checks.ok or None in (tpm, workload, goal, given, region, target):
+        return None
+    assert workload is not None and target is not None and headroom is not None
+    assert region is not None and given is not None
+    quota = checks(sb, lambda: Quota(tpm=tpm, rpm=rpm, model_id=model_id.strip() or None))
+    price = checks(sb, lambda: load_prices().price(model_id.strip(), region))
+    if quota is None or price is None:
+        return None
+    return checks(
+        st,
+        lambda: compare(
+            quota, workload, target, price, model=model, goal=goal, headroom=headroom,
+            given=given, minutes=DEFAULT_REPLAY_MINUTES,
+        ),
+    )  # fmt: skip
+
+
+def _pct(x: float | None) -> str:
+    return "not replayed" if x is None else f"{100 * x:.2f} %"
+
+
+def _table(c: Comparison) -> pd.DataFrame:
+    rows = []
+    for o in c.options:
+        rows.append(
+            {
+                "option": o.name + (" *" if o.key == c.baseline else ""),
+                "request": o.request_words(),
+                "USD/month": "n/a" if o.monthly_usd is None else f"${o.monthly_usd:,.0f}",
+                "latency (mean)": "n/a" if o.latency_s is None else f"{o.latency_s:.2f} s",
+                "p95 TTFT": "" if o.ttft_p95_s is None else f"{o.ttft_p95_s:.2f} s",
+                "throttled (replayed)": _pct(o.throttled_share)
+                + ("" if o.overflow_share is None else f", overflow {_pct(o.overflow_share)}"),
+                "needs": o.needs or "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    """The page."""
+    st.title("What to buy")
+    st.caption(
+        "Every Bedrock option for this workload and target: what to request, the monthly cost, "
+        "the expected latency and the share throttled when the load is replayed through the "
+        "quota ledger. The same table as `llmcap compare` for the same inputs."
+    )
+    st.session_state.pop(RESULT, None)  # no table from earlier inputs stays
+    comparison = _compare()
+    if comparison is None:
+        st.warning("No table until the inputs marked in the sidebar are fixed.")
+        return
+    doc = comparison.to_dict()
+    st.session_state[RESULT] = doc
+    st.markdown(f"**Objective:** {shared.escaped(comparison.objective)}")
+    st.markdown(f"**Replayed:** {shared.escaped(comparison.demand)}")
+    st.dataframe(_table(comparison), width="stretch", hide_index=True)
+    st.caption("* on-demand Standard on today's quota's scope: what the What-if page asks.")
+    st.markdown(f"**Prices:** {shared.escaped(comparison.price)}")
+    for o in comparison.options:
+        with st.expander(f"{o.name}: {o.cost_words}"):
+            for line in (*o.assumptions, o.latency_words, o.replay_words, *o.notes):
+                st.text(line)
+            st.markdown("**Against the others:**")
+            for line in comparison.why(o.key):
+                st.text(line)
+    st.download_button(
+        "Download the table (JSON)", json.dumps(doc, indent=2), file_name="what_to_buy.json"
+    )
+
+
+main()
