@@ -227,7 +227,7 @@ def test_a_mantle_plan_runs_clean_and_half_as_much_again_throttles(
     check_plan_holds(quota, w, seed)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     rate=st.floats(200.0, 3_000.0),
     shape=shapes,

@@ -2,8 +2,8 @@
 full one): the emulator in mantle mode, streamed Chat Completions over 127.0.0.1 with Poisson
 arrivals — below the planned rate nothing is throttled, far above it the output TPM throttles.
 
-About 40 seconds: a bucket holds a minute of quota, so an overload of k× drains it after
-60 / (k − 1) seconds; at 6× it throttles from the 12th second on."""
+About 20 seconds: a bucket holds a minute of quota, so an overload of k× drains it after
+60 / (k − 1) seconds; at 10× it throttles from the 7th second on."""
 
 from __future__ import annotations
 
@@ -57,10 +57,10 @@ def test_below_the_plan_nothing_is_throttled_and_far_above_it_the_output_tpm_thr
     assert plan.binding == "output_tpm"  # 12,000 / 40 = 300 req/min
     rate = plan.peak_requests_per_min
     with Emulator("fast", endpoint="mantle", input_tpm=60_000, output_tpm=12_000) as emu:
-        below = asyncio.run(poisson(emu.url, 0.85 * rate, 15, seed=1))
+        below = asyncio.run(poisson(emu.url, 0.85 * rate, 10, seed=1))
     with Emulator("fast", endpoint="mantle", input_tpm=60_000, output_tpm=12_000) as emu:
-        above = asyncio.run(poisson(emu.url, 6 * rate, 20, seed=2))
-    assert len(below) > 40 and all(s == 200 for s, _ in below)
+        above = asyncio.run(poisson(emu.url, 10 * rate, 10, seed=2))
+    assert len(below) > 25 and all(s == 200 for s, _ in below)
     throttled = [m for s, m in above if s == 429]
     assert len(throttled) > 0.15 * len(above)
     assert all(m.startswith("Too many output tokens") for m in throttled)

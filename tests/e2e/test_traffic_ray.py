@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from capacity.usage import (
     TRAFFIC_GROUPINGS,
     SyntheticLogs,
+    _traffic,
     aggregate_traffic,
     analyze_traffic,
     load_requests,
@@ -34,7 +36,9 @@ pytestmark = [
 FLOATS = {"latency_sum", "latency_s_p50", "latency_s_p90", "latency_s_p99"}
 
 
-def test_ray_data_gives_duckdbs_answer(cluster: tuple[str, str], tmp_path: Path) -> None:
+def test_ray_data_gives_duckdbs_answer(
+    cluster: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     address, _marker = cluster
     spec = SyntheticLogs(
         requests=4000,
@@ -46,8 +50,16 @@ def test_ray_data_gives_duckdbs_answer(cluster: tuple[str, str], tmp_path: Path)
     write_invocation_logs(tmp_path, spec)
     table = load_requests(tmp_path)
     local = aggregate_traffic(table)
-    remote = aggregate_traffic(table, executor="ray", ray_address=address)
+    # One Ray session (each costs ~10 s here): the analysis's own aggregates are compared.
+    seen: list[dict[str, pd.DataFrame]] = []
+
+    def keep(*args: Any, **kwargs: Any) -> dict[str, pd.DataFrame]:
+        seen.append(aggregate_traffic(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(_traffic, "aggregate_traffic", keep)
     on_ray = analyze_traffic(table, executor="ray", ray_address=address)
+    (remote,) = seen
     import ray  # after aggregate_ray has set up the loopback driver, before ray's import
 
     assert not ray.is_initialized()  # each call connected, then disconnected
