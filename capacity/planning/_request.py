@@ -309,9 +309,10 @@ def required_quota(
         elif caps is not None:
             more = " or ".join(f"{fmt(math.ceil(caps[tq.key]))} {tq.name}" for tq in shapes)
             notes.append(
-                f"headroom {h_eff:.0%} instead of {h:.0%}: {bound} holds up to {fmt(limit)} "
-                f"requests in flight ({fmt(rate_limit)} req/min at the busiest minute); more "
-                f"than {more} would buy no users under it"
+                f"asked only up to what the limit can use: {bound} holds up to {fmt(limit)} "
+                f"requests in flight ({fmt(rate_limit)} req/min at the busiest minute, "
+                f"{h_eff:.0%} above the target's {fmt(peak)}, not {h:.0%}); more than {more} "
+                "would buy no users under it"
             )
         if reason is None and slo is not None:
             _cap_note(curve, limit, peak, measured, notes)
@@ -343,7 +344,7 @@ def required_quota(
         head = f"(1 + h) × {formula} = (1 + {fmt(h)}) × {fmt(need)}"
         if cap is not None:
             head = f"min((1 + h) × need, {tq.name} the limit can use) = min("
-            head += f"{fmt((1 + h) * need)}, {fmt(cap)})"
+            head += f"{fmt(math.ceil((1 + h) * need))}, {fmt(math.ceil(cap))})"
         asked[tq.key] = value
         f[tq.key] = f"{head} = {fmt(value)} tokens/min"
     tpd = None
