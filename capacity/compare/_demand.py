@@ -17,9 +17,11 @@ from typing import Literal
 
 import numpy as np
 
-from capacity.planning import Workload, fmt
+from capacity.planning import ReservedSize, Workload, fmt
 from capacity.serving import (
     DEFAULT_PROFILE,
+    RESERVED_MIN_INPUT_TPM,
+    RESERVED_MIN_OUTPUT_TPM,
     SERVICE_TIERS,
     MaxTokensPolicy,
     QuotaLimits,
@@ -35,7 +37,14 @@ from capacity.serving import (
     unloaded_latency_s,
 )
 
-__all__ = ["SEARCH_TOLERANCE", "Demand", "poisson_demand", "smallest_scale", "traffic_demand"]
+__all__ = [
+    "SEARCH_TOLERANCE",
+    "Demand",
+    "poisson_demand",
+    "reserved_for_overflow",
+    "smallest_scale",
+    "traffic_demand",
+]
 
 SEARCH_TOLERANCE = 0.005
 """Relative precision of the replay searches (as ``size_quota``'s)."""
@@ -193,3 +202,24 @@ def smallest_scale(passes: Callable[[float], bool], guess: float) -> float:
         lambda v: passes(v / 1000.0), max(1, round(1000 * guess)), 0, SEARCH_TOLERANCE
     )
     return permille / 1000.0
+
+
+def reserved_for_overflow(
+    demand: Demand, shape: ReservedSize, rule: QuotaRule, overflow_target: float
+) -> tuple[int, int]:
+    """Reserved input and output TPM: the smallest scale of ``shape``'s needs (each at least
+    AWS's minimum) at which ``demand``, replayed on the Reserved tier, overflows at most
+    ``overflow_target`` of its requests to the on-demand quota."""
+
+    def sizes(f: float) -> tuple[int, int]:
+        return (
+            max(RESERVED_MIN_INPUT_TPM, math.ceil(f * shape.input_need)),
+            max(RESERVED_MIN_OUTPUT_TPM, math.ceil(f * shape.output_need)),
+        )
+
+    def passes(f: float) -> bool:
+        r_in, r_out = sizes(f)
+        limits = QuotaLimits(rule=rule, reserved_input_tpm=r_in, reserved_output_tpm=r_out)
+        return demand.replay(limits, "reserved").overflow_share <= overflow_target
+
+    return sizes(smallest_scale(passes, 1 - overflow_target))

@@ -14,22 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from capacity.compare._demand import SEARCH_TOLERANCE, Demand, smallest_scale
+from capacity.compare._demand import SEARCH_TOLERANCE, Demand, reserved_for_overflow
 from capacity.compare._given import GivenFigures
 from capacity.compare._rows import Latency, Sized
 from capacity.compare._table import BuyLine
 from capacity.compare._workload import (
     BATCH_VIA,
-    PT_REPLAY_WHY,
     RESERVED_VIA,
     listed_endpoint,
     listed_tier,
-    pt_units,
+    pt_sized,
 )
 from capacity.planning import Quota, fmt, required_reserved
 from capacity.serving import (
-    RESERVED_MIN_INPUT_TPM,
-    RESERVED_MIN_OUTPUT_TPM,
     QuotaInfo,
     QuotaLimits,
     QuotaSizing,
@@ -149,18 +146,7 @@ def size_traffic(
     reserved = _reserved(demand, std, rpm, throttle_target, given, latency, scope)
     sized["reserved-1m"] = sized["reserved-3m"] = reserved
     _, prompt, output = demand.busiest_minute()
-    units, capacity = pt_units(prompt, output, given)
-    pt = Sized(
-        units,
-        None,
-        latency,
-        f"{PT_REPLAY_WHY} of the traffic (no headroom)",
-        capacity,
-        (
-            "inference profiles do not support Provisioned Throughput (prov-throughput.html):"
-            " it serves one Region",
-        ),
-    )
+    pt = pt_sized(prompt, output, given, latency, "of the traffic (no headroom)")
     for term in ("none", "1m", "6m"):
         sized[f"pt-{term}"] = pt
     sized["batch"] = _batch(demand, rpm, throttle_target, given, latency, scope)
@@ -217,18 +203,7 @@ def _reserved(
     wr = dataclasses.replace(demand.measured_workload(), service_tier="reserved")
     shape = required_reserved(wr, rate, latency.latency_s or 0.0, rule)
 
-    def sizes(f: float) -> tuple[int, int]:
-        return (
-            max(RESERVED_MIN_INPUT_TPM, math.ceil(f * shape.input_need)),
-            max(RESERVED_MIN_OUTPUT_TPM, math.ceil(f * shape.output_need)),
-        )
-
-    def passes(f: float) -> bool:
-        r_in, r_out = sizes(f)
-        limits = QuotaLimits(rule=rule, reserved_input_tpm=r_in, reserved_output_tpm=r_out)
-        return demand.replay(limits, "reserved").overflow_share <= given.overflow_target
-
-    r_in, r_out = sizes(smallest_scale(passes, 1 - given.overflow_target))
+    r_in, r_out = reserved_for_overflow(demand, shape, rule, given.overflow_target)
     tpm, result = _smallest(
         demand,
         lambda v: QuotaLimits(

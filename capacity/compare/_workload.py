@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capacity.compare._demand import Demand, poisson_demand, smallest_scale
+from capacity.compare._demand import Demand, poisson_demand, reserved_for_overflow
 from capacity.compare._given import GivenFigures
 from capacity.compare._rows import Latency, Sized
 from capacity.compare._table import BuyLine
@@ -30,8 +30,6 @@ from capacity.planning import (
 )
 from capacity.prediction import Predictor
 from capacity.serving import (
-    RESERVED_MIN_INPUT_TPM,
-    RESERVED_MIN_OUTPUT_TPM,
     QuotaLimits,
     QuotaRule,
     base_model_id,
@@ -49,7 +47,7 @@ __all__ = [
     "limits_of",
     "listed_endpoint",
     "listed_tier",
-    "pt_units",
+    "pt_sized",
     "size_workload",
 ]
 
@@ -153,18 +151,30 @@ def _latency(request: QuotaRequest, w: Workload, model: Predictor | None) -> Lat
     return Latency(r, point.ttft_p95_s, words)
 
 
-def pt_units(
-    need_in: float, need_out: float, given: GivenFigures
-) -> tuple[tuple[BuyLine, ...], dict[str, float]]:
-    """Model units carrying ``need_in`` input and ``need_out`` output tokens per minute:
-    ceil(need / per-unit TPM), the larger of the two (none without the per-unit figures)."""
+def pt_sized(
+    need_in: float, need_out: float, given: GivenFigures, latency: Latency, sized_for: str
+) -> Sized:
+    """Provisioned Throughput for ``need_in`` input and ``need_out`` output tokens per minute:
+    ceil(need / per-unit TPM) model units, the larger of the two (none without the per-unit
+    figures); ``sized_for`` says what the needs carry (headroom, traffic)."""
     capacity = {"input_need_tpm": need_in, "output_need_tpm": need_out}
     ui, uo = given.pt_unit_input_tpm, given.pt_unit_output_tpm
-    if ui is None or uo is None:
-        return (), capacity
-    units = max(1, math.ceil(need_in / ui), math.ceil(need_out / uo))
-    capacity["model_units"] = float(units)
-    return (BuyLine("model_units", float(units), via=PT_VIA),), capacity
+    units: tuple[BuyLine, ...] = ()
+    if ui is not None and uo is not None:
+        n = max(1, math.ceil(need_in / ui), math.ceil(need_out / uo))
+        capacity["model_units"] = float(n)
+        units = (BuyLine("model_units", float(n), via=PT_VIA),)
+    return Sized(
+        units,
+        None,
+        latency,
+        f"{PT_REPLAY_WHY} {sized_for}",
+        capacity,
+        (
+            "inference profiles do not support Provisioned Throughput (prov-throughput.html):"
+            " it serves one Region",
+        ),
+    )
 
 
 def baseline_key(quota: Quota) -> str:
@@ -258,20 +268,8 @@ def size_workload(
     sized["reserved-1m"] = sized["reserved-3m"] = reserved
     h = req.headroom
     peak = req.peak_requests_per_min
-    units, capacity = pt_units(
-        (1 + h) * peak * w.prompt_tokens, (1 + h) * peak * w.output_tokens, given
-    )
-    pt = Sized(
-        units,
-        None,
-        lat,
-        f"{PT_REPLAY_WHY} with {h:.0%} headroom",
-        capacity,
-        (
-            "inference profiles do not support Provisioned Throughput (prov-throughput.html):"
-            " it serves one Region",
-        ),
-    )
+    pt = pt_sized((1 + h) * peak * w.prompt_tokens, (1 + h) * peak * w.output_tokens, given,
+                  lat, f"with {h:.0%} headroom")  # fmt: skip
     for term in ("none", "1m", "6m"):
         sized[f"pt-{term}"] = pt
     sized["batch"] = _batch(quota, w, given, ask, lat, minutes, seed)
@@ -310,18 +308,7 @@ def _reserved(
     wr = dataclasses.replace(w, service_tier="reserved")
     shape = required_reserved(wr, req.peak_requests_per_min, req.latency_s, rule)
 
-    def sizes(f: float) -> tuple[int, int]:
-        return (
-            max(RESERVED_MIN_INPUT_TPM, math.ceil(f * shape.input_need)),
-            max(RESERVED_MIN_OUTPUT_TPM, math.ceil(f * shape.output_need)),
-        )
-
-    def passes(f: float) -> bool:
-        r_in, r_out = sizes(f)
-        limits = QuotaLimits(rule=rule, reserved_input_tpm=r_in, reserved_output_tpm=r_out)
-        return demand.replay(limits, "reserved").overflow_share <= given.overflow_target
-
-    r_in, r_out = sizes(smallest_scale(passes, 1 - given.overflow_target))
+    r_in, r_out = reserved_for_overflow(demand, shape, rule, given.overflow_target)
     with_reserved = dataclasses.replace(quota, reserved_input_tpm=r_in, reserved_output_tpm=r_out)
     on_demand = buy_lines(ask(with_reserved, wr).asks, codes=ask.codes)
     lines = (
