@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from app import answer_view, controls, shared
-from capacity import CapacityError, Predictor, Quota
+from capacity import CapacityError, Predictor
 from capacity.figures import plot_quota_ask
 from capacity.planning import CapacityAnswer, answer
 from capacity.predictors import describe_predictor
@@ -28,34 +28,7 @@ KEY = "whatif"
 
 def _inputs() -> controls.Inputs | None:
     """The sidebar's inputs, checked (errors under their fields; None when any is wrong)."""
-    checks = controls.Checks()
-    sb = st.sidebar
-    sb.header("Performance model")
-    model, failed = controls.model_choice(sb, KEY)
-    sb.header("Quota")
-    model_id = sb.text_input("Model id or inference profile id", shared.LLAMA, key=f"{KEY}_id")
-    tpm, rpm, _ = controls.quota_fields(sb, sb, None, checks, KEY)
-    sb.header("Workload")
-    choice = controls.prompt_choice(sb, st.session_state.get(shared.RECORDS), KEY)
-    tokens = controls.token_fields((sb, sb, sb), choice, KEY)
-    think, peak = controls.workload_extras(sb, sb, checks, KEY)
-    workload = None
-    if think is not None and peak is not None:
-        workload = checks(sb, lambda: controls.make_workload(tokens, think, peak))
-    sb.header("Target")
-    target, headroom = controls.target_fields(sb, sb, checks, KEY)
-    sb.header("Latency objective")
-    prompt_tokens = None if workload is None else workload.prompt_tokens
-    goal, objective_choice = controls.objective_field(sb, checks, model, prompt_tokens, KEY)
-    if failed or not checks.ok or tpm is None or workload is None or goal is None:
-        return None
-    assert target is not None and headroom is not None
-    quota = checks(sb, lambda: Quota(tpm=tpm, rpm=rpm, model_id=model_id.strip() or None))
-    if quota is None:
-        return None
-    return controls.Inputs(
-        quota, workload, target, headroom, goal, objective_choice, choice, model=model
-    )
+    return controls.plan_sidebar(st.sidebar, controls.Checks(), KEY).inputs
 
 
 def _details(ans: CapacityAnswer, model: Predictor | None) -> None:

@@ -344,3 +344,49 @@ def workload_extras(
         checks(think_box, lambda: check_number(think, "Think time (s)", least=0)),
         checks(peak_box, lambda: check_number(peak, "Peak-to-average", least=1)),
     )
+
+
+@dataclass(frozen=True)
+class Sidebar:
+    """What `plan_sidebar` read: the checked inputs (None when any is wrong), the model id as
+    typed and the Region (None unless asked for, or wrong)."""
+
+    inputs: Inputs | None
+    model_id: str
+    region: str | None
+
+
+def plan_sidebar(
+    sb: Any, checks: Checks, key: str, *, quota_header: str = "Quota", region: bool = False
+) -> Sidebar:
+    """The What-if sidebar every planning page shares: the performance model, today's quota
+    (and the Region when ``region``), the workload, the target and the latency objective."""
+    sb.header("Performance model")
+    model, failed = model_choice(sb, key)
+    sb.header(quota_header)
+    model_id = sb.text_input("Model id or inference profile id", shared.LLAMA, key=f"{key}_id")
+    where = None
+    if region:
+        region_text = sb.text_input("Region (quota and prices)", "us-east-1", key=f"{key}_region")
+        where = checks(sb, lambda: check_region(region_text))
+    tpm, rpm, _ = quota_fields(sb, sb, None, checks, key)
+    sb.header("Workload")
+    choice = prompt_choice(sb, st.session_state.get(shared.RECORDS), key)
+    tokens = token_fields((sb, sb, sb), choice, key)
+    think, peak = workload_extras(sb, sb, checks, key)
+    workload = None
+    if think is not None and peak is not None:
+        workload = checks(sb, lambda: make_workload(tokens, think, peak))
+    sb.header("Target")
+    target, headroom = target_fields(sb, sb, checks, key)
+    sb.header("Latency objective")
+    prompt_tokens = None if workload is None else workload.prompt_tokens
+    goal, objective_choice = objective_field(sb, checks, model, prompt_tokens, key)
+    if failed or not checks.ok or tpm is None or workload is None or goal is None:
+        return Sidebar(None, model_id, where)
+    assert target is not None and headroom is not None
+    quota = checks(sb, lambda: Quota(tpm=tpm, rpm=rpm, model_id=model_id.strip() or None))
+    if quota is None:
+        return Sidebar(None, model_id, where)
+    inputs = Inputs(quota, workload, target, headroom, goal, objective_choice, choice, model=model)
+    return Sidebar(inputs, model_id, where)

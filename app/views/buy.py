@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from app import controls, shared
-from capacity import Quota
 from capacity.compare import (
     DEFAULT_OVERFLOW_TARGET,
     DEFAULT_REPLAY_MINUTES,
@@ -90,40 +89,21 @@ def _compare() -> Comparison | None:
     """The sidebar's inputs, checked, and the comparison (None when any input is wrong)."""
     checks = controls.Checks()
     sb = st.sidebar
-    sb.header("Performance model")
-    model, failed = controls.model_choice(sb, KEY)
-    sb.header("Today's quota (bedrock-runtime)")
-    model_id = sb.text_input("Model id or inference profile id", shared.LLAMA, key=f"{KEY}_id")
-    region_text = sb.text_input("Region (quota and prices)", "us-east-1", key=f"{KEY}_region")
-    region = checks(sb, lambda: controls.check_region(region_text))
-    tpm, rpm, _ = controls.quota_fields(sb, sb, None, checks, KEY)
-    sb.header("Workload")
-    choice = controls.prompt_choice(sb, st.session_state.get(shared.RECORDS), KEY)
-    tokens = controls.token_fields((sb, sb, sb), choice, KEY)
-    think, peak = controls.workload_extras(sb, sb, checks, KEY)
-    workload = None
-    if think is not None and peak is not None:
-        workload = checks(sb, lambda: controls.make_workload(tokens, think, peak))
-    sb.header("Target")
-    target, headroom = controls.target_fields(sb, sb, checks, KEY)
-    sb.header("Latency objective")
-    prompt_tokens = None if workload is None else workload.prompt_tokens
-    goal, _ = controls.objective_field(sb, checks, model, prompt_tokens, KEY)
+    side = controls.plan_sidebar(sb, checks, KEY, quota_header="Today's quota (bedrock-runtime)",
+                                 region=True)  # fmt: skip
     sb.header("Figures AWS does not publish")
     given = _given(sb, checks)
-    if failed or not checks.ok or None in (tpm, workload, goal, given, region, target):
+    i, region = side.inputs, side.region
+    if i is None or not checks.ok or given is None or region is None:
         return None
-    assert workload is not None and target is not None and headroom is not None
-    assert region is not None and given is not None
-    quota = checks(sb, lambda: Quota(tpm=tpm, rpm=rpm, model_id=model_id.strip() or None))
-    price = checks(sb, lambda: load_prices().price(model_id.strip(), region))
-    if quota is None or price is None:
+    price = checks(sb, lambda: load_prices().price(side.model_id.strip(), region))
+    if price is None:
         return None
     return checks(
         st,
         lambda: compare(
-            quota, workload, target, price, model=model, goal=goal, headroom=headroom,
-            given=given, minutes=DEFAULT_REPLAY_MINUTES,
+            i.quota, i.workload, i.target_users, price, model=i.model, goal=i.goal,
+            headroom=i.headroom, given=given, minutes=DEFAULT_REPLAY_MINUTES,
         ),
     )  # fmt: skip
 
