@@ -21,6 +21,7 @@ from capacity.planning import fmt
 from capacity.serving import QuotaLimits, load_model_table
 from llmcap.commands._args import add_aws_profile
 from llmcap.commands._traffic import add_sizing_args, add_traffic_source_args, load_traffic
+from llmcap.errors import UserError
 
 OBJECTIVE = (
     "none: the traffic's own requests are replayed (each settles at its logged latency, or the "
@@ -53,6 +54,19 @@ def plan_from_traffic(args: argparse.Namespace) -> int:
     from capacity.serving import size_quota
     from capacity.usage import request_arrays
 
+    others = [flag for flag, given in (
+        ("--endpoint mantle", getattr(args, "endpoint", "runtime") == "mantle"),
+        ("--reserved-input-tpm", getattr(args, "reserved_input_tpm", None) is not None),
+        ("--reserved-output-tpm", getattr(args, "reserved_output_tpm", None) is not None),
+    ) if given]  # fmt: skip
+    if others:
+        raise UserError(
+            f"plan --from-logs/--from-trace sizes bedrock-runtime's on-demand TPM and TPD; "
+            f"{', '.join(others)} is not sized from traffic here",
+            "run `llmcap compare` with the same --from-logs/--from-trace: its bedrock-mantle "
+            "row sizes the input and output TPM and its Reserved rows the Reserved capacity, "
+            "each replayed through the quota ledger",
+        )
     table = load_traffic(args)
     current = None
     if args.tpm is not None:

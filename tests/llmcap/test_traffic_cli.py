@@ -92,6 +92,10 @@ def test_plan_from_a_trace_sizes_the_quota_by_replay(
          "--target-users and --trace-users go together"),
         (["plan", "--tpm", "1000", "--input-tokens", "10", "--output-tokens", "5"],
          "no --max-tokens"),
+        (["plan", "--from-trace", "azure-conv-2023", "--endpoint", "mantle", "--input-tpm", "1e6",
+          "--output-tpm", "1e5"], "--endpoint mantle is not sized from traffic here"),
+        (["plan", "--from-trace", "azure-conv-2023", "--reserved-input-tpm", "100000"],
+         "run `llmcap compare` with the same --from-logs/--from-trace"),
     ],
 )  # fmt: skip
 def test_bad_sources_are_one_line_and_exit_2(
