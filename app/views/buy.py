@@ -27,9 +27,9 @@ from capacity.compare import (
 from capacity.usage import load_prices
 
 KEY = "buy"
+# Session key: the comparison shown, as ``Comparison.to_dict()`` (what ``llmcap compare --json``
+# prints for the same inputs). A comment, not a string: Streamlit's magic would show a string.
 RESULT = "buy_comparison"
-"""Session key: the comparison shown, as ``Comparison.to_dict()`` (what ``llmcap compare
---json`` prints for the same inputs)."""
 TERM_WORDS = {"1m": "1 month", "3m": "3 months", "none": "no commitment", "6m": "6 months"}
 
 
@@ -122,12 +122,14 @@ def _table(c: Comparison) -> pd.DataFrame:
                 "USD/month": "n/a" if o.monthly_usd is None else f"${o.monthly_usd:,.0f}",
                 "latency (mean)": "n/a" if o.latency_s is None else f"{o.latency_s:.2f} s",
                 "p95 TTFT": "" if o.ttft_p95_s is None else f"{o.ttft_p95_s:.2f} s",
-                "throttled (replayed)": _pct(o.throttled_share)
-                + ("" if o.overflow_share is None else f", overflow {_pct(o.overflow_share)}"),
+                "throttled (replayed)": _pct(o.throttled_share),
+                "overflow to on-demand": "" if o.overflow_share is None else _pct(o.overflow_share),
                 "needs": o.needs or "",
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # Columns no option fills (no performance model: no TTFT; every figure given: no needs).
+    return table.loc[:, [c for c in table.columns if (table[c] != "").any()]]
 
 
 def main() -> None:
@@ -147,7 +149,14 @@ def main() -> None:
     st.session_state[RESULT] = doc
     st.markdown(f"**Objective:** {shared.escaped(comparison.objective)}")
     st.markdown(f"**Replayed:** {shared.escaped(comparison.demand)}")
-    st.dataframe(_table(comparison), width="stretch", hide_index=True)
+    table = _table(comparison)
+    st.dataframe(
+        table,
+        width="stretch",
+        hide_index=True,
+        height=35 * (len(table) + 1) + 3,
+        column_config={"request": st.column_config.TextColumn(width="large")},
+    )  # every row in view, the request lines wide enough to read
     st.caption("* on-demand Standard on today's quota's scope: what the What-if page asks.")
     st.markdown(f"**Prices:** {shared.escaped(comparison.price)}")
     for o in comparison.options:
