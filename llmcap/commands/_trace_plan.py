@@ -55,9 +55,9 @@ def plan_from_traffic(args: argparse.Namespace) -> int:
     from capacity.usage import request_arrays
 
     others = [flag for flag, given in (
-        ("--endpoint mantle", getattr(args, "endpoint", "runtime") == "mantle"),
-        ("--reserved-input-tpm", getattr(args, "reserved_input_tpm", None) is not None),
-        ("--reserved-output-tpm", getattr(args, "reserved_output_tpm", None) is not None),
+        ("--endpoint mantle", args.endpoint == "mantle"),
+        ("--reserved-input-tpm", args.reserved_input_tpm is not None),
+        ("--reserved-output-tpm", args.reserved_output_tpm is not None),
     ) if given]  # fmt: skip
     if others:
         raise UserError(
