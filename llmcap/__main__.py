@@ -1,3 +1,3 @@
-from llmcap.cli import main
+from llmcap import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
+import tomllib
+import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from llmcap import console
 from llmcap.cli import build_parser
 from llmcap.commands._args import Deprecated
 
@@ -89,3 +94,26 @@ def test_deprecated_alias_still_works(capsys: pytest.CaptureFixture[str]) -> Non
     args = build_parser().parse_args(["demo", "--profile", "fast"])
     assert args.emulator_profile == "fast"
     assert "--profile is deprecated; use --emulator-profile" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Interrupted(types.ModuleType):
+    """A module whose loading is cut short by Ctrl-C (the user's key, while imports run)."""
+
+    def __getattr__(self, name: str) -> object:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "llmcap.cli", _Interrupted("llmcap.cli"))
+    assert console() == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
+
+
+def test_the_console_script_is_console() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert scripts["project"]["scripts"] == {"llmcap": "llmcap:console"}
